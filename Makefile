@@ -1,0 +1,132 @@
+# libncollapse - hand-written Makefile.
+#   make            build lib/libncollapse.a and lib/libncollapse.so.$(ABI)
+#   make demo       the main demonstration (imbalanced UFM, NC metrics over time)
+#   make check      every test: unit tests, examples, exported symbols, a
+#                   program built against a staged install through pkg-config,
+#                   and the tests again under AddressSanitizer + UBSan
+#   make check-valgrind   the unit tests under valgrind
+#   make bench      benchmarks (never part of check)
+#   make install / uninstall   honour DESTDIR, PREFIX, LIBDIR, INCLUDEDIR
+#   make deps       install the Debian packages the build needs (as root), or
+#                   print the command to run
+
+VERSION := $(shell sed -n 's/^\#define NC_VERSION_STRING "\(.*\)"/\1/p' include/ncollapse.h)
+# ABI number of the shared library, kept apart from the release number:
+# bump it on any incompatible change of the public interface.
+ABI := 0
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+LIBFLAGS := $(WARN) -fPIC -fvisibility=hidden -DNC_BUILDING_LIBRARY -Iinclude -Isrc
+BLAS_LIBS    ?= -lopenblas
+LAPACKE_LIBS ?= -llapacke
+LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,lib/obj/%.o,$(SRCS))
+SAN_OBJS := $(patsubst src/%.c,lib/obj-san/%.o,$(SRCS))
+HDRS := include/ncollapse.h $(wildcard src/*.h)
+
+TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
+
+STATIC := lib/libncollapse.a
+SHARED := lib/libncollapse.so.$(ABI)
+
+.PHONY: all deps demo check check-valgrind bench install uninstall clean examples tests
+
+all: $(STATIC) $(SHARED) lib/libncollapse.so
+
+lib/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p lib/obj
+	$(CC) $(CFLAGS) $(LIBFLAGS) -c $< -o $@
+
+lib/obj-san/%.o: src/%.c $(HDRS)
+	@mkdir -p lib/obj-san
+	$(CC) $(SAN_FLAGS) $(LIBFLAGS) -c $< -o $@
+
+$(STATIC): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $(OBJS)
+
+$(SHARED): $(OBJS)
+	$(CC) -shared -Wl,-soname,libncollapse.so.$(ABI) -o $@ $(OBJS) $(LIBS)
+
+lib/libncollapse.so: $(SHARED)
+	ln -sf libncollapse.so.$(ABI) $@
+
+lib/libncollapse-san.a: $(SAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $(SAN_OBJS)
+
+# Test and example programs link the static library: they run from the tree
+# without LD_LIBRARY_PATH. The shared library is tested by the install check.
+tests/bin/%: tests/%.c tests/harness.h $(STATIC)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+
+tests/bin-san/%: tests/%.c tests/harness.h lib/libncollapse-san.a
+	@mkdir -p tests/bin-san
+	$(CC) $(SAN_FLAGS) $(WARN) -Iinclude $< lib/libncollapse-san.a $(LIBS) -o $@
+
+examples/bin/%: examples/%.c $(STATIC)
+	@mkdir -p examples/bin
+	$(CC) $(CFLAGS) $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+
+tests/bench/bin/%: tests/bench/%.c $(STATIC)
+	@mkdir -p tests/bench/bin
+	$(CC) -O3 -march=native -g $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+
+tests: $(addprefix tests/bin/,$(TESTS))
+examples: $(addprefix examples/bin/,$(EXAMPLES))
+
+deps:
+	@sh tests/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all examples/bin/imbalanced_ufm
+	./examples/bin/imbalanced_ufm
+
+check: deps
+	@$(MAKE) --no-print-directory all tests examples lib/libncollapse-san.a \
+	    $(addprefix tests/bin-san/,$(TESTS))
+	@sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)"
+
+check-valgrind: tests
+	@sh tests/run_valgrind.sh "$(TESTS)"
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(addprefix tests/bench/bin/,$(BENCHES))
+	@for b in $(BENCHES); do ./tests/bench/bin/$$b || exit 1; done
+
+pkgconfig/ncollapse.pc: pkgconfig/ncollapse.pc.in include/ncollapse.h Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS)|g' $< > $@
+
+install: all pkgconfig/ncollapse.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/ncollapse.h $(DESTDIR)$(INCLUDEDIR)/ncollapse.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libncollapse.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libncollapse.so.$(ABI)
+	ln -sf libncollapse.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse.so
+	install -m 644 pkgconfig/ncollapse.pc $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ncollapse.h $(DESTDIR)$(LIBDIR)/libncollapse.a \
+	      $(DESTDIR)$(LIBDIR)/libncollapse.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse.so \
+	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
+
+clean:
+	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin pkgconfig/ncollapse.pc \
+	       tests/stage

@@ -1,0 +1,28 @@
+#!/bin/sh
+# deps.sh - make sure the Debian packages the build and tests need are here.
+# As root it installs what is missing with apt-get; otherwise it prints the
+# exact command to run and fails.
+PKGS="libopenblas-dev liblapacke-dev pkgconf"
+missing=""
+have_header() {
+    printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1
+}
+have_header cblas.h || missing="$missing libopenblas-dev"
+have_header lapacke.h || missing="$missing liblapacke-dev"
+printf 'int main(void){return 0;}\n' | ${CC:-cc} -x c - -o /dev/null -lopenblas -llapacke 2>/dev/null \
+    || missing="$missing libopenblas-dev liblapacke-dev"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"
+[ -z "$missing" ] && exit 0
+missing=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq $missing >/dev/null || {
+        echo "deps: apt-get install failed" >&2
+        exit 1
+    }
+    exit 0
+fi
+echo "deps: missing Debian packages:$missing" >&2
+echo "deps: run:  sudo apt-get install -y $PKGS" >&2
+exit 1

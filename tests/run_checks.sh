@@ -1,0 +1,85 @@
+#!/bin/sh
+# run_checks.sh - everything `make check` runs, with one closing line
+# "N passed, N failed" that counts every check of every stage.
+# Arguments: the test program names, the example names, the make command.
+TESTS="$1"
+EXAMPLES="$2"
+MAKE_CMD="${3:-make}"
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# A harness program prints "<name>: N passed, M failed"; add its counts.
+count_harness() { # $1 = label, $2 = exit code; output in $log
+    line=$(grep -E '^[A-Za-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed 's/.*: \([0-9]*\) passed.*/\1/')
+        f=$(echo "$line" | sed 's/.* \([0-9]*\) failed$/\1/')
+    else
+        p=0; f=1
+    fi
+    if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    if [ "$f" -ne 0 ]; then
+        echo "FAILED: $1 (exit $2)"; sed 's/^/    /' "$log" | tail -n 40
+    else
+        echo "$1: $p passed"
+    fi
+}
+# A plain step counts as one check.
+count_step() { # $1 = label, $2 = exit code
+    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "$1: ok"
+    else failed=$((failed + 1)); echo "FAILED: $1 (exit $2)"; sed 's/^/    /' "$log" | tail -n 40; fi
+}
+
+echo "== unit tests"
+for t in $TESTS; do
+    ./tests/bin/$t >"$log" 2>&1; count_harness "$t" $?
+done
+
+echo "== examples (short mode)"
+for e in $EXAMPLES; do
+    ./examples/bin/$e --short >"$log" 2>&1; count_step "example $e" $?
+done
+
+echo "== exported symbols"
+so=lib/libncollapse.so.0
+{ nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | grep -v '^nc_' ; } >"$log" 2>&1
+if [ -s "$log" ]; then echo "symbols outside nc_:" >>"$log"; count_step "only nc_ symbols exported" 1
+else
+    n=$(nm -D --defined-only "$so" | awk '$2 == "T"' | grep -c ' nc_')
+    echo "$n nc_ functions exported" >"$log"; count_step "only nc_ symbols exported ($n functions)" 0
+fi
+
+echo "== header alone: C99, C11, C++"
+ok=0
+for std in c99 c11; do
+    echo '#include "ncollapse.h"' | ${CC:-cc} -std=$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only -Iinclude -x c - >"$log" 2>&1 || ok=1
+done
+echo '#include "ncollapse.h"' | ${CXX:-c++} -Wall -Wextra -Wpedantic -Werror -fsyntax-only -Iinclude -x c++ - >>"$log" 2>&1 || ok=1
+count_step "header compiles alone" $ok
+
+echo "== staged install + pkg-config"
+stage=$(pwd)/tests/stage
+rm -rf "$stage"
+{
+    $MAKE_CMD --no-print-directory install DESTDIR="$stage" PREFIX=/usr/local &&
+    PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" \
+        pkg-config --cflags --libs ncollapse > "$stage/flags" &&
+    ${CC:-cc} -std=c99 -Wall -Werror examples/balanced_ufm.c $(cat "$stage/flags") -o "$stage/consumer" &&
+    LD_LIBRARY_PATH="$stage/usr/local/lib" "$stage/consumer" --short &&
+    readelf -d "$stage/consumer" | grep -q 'libncollapse.so.0' &&
+    $MAKE_CMD --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr/local &&
+    test -z "$(find "$stage/usr" -type f)"
+} >"$log" 2>&1
+count_step "program built with pkg-config against a staged install, then uninstalled" $?
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+for t in $TESTS; do
+    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ./tests/bin-san/$t >"$log" 2>&1; count_harness "$t (asan+ubsan)" $?
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
