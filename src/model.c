@@ -6,6 +6,7 @@
 #include "nc_internal.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,10 @@ static nc_status check_sizes(size_t d, size_t K, size_t N)
 {
     size_t t;
     if (d == 0 || K < 2 || N == 0) return NC_ERR_INVALID_SIZE;
-    /* Labels are int32_t; the largest matrix must be addressable. */
-    if (K > (size_t)INT32_MAX || nc__mul_size(d, N, &t) || nc__mul_size(t, sizeof(double), &t) ||
+    /* Labels are int32_t, BLAS takes int sizes (d, K and the d x K blocks
+     * passed to daxpy), and the largest matrix must be addressable. */
+    if (K > (size_t)INT32_MAX || d > (size_t)INT_MAX || nc__mul_size(d, K, &t) ||
+        t > (size_t)INT_MAX || nc__mul_size(d, N, &t) || nc__mul_size(t, sizeof(double), &t) ||
         nc__mul_size(K, N, &t) || nc__mul_size(t, sizeof(double), &t))
         return NC_ERR_INVALID_SIZE;
     return NC_SUCCESS;

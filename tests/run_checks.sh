@@ -67,7 +67,7 @@ rm -rf "$stage"
     $MAKE_CMD --no-print-directory install DESTDIR="$stage" PREFIX=/usr/local &&
     PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" \
         pkg-config --cflags --libs ncollapse > "$stage/flags" &&
-    ${CC:-cc} -std=c99 -Wall -Werror examples/balanced_ufm.c $(cat "$stage/flags") -o "$stage/consumer" &&
+    ${CC:-cc} -std=c99 -Wall -Werror examples/balanced_ufm.c $(cat "$stage/flags") -lm -o "$stage/consumer" &&
     LD_LIBRARY_PATH="$stage/usr/local/lib" "$stage/consumer" --short &&
     readelf -d "$stage/consumer" | grep -q 'libncollapse.so.0' &&
     $MAKE_CMD --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr/local &&

@@ -352,9 +352,14 @@ static void check_errors(void)
     nc_test_int(nc_model_create(&m, 2, 3, 5, missing), NC_ERR_EMPTY_CLASS, "empty class");
     nc_test_int(nc_model_create_counts(&m, 2, 3, zero_counts), NC_ERR_EMPTY_CLASS,
                 "empty class by counts");
-    /* 2^40 x 5 doubles (44 TB) passes the size checks but cannot be allocated. */
-    nc_test_int(nc_model_create_counts(&big, (size_t)1 << 40, 3, counts), NC_ERR_OUT_OF_MEMORY,
-                "out of memory");
+    /* d = 2^20, N = 3 x 2^20: H needs 24 TB, which passes the size checks
+     * (BLAS int limits, size_t) but cannot be allocated. */
+    {
+        const size_t huge[3] = {(size_t)1 << 20, (size_t)1 << 20, (size_t)1 << 20};
+        nc_test_int(nc_model_create_counts(&big, (size_t)1 << 20, 3, huge), NC_ERR_OUT_OF_MEMORY,
+                    "out of memory");
+        nc_test_true(big == NULL, "failed allocation leaves NULL");
+    }
     nc_model_destroy(big);
     nc_test_int(nc_model_create(&m, 2, 3, 5, labels), NC_SUCCESS, "valid create");
 
