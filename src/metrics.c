@@ -50,9 +50,9 @@
  *    compute it describes that compute (a failure, or the unavailable metrics).
  *    A failed compute leaves every metric unavailable.
  *  - nc_metrics_get stores NaN in *value when it returns NC_ERR_UNAVAILABLE.
- *  - With W == NULL, ldw is ignored. BLAS and LAPACK take int sizes, so d, K,
- *    ldh and ldw must be at most INT_MAX (NC_ERR_INVALID_SIZE otherwise); N
- *    is only limited by size_t.
+ *  - With W == NULL, ldw and b are ignored. BLAS and LAPACK take int sizes,
+ *    so d, K, ldh and ldw must be at most INT_MAX (NC_ERR_INVALID_SIZE
+ *    otherwise); N is only limited by size_t.
  */
 #include "nc_internal.h"
 
@@ -507,7 +507,8 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
         double normWF;
         int rows_ok = 1;
         const double aW = amax_mat(W, d, K, ldw);
-        const double aZ = b != NULL && amax_mat(b, K, 1, K) > aW ? amax_mat(b, K, 1, K) : aW;
+        const double ab = b != NULL ? amax_mat(b, K, 1, K) : 0.0;
+        const double aZ = ab > aW ? ab : aW;
         /* W alone is scaled by sW for its geometry; the logits z = W h + b
          * are scaled by sZ (from W and b together): z sZ = zalpha (W sW) h
          * + b sZ with zalpha = sZ / sW <= 1, a power of two. */
