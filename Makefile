@@ -102,7 +102,7 @@ check: deps
 	    $(addprefix tests/bin-san/,$(TESTS))
 	@sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)"
 
-check-valgrind: tests
+check-valgrind: deps tests
 	@sh tests/run_valgrind.sh "$(TESTS)"
 
 bench: deps

@@ -81,5 +81,11 @@ for t in $TESTS; do
         ./tests/bin-san/$t >"$log" 2>&1; count_harness "$t (asan+ubsan)" $?
 done
 
+echo "== unit tests under valgrind memcheck"
+for t in $TESTS; do
+    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+        ./tests/bin/$t >"$log" 2>&1; count_harness "$t (valgrind)" $?
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

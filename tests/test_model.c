@@ -332,7 +332,7 @@ static void check_errors(void)
 {
     const int32_t labels[5] = {0, 1, 2, 1, 0}, bad_hi[5] = {0, 1, 3, 1, 0},
                   bad_lo[5] = {0, -1, 2, 1, 0}, missing[5] = {0, 1, 1, 1, 0};
-    const size_t counts[3] = {2, 2, 1}, zero_counts[3] = {2, 0, 1};
+    const size_t zero_counts[3] = {2, 0, 1};
     nc_model *m = NULL, *big = NULL, *c = NULL;
     nc_optimizer *o = NULL;
     double W[6] = {0}, H[10] = {0}, b[3] = {0}, f;
