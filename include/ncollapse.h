@@ -382,6 +382,16 @@ NC_API const char *nc_metric_name(nc_metric metric);
 /* Message describing the last failure on this handle ("" if none). */
 NC_API const char *nc_metrics_last_error(const nc_metrics *metrics);
 
+/* ======================================================================== */
+/* Analysis: frames, alignment, structure metrics, closed-form predictions  */
+/* ======================================================================== */
+/* @@ANALYSIS-SECTION@@ (declarations of the analysis layer go above this line) */
+
+/* ======================================================================== */
+/* Data: .npy files and streaming metrics                                    */
+/* ======================================================================== */
+/* @@DATA-SECTION@@ (declarations of the data layer go above this line) */
+
 #ifdef __cplusplus
 }
 #endif
