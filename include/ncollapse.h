@@ -74,6 +74,7 @@ extern "C" {
     X(NC_STOP_MAX_ITERATIONS, 1, "stopped: maximum number of iterations reached")           \
     X(NC_STOP_GRADIENT_TOLERANCE, 2, "stopped: gradient norm reached the tolerance")        \
     X(NC_STOP_CALLBACK, 3, "stopped: the progress callback asked to stop")                  \
+    X(NC_STOP_NO_PROGRESS, 4, "stopped: no step decreases the objective at this precision")  \
     X(NC_ERR_NULL_ARGUMENT, -1, "a required pointer argument is NULL")                      \
     X(NC_ERR_INVALID_SIZE, -2, "a size is zero, too small or too large")                    \
     X(NC_ERR_SIZE_MISMATCH, -3, "array sizes or leading dimensions do not match")           \
@@ -86,13 +87,17 @@ extern "C" {
     X(NC_ERR_LAPACK, -10, "a LAPACK routine failed")                                        \
     X(NC_ERR_UNAVAILABLE, -11, "the value is not available from the data given")            \
     X(NC_ERR_UNSUPPORTED, -12, "the combination of options is not supported")             \
-    X(NC_ERR_OVERFLOW, -13, "a computed value overflowed the range of double")
+    X(NC_ERR_OVERFLOW, -13, "a computed value overflowed the range of double")             \
+    X(NC_ERR_IO, -14, "a file could not be opened, read, written or renamed")              \
+    X(NC_ERR_FORMAT, -15, "the file is not a valid .npy file (magic, version or header)")  \
+    X(NC_ERR_TRUNCATED, -16, "the file ends before the data its header declares")          \
+    X(NC_ERR_FILE_SIZE, -17, "the file holds more bytes than its header declares")         \
+    X(NC_ERR_DTYPE, -18, "the data type of the file is not supported for this use")
 
 typedef enum nc_status {
 #define NC_STATUS_ENUM_ENTRY(name, value, message) name = value,
     NC_STATUS_LIST(NC_STATUS_ENUM_ENTRY)
 #undef NC_STATUS_ENUM_ENTRY
-    NC_STATUS_END_ /* not a status; keeps the list's trailing comma legal in C89 compilers */
 } nc_status;
 
 /* Static, never-NULL description of a status code (also for unknown codes). */
@@ -108,20 +113,65 @@ NC_API unsigned nc_version_number(void);
 /* Model: the unconstrained feature model                                   */
 /* ======================================================================== */
 /*
- * An nc_model holds the free variables W (K x d), H (d x N) and b (K), the
- * class labels, the loss and the weight decays, plus the workspace needed to
- * evaluate the objective and gradient (allocated once, at creation).
+ * An nc_model holds the free variables, the class labels, the loss and the
+ * weight decays, plus the workspace needed to evaluate the objective and
+ * gradient (allocated once, when the sizes are fixed). It is layered:
+ *   feature model   free features H, or ReLU-constrained H >= 0;
+ *                   depth M >= 1 of linear layers between H and the logits:
+ *                   logits = W_M ... W_2 W_1 h + b, with W_1..W_{M-1} d x d
+ *                   and W_M = W the K x d classifier (M = 1: logits W h + b);
+ *   classifier      learned, or fixed (simplex ETF, orthogonal frame, or any
+ *                   matrix supplied), with or without bias;
+ *   loss            one of nc_loss, with its parameters.
+ * Weight decay: (lambda_W/2) sum_m ||W_m||_F^2 (a fixed classifier is not a
+ * variable and carries no decay) + (lambda_H/2)||H||^2 + (lambda_b/2)||b||^2.
  * One model per thread at a time.
  */
 typedef struct nc_model nc_model;
 
+/* Losses of the logits z of one sample with label y (one file each in src/).
+ * The objective averages them over the N samples. */
 typedef enum nc_loss {
     /* Softmax cross-entropy: log sum_j exp(z_j) - z_y, computed with the
      * maximum subtracted and log1p, accurate down to losses of 1e-300. */
     NC_LOSS_CE = 0,
-    /* Squared error to the one-hot target: (1/2) ||z - e_y||^2. */
-    NC_LOSS_MSE = 1
+    /* Squared error to the scaled one-hot target: (1/2) ||z - s e_y||^2,
+     * s = NC_LOSS_PARAM_TARGET_SCALE (default 1). */
+    NC_LOSS_MSE = 1,
+    /* Cross-entropy against the smoothed target (1 - eps) e_y + eps/K,
+     * eps = NC_LOSS_PARAM_SMOOTHING (default 0.1). */
+    NC_LOSS_LABEL_SMOOTHING = 2,
+    /* Focal loss -(1 - p_y)^gamma log p_y, p = softmax(z),
+     * gamma = NC_LOSS_PARAM_FOCAL_GAMMA (default 2; 0 is CE). */
+    NC_LOSS_FOCAL = 3,
+    /* Class-weighted CE: c_y CE(z, y), c = nc_model_set_class_weights
+     * (default all 1). */
+    NC_LOSS_WEIGHTED_CE = 4,
+    /* Logit-adjusted CE (Menon et al. 2021): CE(z + tau log pi, y) with
+     * pi_k = n_k/N, tau = NC_LOSS_PARAM_LOGIT_TAU (default 1). */
+    NC_LOSS_LOGIT_ADJUSTED = 5,
+    /* Dot-regression (Yang et al. 2022): (z_y - c)^2 / (2c), the form of
+     * their theory with z_y = w_y.h and c = sqrt(E_W E_H) =
+     * NC_LOSS_PARAM_DOT_TARGET (default 1). A function of the logits only,
+     * so it has a true gradient; their published code's variant with
+     * ||h|| held constant in the gradient is not a gradient of any objective. */
+    NC_LOSS_DOT_REGRESSION = 6
 } nc_loss;
+
+/* Parameters of the losses (each used by the loss named beside it). */
+typedef enum nc_loss_parameter {
+    NC_LOSS_PARAM_TARGET_SCALE = 0, /* MSE: s > 0 */
+    NC_LOSS_PARAM_SMOOTHING = 1,    /* label smoothing: eps in [0, 1) */
+    NC_LOSS_PARAM_FOCAL_GAMMA = 2,  /* focal: gamma >= 0 */
+    NC_LOSS_PARAM_LOGIT_TAU = 3,    /* logit adjustment: any finite tau */
+    NC_LOSS_PARAM_DOT_TARGET = 4    /* dot-regression: c > 0 */
+} nc_loss_parameter;
+
+/* Feature models. */
+typedef enum nc_features {
+    NC_FEATURES_FREE = 0, /* H unconstrained (default) */
+    NC_FEATURES_RELU = 1  /* H >= 0 (Dang et al. 2024): optimality is the KKT residual */
+} nc_features;
 
 /*
  * Create a model for N samples with the given labels (each in [0, K), every
@@ -181,6 +231,95 @@ NC_API nc_status nc_model_get_W(const nc_model *model, double *W, size_t ldw);
 NC_API nc_status nc_model_get_H(const nc_model *model, double *H, size_t ldh);
 NC_API nc_status nc_model_get_b(const nc_model *model, double *b);
 
+/* ---- layered model: feature model, depth, classifier, loss parameters ---- */
+
+/* Feature model. Switching to NC_FEATURES_RELU requires H >= 0 (the default
+ * H = 0 qualifies; otherwise NC_ERR_INVALID_VALUE). With ReLU features,
+ * nc_model_set_H rejects negative entries and nc_model_init_gaussian draws
+ * |N(0, std^2)|. */
+NC_API nc_status nc_model_set_features(nc_model *model, nc_features features);
+NC_API nc_features nc_model_get_features(const nc_model *model);
+
+/*
+ * Depth M >= 1 (Dang et al. 2023's deep linear UFM for M >= 2). Layers
+ * W_1..W_{M-1} are d x d and become 0 (use nc_model_set_layer or
+ * nc_model_init_gaussian); W_M keeps the classifier's values. Reallocates
+ * the model's workspace (NC_ERR_OUT_OF_MEMORY leaves the model unchanged).
+ */
+NC_API nc_status nc_model_set_depth(nc_model *model, size_t depth);
+NC_API size_t nc_model_get_depth(const nc_model *model);
+/*
+ * Layer l in [0, M): layer l is W_{l+1}, stored row-major (out x in, like a
+ * PyTorch nn.Linear weight) with row stride lda >= d: d x d for l < M-1, and
+ * K x d for l = M-1 (the classifier, same as nc_model_set_W). Setting the
+ * classifier layer of a fixed classifier is NC_ERR_UNSUPPORTED.
+ */
+NC_API nc_status nc_model_set_layer(nc_model *model, size_t layer, const double *A, size_t lda);
+NC_API nc_status nc_model_get_layer(const nc_model *model, size_t layer, double *A, size_t lda);
+/* The end-to-end classifier P = W_M ... W_1 (K x d row-major, stride ldp >= d);
+ * logits are P h + b. For M = 1, P = W. Metrics of a model use P. */
+NC_API nc_status nc_model_get_product(const nc_model *model, double *P, size_t ldp);
+
+/*
+ * Fix the classifier (the last layer W_M): it is no longer a variable, has
+ * no gradient and no weight decay.
+ *  - nc_model_fix_classifier: any K x d matrix (row stride ldw >= d).
+ *  - nc_model_fix_classifier_etf: rows w_k = norm * sqrt(K/(K-1)) (p_k - pbar)
+ *    (Yang et al. 2022's sqrt(K/(K-1)) P (I - J/K), transposed), a simplex
+ *    ETF with ||w_k|| = norm and cosines -1/(K-1).
+ *  - nc_model_fix_classifier_orthogonal: rows w_k = norm * p_k.
+ *   P is d x K column-major with orthonormal columns (stride ldp >= d;
+ *   checked to 1e-10, NC_ERR_INVALID_VALUE otherwise), or NULL to draw one
+ *   from seed (QR of a Gaussian matrix). Both need d >= K
+ *   (NC_ERR_INVALID_SIZE), norm finite > 0.
+ * nc_model_unfix_classifier makes W_M a variable again, keeping its values.
+ */
+NC_API nc_status nc_model_fix_classifier(nc_model *model, const double *W, size_t ldw);
+NC_API nc_status nc_model_fix_classifier_etf(nc_model *model, double norm, uint64_t seed,
+                                             const double *P, size_t ldp);
+NC_API nc_status nc_model_fix_classifier_orthogonal(nc_model *model, double norm, uint64_t seed,
+                                                    const double *P, size_t ldp);
+NC_API nc_status nc_model_unfix_classifier(nc_model *model);
+NC_API int nc_model_classifier_is_fixed(const nc_model *model);
+
+/* A loss parameter (see nc_loss_parameter for ranges; NC_ERR_INVALID_VALUE
+ * outside them). Parameters persist across nc_model_set_loss. */
+NC_API nc_status nc_model_set_loss_parameter(nc_model *model, nc_loss_parameter parameter,
+                                             double value);
+NC_API nc_status nc_model_get_loss_parameter(const nc_model *model, nc_loss_parameter parameter,
+                                             double *value);
+/* Class weights c_k > 0 of NC_LOSS_WEIGHTED_CE (K values, copied). */
+NC_API nc_status nc_model_set_class_weights(nc_model *model, const double *weights);
+
+/*
+ * AllNC-style terms on the UFM. This is the library's own construction,
+ * after Zhang et al. 2024 (arXiv 2408.07253), who give no formulas we could
+ * use. Added to the objective:
+ *   (alpha / (2N)) sum_i ||h_i - mu_{y_i}||^2              pulls features to class means (NC1)
+ *   (beta / K) sum_k (1 - cos(w_k, mu_k - mubar))         aligns classifier rows with the
+ *                                                         centred means (NC2/NC3),
+ * where mu_k are the class means of H, mubar = (1/K) sum_k mu_k (the centre of
+ * an ETF under imbalance) and w_k the rows of the end-to-end classifier P.
+ * alpha, beta >= 0 (0 disables a term; default both 0). The gradient of the
+ * cosine term is undefined where w_k or mu_k - mubar is 0: such a class
+ * contributes 0 to the term and its gradient. Costs one extra read of H per
+ * evaluation (the class means).
+ */
+NC_API nc_status nc_model_set_allnc(nc_model *model, double alpha, double beta);
+
+/* ---- all variables as one vector (for external optimizers) ---------------- */
+/*
+ * Order: the learned layers W_1..W_{M-1} (row-major d x d each), the
+ * classifier W_M (row-major K x d) unless fixed, then H (column-major d x N),
+ * then b when the bias is enabled.
+ */
+NC_API size_t nc_model_num_variables(const nc_model *model);
+NC_API nc_status nc_model_get_variables(const nc_model *model, double *x);
+/* Checks finiteness (and H >= 0 for ReLU features) before changing anything. */
+NC_API nc_status nc_model_set_variables(nc_model *model, const double *x);
+/* Objective and gradient in the same order (gradient may be NULL). */
+NC_API nc_status nc_model_gradient_vector(nc_model *model, double *objective, double *gradient);
+
 /* Objective F at the current state (see the convention at the top). */
 NC_API nc_status nc_model_objective(nc_model *model, double *objective);
 /*
@@ -196,95 +335,156 @@ NC_API nc_status nc_model_gradient(nc_model *model, double *objective, double *g
 NC_API const char *nc_model_last_error(const nc_model *model);
 
 /* ======================================================================== */
-/* Optimizer: full-batch gradient descent with heavy-ball momentum          */
+/* Optimizers                                                               */
 /* ======================================================================== */
 /*
- * Update rule (PyTorch SGD convention, dampening 0): for each block of
- * variables x in {W, H, b} with gradient g of the objective (weight decay
- * included),
- *     v <- mu v + g        (v starts at 0)
- *     x <- x - lr v
- * with lr = learning rate (lr_H for the features H if set) and mu = momentum.
+ * First-order methods (NC_OPT_GD, NC_OPT_NESTEROV, NC_OPT_ADAM) follow
+ * PyTorch's conventions (dampening 0), for each variable x with gradient g
+ * of the objective (weight decay included) and learning rate lr of its block:
+ *   GD (heavy ball)  v <- mu v + g;  x <- x - lr v        (v starts at 0; mu = 0: plain GD)
+ *   Nesterov         v <- mu v + g;  x <- x - lr (g + mu v)
+ *   Adam             v <- b1 v + (1-b1) g;  s <- b2 s + (1-b2) g^2;
+ *                    x <- x - lr (v/(1-b1^t)) / (sqrt(s/(1-b2^t)) + eps)
+ * With ReLU features the new H is projected onto H >= 0 after each step.
+ * Each step is one pass over H in column blocks: it evaluates the objective
+ * and gradient at the current iterate x_t and moves H to x_{t+1} in the
+ * same pass, then updates the small variables (layers, b). The objective and
+ * gradient norm recorded by such a step belong to x_t, the iterate at which
+ * the step started. nc_optimizer_run ends with one evaluation of the final
+ * iterate (except after a failure), so after run() they belong to the state
+ * the model holds.
  *
- * Each step makes one pass over H in column blocks: it evaluates the
- * objective and gradient at the current iterate x_t and moves H, W and b to
- * x_{t+1}. The objective and gradient norm recorded by a step therefore
- * belong to x_t, the iterate at which the step started. nc_optimizer_run
- * ends with one evaluation of the final iterate, so after run() they belong
- * to the state the model holds.
+ * NC_OPT_LBFGS: limited-memory BFGS (history 10 by default) with a line
+ * search for the strong Wolfe conditions (c1 = 1e-4, c2 = 0.9), accepting
+ * near the limit of the arithmetic the approximate Wolfe conditions of Hager
+ * and Zhang (objective within 1e-12 relative of the start and the curvature
+ * condition). With ReLU features it is a projected method that keeps the
+ * iterate feasible: variables at the bound whose gradient pushes outwards are
+ * held fixed, the direction is restricted to the others, and the step is a
+ * projected backtracking search. Its recorded values always belong to the
+ * state the model holds. It keeps 2 x history + 4 vectors of all variables.
+ * Schedules do not apply to it.
  *
- * Divergence: before each step the optimizer bounds, from the norms of the
- * state and of the momentum buffers, every value the step can produce. If a
- * bound exceeds 1e140 (beyond which the objective or the next iterate could
- * overflow), the step is not taken and NC_ERR_DIVERGED is returned: the model
- * and the optimizer keep their last iterate, which is finite and whose
- * objective is finite.
+ * Gradient norm: the Euclidean norm over all variables (a fixed classifier
+ * is not a variable; b only with the bias); with ReLU features the KKT
+ * residual, in which a component with h = 0 and g > 0 counts as 0.
+ *
+ * Divergence (first-order methods): before each step the optimizer bounds,
+ * from the norms of the state and of the optimizer's buffers, every value the
+ * step can produce. If a bound exceeds 1e100 (beyond which the objective or
+ * the next iterate could overflow), the step is not taken and
+ * NC_ERR_DIVERGED is returned: the model and the optimizer keep their last
+ * iterate, which is finite and whose objective is finite. The recorded values
+ * then belong to the iterate before it. L-BFGS treats an overflowing trial
+ * point as too long a step and never leaves the model on one.
  *
  * The optimizer borrows the model: the model must outlive it, and must not be
  * used by another thread while the optimizer runs. Changing the model's state
- * with a setter between steps is allowed (the momentum buffers are kept).
+ * or options between steps is allowed (buffers are kept; call
+ * nc_optimizer_reset to clear them); changing its depth is not
+ * (NC_ERR_UNSUPPORTED: create a new optimizer).
  */
 typedef struct nc_optimizer nc_optimizer;
 
 typedef enum nc_algorithm {
-    NC_OPT_GD = 0 /* gradient descent, optional heavy-ball momentum */
+    NC_OPT_GD = 0,       /* gradient descent, optional heavy-ball momentum */
+    NC_OPT_NESTEROV = 1, /* Nesterov momentum (momentum default 0.9) */
+    NC_OPT_ADAM = 2,     /* Adam (default lr 1e-3, b1 0.9, b2 0.999, eps 1e-8) */
+    NC_OPT_LBFGS = 3     /* L-BFGS with a strong Wolfe line search (projected for ReLU) */
 } nc_algorithm;
+
+/* Blocks of variables that can have their own learning rate. */
+typedef enum nc_block {
+    NC_BLOCK_LAYERS = 0,   /* W_1..W_M */
+    NC_BLOCK_FEATURES = 1, /* H */
+    NC_BLOCK_BIAS = 2      /* b */
+} nc_block;
+
+/* Learning-rate schedules of the first-order methods, as a factor f(t) of
+ * the learning rates at step t = 0, 1, ...:
+ *   NC_SCHEDULE_CONSTANT  f = 1
+ *   NC_SCHEDULE_STEP      f = gamma^floor(t / period)                  (gamma in (0, 1])
+ *   NC_SCHEDULE_COSINE    f = r + (1 - r)(1 + cos(pi min(t, T)/T))/2   (T = period, r = floor in [0, 1])
+ */
+typedef enum nc_schedule {
+    NC_SCHEDULE_CONSTANT = 0,
+    NC_SCHEDULE_STEP = 1,
+    NC_SCHEDULE_COSINE = 2
+} nc_schedule;
 
 /*
  * Progress callback of nc_optimizer_run, called after every `every`-th step
- * (iteration = steps taken so far; objective and gradient_norm are those of
- * the iterate at which that step started, see above) and once more when the
- * run stops by its iteration limit or tolerance (then they are those of the
- * final state the model holds). The callback may read the model (e.g.
- * compute metrics). Return 0 to continue, nonzero to stop the run with
- * NC_STOP_CALLBACK (the return value of the final call is ignored).
+ * (iteration = steps taken so far; objective and gradient_norm as recorded
+ * by that step, see above), except that the call for the last step of a run
+ * that stops by its iteration limit or tolerance is made after the final
+ * evaluation, with the values of the final state. The callback may read the
+ * model (e.g. compute metrics). Return 0 to continue, nonzero to stop the run
+ * with NC_STOP_CALLBACK (the return value of the final call is ignored).
  */
 typedef int (*nc_progress_fn)(const nc_model *model, size_t iteration, double objective,
                               double gradient_norm, void *user_data);
 
-/* Create for a model (borrowed). Allocates the momentum buffers.
- * Defaults: learning rate 0.1, momentum 0, maximum 10000 iterations,
- * gradient tolerance 0 (off), no callback. */
+/* Create for a model (borrowed). Allocates the buffers the algorithm needs
+ * (Adam: two of the size of all variables; L-BFGS: 2 x history + 4).
+ * Defaults: learning rate 0.1 (Adam 1e-3), momentum 0 (Nesterov 0.9),
+ * maximum 10000 iterations, gradient tolerance 0 (off), no callback,
+ * constant schedule. */
 NC_API nc_status nc_optimizer_create(nc_optimizer **optimizer, nc_model *model,
                                      nc_algorithm algorithm);
 /* Free; accepts NULL. Does not free the model. */
 NC_API void nc_optimizer_destroy(nc_optimizer *optimizer);
 
-/* Learning rate for W, b and (unless set separately) H: finite, > 0. */
+/* Learning rate of every block: finite, > 0 (ignored by L-BFGS). */
 NC_API nc_status nc_optimizer_set_learning_rate(nc_optimizer *optimizer, double lr);
-/* Separate learning rate for the features H: finite, > 0. */
+/* Learning rate of one block (set after nc_optimizer_set_learning_rate, which
+ * overrides it): finite, > 0. */
+NC_API nc_status nc_optimizer_set_block_learning_rate(nc_optimizer *optimizer, nc_block block,
+                                                      double lr);
+/* Same as nc_optimizer_set_block_learning_rate(optimizer, NC_BLOCK_FEATURES, lr_H). */
 NC_API nc_status nc_optimizer_set_feature_learning_rate(nc_optimizer *optimizer, double lr_H);
-/* Heavy-ball momentum mu in [0, 1). */
+/* Momentum mu in [0, 1) of GD and Nesterov. The d x N buffer of H is
+ * allocated here, the first time mu > 0 (NC_ERR_OUT_OF_MEMORY possible). */
 NC_API nc_status nc_optimizer_set_momentum(nc_optimizer *optimizer, double momentum);
+/* Adam's b1 in [0, 1), b2 in (0, 1) with b1^2 < b2, eps finite > 0. */
+NC_API nc_status nc_optimizer_set_adam(nc_optimizer *optimizer, double beta1, double beta2,
+                                       double eps);
+/* L-BFGS history size (1..1000); reallocates, and clears the history. */
+NC_API nc_status nc_optimizer_set_history(nc_optimizer *optimizer, size_t history);
+/* Schedule: period >= 1; gamma in (0, 1] for STEP, floor in [0, 1] for COSINE
+ * (the third argument is that parameter; ignored for CONSTANT). */
+NC_API nc_status nc_optimizer_set_schedule(nc_optimizer *optimizer, nc_schedule schedule,
+                                           size_t period, double parameter);
 /* Maximum number of steps a call to nc_optimizer_run may take (>= 1). */
 NC_API nc_status nc_optimizer_set_max_iterations(nc_optimizer *optimizer, size_t max_iterations);
-/* Stop when the Euclidean norm of the full gradient (W, H and, with bias, b)
- * is <= tol (finite, >= 0; 0 disables the test). */
+/* Stop when the gradient norm (see above) is <= tol (finite, >= 0; 0 off). */
 NC_API nc_status nc_optimizer_set_gradient_tolerance(nc_optimizer *optimizer, double tol);
 /* Progress callback every `every` >= 1 steps; fn NULL removes it. */
 NC_API nc_status nc_optimizer_set_callback(nc_optimizer *optimizer, nc_progress_fn fn,
                                            void *user_data, size_t every);
 
-/* One step. Returns NC_SUCCESS, NC_ERR_DIVERGED (nothing changed) or an
+/* One step. Returns NC_SUCCESS, NC_ERR_DIVERGED (nothing changed),
+ * NC_STOP_NO_PROGRESS (L-BFGS: no acceptable step; nothing changed) or an
  * error. Does not apply the stopping tests and does not call the callback. */
 NC_API nc_status nc_optimizer_step(nc_optimizer *optimizer);
 /*
  * Run until a stopping test holds: NC_STOP_MAX_ITERATIONS after
  * max_iterations steps in this call, NC_STOP_GRADIENT_TOLERANCE when the
- * gradient norm of the model's final state is <= tol, NC_STOP_CALLBACK, or a
- * failure (NC_ERR_DIVERGED: the model holds its last finite iterate).
+ * gradient norm of the model's final state is <= tol, NC_STOP_CALLBACK,
+ * NC_STOP_NO_PROGRESS (L-BFGS), or a failure (NC_ERR_DIVERGED: the model
+ * holds its last finite iterate).
  */
 NC_API nc_status nc_optimizer_run(nc_optimizer *optimizer);
-/* Zero the momentum buffers and the step counter (e.g. after changing the
- * model's state by hand). */
+/* Zero the buffers, the L-BFGS history and the step counter. */
 NC_API nc_status nc_optimizer_reset(nc_optimizer *optimizer);
 
 /* Steps taken since creation or reset. */
 NC_API size_t nc_optimizer_iterations(const nc_optimizer *optimizer);
-/* Objective and gradient norm last recorded (see the update rule above);
- * NaN before the first step. */
+/* Objective and gradient norm last recorded (see above); NaN before the
+ * first step. */
 NC_API double nc_optimizer_objective(const nc_optimizer *optimizer);
 NC_API double nc_optimizer_gradient_norm(const nc_optimizer *optimizer);
+/* Number of objective evaluations (passes over H) so far. */
+NC_API size_t nc_optimizer_evaluations(const nc_optimizer *optimizer);
 /* Message describing the last failure on this optimizer ("" if none). */
 NC_API const char *nc_optimizer_last_error(const nc_optimizer *optimizer);
 
@@ -390,6 +590,185 @@ NC_API const char *nc_metrics_last_error(const nc_metrics *metrics);
 /* ======================================================================== */
 /* Data: .npy files and streaming metrics                                    */
 /* ======================================================================== */
+/*
+ * .npy files (NumPy's format, versions 1.0, 2.0 and 3.0) of 1-D and 2-D
+ * arrays: float32 and float64 features, 8- to 64-bit signed and unsigned
+ * integer labels, either byte order, C or Fortran order.
+ *
+ * Rows: row r of a 2-D (R, C) array is its C elements (r, 0..C-1); a 1-D
+ * (R,) array has R rows of one element. Row-range reads and writes take a
+ * caller buffer in which row r lives at buf[r*ld .. r*ld + C-1], ld >= C.
+ * So an (N, d) file is exactly the library's d x N column-major feature
+ * matrix with ldh = ld (whatever the file's order: a Fortran-ordered file
+ * is transposed while it is read), and a (K, d) file is a row-major W.
+ *
+ * Validation is strict: a bad magic string, version or header is
+ * NC_ERR_FORMAT; a file shorter than its header declares NC_ERR_TRUNCATED,
+ * a longer one NC_ERR_FILE_SIZE; a shape whose byte count overflows
+ * NC_ERR_INVALID_SIZE; an unsupported dtype (or floats read as labels,
+ * integers read as features) NC_ERR_DTYPE; arrays of other than 1 or 2
+ * dimensions NC_ERR_UNSUPPORTED; a label outside [0, K)
+ * NC_ERR_LABEL_OUT_OF_RANGE; system errors NC_ERR_IO. On a failed read the
+ * output buffer's contents are unspecified.
+ *
+ * One reader or writer per thread at a time. Files larger than memory are
+ * read and written in row ranges; a handle holds a fixed 64 KiB buffer and
+ * allocates nothing per call.
+ */
+typedef enum nc_npy_dtype {
+    NC_NPY_FLOAT32 = 0,
+    NC_NPY_FLOAT64 = 1,
+    NC_NPY_INT8 = 2,
+    NC_NPY_INT16 = 3,
+    NC_NPY_INT32 = 4,
+    NC_NPY_INT64 = 5,
+    NC_NPY_UINT8 = 6,
+    NC_NPY_UINT16 = 7,
+    NC_NPY_UINT32 = 8,
+    NC_NPY_UINT64 = 9
+} nc_npy_dtype;
+
+typedef enum nc_npy_byte_order {
+    NC_NPY_LITTLE_ENDIAN = 0,
+    NC_NPY_BIG_ENDIAN = 1
+} nc_npy_byte_order;
+
+/* NumPy's name of a dtype ("float64", "uint8", ...); "unknown" otherwise. */
+NC_API const char *nc_npy_dtype_name(nc_npy_dtype dtype);
+
+/* Reader: parses the header once, then reads any row range. */
+typedef struct nc_npy_reader nc_npy_reader;
+
+NC_API nc_status nc_npy_reader_create(nc_npy_reader **reader);
+/* Close the file if one is open, and free; accepts NULL. */
+NC_API void nc_npy_reader_destroy(nc_npy_reader *reader);
+/* Open path (a regular file), parse and validate its header and its size
+ * (closing any file opened before). The message says what was wrong. */
+NC_API nc_status nc_npy_reader_open(nc_npy_reader *reader, const char *path);
+/* Close the open file, if any; accepts NULL. */
+NC_API void nc_npy_reader_close(nc_npy_reader *reader);
+/* The open array: dtype, number of dimensions (1 or 2), rows = shape[0]
+ * and cols = shape[1] (1 for 1-D). Any pointer may be NULL.
+ * NC_ERR_UNAVAILABLE if no file is open. */
+NC_API nc_status nc_npy_reader_info(const nc_npy_reader *reader, nc_npy_dtype *dtype,
+                                    size_t *ndim, size_t *rows, size_t *cols);
+/* Its storage: format major version (1, 2 or 3), byte order (little for
+ * 1-byte types) and order (1 = Fortran). Any pointer may be NULL. */
+NC_API nc_status nc_npy_reader_format(const nc_npy_reader *reader, unsigned *version,
+                                      nc_npy_byte_order *byte_order, int *fortran_order);
+/* Read rows [row0, row0 + nrows) of a float32/float64 array as doubles:
+ * row r goes to out[(r - row0)*ld .. + cols-1], ld >= cols. */
+NC_API nc_status nc_npy_reader_read_rows(nc_npy_reader *reader, size_t row0, size_t nrows,
+                                         double *out, size_t ld);
+/* Read entries [row0, row0 + nrows) of an integer array of shape (N,) or
+ * (N, 1) into labels[0 .. nrows-1], each checked to lie in [0, K)
+ * (K == 0: in [0, INT32_MAX]). */
+NC_API nc_status nc_npy_reader_read_labels(nc_npy_reader *reader, size_t row0, size_t nrows,
+                                           int32_t *labels, size_t K);
+/* Message describing the last failure on this reader ("" if none). */
+NC_API const char *nc_npy_reader_last_error(const nc_npy_reader *reader);
+
+/*
+ * Writer: begin (header into a temporary file in the target's directory),
+ * write rows in order in any number of calls, finish (fsync, rename over
+ * the target, fsync the directory). Nothing is ever half-written: any
+ * failure, nc_npy_writer_abort and nc_npy_writer_destroy remove the
+ * temporary file, and an existing file at the target is replaced only by a
+ * complete one. Defaults: format version automatic (1.0, the smallest that
+ * holds the header, as NumPy), little-endian, C order.
+ */
+typedef struct nc_npy_writer nc_npy_writer;
+
+NC_API nc_status nc_npy_writer_create(nc_npy_writer **writer);
+/* Abort an unfinished file and free; accepts NULL. */
+NC_API void nc_npy_writer_destroy(nc_npy_writer *writer);
+/* Format of the next files: version 0 (automatic), 1, 2 or 3; byte order;
+ * fortran_order nonzero for Fortran order. */
+NC_API nc_status nc_npy_writer_set_format(nc_npy_writer *writer, unsigned version,
+                                          nc_npy_byte_order byte_order, int fortran_order);
+/* Start a file of shape (rows,) (ndim 1, cols must be 1) or (rows, cols)
+ * (ndim 2). Zero-sized dimensions are allowed. */
+NC_API nc_status nc_npy_writer_begin(nc_npy_writer *writer, const char *path, nc_npy_dtype dtype,
+                                     size_t ndim, size_t rows, size_t cols);
+/* Append the next nrows rows of a float file: row r from x[r*ld .. + cols-1],
+ * ld >= cols. A finite value beyond the range of float32 is
+ * NC_ERR_INVALID_VALUE (NaN and infinities are written as they are). */
+NC_API nc_status nc_npy_writer_write_rows(nc_npy_writer *writer, const double *x, size_t nrows,
+                                          size_t ld);
+/* Append the next n entries of an integer file of shape (N,) or (N, 1);
+ * a value that does not fit the dtype is NC_ERR_INVALID_VALUE. */
+NC_API nc_status nc_npy_writer_write_labels(nc_npy_writer *writer, const int32_t *labels,
+                                            size_t n);
+/* Complete the file: every declared row must have been written
+ * (NC_ERR_SIZE_MISMATCH otherwise, and the file is abandoned). */
+NC_API nc_status nc_npy_writer_finish(nc_npy_writer *writer);
+/* Abandon the file being written (its temporary file is removed); accepts
+ * NULL and a writer with no file. */
+NC_API void nc_npy_writer_abort(nc_npy_writer *writer);
+/* Message describing the last failure on this writer ("" if none). */
+NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
+
+/*
+ * Streaming metrics: an nc_stream accumulates the summaries from which
+ * nc_metrics_compute_stream gives the same values as nc_metrics_compute_data
+ * on all the data at once (to about 1e-13 relative in practice; near-ties of
+ * NC4 decisions can differ), for features passed in batches of any size,
+ * including empty ones, in two passes over the data:
+ *   pass 1  class counts, class means (stable pairwise merges of the batch
+ *           means) and the largest |h|;
+ *   pass 2  (after nc_stream_next_pass) the within-class scatter projected
+ *           on an orthonormal basis of the span of the centred class means
+ *           (a K x K matrix, valid for every convention of nc_metrics), and
+ *           the NC4 and accuracy counts when a classifier was set.
+ * Memory is O(d K + K^2 + d B) doubles with B = 32768 / max(d, K) columns,
+ * independent of the number of samples; nothing is allocated after
+ * creation. Each pass must see the same samples, in any order and batching.
+ *
+ * Shards: accumulators created with the same d, K and classifier merge in
+ * either pass (nc_stream_merge), in any order. For pass 2 on shards, merge
+ * the pass-1 accumulators, call nc_stream_next_pass on the result, and
+ * nc_stream_copy it once per shard: pass-2 accumulators merge only if they
+ * derive from the same pass 1 (NC_ERR_INVALID_VALUE otherwise).
+ *
+ * A failed call leaves the accumulator unchanged. One stream per thread at
+ * a time.
+ */
+typedef struct nc_stream nc_stream;
+
+/* Accumulator for d >= 1 features and K >= 2 classes (d, K <= INT_MAX);
+ * no classifier; pass 1. */
+NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K);
+/* Deep copy (state, classifier, pass). */
+NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
+/* Free; accepts NULL. */
+NC_API void nc_stream_destroy(nc_stream *stream);
+/* Classifier W (K x d row-major, stride ldw >= d) and optional bias b (K
+ * values, NULL for none), copied; W == NULL removes it. Finite values only.
+ * Allowed in pass 1 only. */
+NC_API nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, size_t ldw,
+                                          const double *b);
+/* Add a batch of n samples (n may be 0, with H and labels then unused): H
+ * d x n column-major with stride ldh >= d, labels in [0, K), finite values. */
+NC_API nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh,
+                               const int32_t *labels);
+/* Merge other into stream (same d, K, classifier and pass; see above). */
+NC_API nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other);
+/* End pass 1: every class must have samples (NC_ERR_EMPTY_CLASS). Freezes
+ * the means and starts pass 2. */
+NC_API nc_status nc_stream_next_pass(nc_stream *stream);
+/* Current pass (1 or 2; 0 for NULL). */
+NC_API int nc_stream_pass(const nc_stream *stream);
+/* Samples added in the current pass (0 for NULL). */
+NC_API size_t nc_stream_num_samples(const nc_stream *stream);
+/* Message describing the last failure on this stream ("" if none). */
+NC_API const char *nc_stream_last_error(const nc_stream *stream);
+
+/* Compute every metric from a stream in pass 2 that has seen, in pass 2,
+ * the same class counts as in pass 1 (NC_ERR_SIZE_MISMATCH otherwise),
+ * with the conventions of the metrics handle. Results, availability and
+ * messages as nc_metrics_compute_data. */
+NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream *stream);
+
 /* @@DATA-SECTION@@ (declarations of the data layer go above this line) */
 
 #ifdef __cplusplus

@@ -1,13 +1,13 @@
-/* loss_mse.c - squared error to the one-hot target: (1/2)||z - e_y||^2. */
+/* loss_mse.c - squared error to the scaled one-hot target: (1/2)||z - s e_y||^2. */
 #include "loss.h"
 
-double nc__loss_mse_value_grad(double *Z, size_t K, size_t n, const int32_t *labels)
+double nc__loss_mse(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n, const int32_t *labels)
 {
     nc__sum total = {0.0, 0.0};
     size_t i, k;
     for (i = 0; i < n; i++) {
         double *z = Z + i * K, s = 0.0;
-        z[labels[i]] -= 1.0;
+        z[labels[i]] -= ctx->target_scale;
         for (k = 0; k < K; k++) s += z[k] * z[k];
         nc__sum_add(&total, 0.5 * s);
     }

@@ -6,6 +6,7 @@
 #define NC_INTERNAL_H
 
 #include <stdarg.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,59 +55,143 @@ uint64_t nc__rng_next(nc__rng *rng);
 double nc__rng_uniform(nc__rng *rng); /* in [0, 1) with 53 random bits */
 double nc__rng_normal(nc__rng *rng);  /* N(0, 1), polar method */
 
+/* ---- update rules (shared by the fused pass and the small blocks) -------- */
+typedef enum nc__rule_kind { NC__RULE_HEAVY_BALL, NC__RULE_NESTEROV, NC__RULE_ADAM } nc__rule_kind;
+
+typedef struct nc__rule {
+    nc__rule_kind kind;
+    double lr;
+    double momentum;           /* heavy ball / Nesterov: 0 means plain GD */
+    double beta1, beta2, eps;  /* Adam */
+    double bc1, bc2;           /* Adam bias corrections 1/(1 - beta^t) */
+    int project;               /* clamp the result at 0 (ReLU features) */
+} nc__rule;
+
+/* One variable x with gradient g and buffers v, s (unused ones may be NULL
+ * when the rule does not need them). Returns the new x. */
+static inline double nc__rule_apply(const nc__rule *r, double x, double g, double *v, double *s)
+{
+    double step;
+    switch (r->kind) {
+    case NC__RULE_ADAM:
+        *v = r->beta1 * *v + (1.0 - r->beta1) * g;
+        *s = r->beta2 * *s + (1.0 - r->beta2) * g * g;
+        step = (*v * r->bc1) / (sqrt(*s * r->bc2) + r->eps);
+        break;
+    case NC__RULE_NESTEROV:
+        if (v) {
+            *v = r->momentum * *v + g;
+            step = g + r->momentum * *v;
+        } else
+            step = g;
+        break;
+    default:
+        if (v) {
+            *v = r->momentum * *v + g;
+            step = *v;
+        } else
+            step = g;
+        break;
+    }
+    x -= r->lr * step;
+    if (r->project && x < 0.0) x = 0.0;
+    return x;
+}
+
+/* ---- losses ---------------------------------------------------------------- */
+typedef struct nc__loss_ctx {
+    double target_scale, smoothing, focal_gamma, logit_tau, dot_target;
+    const double *class_weights; /* K */
+    const double *log_prior;     /* K: log(n_k / N) */
+} nc__loss_ctx;
+
 /* ---- model ---------------------------------------------------------------- */
 struct nc_model {
     size_t d, K, N;
     int32_t *labels; /* N */
     size_t *counts;  /* K */
     nc_loss loss;
+    nc__loss_ctx loss_ctx;
+    double *class_weights, *log_prior; /* K each, owned; pointed to by loss_ctx */
     int bias;
     double lambda_W, lambda_H, lambda_b;
+    nc_features features;
+    size_t depth;
+    int fixed;          /* classifier W_M is not a variable */
+    double alpha, beta; /* AllNC terms */
 
-    /* State. W is K x d row-major == d x K column-major (ld d): column k of
-     * the column-major view is w_k. H is d x N column-major (ld d). */
+    /* Small variables, contiguous: [W_1 .. W_{M-1} | W_M | b], all row-major.
+     * n_hidden = (M-1) d^2. gsmall has the same layout (gradient). */
+    double *small, *gsmall;
+    size_t n_hidden;
+    double *Wc; /* small + n_hidden: the classifier layer W_M (K x d) */
+    double *b;  /* small + n_hidden + d K */
+    /* The end-to-end classifier P = W_M ... W_1, K x d row-major (== d x K
+     * column-major, ld d: column k is the row p_k). Equal to Wc when M == 1
+     * (same pointer); kept up to date by every change of the layers. */
     double *W;
-    double *H;
-    double *b;
+    double *H; /* d x N column-major (ld d) */
     /* Incremented by every change of state or options, so that an optimizer
      * can tell that cached norms are stale. */
     uint64_t version;
 
-    /* Workspace for one column block of the pass (allocated at creation). */
+    /* Depth workspace (M >= 2): prefix products R_m = W_m ... W_1 for
+     * m = 1..M-1 (d x d each), and two d x d scratch matrices. */
+    double *prefix, *scratch_a, *scratch_b;
+    /* AllNC workspace (d x K each): class means, the per-class vector added
+     * to the gradient of every feature of the class, and the gradient of the
+     * alignment term with respect to P. Filled by nc__model_prepare. */
+    double *means, *class_grad, *align_gP;
+    double allnc_align_value;   /* the alignment term at the prepared state */
+    double allnc_extra_bound;   /* bound on the Frobenius norm it adds to gH */
+
+    /* Workspace of the pass (allocated when the sizes are fixed). */
     size_t block;   /* columns per block */
     double *Zblock; /* K x block: logits, then loss gradient */
     double *Gblock; /* d x block: feature gradient of the block */
+    double *gP;     /* d x K column-major: gradient of the product P */
 
     char msg[NC_MSG_SIZE];
 };
 
 /* Optional in-pass update of H (the fused gradient step). */
 typedef struct nc__h_update {
-    double lr, momentum;
-    double *velocity; /* d x N, ld d; NULL when momentum == 0 */
-    /* Outputs: squared norms of the new H and new velocity. */
-    double norm2_H_new, norm2_v_new;
+    nc__rule rule;
+    double *v, *s; /* d x N buffers the rule needs, else NULL */
+    /* Outputs: squared norms of the new H and of the new v and s. */
+    double norm2_H_new, norm2_v_new, norm2_s_new;
 } nc__h_update;
 
-/* Results of one pass. */
+/* Results of a pass. */
 typedef struct nc__pass_out {
-    double objective;   /* at the state the pass started from */
-    double norm2_gW, norm2_gH, norm2_gb;
-    double norm2_H;     /* ||H||^2 at the start */
+    double objective; /* full objective at the state the pass started from */
+    double norm2_H;   /* ||H||^2 at the start */
+    double norm2_gH;  /* ||gH||^2 (projected gradient for ReLU features) */
+    double norm2_gsmall; /* squared norm of the gradient of the small variables
+                            that are variables (excludes a fixed classifier, and
+                            b when the bias is off) */
 } nc__pass_out;
 
 /*
- * One pass over H in column blocks at the current state:
- *  - objective into out->objective;
- *  - gradient of W into gW (d x K column-major, ld d, i.e. K x d row-major)
- *    and of b into gb (K; zeros if the bias is off), both overwritten;
- *  - the gradient of H into gH (d x N, ld ldgh) if gH != NULL;
- *  - if upd != NULL, H is updated in place block by block, after the block's
- *    contribution to gW was accumulated (so the result equals the unfused
- *    simultaneous step).
+ * Evaluate at the current state: objective, the gradient of the small
+ * variables into m->gsmall, the gradient of H into gH (d x N, ld ldgh) if
+ * gH != NULL, and, if upd != NULL, update H in place block by block after
+ * the block's contribution to the other gradients was accumulated (so the
+ * fused step equals the simultaneous step).
  */
-nc_status nc__model_pass(nc_model *m, double *gW, double *gb, double *gH, size_t ldgh,
-                         nc__h_update *upd, nc__pass_out *out);
+nc_status nc__model_evaluate(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
+                             nc__pass_out *out);
+/* AllNC terms: class means and the gradient pieces at the current state.
+ * nc__model_evaluate calls it itself unless told the state is prepared. */
+void nc__model_prepare(nc_model *m);
+/* Like nc__model_evaluate, but trusts a preceding nc__model_prepare. */
+nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
+                                      nc__pass_out *out);
+/* Recompute the product P after the layers changed (no-op for M == 1). */
+void nc__model_update_product(nc_model *m);
+/* Number of small variables: [hidden layers][classifier unless fixed][b if bias]
+ * are the ranges [0, n_hidden), [n_hidden, n_hidden + dK), [.., + K). */
+size_t nc__model_small_size(const nc_model *m);
 
 /* Squared Frobenius norms of the state. */
 double nc__norm2(const double *x, size_t n);

@@ -30,7 +30,7 @@ static void nc_test_rel_(double got, double want, double rtol, const char *file,
 {
     double err = fabs(got - want);
     int ok = isfinite(got) && isfinite(want) && err <= rtol * fabs(want);
-    char buf[512];
+    char buf[1024];
     snprintf(buf, sizeof buf, "%s: got %.17g want %.17g (rel err %.3g > %.3g)", desc, got, want,
              want != 0 ? err / fabs(want) : err, rtol);
     nc_test_report_(ok, file, line, buf);
@@ -42,7 +42,7 @@ static void nc_test_abs_(double got, double want, double atol, const char *file,
 {
     double err = fabs(got - want);
     int ok = isfinite(got) && isfinite(want) && err <= atol;
-    char buf[512];
+    char buf[1024];
     snprintf(buf, sizeof buf, "%s: got %.17g want %.17g (abs err %.3g > %.3g)", desc, got, want,
              err, atol);
     nc_test_report_(ok, file, line, buf);
@@ -51,7 +51,7 @@ static void nc_test_abs_(double got, double want, double atol, const char *file,
 static void nc_test_int_(long long got, long long want, const char *file, int line,
                          const char *desc)
 {
-    char buf[512];
+    char buf[1024];
     snprintf(buf, sizeof buf, "%s: got %lld want %lld", desc, got, want);
     nc_test_report_(got == want, file, line, buf);
 }
