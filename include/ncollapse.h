@@ -585,6 +585,256 @@ NC_API const char *nc_metrics_last_error(const nc_metrics *metrics);
 /* ======================================================================== */
 /* Analysis: frames, alignment, structure metrics, closed-form predictions  */
 /* ======================================================================== */
+/*
+ * Frames. A frame is K vectors in R^d stored d x K column-major with
+ * leading dimension ld >= d, one vector per column (vector k is
+ * A[k*lda .. k*lda + d-1]). A K x d row-major classifier W with row stride
+ * ldw is the same memory as the d x K frame of its rows with lda = ldw, so
+ * class means (columns of Hbar) and classifier rows are passed alike.
+ * Inputs are borrowed for the call and must be finite (NC_ERR_NON_FINITE);
+ * results are invariant under (or scale exactly with) scaling of the input
+ * by any power of two, so data of magnitude 1e-300 or 1e300 is fine.
+ * d, K and every leading dimension must be at most INT_MAX (BLAS).
+ */
+/* Simplex ETF of K >= 2 unit vectors in R^d, d >= K-1 (NC_ERR_INVALID_SIZE
+ * otherwise): column k = sqrt(K/(K-1)) (q_1k, ..., q_{K-1,k}, 0, ..., 0) with
+ * q the (K-1) x K Helmert matrix (rows orthonormal and orthogonal to the
+ * all-ones vector), so M^T M = (K/(K-1)) (I - J/K): pairwise cosines
+ * -1/(K-1). Any other simplex ETF is Q M with Q orthogonal
+ * (nc_frame_random_orthogonal, nc_frame_transform). */
+NC_API nc_status nc_frame_simplex_etf(size_t d, size_t K, double *M, size_t ldm);
+/* General orthogonal frame: column k = lengths[k] e_k (d >= K; lengths K
+ * finite values >= 0, or NULL for all 1: the orthonormal frame). */
+NC_API nc_status nc_frame_orthogonal(size_t d, size_t K, const double *lengths, double *M,
+                                     size_t ldm);
+/* Haar-random d x p matrix with orthonormal columns (1 <= p <= d): QR of a
+ * Gaussian matrix drawn from seed (the library's generator), signs fixed so
+ * that diag(R) > 0. p = d gives a random rotation (or reflection). */
+NC_API nc_status nc_frame_random_orthogonal(size_t d, size_t p, uint64_t seed, double *Q,
+                                            size_t ldq);
+/* M <- Q M in place for a d x d matrix Q (column-major, ldq >= d) that does
+ * not overlap M. */
+NC_API nc_status nc_frame_transform(size_t d, size_t K, const double *Q, size_t ldq, double *M,
+                                    size_t ldm);
+/* C = A - a 1^T with a = (1/K) sum_k a_k (counts NULL: the centre of an ETF,
+ * NC_GLOBAL_MEAN_CLASS_AVG) or a = sum_k (n_k/N) a_k (counts = K class
+ * counts >= 1: the sample mean of collapsed features, NC_GLOBAL_MEAN_SAMPLE).
+ * C may be A itself (then ldc must equal lda). */
+NC_API nc_status nc_frame_center(size_t d, size_t K, const double *A, size_t lda,
+                                 const size_t *counts, double *C, size_t ldc);
+/* Euclidean norms of the K vectors (per-class norms of means or of rows of W). */
+NC_API nc_status nc_frame_norms(size_t d, size_t K, const double *A, size_t lda, double *norms);
+/*
+ * Orthogonal Procrustes with scale: the orthogonal R (d x d) and scale s >= 0
+ * minimising ||s R A - T||_F, for frames A and T (both d x K). With the SVD
+ * T A^T = U S V^T: R = U V^T, s = tr(S)/||A||_F^2; *residual = ||s R A - T||_F
+ * (absolute; divide by ||T||_F for a relative one). R (d x d column-major,
+ * ldr >= d) may be NULL: then the cost is O(d K^2) through the thin QR of A;
+ * with R it is O(d^2 K + d^3). R is unique when A has rank d (K >= d). A = 0
+ * is NC_ERR_UNAVAILABLE (scale and residual set to NaN).
+ */
+NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda, const double *T,
+                                size_t ldt, double *R, size_t ldr, double *scale,
+                                double *residual);
+/*
+ * Distance to the nearest simplex ETF: min over c >= 0 and ETFs E (any
+ * rotation) of ||A - c E||_F / ||A||_F, in [0, 1], needs d >= K-1. Closed form
+ * from one SVD: with P = I - J/K and s_1 >= ... >= s_{K-1} the largest
+ * singular values of A P, distance^2 = (||A 1||^2/K + sum_{i<K} (s_i - sbar)^2
+ * + sum_{i>=K} s_i^2) / ||A||_F^2, sbar their mean. The ETF is centred at 0: to
+ * measure class means up to translation, centre them first (nc_frame_center
+ * with counts NULL removes exactly the ||A 1||^2/K term). Invariant under
+ * rotation and scale of A. A = 0 is NC_ERR_UNAVAILABLE (NaN).
+ */
+NC_API nc_status nc_frame_etf_distance(size_t d, size_t K, const double *A, size_t lda,
+                                       double *distance);
+/* Distance to the nearest orthogonal frame of equal lengths (c times K
+ * orthonormal vectors), d >= K: distance^2 = sum_k (s_k - sbar)^2 / ||A||_F^2
+ * with s the K singular values of A. */
+NC_API nc_status nc_frame_orthogonal_distance(size_t d, size_t K, const double *A, size_t lda,
+                                              double *distance);
+
+/*
+ * Structure metrics for imbalanced data. Matrices are column-major with a
+ * leading dimension (K x K outputs: ldg >= K).
+ */
+/* Class means mu_k (d x K frame, ldm >= d) of features H (d x N, ldh >= d)
+ * with labels in [0, K), every class non-empty; counts (K values) may be
+ * NULL. Two passes (sum, then the mean of residuals added back). */
+NC_API nc_status nc_structure_class_means(size_t d, size_t K, size_t N, const double *H,
+                                          size_t ldh, const int32_t *labels, double *M,
+                                          size_t ldm, size_t *counts);
+/* G = A^T B (K x K) for d x K frames A and B; B NULL means A^T A.
+ * W W^T: A = B = W (lda = ldw); Hbar^T Hbar: A = B = class means (centred
+ * with nc_frame_center or not); W Hbar: A = W, B = class means
+ * (G_jk = w_j . mu_k). NC_ERR_OVERFLOW if an entry overflows. */
+NC_API nc_status nc_structure_gram(size_t d, size_t K, const double *A, size_t lda,
+                                   const double *B, size_t ldb, double *G, size_t ldg);
+/* || A/||A||_F - T/||T||_F ||_F for K x K matrices A (e.g. a Gram of a model)
+ * and T (the target, e.g. a prediction's Gram), in [0, 2]. A or T zero:
+ * NC_ERR_UNAVAILABLE (NaN). */
+NC_API nc_status nc_structure_distance(size_t K, const double *A, size_t lda, const double *T,
+                                       size_t ldt, double *distance);
+
+/* Minority-collapse indicators (nc_structure_minority). */
+typedef enum nc_minority_stat {
+    NC_MINORITY_COS_MAJOR = 0,  /* mean cosine over pairs of majority vectors */
+    NC_MINORITY_COS_MINOR = 1,  /* mean cosine over pairs of minority vectors */
+    NC_MINORITY_COS_ACROSS = 2, /* mean cosine over (majority, minority) pairs */
+    /* largest distance between two minority vectors over the largest norm of
+     * all K vectors: 0 when the minority vectors coincide */
+    NC_MINORITY_SPREAD = 3,
+    NC_MINORITY_STAT_COUNT = 4 /* number of indicators; not an indicator */
+} nc_minority_stat;
+/*
+ * Indicators of minority collapse of K vectors (a frame: rows of W, centred
+ * class means, or columns of the logits Z of the class means). Groups:
+ * minority[k] != 0 marks class k as minority; or minority NULL and counts
+ * given: class k is minority iff n_k < max_j n_j. stats receives
+ * NC_MINORITY_STAT_COUNT values; an indicator whose pairs do not exist (a
+ * group of fewer than two classes) is NaN. A simplex ETF has every cosine
+ * -1/(K-1) and spread sqrt(2K/(K-1)); collapsed minority vectors give
+ * NC_MINORITY_COS_MINOR = 1 and spread 0. A zero vector
+ * (cosine undefined) is NC_ERR_UNAVAILABLE; no minority class or no majority
+ * class is NC_ERR_INVALID_VALUE.
+ */
+NC_API nc_status nc_structure_minority(size_t d, size_t K, const double *A, size_t lda,
+                                       const int *minority, const size_t *counts, double *stats);
+/*
+ * Class-distance normalised variance (Galanti et al. 2022):
+ * CDNV_ij = (V_i + V_j) / (2 ||mu_i - mu_j||^2), V_k = (1/n_k) sum_{y_i=k}
+ * ||h_i - mu_k||^2. *mean = the average over the K(K-1)/2 pairs; pairs (K x K,
+ * ldp >= K, symmetric with zero diagonal) may be NULL. Two equal class means
+ * make the value undefined: NC_ERR_UNAVAILABLE (NaN).
+ */
+NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H, size_t ldh,
+                                   const int32_t *labels, double *mean, double *pairs,
+                                   size_t ldp);
+
+/*
+ * Predictions: the global minimiser of a UFM in closed form (or by a
+ * certified solver), in the library's "halves" convention
+ * (docs/theory.md derives each and reports its validation). Inputs: the
+ * kind, K and the class counts n_1..n_K (N = sum n_k), the weight decays
+ * (a paper's no-halves lambda' is lambda = 2 lambda'), and per kind the bias,
+ * depth, feature dimension d and classifier norm. After nc_prediction_compute
+ * the getters copy out targets that the structure metrics compare a model
+ * against. Every one-layer model depends on the decays only through
+ * lambda = sqrt(lambda_W lambda_H) (and lambda_b), except for the split
+ * between ||W|| and ||H||: W W^T scales as sqrt(lambda_H/lambda_W) and
+ * Hbar^T Hbar as its inverse. Hong & Ling's 2 sqrt(lambda_W' lambda_H') (no
+ * halves) is the same number as lambda.
+ */
+typedef struct nc_prediction nc_prediction;
+
+typedef enum nc_prediction_kind {
+    /* CE, all n_k equal (else NC_ERR_INVALID_VALUE), with or without bias:
+     * Z = m (I - J/K), m = log(1/(lambda sqrt(n)) - (K-1)) if
+     * lambda sqrt(n) < 1/K, else 0; b = 0. */
+    NC_PREDICT_BALANCED_CE = 0,
+    /* MSE (1/2)||z - e_y||^2, all n_k equal; without bias Z = a I,
+     * a = max(0, 1 - K lambda sqrt(n)); with bias Z = a (I - J/K) + u J/K and
+     * b = gamma 1 (u = 0, gamma = 1/(K(1 + lambda_b)) unless lambda_b is large,
+     * see docs/theory.md). */
+    NC_PREDICT_BALANCED_MSE = 1,
+    /* Hong & Ling 2023: CE with bias (nc_prediction_set_bias(p, 0) removes
+     * it), any counts; the convex problem in Y = Z D^{1/2} solved by
+     * proximal gradient (FISTA with restart, singular-value thresholding). */
+    NC_PREDICT_HONG_LING_CE = 2,
+    /* Dang et al. 2024: CE, ReLU features H >= 0, no bias: orthogonal class
+     * means, ||h_k||^2 = M_k sqrt((K-1) lambda_W / (K lambda_H n_k)). */
+    NC_PREDICT_DANG_RELU_CE = 3,
+    /* Dang et al. 2023: deep linear UFM (depth M, nc_prediction_set_depth),
+     * MSE, no bias; per-class root by bisection, compared with x = 0. */
+    NC_PREDICT_DEEP_LINEAR_MSE = 4,
+    /* Yang et al. 2022: CE with the classifier fixed to a simplex ETF with
+     * ||w_k|| = classifier norm, no bias, no W decay: h_i = t w_{y_i}/||w||. */
+    NC_PREDICT_FIXED_ETF = 5
+} nc_prediction_kind;
+
+/* Create for 2 <= K <= 46340 classes (K^2 must fit a LAPACK int) with
+ * counts[k] >= 1 samples (copied). Defaults:
+ * all decays 0 (set them: compute needs lambda_W, lambda_H > 0; the fixed
+ * ETF needs lambda_H > 0 only), bias on for Hong & Ling and off otherwise,
+ * depth 1, d = 0 (not checked), classifier norm 1, tolerance 1e-12 and
+ * 1000000 iterations for the solver. */
+NC_API nc_status nc_prediction_create(nc_prediction **prediction, nc_prediction_kind kind,
+                                      size_t K, const size_t *counts);
+NC_API void nc_prediction_destroy(nc_prediction *prediction);
+/* Weight decays in the "halves" convention (finite, >= 0). */
+NC_API nc_status nc_prediction_set_weight_decay(nc_prediction *prediction, double lambda_W,
+                                                double lambda_H, double lambda_b);
+NC_API nc_status nc_prediction_set_bias(nc_prediction *prediction, int enabled);
+/* Depth M in [1, 1000] (deep linear kind only; others need 1). */
+NC_API nc_status nc_prediction_set_depth(nc_prediction *prediction, size_t depth);
+/* Feature dimension d of the model the prediction is for (0: unchecked).
+ * Compute fails with NC_ERR_UNSUPPORTED if the predicted solution needs
+ * rank > d (the closed forms assume d is large enough). */
+NC_API nc_status nc_prediction_set_dim(nc_prediction *prediction, size_t d);
+/* Norm of each row of the fixed ETF classifier (finite, > 0; default 1). */
+NC_API nc_status nc_prediction_set_classifier_norm(nc_prediction *prediction, double norm);
+/* Hong & Ling solver: stop when the certified relative residual (see
+ * nc_prediction_residual) is <= tol (finite, > 0), or after max_iterations. */
+NC_API nc_status nc_prediction_set_tolerance(nc_prediction *prediction, double tol,
+                                             size_t max_iterations);
+/* Compute. NC_SUCCESS, or NC_STOP_MAX_ITERATIONS if the solver stopped at its
+ * iteration limit (results are those of the last iterate), or an error
+ * (NC_ERR_INVALID_VALUE for missing decays, NC_ERR_UNSUPPORTED for options
+ * the kind does not have, ...), with a message. */
+NC_API nc_status nc_prediction_compute(nc_prediction *prediction);
+
+/* Getters (NC_ERR_UNAVAILABLE before a successful compute). K x K outputs are
+ * column-major with ld >= K (NC_ERR_SIZE_MISMATCH otherwise). */
+/* Optimal objective F* of the UFM (same convention as nc_model_objective). */
+NC_API nc_status nc_prediction_get_objective(const nc_prediction *prediction, double *objective);
+/* Z = W Hbar (P Hbar for the deep model): column k = logits of class k's mean
+ * feature, bias excluded. */
+NC_API nc_status nc_prediction_get_logits(const nc_prediction *prediction, double *Z, size_t ldz);
+/* W W^T (the end-to-end P P^T for the deep model). */
+NC_API nc_status nc_prediction_get_classifier_gram(const nc_prediction *prediction, double *G,
+                                                   size_t ldg);
+/* Hbar^T Hbar of the uncentred class means. */
+NC_API nc_status nc_prediction_get_feature_gram(const nc_prediction *prediction, double *G,
+                                                size_t ldg);
+/* Optimal bias (K values; zeros for kinds without bias). */
+NC_API nc_status nc_prediction_get_bias(const nc_prediction *prediction, double *b);
+/* ||w_k|| (rows of W, or of P for the deep model) and ||hbar_k||; either may be NULL. */
+NC_API nc_status nc_prediction_get_norms(const nc_prediction *prediction, double *w_norms,
+                                         double *h_norms);
+/* K singular values: of Y = Z D^{1/2} (balanced, Hong & Ling; descending), or
+ * for the deep model those of each layer W_m (sigma_k^{1/M}, class order).
+ * NC_ERR_UNAVAILABLE for the ReLU and fixed-ETF kinds. */
+NC_API nc_status nc_prediction_get_singular_values(const nc_prediction *prediction, double *s);
+/* Yang et al.'s feature scale t = ||h_k|| (fixed-ETF kind only). */
+NC_API nc_status nc_prediction_get_feature_scale(const nc_prediction *prediction, double *t);
+/* collapsed[k] = 1 if class k's mean feature is zero (ReLU, deep linear) or
+ * coincides with another class's (balanced, Hong & Ling: columns of Z equal
+ * to 1e-6 relative), else 0. */
+NC_API nc_status nc_prediction_get_collapsed(const nc_prediction *prediction, int *collapsed);
+/* Collapse thresholds (no compute needed): class k collapses iff
+ * sqrt(lambda_W lambda_H) >= lambda[k]. Balanced: 1/(K sqrt(n)); Hong & Ling:
+ * sqrt(n_k)/N (for a group of >= 2 classes of equal size n_k); ReLU:
+ * sqrt(n_k (K-1)/K)/N; deep linear with depth 1: sqrt(n_k)/N. Other kinds
+ * and depths: NC_ERR_UNAVAILABLE. */
+NC_API nc_status nc_prediction_get_thresholds(const nc_prediction *prediction, double *lambda);
+/* Critical count at the computed decays and N: a class with n_k <= *n_crit
+ * collapses (to zero: ReLU, deep linear; onto the other classes of its size:
+ * Hong & Ling, for a group of >= 2 equal-size classes; all classes at once:
+ * balanced kinds, where it is lambda sqrt(n) >= 1/K since N = K n).
+ * Balanced and Hong & Ling: (N lambda)^2; ReLU:
+ * N^2 lambda_W lambda_H K/(K-1); deep linear of depth M:
+ * N c M^2 / (M-1)^{(M-1)/M} with c = lambda_W (N lambda_H)^{1/M} (M = 1:
+ * N^2 lambda_W lambda_H); fixed ETF: 0 (never). */
+NC_API nc_status nc_prediction_get_critical_count(const nc_prediction *prediction,
+                                                  double *n_crit);
+/* Solver iterations and certified residual of the last compute (Hong &
+ * Ling; 0 for closed forms): 2 ||G|| / ||grad f(0)|| with G the
+ * prox-gradient mapping, which bounds the distance of 0 to the subdifferential
+ * at the returned point relative to the gradient at the origin. */
+NC_API size_t nc_prediction_iterations(const nc_prediction *prediction);
+NC_API double nc_prediction_residual(const nc_prediction *prediction);
+NC_API const char *nc_prediction_last_error(const nc_prediction *prediction);
+
 /* @@ANALYSIS-SECTION@@ (declarations of the analysis layer go above this line) */
 
 /* ======================================================================== */

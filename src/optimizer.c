@@ -22,6 +22,8 @@
  */
 #include "nc_internal.h"
 
+#include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +111,10 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     if (algorithm != NC_OPT_GD && algorithm != NC_OPT_NESTEROV && algorithm != NC_OPT_ADAM &&
         algorithm != NC_OPT_LBFGS)
         return NC_ERR_INVALID_VALUE;
+    /* L-BFGS works on vectors of all variables with BLAS level 1 (int sizes). */
+    if (algorithm == NC_OPT_LBFGS &&
+        nc__model_small_size(model) + model->d * model->N > (size_t)INT_MAX)
+        return NC_ERR_INVALID_SIZE;
     o = (nc_optimizer *)calloc(1, sizeof *o);
     if (!o) return NC_ERR_OUT_OF_MEMORY;
     o->model = model;
@@ -473,12 +479,11 @@ static nc_status first_order_step(nc_optimizer *o)
 
 /* ---- L-BFGS ----------------------------------------------------------------- */
 
+/* Search-direction arithmetic needs no compensated sums (the reported
+ * gradient norm does, see kkt_norm): BLAS level 1 here. */
 static double dot(const double *a, const double *b, size_t n)
 {
-    nc__sum s = {0.0, 0.0};
-    size_t i;
-    for (i = 0; i < n; i++) nc__sum_add(&s, a[i] * b[i]);
-    return nc__sum_value(&s);
+    return cblas_ddot((int)n, a, 1, b, 1);
 }
 
 /* Range of the H variables in the packed vector, for the projection. */
@@ -524,7 +529,7 @@ static void lbfgs_direction(nc_optimizer *o, size_t n, const unsigned char *boun
     for (c = 0; c < o->hist_len; c++) {
         j = (o->hist_next + o->history - 1 - c) % o->history;
         o->alpha_tmp[j] = o->rho[j] * dot(o->S + j * o->n_max, p, n);
-        for (i = 0; i < n; i++) p[i] -= o->alpha_tmp[j] * o->Y[j * o->n_max + i];
+        cblas_daxpy((int)n, -o->alpha_tmp[j], o->Y + j * o->n_max, 1, p, 1);
     }
     if (o->hist_len > 0) {
         j = (o->hist_next + o->history - 1) % o->history;
@@ -538,7 +543,7 @@ static void lbfgs_direction(nc_optimizer *o, size_t n, const unsigned char *boun
         double beta;
         j = (o->hist_next + o->history - o->hist_len + (o->hist_len - 1 - c)) % o->history;
         beta = o->rho[j] * dot(o->Y + j * o->n_max, p, n);
-        for (i = 0; i < n; i++) p[i] += (o->alpha_tmp[j] - beta) * o->S[j * o->n_max + i];
+        cblas_daxpy((int)n, o->alpha_tmp[j] - beta, o->S + j * o->n_max, 1, p, 1);
     }
     for (i = 0; i < n; i++) p[i] = -p[i];
     if (bound_mask)
