@@ -89,10 +89,12 @@ extern "C" {
     X(NC_ERR_UNSUPPORTED, -12, "the combination of options is not supported")             \
     X(NC_ERR_OVERFLOW, -13, "a computed value overflowed the range of double")             \
     X(NC_ERR_IO, -14, "a file could not be opened, read, written or renamed")              \
-    X(NC_ERR_FORMAT, -15, "the file is not a valid .npy file (magic, version or header)")  \
+    X(NC_ERR_FORMAT, -15, "the file is not in a valid format (magic, version or header)")  \
     X(NC_ERR_TRUNCATED, -16, "the file ends before the data its header declares")          \
     X(NC_ERR_FILE_SIZE, -17, "the file holds more bytes than its header declares")         \
-    X(NC_ERR_DTYPE, -18, "the data type of the file is not supported for this use")
+    X(NC_ERR_DTYPE, -18, "the data type of the file is not supported for this use")        \
+    X(NC_ERR_CHECKSUM, -19, "the file's checksum does not match its contents")             \
+    X(NC_ERR_MISMATCH, -20, "the checkpoint was saved from a model or optimizer of other sizes or kind")
 
 typedef enum nc_status {
 #define NC_STATUS_ENUM_ENTRY(name, value, message) name = value,
@@ -487,6 +489,30 @@ NC_API double nc_optimizer_gradient_norm(const nc_optimizer *optimizer);
 NC_API size_t nc_optimizer_evaluations(const nc_optimizer *optimizer);
 /* Message describing the last failure on this optimizer ("" if none). */
 NC_API const char *nc_optimizer_last_error(const nc_optimizer *optimizer);
+
+/* ---- checkpoints ----------------------------------------------------------- */
+/*
+ * Save the full state of a model (sizes, labels, options, all variables) and,
+ * if optimizer != NULL, of its optimizer (hyperparameters, step counter,
+ * momentum/Adam buffers, L-BFGS history; not the callback) to path. The file
+ * is versioned, little-endian, ends with a 64-bit FNV-1a checksum, and is
+ * replaced atomically (temporary file in the same directory, fsync, rename):
+ * a crash never leaves a half-written checkpoint. The model is not changed
+ * (non-const only for its message). Errors: NC_ERR_IO, NC_ERR_OUT_OF_MEMORY,
+ * NC_ERR_MISMATCH (optimizer of another model).
+ */
+NC_API nc_status nc_checkpoint_save(const char *path, nc_model *model,
+                                    const nc_optimizer *optimizer);
+/*
+ * Restore a checkpoint into a model (and optimizer) created with the same
+ * sizes, depth and labels (and algorithm and L-BFGS history size); options and
+ * all state are taken from the file. A resumed run continues bit-identically.
+ * Refused, with nothing changed: NC_ERR_IO, NC_ERR_FORMAT (not a checkpoint,
+ * unknown version), NC_ERR_TRUNCATED, NC_ERR_FILE_SIZE, NC_ERR_CHECKSUM
+ * (corrupted), NC_ERR_MISMATCH (other sizes, labels, algorithm, or no
+ * optimizer section when one is asked for).
+ */
+NC_API nc_status nc_checkpoint_load(const char *path, nc_model *model, nc_optimizer *optimizer);
 
 /* ======================================================================== */
 /* Metrics: NC1-NC4                                                          */

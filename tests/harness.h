@@ -14,7 +14,7 @@
 static int nc_test_passed_ = 0;
 static int nc_test_failed_ = 0;
 
-static void nc_test_report_(int ok, const char *file, int line, const char *what)
+static inline void nc_test_report_(int ok, const char *file, int line, const char *what)
 {
     if (ok) {
         nc_test_passed_++;
@@ -25,7 +25,7 @@ static void nc_test_report_(int ok, const char *file, int line, const char *what
 }
 
 /* |got - want| <= rtol * |want| (exact equality when want == 0 and rtol == 0). */
-static void nc_test_rel_(double got, double want, double rtol, const char *file, int line,
+static inline void nc_test_rel_(double got, double want, double rtol, const char *file, int line,
                          const char *desc)
 {
     double err = fabs(got - want);
@@ -37,7 +37,7 @@ static void nc_test_rel_(double got, double want, double rtol, const char *file,
 }
 
 /* |got - want| <= atol */
-static void nc_test_abs_(double got, double want, double atol, const char *file, int line,
+static inline void nc_test_abs_(double got, double want, double atol, const char *file, int line,
                          const char *desc)
 {
     double err = fabs(got - want);
@@ -48,7 +48,7 @@ static void nc_test_abs_(double got, double want, double atol, const char *file,
     nc_test_report_(ok, file, line, buf);
 }
 
-static void nc_test_int_(long long got, long long want, const char *file, int line,
+static inline void nc_test_int_(long long got, long long want, const char *file, int line,
                          const char *desc)
 {
     char buf[1024];
@@ -56,7 +56,7 @@ static void nc_test_int_(long long got, long long want, const char *file, int li
     nc_test_report_(got == want, file, line, buf);
 }
 
-static void nc_test_true_(int cond, const char *file, int line, const char *desc)
+static inline void nc_test_true_(int cond, const char *file, int line, const char *desc)
 {
     nc_test_report_(cond != 0, file, line, desc);
 }
@@ -68,7 +68,7 @@ static void nc_test_true_(int cond, const char *file, int line, const char *desc
 
 /* Print the program's summary line and return its exit code. A program that
  * ran no check fails: a test that asserts nothing is a defect. */
-static int nc_test_summary(const char *program)
+static inline int nc_test_summary(const char *program)
 {
     printf("%s: %d passed, %d failed\n", program, nc_test_passed_, nc_test_failed_);
     if (nc_test_passed_ + nc_test_failed_ == 0) {
