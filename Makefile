@@ -6,6 +6,8 @@
 #                   and the tests again under AddressSanitizer + UBSan
 #   make check-valgrind   the unit tests under valgrind
 #   make bench      benchmarks (never part of check)
+#   make fuzz       build the libFuzzer target of the .npy reader (clang) and
+#                   run it for FUZZ_SECONDS seconds on tests/fuzz/corpus
 #   make install / uninstall   honour DESTDIR, PREFIX, LIBDIR, INCLUDEDIR
 #   make deps       install the Debian packages the build needs (as root), or
 #                   print the command to run
@@ -43,7 +45,8 @@ BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
 STATIC := lib/libncollapse.a
 SHARED := lib/libncollapse.so.$(ABI)
 
-.PHONY: all deps demo check check-valgrind bench install uninstall clean examples tests
+.PHONY: all deps demo check check-valgrind bench install uninstall clean examples tests fuzz \
+        pkgconfig/ncollapse.pc
 
 all: $(STATIC) $(SHARED) lib/libncollapse.so
 
@@ -109,6 +112,22 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(addprefix tests/bench/bin/,$(BENCHES))
 	@for b in $(BENCHES); do ./tests/bench/bin/$$b || exit 1; done
 
+# libFuzzer target: the .npy parser and reader need only these sources.
+FUZZ_CC ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
+FUZZ_SECONDS ?= 25
+FUZZ_SRCS := src/npy.c src/status.c src/util.c
+
+tests/fuzz/bin/fuzz_npy: tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) $(HDRS)
+	@mkdir -p tests/fuzz/bin
+	$(FUZZ_CC) -g -O1 -std=c99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -Iinclude -Isrc tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) -o $@
+
+# New inputs go to tests/fuzz/work (not kept); crashes are written there too.
+fuzz: tests/fuzz/bin/fuzz_npy
+	@rm -rf tests/fuzz/work && mkdir -p tests/fuzz/work
+	./tests/fuzz/bin/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=tests/fuzz/work/ tests/fuzz/work tests/fuzz/corpus
+
 pkgconfig/ncollapse.pc: pkgconfig/ncollapse.pc.in include/ncollapse.h Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
@@ -129,4 +148,4 @@ uninstall:
 
 clean:
 	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin pkgconfig/ncollapse.pc \
-	       tests/stage
+	       tests/stage tests/fuzz/bin tests/fuzz/work

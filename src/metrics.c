@@ -19,7 +19,11 @@
  *    O(N d K), no d x d matrix. Columns of H are processed in blocks of B
  *    (d B and K B doubles of about 256 KB each, in the workspace); h_i - mu_{y_i}
  *    is formed before projecting, which keeps precision for nearly collapsed
- *    features. Squares are summed with the Neumaier accumulator.
+ *    features. Squares are summed per direction r with the Neumaier
+ *    accumulator, into srr[r] = u_r^T (sum_i x_i x_i^T) u_r; the final step
+ *    NC1 = (1/(K N)) sum_r srr[r] / s_r^2 is shared with the streaming
+ *    accumulators (stream.c), which obtain srr from the scatter projected on
+ *    a basis of the span of the centred means (nc__metrics_from_summary).
  *  - Degenerate geometry never yields a silent NaN: the affected metrics are
  *    made unavailable (nc_metrics_get returns NC_ERR_UNAVAILABLE) and
  *    nc_metrics_last_error says why, while nc_metrics_compute still returns
@@ -54,7 +58,7 @@
  *    so d, K, ldh and ldw must be at most INT_MAX (NC_ERR_INVALID_SIZE
  *    otherwise); N is only limited by size_t.
  */
-#include "nc_internal.h"
+#include "nc_data.h"
 
 #include <float.h>
 #include <limits.h>
@@ -138,7 +142,7 @@ static void set_value(nc_metrics *m, nc_metric which, double v)
     m->available[which] = 1;
 }
 
-static double amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
+double nc__amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
 {
     double a = 0.0;
     size_t i, j;
@@ -154,7 +158,7 @@ static double amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
 
 /* Power of two s such that amax * s lies in [1/2, 1) (1 for amax == 0); the
  * exponent is capped at 2^1022 so that s stays finite for subnormal data. */
-static double pow2_scale(double amax)
+double nc__pow2_scale(double amax)
 {
     int e;
     if (amax == 0.0) return 1.0;
@@ -270,6 +274,10 @@ typedef struct layout {
     double *P;    /* p x block projections */
     double *Z;    /* K x block logits */
     double *IP;   /* K x block inner products mu_k . h_i */
+    double *acc;  /* 2 p: Neumaier sums (value, compensation) of the projected scatter */
+    double *srr;  /* p: u_r^T (sum_i x_i x_i^T) u_r, r < rank */
+    double *A;    /* K x K: Q^T U of a summary */
+    double *B;    /* K x K: S Q^T U of a summary */
     double *lwk;  /* lwork */
 } layout;
 
@@ -299,6 +307,7 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
 
     if (size_mad(&need, 4 * d, K) || size_mad(&need, K, K) || size_mad(&need, 1, L->p) ||
         size_mad(&need, 4, K) || size_mad(&need, 2 * d + L->p + 2 * K, L->block) ||
+        size_mad(&need, 3, L->p) || size_mad(&need, 2 * K, K) ||
         size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
                         "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
@@ -345,24 +354,327 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     w += K * L->block;
     L->IP = w;
     w += K * L->block;
+    L->acc = w;
+    w += 2 * L->p;
+    L->srr = w;
+    w += L->p;
+    L->A = w;
+    w += K * K;
+    L->B = w;
+    w += K * K;
     L->lwk = w;
     return NC_SUCCESS;
 }
 
+/* ---- pieces shared with the streaming accumulators (nc_data.h) ------------------ */
+
+void nc__class_means(size_t d, size_t K, size_t n, const double *H, size_t ldh,
+                     const int32_t *labels, double s, size_t *counts, double *mu, double *resid)
+{
+    size_t i, k, t;
+    for (k = 0; k < K; k++) counts[k] = 0;
+    memset(mu, 0, d * K * sizeof(double));
+    for (i = 0; i < n; i++) {
+        const double *h = H + i * ldh;
+        double *muk = mu + (size_t)labels[i] * d;
+        counts[labels[i]]++;
+        for (t = 0; t < d; t++) muk[t] += s * h[t];
+    }
+    for (k = 0; k < K; k++) {
+        const double c = (double)counts[k];
+        if (counts[k] > 0)
+            for (t = 0; t < d; t++) mu[k * d + t] /= c;
+    }
+    /* Second pass: the mean residual removes most of the first pass's rounding. */
+    memset(resid, 0, d * K * sizeof(double));
+    for (i = 0; i < n; i++) {
+        const double *h = H + i * ldh;
+        const size_t y = (size_t)labels[i];
+        const double *muk = mu + y * d;
+        double *r = resid + y * d;
+        for (t = 0; t < d; t++) r[t] += s * h[t] - muk[t];
+    }
+    for (k = 0; k < K; k++) {
+        const double c = (double)counts[k];
+        if (counts[k] > 0)
+            for (t = 0; t < d; t++) mu[k * d + t] += resid[k * d + t] / c;
+    }
+}
+
+void nc__scale_classifier(size_t d, size_t K, const double *W, size_t ldw, const double *b,
+                          double *Wp, double *bp, double *zalpha)
+{
+    size_t k, t;
+    const double aW = nc__amax_mat(W, d, K, ldw);
+    const double ab = b != NULL ? nc__amax_mat(b, K, 1, K) : 0.0;
+    const double aZ = ab > aW ? ab : aW;
+    /* W alone is scaled by sW for its geometry; the logits z = W h + b
+     * are scaled by sZ (from W and b together): z sZ = zalpha (W sW) h
+     * + b sZ with zalpha = sZ / sW <= 1, a power of two. */
+    const double sW = nc__pow2_scale(aW), sZ = nc__pow2_scale(aZ);
+    *zalpha = sZ / sW;
+    for (k = 0; k < K; k++) {
+        for (t = 0; t < d; t++) Wp[k * d + t] = sW * W[k * ldw + t];
+        bp[k] = b != NULL ? sZ * b[k] : 0.0;
+    }
+}
+
+int nc__nc4_block(size_t d, size_t K, size_t nb, const double *Hraw, size_t ldh,
+                  const int32_t *labels, const double *xh, const double *mu,
+                  const double *munrm, const double *Wp, const double *bp, double zalpha,
+                  double *Z, double *IP, size_t *mismatches, size_t *correct)
+{
+    const double ctol = 4.0 * (double)(d + 4) * DBL_EPSILON;
+    const double atol = 4.0 * (double)(d + 4) * DBL_MIN;
+    size_t j, k;
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, zalpha, Wp,
+                (int)d, Hraw, (int)ldh, 0.0, Z, (int)K);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0, mu,
+                (int)d, xh, (int)d, 0.0, IP, (int)K);
+    for (j = 0; j < nb; j++) {
+        const double *z = Z + j * K;
+        const double *ip = IP + j * K;
+        const double *h = xh + j * d;
+        const double hn2 = cblas_ddot((int)d, h, 1, h, 1);
+        const double hn = sqrt(hn2);
+        size_t pred = 0, nearest = 0;
+        double zbest = 0.0, upper = 0.0, ebest = 0.0;
+        int have = 0;
+        /* Classifier decision: first maximum. */
+        for (k = 0; k < K; k++) {
+            const double zk = z[k] + bp[k];
+            if (!is_finite(zk)) return 0;
+            if (k == 0 || zk > zbest) {
+                zbest = zk;
+                pred = k;
+            }
+        }
+        /* Nearest mean: screen with the expansion, decide with direct
+         * distances (see the top of the file). */
+        for (k = 0; k < K; k++) {
+            const double a = hn2 - 2.0 * ip[k] + munrm[k] * munrm[k];
+            const double s = hn + munrm[k];
+            const double hi = a + ctol * s * s + atol;
+            if (k == 0 || hi < upper) upper = hi;
+        }
+        for (k = 0; k < K; k++) {
+            const double a = hn2 - 2.0 * ip[k] + munrm[k] * munrm[k];
+            const double s = hn + munrm[k];
+            if (a - ctol * s * s - atol <= upper) {
+                const double e = sqdist(h, mu + k * d, d);
+                if (!have || e < ebest) {
+                    ebest = e;
+                    nearest = k;
+                    have = 1;
+                }
+            }
+        }
+        if (pred != nearest) (*mismatches)++;
+        if (pred == (size_t)labels[j]) (*correct)++;
+    }
+    return 1;
+}
+
 /* ---- the computation ---------------------------------------------------------- */
+
+/* What the geometry step leaves for the pass over H and the final step. */
+typedef struct geom {
+    int nc1_ok;    /* the SVD has a positive s_1: U (in L->T) and s are usable */
+    size_t rank;   /* directions kept by the pseudo-inverse */
+    double zalpha; /* logits scale of W (see nc__scale_classifier) */
+} geom;
+
+/*
+ * From the class counts and the scaled means in L->mu (and W, b): the global
+ * mean and centred means, every NC2 and NC3 metric, the scaled classifier
+ * (L->Wp, L->bp), the norms of the means (L->munrm), and the thin SVD of
+ * F = Mbar diag(sqrt(c_k)) for NC1, U in L->T and s in L->s.
+ */
+static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, size_t N,
+                                  const size_t *counts, const double *W, size_t ldw,
+                                  const double *b, geom *g)
+{
+    size_t k, t;
+    double scale_mu, tau, maxM, normMF = 0.0;
+    int means_ok, cols_ok;
+
+    g->nc1_ok = 0;
+    g->rank = 0;
+    g->zalpha = 1.0;
+
+    /* ---- global mean and centred means ---- */
+    {
+        double *muG = L->T; /* d values of scratch */
+        for (t = 0; t < d; t++) muG[t] = 0.0;
+        for (k = 0; k < K; k++) {
+            const double c = m->global_mean == NC_GLOBAL_MEAN_SAMPLE
+                                 ? (double)counts[k] / (double)N
+                                 : 1.0 / (double)K;
+            for (t = 0; t < d; t++) muG[t] += c * L->mu[k * d + t];
+        }
+        for (k = 0; k < K; k++)
+            for (t = 0; t < d; t++) L->mbar[k * d + t] = L->mu[k * d + t] - muG[t];
+    }
+    scale_mu = 0.0;
+    maxM = 0.0;
+    cols_ok = 1;
+    for (k = 0; k < K; k++) {
+        L->munrm[k] = cblas_dnrm2((int)d, L->mu + k * d, 1);
+        L->nrmM[k] = cblas_dnrm2((int)d, L->mbar + k * d, 1);
+        if (L->munrm[k] > scale_mu) scale_mu = L->munrm[k];
+        if (L->nrmM[k] > maxM) maxM = L->nrmM[k];
+    }
+    /* Centred means this small are the rounding noise of the means. */
+    tau = 32.0 * DBL_EPSILON * scale_mu;
+    means_ok = maxM > tau;
+    for (k = 0; k < K; k++)
+        if (!(L->nrmM[k] > tau)) cols_ok = 0;
+
+    /* ---- NC2 of the means ---- */
+    if (means_ok) {
+        double gn;
+        normMF = frob(L->mbar, d * K);
+        set_value(m, NC_METRIC_NC2_EQUINORM_MEANS, std_over_mean(L->nrmM, K));
+        gram(L->mbar, L->mbar, d, K, L->G);
+        gn = frob(L->G, K * K);
+        if (gn > 0.0) set_value(m, NC_METRIC_NC2_ETF_MEANS, etf_distance(L->G, K, gn));
+        if (cols_ok) {
+            double ea, ma;
+            normalize_columns(L->mbar, L->nrmM, d, K, L->T);
+            gram(L->T, L->T, d, K, L->G);
+            cosine_stats(L->G, K, &ea, &ma);
+            set_value(m, NC_METRIC_NC2_EQUIANGLE_MEANS, ea);
+            set_value(m, NC_METRIC_NC2_MAXANGLE_MEANS, ma);
+        } else {
+            note(m, "a centred class mean is zero: equiangle/max-angle of the means unavailable");
+        }
+    } else {
+        note(m, "all class means coincide (Sigma_B = 0): NC1, NC2 of the means, NC3 and "
+                "NC3 (W Mbar) unavailable");
+    }
+
+    /* ---- metrics of W ---- */
+    if (W != NULL) {
+        double normWF;
+        int rows_ok = 1;
+        nc__scale_classifier(d, K, W, ldw, b, L->Wp, L->bp, &g->zalpha);
+        for (k = 0; k < K; k++) {
+            L->nrmW[k] = cblas_dnrm2((int)d, L->Wp + k * d, 1);
+            if (!(L->nrmW[k] > 0.0)) rows_ok = 0;
+        }
+        normWF = frob(L->Wp, d * K);
+        if (normWF > 0.0) {
+            set_value(m, NC_METRIC_NC2_EQUINORM_W, std_over_mean(L->nrmW, K));
+            gram(L->Wp, L->Wp, d, K, L->G);
+            set_value(m, NC_METRIC_NC2_ETF_W, etf_distance(L->G, K, frob(L->G, K * K)));
+            if (rows_ok) {
+                double ea, ma;
+                normalize_columns(L->Wp, L->nrmW, d, K, L->T);
+                gram(L->T, L->T, d, K, L->G);
+                cosine_stats(L->G, K, &ea, &ma);
+                set_value(m, NC_METRIC_NC2_EQUIANGLE_W, ea);
+                set_value(m, NC_METRIC_NC2_MAXANGLE_W, ma);
+            } else {
+                note(m, "a row of W is zero: equiangle/max-angle of W unavailable");
+            }
+            if (means_ok) {
+                nc__sum s = {0.0, 0.0};
+                double gn;
+                const size_t n = d * K;
+                for (t = 0; t < n; t++) {
+                    const double dev = L->Wp[t] / normWF - L->mbar[t] / normMF;
+                    nc__sum_add(&s, dev * dev);
+                }
+                set_value(m, NC_METRIC_NC3, nc__sum_value(&s));
+                gram(L->Wp, L->mbar, d, K, L->G); /* (W Mbar)_{jk} = w_j . mbar_k */
+                gn = frob(L->G, K * K);
+                if (gn > 2.0 * (double)(d + 2) * DBL_EPSILON * normWF * normMF)
+                    set_value(m, NC_METRIC_NC3_WM_ETF, etf_distance(L->G, K, gn));
+                else
+                    note(m, "W Mbar is zero: NC3 (W Mbar) unavailable");
+            }
+        } else {
+            note(m, "W is zero: NC2 of W, NC3 and NC3 (W Mbar) unavailable");
+        }
+    }
+
+    /* ---- SVD of F = Mbar diag(sqrt(c_k)) for NC1 ---- */
+    if (means_ok) {
+        lapack_int info;
+        double dummy = 0.0;
+        for (k = 0; k < K; k++) {
+            const double c = sqrt(m->between_weight == NC_BETWEEN_UNIFORM
+                                      ? 1.0 / (double)K
+                                      : (double)counts[k] / (double)N);
+            for (t = 0; t < d; t++) L->T[k * d + t] = c * L->mbar[k * d + t];
+        }
+        info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
+                                   L->T, (lapack_int)d, L->s, &dummy, 1, &dummy, 1, L->lwk,
+                                   (lapack_int)L->lwork);
+        if (info != 0)
+            return nc__fail(m->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
+                            (int)info);
+        if (L->s[0] > 0.0) {
+            size_t rank;
+            for (rank = 0; rank < L->p; rank++) {
+                const double ratio = L->s[rank] / L->s[0];
+                if (!(ratio * ratio > m->pinv_rtol)) break;
+            }
+            g->rank = rank;
+            g->nc1_ok = 1;
+        } else {
+            note(m, "Sigma_B = 0: NC1 unavailable");
+        }
+    }
+    return NC_SUCCESS;
+}
+
+/*
+ * The last step, shared by both paths: NC1 = (1/(K N)) sum_r srr[r] / s_r^2,
+ * where srr[r] = u_r^T (sum_i x_i x_i^T) u_r is the within-class scatter along
+ * the r-th kept direction; NC4 and accuracy from their counts.
+ */
+static void metrics_finish(nc_metrics *m, const layout *L, const geom *g, size_t K, size_t N,
+                           int have_W, int logits_ok, size_t mismatches, size_t correct)
+{
+    if (g->nc1_ok) {
+        nc__sum acc = {0.0, 0.0};
+        double v;
+        size_t r;
+        for (r = 0; r < g->rank; r++) nc__sum_add(&acc, L->srr[r] / L->s[r] / L->s[r]);
+        v = nc__sum_value(&acc) / (double)N / (double)K;
+        if (is_finite(v))
+            set_value(m, NC_METRIC_NC1, v);
+        else
+            note(m, "NC1 overflowed (Sigma_B nearly singular with rtol = 0): NC1 unavailable");
+    }
+    if (have_W) {
+        if (logits_ok) {
+            set_value(m, NC_METRIC_NC4, (double)mismatches / (double)N);
+            set_value(m, NC_METRIC_ACCURACY, (double)correct / (double)N);
+        } else {
+            note(m, "a logit overflowed: NC4 and accuracy unavailable");
+        }
+    }
+}
+
+static void fail_all(nc_metrics *m)
+{
+    size_t k;
+    for (k = 0; k < NC_METRIC_COUNT; k++) m->available[k] = 0;
+}
 
 static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const double *H,
                               size_t ldh, const int32_t *labels, const double *W, size_t ldw,
                               const double *b)
 {
     layout L;
-    size_t i, j, k, t, i0;
+    geom g;
+    size_t i, j, k, t, i0, r;
     size_t *counts;
-    double sH, scale_mu, tau, maxM;
-    int means_ok, cols_ok, nc1_ok = 0, logits_ok = 1;
-    size_t rank = 0, mismatches = 0, correct = 0;
-    double normMF = 0.0, zalpha = 1.0;
-    nc__sum nc1_acc = {0.0, 0.0};
+    double sH;
+    int logits_ok = 1;
+    size_t mismatches = 0, correct = 0;
     nc_status st;
 
     memset(&L, 0, sizeof L);
@@ -427,168 +739,15 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     if (st != NC_SUCCESS) return st;
 
     /* ---- class means of the scaled features, in two passes ---- */
-    sH = pow2_scale(amax_mat(H, d, N, ldh));
-    memset(L.mu, 0, d * K * sizeof(double));
-    for (i = 0; i < N; i++) {
-        const double *h = H + i * ldh;
-        double *mu = L.mu + (size_t)labels[i] * d;
-        for (t = 0; t < d; t++) mu[t] += sH * h[t];
-    }
-    for (k = 0; k < K; k++) {
-        const double n = (double)counts[k];
-        for (t = 0; t < d; t++) L.mu[k * d + t] /= n;
-    }
-    memset(L.T, 0, d * K * sizeof(double));
-    for (i = 0; i < N; i++) {
-        const double *h = H + i * ldh;
-        const size_t y = (size_t)labels[i];
-        const double *mu = L.mu + y * d;
-        double *r = L.T + y * d;
-        for (t = 0; t < d; t++) r[t] += sH * h[t] - mu[t];
-    }
-    for (k = 0; k < K; k++) {
-        const double n = (double)counts[k];
-        for (t = 0; t < d; t++) L.mu[k * d + t] += L.T[k * d + t] / n;
-    }
+    sH = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
+    nc__class_means(d, K, N, H, ldh, labels, sH, counts, L.mu, L.T);
 
-    /* ---- global mean and centred means ---- */
-    {
-        double *muG = L.T; /* d values of scratch */
-        for (t = 0; t < d; t++) muG[t] = 0.0;
-        for (k = 0; k < K; k++) {
-            const double c = m->global_mean == NC_GLOBAL_MEAN_SAMPLE
-                                 ? (double)counts[k] / (double)N
-                                 : 1.0 / (double)K;
-            for (t = 0; t < d; t++) muG[t] += c * L.mu[k * d + t];
-        }
-        for (k = 0; k < K; k++)
-            for (t = 0; t < d; t++) L.mbar[k * d + t] = L.mu[k * d + t] - muG[t];
-    }
-    scale_mu = 0.0;
-    maxM = 0.0;
-    cols_ok = 1;
-    for (k = 0; k < K; k++) {
-        L.munrm[k] = cblas_dnrm2((int)d, L.mu + k * d, 1);
-        L.nrmM[k] = cblas_dnrm2((int)d, L.mbar + k * d, 1);
-        if (L.munrm[k] > scale_mu) scale_mu = L.munrm[k];
-        if (L.nrmM[k] > maxM) maxM = L.nrmM[k];
-    }
-    /* Centred means this small are the rounding noise of the means. */
-    tau = 32.0 * DBL_EPSILON * scale_mu;
-    means_ok = maxM > tau;
-    for (k = 0; k < K; k++)
-        if (!(L.nrmM[k] > tau)) cols_ok = 0;
-
-    /* ---- NC2 of the means ---- */
-    if (means_ok) {
-        double g;
-        normMF = frob(L.mbar, d * K);
-        set_value(m, NC_METRIC_NC2_EQUINORM_MEANS, std_over_mean(L.nrmM, K));
-        gram(L.mbar, L.mbar, d, K, L.G);
-        g = frob(L.G, K * K);
-        if (g > 0.0) set_value(m, NC_METRIC_NC2_ETF_MEANS, etf_distance(L.G, K, g));
-        if (cols_ok) {
-            double ea, ma;
-            normalize_columns(L.mbar, L.nrmM, d, K, L.T);
-            gram(L.T, L.T, d, K, L.G);
-            cosine_stats(L.G, K, &ea, &ma);
-            set_value(m, NC_METRIC_NC2_EQUIANGLE_MEANS, ea);
-            set_value(m, NC_METRIC_NC2_MAXANGLE_MEANS, ma);
-        } else {
-            note(m, "a centred class mean is zero: equiangle/max-angle of the means unavailable");
-        }
-    } else {
-        note(m, "all class means coincide (Sigma_B = 0): NC1, NC2 of the means, NC3 and "
-                "NC3 (W Mbar) unavailable");
-    }
-
-    /* ---- metrics of W ---- */
-    if (W != NULL) {
-        double normWF;
-        int rows_ok = 1;
-        const double aW = amax_mat(W, d, K, ldw);
-        const double ab = b != NULL ? amax_mat(b, K, 1, K) : 0.0;
-        const double aZ = ab > aW ? ab : aW;
-        /* W alone is scaled by sW for its geometry; the logits z = W h + b
-         * are scaled by sZ (from W and b together): z sZ = zalpha (W sW) h
-         * + b sZ with zalpha = sZ / sW <= 1, a power of two. */
-        const double sW = pow2_scale(aW), sZ = pow2_scale(aZ);
-        zalpha = sZ / sW;
-        for (k = 0; k < K; k++) {
-            for (t = 0; t < d; t++) L.Wp[k * d + t] = sW * W[k * ldw + t];
-            L.bp[k] = b != NULL ? sZ * b[k] : 0.0;
-            L.nrmW[k] = cblas_dnrm2((int)d, L.Wp + k * d, 1);
-            if (!(L.nrmW[k] > 0.0)) rows_ok = 0;
-        }
-        normWF = frob(L.Wp, d * K);
-        if (normWF > 0.0) {
-            set_value(m, NC_METRIC_NC2_EQUINORM_W, std_over_mean(L.nrmW, K));
-            gram(L.Wp, L.Wp, d, K, L.G);
-            set_value(m, NC_METRIC_NC2_ETF_W, etf_distance(L.G, K, frob(L.G, K * K)));
-            if (rows_ok) {
-                double ea, ma;
-                normalize_columns(L.Wp, L.nrmW, d, K, L.T);
-                gram(L.T, L.T, d, K, L.G);
-                cosine_stats(L.G, K, &ea, &ma);
-                set_value(m, NC_METRIC_NC2_EQUIANGLE_W, ea);
-                set_value(m, NC_METRIC_NC2_MAXANGLE_W, ma);
-            } else {
-                note(m, "a row of W is zero: equiangle/max-angle of W unavailable");
-            }
-            if (means_ok) {
-                nc__sum s = {0.0, 0.0};
-                double g;
-                const size_t n = d * K;
-                for (t = 0; t < n; t++) {
-                    const double dev = L.Wp[t] / normWF - L.mbar[t] / normMF;
-                    nc__sum_add(&s, dev * dev);
-                }
-                set_value(m, NC_METRIC_NC3, nc__sum_value(&s));
-                gram(L.Wp, L.mbar, d, K, L.G); /* (W Mbar)_{jk} = w_j . mbar_k */
-                g = frob(L.G, K * K);
-                if (g > 2.0 * (double)(d + 2) * DBL_EPSILON * normWF * normMF)
-                    set_value(m, NC_METRIC_NC3_WM_ETF, etf_distance(L.G, K, g));
-                else
-                    note(m, "W Mbar is zero: NC3 (W Mbar) unavailable");
-            }
-        } else {
-            note(m, "W is zero: NC2 of W, NC3 and NC3 (W Mbar) unavailable");
-        }
-    }
-
-    /* ---- SVD of F = Mbar diag(sqrt(c_k)) for NC1 ---- */
-    if (means_ok) {
-        lapack_int info;
-        double dummy = 0.0;
-        for (k = 0; k < K; k++) {
-            const double c = sqrt(m->between_weight == NC_BETWEEN_UNIFORM
-                                      ? 1.0 / (double)K
-                                      : (double)counts[k] / (double)N);
-            for (t = 0; t < d; t++) L.T[k * d + t] = c * L.mbar[k * d + t];
-        }
-        info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
-                                   L.T, (lapack_int)d, L.s, &dummy, 1, &dummy, 1, L.lwk,
-                                   (lapack_int)L.lwork);
-        if (info != 0) {
-            for (k = 0; k < NC_METRIC_COUNT; k++) m->available[k] = 0;
-            return nc__fail(m->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
-                            (int)info);
-        }
-        if (L.s[0] > 0.0) {
-            for (rank = 0; rank < L.p; rank++) {
-                const double ratio = L.s[rank] / L.s[0];
-                if (!(ratio * ratio > m->pinv_rtol)) break;
-            }
-            nc1_ok = 1;
-        } else {
-            note(m, "Sigma_B = 0: NC1 unavailable");
-        }
-    }
+    st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
+    if (st != NC_SUCCESS) return st;
 
     /* ---- one pass over H in column blocks: NC1, NC4, accuracy ---- */
-    if (nc1_ok || W != NULL) {
-        const double ctol = 4.0 * (double)(d + 4) * DBL_EPSILON;
-        const double atol = 4.0 * (double)(d + 4) * DBL_MIN;
+    for (r = 0; r < 2 * L.p; r++) L.acc[r] = 0.0;
+    if (g.nc1_ok || W != NULL) {
         for (i0 = 0; i0 < N; i0 += L.block) {
             const size_t nb = N - i0 < L.block ? N - i0 : L.block;
             for (j = 0; j < nb; j++) {
@@ -601,85 +760,76 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
                     xx[t] = xh[t] - mu[t];
                 }
             }
-            if (nc1_ok) {
-                size_t r;
+            if (g.nc1_ok && g.rank > 0) {
+                const size_t rank = g.rank;
                 cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)rank, (int)nb, (int)d,
                             1.0, L.T, (int)d, L.tmpX, (int)d, 0.0, L.P, (int)rank);
-                for (j = 0; j < nb; j++)
-                    for (r = 0; r < rank; r++) {
-                        const double v = L.P[r + j * rank] / L.s[r];
-                        nc__sum_add(&nc1_acc, v * v);
+                for (r = 0; r < rank; r++) {
+                    nc__sum a;
+                    a.s = L.acc[2 * r];
+                    a.c = L.acc[2 * r + 1];
+                    for (j = 0; j < nb; j++) {
+                        const double v = L.P[r + j * rank];
+                        nc__sum_add(&a, v * v);
                     }
-            }
-            if (W != NULL && logits_ok) {
-                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d,
-                            zalpha, L.Wp, (int)d, H + i0 * ldh, (int)ldh, 0.0, L.Z, (int)K);
-                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0,
-                            L.mu, (int)d, L.tmpH, (int)d, 0.0, L.IP, (int)K);
-                for (j = 0; j < nb && logits_ok; j++) {
-                    const double *z = L.Z + j * K;
-                    const double *ip = L.IP + j * K;
-                    const double *xh = L.tmpH + j * d;
-                    const double hn2 = cblas_ddot((int)d, xh, 1, xh, 1);
-                    const double hn = sqrt(hn2);
-                    size_t pred = 0, nearest = 0;
-                    double zbest = 0.0, upper = 0.0, ebest = 0.0;
-                    int have = 0;
-                    /* Classifier decision: first maximum. */
-                    for (k = 0; k < K; k++) {
-                        const double zk = z[k] + L.bp[k];
-                        if (!is_finite(zk)) {
-                            logits_ok = 0;
-                            break;
-                        }
-                        if (k == 0 || zk > zbest) {
-                            zbest = zk;
-                            pred = k;
-                        }
-                    }
-                    if (!logits_ok) break;
-                    /* Nearest mean: screen with the expansion, decide with
-                     * direct distances (see the top of the file). */
-                    for (k = 0; k < K; k++) {
-                        const double a = hn2 - 2.0 * ip[k] + L.munrm[k] * L.munrm[k];
-                        const double s = hn + L.munrm[k];
-                        const double hi = a + ctol * s * s + atol;
-                        if (k == 0 || hi < upper) upper = hi;
-                    }
-                    for (k = 0; k < K; k++) {
-                        const double a = hn2 - 2.0 * ip[k] + L.munrm[k] * L.munrm[k];
-                        const double s = hn + L.munrm[k];
-                        if (a - ctol * s * s - atol <= upper) {
-                            const double e = sqdist(xh, L.mu + k * d, d);
-                            if (!have || e < ebest) {
-                                ebest = e;
-                                nearest = k;
-                                have = 1;
-                            }
-                        }
-                    }
-                    if (pred != nearest) mismatches++;
-                    if (pred == (size_t)labels[i0 + j]) correct++;
+                    L.acc[2 * r] = a.s;
+                    L.acc[2 * r + 1] = a.c;
                 }
             }
+            if (W != NULL && logits_ok)
+                logits_ok = nc__nc4_block(d, K, nb, H + i0 * ldh, ldh, labels + i0, L.tmpH, L.mu,
+                                          L.munrm, L.Wp, L.bp, g.zalpha, L.Z, L.IP, &mismatches,
+                                          &correct);
         }
     }
+    for (r = 0; r < g.rank; r++) L.srr[r] = L.acc[2 * r] + L.acc[2 * r + 1];
+    metrics_finish(m, &L, &g, K, N, W != NULL, logits_ok, mismatches, correct);
+    return NC_SUCCESS;
+}
 
-    if (nc1_ok) {
-        const double v = nc__sum_value(&nc1_acc) / (double)N / (double)K;
-        if (is_finite(v))
-            set_value(m, NC_METRIC_NC1, v);
-        else
-            note(m, "NC1 overflowed (Sigma_B nearly singular with rtol = 0): NC1 unavailable");
+nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message)
+{
+    fail_all(m);
+    return nc__fail(m->msg, status, "%s", message);
+}
+
+nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
+{
+    layout L;
+    geom g;
+    nc_status st;
+    const size_t d = sm->d, K = sm->K, q = sm->q;
+    size_t r, j;
+
+    fail_all(m);
+    m->msg[0] = '\0';
+    memset(&L, 0, sizeof L);
+    st = prepare_workspace(m, d, K, 1, &L);
+    if (st != NC_SUCCESS) return st;
+    memcpy(L.mu, sm->mu, d * K * sizeof(double));
+    st = metrics_geometry(m, &L, d, K, sm->N, sm->counts, sm->W, sm->ldw, sm->b, &g);
+    if (st != NC_SUCCESS) {
+        fail_all(m);
+        return st;
     }
-    if (W != NULL) {
-        if (logits_ok) {
-            set_value(m, NC_METRIC_NC4, (double)mismatches / (double)N);
-            set_value(m, NC_METRIC_ACCURACY, (double)correct / (double)N);
-        } else {
-            note(m, "a logit overflowed: NC4 and accuracy unavailable");
+    if (g.nc1_ok && g.rank > 0) {
+        /* The kept directions u_r lie in the span of the centred means, which
+         * Q spans: u_r = Q a_r with A = Q^T U, so that
+         * u_r^T (sum_i x_i x_i^T) u_r = a_r^T S a_r. */
+        const size_t rank = g.rank;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
+                    sm->Q, (int)d, L.T, (int)d, 0.0, L.A, (int)q);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)q, (int)rank, (int)q, 1.0,
+                    sm->S, (int)q, L.A, (int)q, 0.0, L.B, (int)q);
+        for (r = 0; r < rank; r++) {
+            nc__sum a = {0.0, 0.0};
+            for (j = 0; j < q; j++) nc__sum_add(&a, L.A[j + r * q] * L.B[j + r * q]);
+            /* S is positive semi-definite: a negative value is rounding. */
+            L.srr[r] = nc__sum_value(&a) > 0.0 ? nc__sum_value(&a) : 0.0;
         }
     }
+    metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
+                   sm->correct);
     return NC_SUCCESS;
 }
 

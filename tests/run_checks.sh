@@ -26,6 +26,8 @@ count_harness() { # $1 = label, $2 = exit code; output in $log
     else
         echo "$1: $p passed"
     fi
+    # notes a program prints about checks it skipped (never counted)
+    grep ': NOTE:' "$log" | sed 's/^/    /'
 }
 # A plain step counts as one check.
 count_step() { # $1 = label, $2 = exit code
@@ -86,6 +88,28 @@ for t in $TESTS; do
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
         ./tests/bin/$t >"$log" 2>&1; count_harness "$t (valgrind)" $?
 done
+
+echo "== fuzzing the .npy parser and reader (libFuzzer, ${FUZZ_SECONDS:-25} s)"
+fuzz_cc=$(command -v clang || command -v clang-14)
+if [ -n "$fuzz_cc" ] && printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
+    "$fuzz_cc" -x c -fsanitize=fuzzer - -o /dev/null >/dev/null 2>&1; then
+    $MAKE_CMD --no-print-directory fuzz FUZZ_CC="$fuzz_cc" FUZZ_SECONDS="${FUZZ_SECONDS:-25}" >"$log" 2>&1
+    rc=$?
+    runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 executions in \2 s/p' "$log")
+    count_step "fuzz_npy: ${runs:-no run}, no crash" $rc
+else
+    echo "fuzz_npy: skipped (no clang with libFuzzer: apt-get install clang-14 libclang-rt-14-dev); not counted"
+fi
+
+echo "== end-to-end: a small MLP on the digits dataset, measured by nc_analyze"
+if /usr/bin/python3 -c 'import torch, sklearn, numpy' >/dev/null 2>&1; then
+    /usr/bin/python3 examples/digits_end_to_end.py --analyzer examples/bin/nc_analyze >"$log" 2>&1
+    rc=$?
+    agree=$(sed -n 's/^largest relative difference between nc_analyze and NumPy: \([^ ]*\).*/\1/p' "$log")
+    count_step "digits_end_to_end.py (analyser vs NumPy: ${agree:-?} relative)" $rc
+else
+    echo "digits_end_to_end.py: skipped (/usr/bin/python3 lacks torch, sklearn or numpy); not counted"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
