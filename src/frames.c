@@ -36,54 +36,14 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int fits_int(size_t n) { return n <= (size_t)INT_MAX; }
-
 /* Common validation of a d x K frame argument. */
 static nc_status check_frame(size_t d, size_t K, const double *A, size_t lda, int need_finite)
 {
-    if (A == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (d == 0 || K == 0 || !fits_int(d) || !fits_int(K)) return NC_ERR_INVALID_SIZE;
-    if (lda < d) return NC_ERR_SIZE_MISMATCH;
-    if (!fits_int(lda)) return NC_ERR_INVALID_SIZE;
-    {
-        size_t ext = d, p;
-        if (nc__mul_size(K - 1, lda, &p) || p > SIZE_MAX - ext) return NC_ERR_INVALID_SIZE;
-    }
-    if (need_finite && !nc__all_finite_mat(A, d, K, lda)) return NC_ERR_NON_FINITE;
-    return NC_SUCCESS;
+    return nc__check_matrix(A, d, K, lda, need_finite);
 }
 
-static double amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
-{
-    double a = 0.0;
-    size_t i, j;
-    for (j = 0; j < cols; j++)
-        for (i = 0; i < rows; i++) {
-            const double v = fabs(x[j * ld + i]);
-            if (v > a) a = v;
-        }
-    return a;
-}
 
-/* Power of two s with amax * s in [1/2, 1) (1 for amax == 0), capped so that
- * s stays finite for subnormal data. */
-static double pow2_scale(double amax)
-{
-    int e;
-    if (amax == 0.0) return 1.0;
-    (void)frexp(amax, &e);
-    if (-e > DBL_MAX_EXP - 2) e = -(DBL_MAX_EXP - 2);
-    return ldexp(1.0, -e);
-}
 
-/* *acc += a * b for sizes; 1 on overflow. */
-static int size_mad(size_t *acc, size_t a, size_t b)
-{
-    size_t p;
-    if (nc__mul_size(a, b, &p) || p > SIZE_MAX - *acc) return 1;
-    *acc += p;
-    return 0;
-}
 
 /* Allocate n doubles (n >= 1), NULL on overflow or failure. */
 static double *alloc_doubles(size_t n)
@@ -285,7 +245,7 @@ NC_API nc_status nc_frame_norms(size_t d, size_t K, const double *A, size_t lda,
     if (st != NC_SUCCESS) return st;
     for (k = 0; k < K; k++) {
         const double *col = A + k * lda;
-        const double s = pow2_scale(amax_mat(col, d, 1, d));
+        const double s = nc__pow2_scale(nc__amax_mat(col, d, 1, d));
         nc__sum acc = {0.0, 0.0};
         for (i = 0; i < d; i++) nc__sum_add(&acc, (s * col[i]) * (s * col[i]));
         norms[k] = sqrt(nc__sum_value(&acc)) / s;
@@ -320,9 +280,9 @@ NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda,
         st = check_frame(d, d, R, ldr, 0);
         if (st != NC_SUCCESS) return st;
     }
-    sa = pow2_scale(amax_mat(A, d, K, lda));
-    st_ = pow2_scale(amax_mat(T, d, K, ldt));
-    if (amax_mat(A, d, K, lda) == 0.0) return NC_ERR_UNAVAILABLE; /* s undefined */
+    sa = nc__pow2_scale(nc__amax_mat(A, d, K, lda));
+    st_ = nc__pow2_scale(nc__amax_mat(T, d, K, ldt));
+    if (nc__amax_mat(A, d, K, lda) == 0.0) return NC_ERR_UNAVAILABLE; /* s undefined */
     if (nc__mul_size(d, K, &n)) return NC_ERR_INVALID_SIZE;
     a = alloc_doubles(n);
     t = alloc_doubles(n);
@@ -338,7 +298,7 @@ NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda,
         /* C = T A^T (d x d); SVD C = U S V^T; R = U V^T. */
         double *C, *U, *VT, *S, *sup, *RA;
         size_t dd = 0, need = 0;
-        if (size_mad(&dd, d, d) || size_mad(&need, 3, dd) || size_mad(&need, 2, d) || size_mad(&need, 1, n) ||
+        if (nc__size_mad(&dd, d, d) || nc__size_mad(&need, 3, dd) || nc__size_mad(&need, 2, d) || nc__size_mad(&need, 1, n) ||
             (work = alloc_doubles(need)) == NULL) {
             st = NC_ERR_OUT_OF_MEMORY;
             goto done;
@@ -376,7 +336,7 @@ NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda,
          * d x K or K x K. */
         double *tau, *RA, *B, *U1, *VT1, *S, *sup, *X, *Y;
         size_t kk = 0, need = 0;
-        if (size_mad(&kk, K, K) || size_mad(&need, 3, kk) || size_mad(&need, 3, n) || size_mad(&need, 3, K) ||
+        if (nc__size_mad(&kk, K, K) || nc__size_mad(&need, 3, kk) || nc__size_mad(&need, 3, n) || nc__size_mad(&need, 3, K) ||
             (work = alloc_doubles(need)) == NULL) {
             st = NC_ERR_OUT_OF_MEMORY;
             goto done;
@@ -452,9 +412,9 @@ static nc_status frame_distance(size_t d, size_t K, const double *A, size_t lda,
     if (st != NC_SUCCESS) return st;
     if (K < 2) return NC_ERR_INVALID_SIZE;
     if (etf ? d + 1 < K : d < K) return NC_ERR_INVALID_SIZE;
-    sc = amax_mat(A, d, K, lda);
+    sc = nc__amax_mat(A, d, K, lda);
     if (sc == 0.0) return NC_ERR_UNAVAILABLE;
-    sc = pow2_scale(sc);
+    sc = nc__pow2_scale(sc);
     if (nc__mul_size(d, K, &n)) return NC_ERR_INVALID_SIZE;
     p = d < K ? d : K;
     X = n > SIZE_MAX - p - d ? NULL : alloc_doubles(n + p + d);

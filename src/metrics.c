@@ -109,17 +109,6 @@ static const char *const metric_names[NC_METRIC_COUNT] = {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static int fits_int(size_t n) { return n <= (size_t)INT_MAX; }
-
-/* *acc += a * b, 1 on overflow. */
-static int size_mad(size_t *acc, size_t a, size_t b)
-{
-    size_t p;
-    if (nc__mul_size(a, b, &p)) return 1;
-    if (p > SIZE_MAX - *acc) return 1;
-    *acc += p;
-    return 0;
-}
 
 static int is_finite(double x) { return x - x == 0.0; }
 
@@ -140,31 +129,6 @@ static void set_value(nc_metrics *m, nc_metric which, double v)
 {
     m->value[which] = v;
     m->available[which] = 1;
-}
-
-double nc__amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
-{
-    double a = 0.0;
-    size_t i, j;
-    for (j = 0; j < cols; j++) {
-        const double *c = x + j * ld;
-        for (i = 0; i < rows; i++) {
-            double v = fabs(c[i]);
-            if (v > a) a = v;
-        }
-    }
-    return a;
-}
-
-/* Power of two s such that amax * s lies in [1/2, 1) (1 for amax == 0); the
- * exponent is capped at 2^1022 so that s stays finite for subnormal data. */
-double nc__pow2_scale(double amax)
-{
-    int e;
-    if (amax == 0.0) return 1.0;
-    (void)frexp(amax, &e);
-    if (-e > DBL_MAX_EXP - 2) e = -(DBL_MAX_EXP - 2);
-    return ldexp(1.0, -e);
 }
 
 static double frob(const double *x, size_t n) { return sqrt(nc__norm2(x, n)); }
@@ -305,10 +269,10 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
                         wq);
     L->lwork = (size_t)wq;
 
-    if (size_mad(&need, 4 * d, K) || size_mad(&need, K, K) || size_mad(&need, 1, L->p) ||
-        size_mad(&need, 4, K) || size_mad(&need, 2 * d + L->p + 2 * K, L->block) ||
-        size_mad(&need, 3, L->p) || size_mad(&need, 2 * K, K) ||
-        size_mad(&need, 1, L->lwork))
+    if (nc__size_mad(&need, 4 * d, K) || nc__size_mad(&need, K, K) || nc__size_mad(&need, 1, L->p) ||
+        nc__size_mad(&need, 4, K) || nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) ||
+        nc__size_mad(&need, 3, L->p) || nc__size_mad(&need, 2 * K, K) ||
+        nc__size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
                         "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
                         (unsigned long)K);
@@ -683,7 +647,7 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
         return nc__fail(m->msg, NC_ERR_INVALID_SIZE,
                         "need d >= 1, N >= 1 and K >= 2 (got d = %lu, K = %lu, N = %lu)",
                         (unsigned long)d, (unsigned long)K, (unsigned long)N);
-    if (!fits_int(d) || !fits_int(K))
+    if (!nc__fits_int(d) || !nc__fits_int(K))
         return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "d and K must be at most %d", INT_MAX);
     if (ldh < d)
         return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "ldh = %lu is smaller than d = %lu",
@@ -691,12 +655,12 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     if (W != NULL && ldw < d)
         return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "ldw = %lu is smaller than d = %lu",
                         (unsigned long)ldw, (unsigned long)d);
-    if (!fits_int(ldh) || (W != NULL && !fits_int(ldw)))
+    if (!nc__fits_int(ldh) || (W != NULL && !nc__fits_int(ldw)))
         return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "ldh and ldw must be at most %d", INT_MAX);
     {
         /* Index arithmetic on H and W must not overflow. */
         size_t extH = d, extW = d;
-        if (size_mad(&extH, N - 1, ldh) || (W != NULL && size_mad(&extW, K - 1, ldw)))
+        if (nc__size_mad(&extH, N - 1, ldh) || (W != NULL && nc__size_mad(&extW, K - 1, ldw)))
             return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "H or W is too large to index");
     }
 

@@ -41,10 +41,7 @@ nc_status nc__npy_parse_header(const unsigned char *buf, size_t len, nc__npy_hea
 
 /* ---- metrics shared with the streaming accumulators -------------------------- */
 
-/* Power of two s such that amax * s lies in [1/2, 1) (1 for amax == 0). */
-double nc__pow2_scale(double amax);
-/* Largest |x| of an m x n column-major matrix with leading dimension ld. */
-double nc__amax_mat(const double *x, size_t m, size_t n, size_t ld);
+/* nc__pow2_scale and nc__amax_mat are in nc_internal.h (util.c). */
 
 /*
  * Class means of a batch of n columns of H (ld ldh) scaled by s, in two

@@ -236,6 +236,21 @@ struct nc_optimizer {
     char msg[NC_MSG_SIZE];
 };
 
+/* BLAS and LAPACK take int sizes. */
+int nc__fits_int(size_t n);
+/* *acc += a * b for sizes; 1 on overflow. */
+int nc__size_mad(size_t *acc, size_t a, size_t b);
+/* Validate a rows x cols column-major matrix argument with leading dimension
+ * lda: NULL, zero or non-int sizes, lda < rows, an address range that
+ * overflows, and (need_finite) NaN or Inf, each with its status. */
+nc_status nc__check_matrix(const double *A, size_t rows, size_t cols, size_t lda, int need_finite);
+/* Largest |x| of a matrix. */
+double nc__amax_mat(const double *x, size_t rows, size_t cols, size_t ld);
+/* The power of two s with amax * s in [1/2, 1) (1 for amax == 0), capped so
+ * that s stays finite for subnormal data: an exact rescaling that keeps
+ * squares and products far from overflow and underflow. */
+double nc__pow2_scale(double amax);
+
 /* Squared Frobenius norms of the state. */
 double nc__norm2(const double *x, size_t n);
 

@@ -22,43 +22,15 @@
 
 #include <cblas.h>
 
-static int fits_int(size_t n) { return n <= (size_t)INT_MAX; }
-
 static int is_finite(double x) { return x - x == 0.0; }
 
 static nc_status check_mat(size_t rows, size_t cols, const double *A, size_t lda,
                            int need_finite)
 {
-    size_t p;
-    if (A == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (rows == 0 || cols == 0 || !fits_int(rows) || !fits_int(cols)) return NC_ERR_INVALID_SIZE;
-    if (lda < rows) return NC_ERR_SIZE_MISMATCH;
-    if (!fits_int(lda)) return NC_ERR_INVALID_SIZE;
-    if (nc__mul_size(cols - 1, lda, &p) || p > SIZE_MAX - rows) return NC_ERR_INVALID_SIZE;
-    if (need_finite && !nc__all_finite_mat(A, rows, cols, lda)) return NC_ERR_NON_FINITE;
-    return NC_SUCCESS;
+    return nc__check_matrix(A, rows, cols, lda, need_finite);
 }
 
-static double amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
-{
-    double a = 0.0;
-    size_t i, j;
-    for (j = 0; j < cols; j++)
-        for (i = 0; i < rows; i++) {
-            const double v = fabs(x[j * ld + i]);
-            if (v > a) a = v;
-        }
-    return a;
-}
 
-static double pow2_scale(double amax)
-{
-    int e;
-    if (amax == 0.0) return 1.0;
-    (void)frexp(amax, &e);
-    if (-e > DBL_MAX_EXP - 2) e = -(DBL_MAX_EXP - 2);
-    return ldexp(1.0, -e);
-}
 
 static double *alloc_doubles(size_t n)
 {
@@ -113,7 +85,7 @@ static nc_status check_features(size_t d, size_t K, size_t N, const double *H, s
 {
     nc_status st;
     if (H == NULL || labels == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (K < 2 || N == 0 || !fits_int(K)) return NC_ERR_INVALID_SIZE;
+    if (K < 2 || N == 0 || !nc__fits_int(K)) return NC_ERR_INVALID_SIZE;
     st = check_mat(d, N, H, ldh, 0);
     if (st != NC_SUCCESS) return st;
     return NC_SUCCESS;
@@ -143,7 +115,7 @@ NC_API nc_status nc_structure_class_means(size_t d, size_t K, size_t N, const do
     st = count_labels(K, N, labels, cnt);
     if (st == NC_SUCCESS && !nc__all_finite_mat(H, d, N, ldh)) st = NC_ERR_NON_FINITE;
     if (st == NC_SUCCESS) {
-        s = pow2_scale(amax_mat(H, d, N, ldh));
+        s = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
         class_means_scaled(d, K, N, H, ldh, labels, cnt, s, mu, resid);
         for (k = 0; k < K; k++)
             for (t = 0; t < d; t++) M[k * ldm + t] = mu[k * d + t] / s;
@@ -204,11 +176,11 @@ NC_API nc_status nc_structure_distance(size_t K, const double *A, size_t lda, co
     if (st != NC_SUCCESS) return st;
     st = check_mat(K, K, T, ldt, 1);
     if (st != NC_SUCCESS) return st;
-    sa = amax_mat(A, K, K, lda);
-    sb = amax_mat(T, K, K, ldt);
+    sa = nc__amax_mat(A, K, K, lda);
+    sb = nc__amax_mat(T, K, K, ldt);
     if (sa == 0.0 || sb == 0.0) return NC_ERR_UNAVAILABLE;
-    sa = pow2_scale(sa);
-    sb = pow2_scale(sb);
+    sa = nc__pow2_scale(sa);
+    sb = nc__pow2_scale(sb);
     na = frob_scaled(K, A, lda, sa);
     nt = frob_scaled(K, T, ldt, sb);
     for (k = 0; k < K; k++)
@@ -260,7 +232,7 @@ NC_API nc_status nc_structure_minority(size_t d, size_t K, const double *A, size
         return NC_ERR_OUT_OF_MEMORY;
     }
     nrm = U + d * K;
-    s = pow2_scale(amax_mat(A, d, K, lda));
+    s = nc__pow2_scale(nc__amax_mat(A, d, K, lda));
     for (k = 0; k < K; k++) {
         for (t = 0; t < d; t++) U[k * d + t] = s * A[k * lda + t];
         nrm[k] = sqrt(nc__norm2(U + k * d, d));
@@ -325,7 +297,7 @@ NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H
     st = count_labels(K, N, labels, cnt);
     if (st == NC_SUCCESS && !nc__all_finite_mat(H, d, N, ldh)) st = NC_ERR_NON_FINITE;
     if (st != NC_SUCCESS) goto done;
-    s = pow2_scale(amax_mat(H, d, N, ldh));
+    s = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
     class_means_scaled(d, K, N, H, ldh, labels, cnt, s, mu, resid);
     {
         nc__sum *acc = (nc__sum *)calloc(K, sizeof(nc__sum));

@@ -1,6 +1,8 @@
 /* util.c - small numerical helpers: overflow-checked sizes, finiteness, norms. */
 #include "nc_internal.h"
 
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -35,4 +37,49 @@ double nc__norm2(const double *x, size_t n)
     size_t i;
     for (i = 0; i < n; i++) nc__sum_add(&acc, x[i] * x[i]);
     return nc__sum_value(&acc);
+}
+
+int nc__fits_int(size_t n) { return n <= (size_t)INT_MAX; }
+
+int nc__size_mad(size_t *acc, size_t a, size_t b)
+{
+    size_t p;
+    if (nc__mul_size(a, b, &p)) return 1;
+    if (p > SIZE_MAX - *acc) return 1;
+    *acc += p;
+    return 0;
+}
+
+nc_status nc__check_matrix(const double *A, size_t rows, size_t cols, size_t lda, int need_finite)
+{
+    size_t p;
+    if (A == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (rows == 0 || cols == 0 || !nc__fits_int(rows) || !nc__fits_int(cols))
+        return NC_ERR_INVALID_SIZE;
+    if (lda < rows) return NC_ERR_SIZE_MISMATCH;
+    if (!nc__fits_int(lda)) return NC_ERR_INVALID_SIZE;
+    if (nc__mul_size(cols - 1, lda, &p) || p > SIZE_MAX - rows) return NC_ERR_INVALID_SIZE;
+    if (need_finite && !nc__all_finite_mat(A, rows, cols, lda)) return NC_ERR_NON_FINITE;
+    return NC_SUCCESS;
+}
+
+double nc__amax_mat(const double *x, size_t rows, size_t cols, size_t ld)
+{
+    double a = 0.0;
+    size_t i, j;
+    for (j = 0; j < cols; j++)
+        for (i = 0; i < rows; i++) {
+            const double v = fabs(x[j * ld + i]);
+            if (v > a) a = v;
+        }
+    return a;
+}
+
+double nc__pow2_scale(double amax)
+{
+    int e;
+    if (amax == 0.0) return 1.0;
+    (void)frexp(amax, &e);
+    if (-e > DBL_MAX_EXP - 2) e = -(DBL_MAX_EXP - 2);
+    return ldexp(1.0, -e);
 }
