@@ -6,6 +6,8 @@
 #                   and the tests again under AddressSanitizer + UBSan
 #   make check-valgrind   the unit tests under valgrind
 #   make bench      benchmarks (never part of check)
+#   make bench-torch   the same UFM in PyTorch against the library (times and
+#                   iterates; needs Debian's python3-torch and python3-numpy)
 #   make fuzz       build the libFuzzer target of the .npy reader (clang) and
 #                   run it for FUZZ_SECONDS seconds on tests/fuzz/corpus
 #   make install / uninstall   honour DESTDIR, PREFIX, LIBDIR, INCLUDEDIR
@@ -26,10 +28,10 @@ DESTDIR    ?=
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
-LIBFLAGS := $(WARN) -fPIC -fvisibility=hidden -DNC_BUILDING_LIBRARY -Iinclude -Isrc
+LIBFLAGS := $(WARN) -pthread -fPIC -fvisibility=hidden -DNC_BUILDING_LIBRARY -Iinclude -Isrc
 BLAS_LIBS    ?= -lopenblas
 LAPACKE_LIBS ?= -llapacke
-LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm
+LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm -pthread
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
@@ -45,7 +47,8 @@ BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
 STATIC := lib/libncollapse.a
 SHARED := lib/libncollapse.so.$(ABI)
 
-.PHONY: all deps demo check check-valgrind bench install uninstall clean examples tests fuzz \
+.PHONY: all deps demo check check-valgrind bench bench-torch install uninstall clean examples \
+        tests fuzz \
         pkgconfig/ncollapse.pc
 
 all: $(STATIC) $(SHARED) lib/libncollapse.so
@@ -74,11 +77,11 @@ lib/libncollapse-san.a: $(SAN_OBJS)
 
 # Test and example programs link the static library: they run from the tree
 # without LD_LIBRARY_PATH. The shared library is tested by the install check.
-tests/bin/%: tests/%.c tests/harness.h $(STATIC)
+tests/bin/%: tests/%.c tests/harness.h tests/files.h $(STATIC)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
 
-tests/bin-san/%: tests/%.c tests/harness.h lib/libncollapse-san.a
+tests/bin-san/%: tests/%.c tests/harness.h tests/files.h lib/libncollapse-san.a
 	@mkdir -p tests/bin-san
 	$(CC) $(SAN_FLAGS) $(WARN) -Iinclude $< lib/libncollapse-san.a $(LIBS) -o $@
 
@@ -112,10 +115,20 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(addprefix tests/bench/bin/,$(BENCHES))
 	@for b in $(BENCHES); do ./tests/bench/bin/$$b || exit 1; done
 
+# The library's side of the PyTorch comparison (a helper, not a benchmark of
+# its own, hence outside tests/bench/*.c).
+tests/bench/bin/ufm_run: tests/bench/torch/ufm_run.c $(STATIC)
+	@mkdir -p tests/bench/bin
+	$(CC) $(CFLAGS) $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+
+bench-torch: deps
+	@$(MAKE) --no-print-directory all tests/bench/bin/ufm_run
+	/usr/bin/python3 tests/bench/pytorch_compare.py
+
 # libFuzzer target: the .npy parser and reader need only these sources.
 FUZZ_CC ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
 FUZZ_SECONDS ?= 25
-FUZZ_SRCS := src/npy.c src/status.c src/util.c
+FUZZ_SRCS := src/npy.c src/serial.c src/status.c src/util.c
 
 tests/fuzz/bin/fuzz_npy: tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) $(HDRS)
 	@mkdir -p tests/fuzz/bin

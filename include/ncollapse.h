@@ -94,7 +94,7 @@ extern "C" {
     X(NC_ERR_FILE_SIZE, -17, "the file holds more bytes than its header declares")         \
     X(NC_ERR_DTYPE, -18, "the data type of the file is not supported for this use")        \
     X(NC_ERR_CHECKSUM, -19, "the file's checksum does not match its contents")             \
-    X(NC_ERR_MISMATCH, -20, "the checkpoint was saved from a model or optimizer of other sizes or kind")
+    X(NC_ERR_MISMATCH, -20, "the file was saved from an object of other sizes, kind or pass")
 
 typedef enum nc_status {
 #define NC_STATUS_ENUM_ENTRY(name, value, message) name = value,
@@ -215,20 +215,25 @@ NC_API nc_status nc_model_get_weight_decay(const nc_model *model, double *lambda
                                            double *lambda_H, double *lambda_b);
 
 /*
- * Initialise W and H with independent N(0, std^2) entries from a generator
- * seeded by seed (xoshiro256** with splitmix64 seeding, normals by the polar
- * method; W row by row first, then H column by column); b = 0. The same seed
- * gives bit-identical values with the same build. std must be finite >= 0.
+ * Initialise the variables with independent N(0, std^2) entries from a
+ * generator seeded by seed (xoshiro256** with splitmix64 seeding, normals by
+ * the polar method), drawn in this order: the classifier W_M row by row
+ * (skipped when the classifier is fixed: it keeps its values), then H column
+ * by column (|N(0, std^2)| for ReLU features), then the hidden layers
+ * W_1..W_{M-1}; b = 0. The same seed gives bit-identical values with the
+ * same build. std must be finite >= 0.
  */
 NC_API nc_status nc_model_init_gaussian(nc_model *model, double std, uint64_t seed);
 
-/* Copy state in. W: K x d row-major with row stride ldw >= d; H: d x N
+/* Copy state in. W is the classifier W_M (the last layer; W itself for
+ * depth 1): K x d row-major with row stride ldw >= d (NC_ERR_UNSUPPORTED
+ * while the classifier is fixed); H: d x N
  * column-major with column stride ldh >= d; b: K values. Every value must be
  * finite (NC_ERR_NON_FINITE otherwise, and the model is left unchanged). */
 NC_API nc_status nc_model_set_W(nc_model *model, const double *W, size_t ldw);
 NC_API nc_status nc_model_set_H(nc_model *model, const double *H, size_t ldh);
 NC_API nc_status nc_model_set_b(nc_model *model, const double *b);
-/* Copy state out, same layouts. */
+/* Copy state out, same layouts (W is W_M; nc_model_get_product gives P). */
 NC_API nc_status nc_model_get_W(const nc_model *model, double *W, size_t ldw);
 NC_API nc_status nc_model_get_H(const nc_model *model, double *H, size_t ldh);
 NC_API nc_status nc_model_get_b(const nc_model *model, double *b);
@@ -243,7 +248,8 @@ NC_API nc_status nc_model_set_features(nc_model *model, nc_features features);
 NC_API nc_features nc_model_get_features(const nc_model *model);
 
 /*
- * Depth M >= 1 (Dang et al. 2023's deep linear UFM for M >= 2). Layers
+ * Depth M in [1, 1024] (Dang et al. 2023's deep linear UFM for M >= 2;
+ * NC_ERR_INVALID_VALUE outside). Layers
  * W_1..W_{M-1} are d x d and become 0 (use nc_model_set_layer or
  * nc_model_init_gaussian); W_M keeps the classifier's values. Reallocates
  * the model's workspace (NC_ERR_OUT_OF_MEMORY leaves the model unchanged).
@@ -272,7 +278,9 @@ NC_API nc_status nc_model_get_product(const nc_model *model, double *P, size_t l
  *  - nc_model_fix_classifier_orthogonal: rows w_k = norm * p_k.
  *   P is d x K column-major with orthonormal columns (stride ldp >= d;
  *   checked to 1e-10, NC_ERR_INVALID_VALUE otherwise), or NULL to draw one
- *   from seed (QR of a Gaussian matrix). Both need d >= K
+ *   from seed (the Q factor of LAPACK's QR of a Gaussian matrix, without
+ *   sign normalisation: not the same frame as nc_frame_random_orthogonal).
+ * A call that fails leaves the classifier, and whether it is fixed, unchanged. Both need d >= K
  *   (NC_ERR_INVALID_SIZE), norm finite > 0.
  * nc_model_unfix_classifier makes W_M a variable again, keeping its values.
  */
@@ -285,7 +293,8 @@ NC_API nc_status nc_model_unfix_classifier(nc_model *model);
 NC_API int nc_model_classifier_is_fixed(const nc_model *model);
 
 /* A loss parameter (see nc_loss_parameter for ranges; NC_ERR_INVALID_VALUE
- * outside them). Parameters persist across nc_model_set_loss. */
+ * outside them, NC_ERR_NON_FINITE for NaN or Inf). Parameters persist across
+ * nc_model_set_loss. */
 NC_API nc_status nc_model_set_loss_parameter(nc_model *model, nc_loss_parameter parameter,
                                              double value);
 NC_API nc_status nc_model_get_loss_parameter(const nc_model *model, nc_loss_parameter parameter,
@@ -309,6 +318,28 @@ NC_API nc_status nc_model_set_class_weights(nc_model *model, const double *weigh
  */
 NC_API nc_status nc_model_set_allnc(nc_model *model, double alpha, double beta);
 
+/* ---- threads ---------------------------------------------------------------- */
+/*
+ * Number of threads of the model's pass (objective, gradient and the fused
+ * first-order step), in [1, 1024]; default 1. The N columns of H are split
+ * into `threads` contiguous ranges, each with its own partial gradients,
+ * added in a fixed order: a run is bit-identical for a given thread count
+ * (different counts may differ in the last bits). threads - 1 worker threads
+ * are started here and sleep between passes; they are joined by the next
+ * call and by nc_model_destroy. Copies (nc_model_copy) get their own.
+ * Small problems (K d N < 2^20) run the parts on the calling thread.
+ * BLAS: the library never changes the BLAS thread count. With threads > 1
+ * run OpenBLAS single-threaded (OPENBLAS_NUM_THREADS=1 in the environment,
+ * or openblas_set_num_threads(1)): large-K models (BLAS-3 path) call DGEMM
+ * from every worker, and a multi-threaded BLAS would start threads x
+ * BLAS-threads threads, oversubscribing the cores. Results stay correct but
+ * slower. See docs/performance.md.
+ * NC_ERR_INVALID_VALUE outside [1, 1024]; NC_ERR_OUT_OF_MEMORY if the
+ * workspaces or threads cannot be created (the model keeps its old count).
+ */
+NC_API nc_status nc_model_set_threads(nc_model *model, size_t threads);
+NC_API size_t nc_model_get_threads(const nc_model *model);
+
 /* ---- all variables as one vector (for external optimizers) ---------------- */
 /*
  * Order: the learned layers W_1..W_{M-1} (row-major d x d each), the
@@ -325,7 +356,9 @@ NC_API nc_status nc_model_gradient_vector(nc_model *model, double *objective, do
 /* Objective F at the current state (see the convention at the top). */
 NC_API nc_status nc_model_objective(nc_model *model, double *objective);
 /*
- * Objective and full gradient at the current state. gW: K x d row-major
+ * Objective and gradient at the current state. gW is the gradient of the
+ * classifier W_M (zeros when it is fixed; the hidden layers' gradients are in
+ * nc_model_gradient_vector): K x d row-major
  * (stride ldgw >= d), gH: d x N column-major (stride ldgh >= d), gb: K values
  * (zeros when the bias is disabled). Any of objective, gW, gH, gb may be NULL
  * when not wanted (its stride is then ignored).
@@ -364,8 +397,8 @@ NC_API const char *nc_model_last_error(const nc_model *model);
  * iterate feasible: variables at the bound whose gradient pushes outwards are
  * held fixed, the direction is restricted to the others, and the step is a
  * projected backtracking search. Its recorded values always belong to the
- * state the model holds. It keeps 2 x history + 4 vectors of all variables.
- * Schedules do not apply to it.
+ * state the model holds. It keeps 2 x history + 5 vectors of all variables
+ * (and a byte mask for ReLU). Schedules do not apply to it.
  *
  * Gradient norm: the Euclidean norm over all variables (a fixed classifier
  * is not a variable; b only with the bias); with ReLU features the KKT
@@ -382,9 +415,10 @@ NC_API const char *nc_model_last_error(const nc_model *model);
  *
  * The optimizer borrows the model: the model must outlive it, and must not be
  * used by another thread while the optimizer runs. Changing the model's state
- * or options between steps is allowed (buffers are kept; call
- * nc_optimizer_reset to clear them); changing its depth is not
- * (NC_ERR_UNSUPPORTED: create a new optimizer).
+ * or options between steps is allowed: the first-order methods keep their
+ * buffers (nc_optimizer_reset clears them), L-BFGS restarts its history from
+ * the new state. Changing the depth is not (NC_ERR_UNSUPPORTED: create a new
+ * optimizer).
  */
 typedef struct nc_optimizer nc_optimizer;
 
@@ -1004,7 +1038,9 @@ NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
  * either pass (nc_stream_merge), in any order. For pass 2 on shards, merge
  * the pass-1 accumulators, call nc_stream_next_pass on the result, and
  * nc_stream_copy it once per shard: pass-2 accumulators merge only if they
- * derive from the same pass 1 (NC_ERR_INVALID_VALUE otherwise).
+ * derive from the same pass 1 (NC_ERR_INVALID_VALUE otherwise). Across
+ * processes or machines, nc_stream_save and nc_stream_load carry the
+ * accumulators (and the merged pass 1) through files.
  *
  * A failed call leaves the accumulator unchanged. One stream per thread at
  * a time.
@@ -1044,6 +1080,38 @@ NC_API const char *nc_stream_last_error(const nc_stream *stream);
  * with the conventions of the metrics handle. Results, availability and
  * messages as nc_metrics_compute_data. */
 NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream *stream);
+
+/* ---- stream files ------------------------------------------------------------ */
+/*
+ * Save the complete state of an accumulator to path: d, K, pass, classifier,
+ * class counts and means, the largest |h|, and in pass 2 the frozen basis
+ * and scaled classifier, the scatter sum with its compensation and the NC4
+ * and accuracy counts. Shards can thus be accumulated by different
+ * processes or machines and combined: an accumulator loaded from the file
+ * merges, and gives metrics, bit for bit as the one saved. The file is
+ * versioned (magic "NCSTRM\r\n", format 1; not a checkpoint), little-endian
+ * whatever the host, ends with a 64-bit FNV-1a checksum, and replaces path
+ * atomically (temporary file in the same directory, fsync, rename, fsync of
+ * the directory): a crash never leaves a half-written file. The stream is
+ * not changed (non-const only for its message). Errors:
+ * NC_ERR_NULL_ARGUMENT, NC_ERR_IO, NC_ERR_OUT_OF_MEMORY.
+ */
+NC_API nc_status nc_stream_save(const char *path, nc_stream *stream);
+/*
+ * Replace the whole state of stream, created with the file's d and K, by the
+ * state saved in path (pass and classifier included): a worker or a
+ * coordinator creates nc_stream_create(d, K) and loads into it. A stream
+ * never goes back a pass: a stream in pass 2 loads only a pass-2 file, one
+ * in pass 1 loads either (this is how a worker receives the frozen pass 1
+ * for its shard of pass 2). Saving a loaded stream writes the same bytes.
+ * Refused, with the stream unchanged and the details in its message:
+ * NC_ERR_NULL_ARGUMENT, NC_ERR_IO (cannot open or read), NC_ERR_FORMAT (not
+ * a stream file, unknown version or flags, or contents no accumulator can
+ * hold), NC_ERR_TRUNCATED, NC_ERR_FILE_SIZE (bytes after the checksum),
+ * NC_ERR_CHECKSUM (corrupted), NC_ERR_MISMATCH (other d or K, or a pass-1
+ * file for a stream in pass 2), NC_ERR_OUT_OF_MEMORY.
+ */
+NC_API nc_status nc_stream_load(const char *path, nc_stream *stream);
 
 /* @@DATA-SECTION@@ (declarations of the data layer go above this line) */
 

@@ -1,7 +1,7 @@
 /*
- * model.c - the layered unconstrained feature model: state and options, and
- * the column-blocked pass that evaluates objective and gradient (and, for
- * the first-order optimizers, updates H in the same pass).
+ * model.c - the layered unconstrained feature model: state and options.
+ * The column-blocked pass that evaluates objective and gradient (and, for
+ * the first-order optimizers, updates H in the same pass) is in pass.c.
  *
  * Layout of the small variables (one contiguous vector, all row-major):
  *   [W_1 .. W_{M-1} (d x d each) | W_M (K x d) | b (K)]
@@ -19,24 +19,11 @@
 
 #include "loss.h"
 
-/* Target bytes of one block of H: small enough that the block, its logits
- * and its gradient stay in L2 between the GEMMs that touch them. */
-#define NC_BLOCK_BYTES (128u * 1024u)
-
 static double *alloc_doubles(size_t a, size_t b)
 {
     size_t n;
     if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n)) return NULL;
     return (double *)calloc(n ? n / sizeof(double) : 1, sizeof(double));
-}
-
-static size_t choose_block(size_t d, size_t K, size_t N)
-{
-    size_t per_col = (d + K) * sizeof(double);
-    size_t block = NC_BLOCK_BYTES / (per_col ? per_col : 1);
-    if (block < 16) block = 16;
-    if (block > N) block = N;
-    return block;
 }
 
 size_t nc__model_small_size(const nc_model *m) { return m->n_hidden + m->d * m->K + m->K; }
@@ -100,21 +87,18 @@ static nc_status model_alloc(nc_model **out, size_t d, size_t K, size_t N)
     m->loss_ctx.focal_gamma = 2.0;
     m->loss_ctx.logit_tau = 1.0;
     m->loss_ctx.dot_target = 1.0;
-    m->block = choose_block(d, K, N);
+    m->isa = nc__isa_detect();
     if (nc__mul_size(N, sizeof(int32_t), &nlab)) goto oom;
     m->labels = (int32_t *)malloc(nlab ? nlab : 1);
     m->counts = (size_t *)calloc(K, sizeof(size_t));
     m->class_weights = alloc_doubles(K, 1);
     m->log_prior = alloc_doubles(K, 1);
     m->H = alloc_doubles(d, N);
-    m->Zblock = alloc_doubles(K, m->block);
-    m->Gblock = alloc_doubles(d, m->block);
-    m->gP = alloc_doubles(d, K);
     m->means = alloc_doubles(d, K);
     m->class_grad = alloc_doubles(d, K);
     m->align_gP = alloc_doubles(d, K);
-    if (!m->labels || !m->counts || !m->class_weights || !m->log_prior || !m->H || !m->Zblock ||
-        !m->Gblock || !m->gP || !m->means || !m->class_grad || !m->align_gP)
+    if (!m->labels || !m->counts || !m->class_weights || !m->log_prior || !m->H || !m->means ||
+        !m->class_grad || !m->align_gP || nc__pass_set_threads(m, 1) != NC_SUCCESS)
         goto oom;
     st = set_layout(m, 1, NULL, NULL);
     if (st != NC_SUCCESS) {
@@ -235,6 +219,12 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
     m->fixed = src->fixed;
     m->alpha = src->alpha;
     m->beta = src->beta;
+    m->isa = src->isa;
+    m->kernel = src->kernel;
+    if (src->threads > 1 && (st = nc__pass_set_threads(m, src->threads)) != NC_SUCCESS) {
+        nc_model_destroy(m);
+        return st;
+    }
     nc__model_update_product(m);
     *copy = m;
     return NC_SUCCESS;
@@ -254,9 +244,7 @@ NC_API void nc_model_destroy(nc_model *m)
     free(m->class_weights);
     free(m->log_prior);
     free(m->H);
-    free(m->Zblock);
-    free(m->Gblock);
-    free(m->gP);
+    nc__pass_free(m);
     free(m->means);
     free(m->class_grad);
     free(m->align_gP);
@@ -451,6 +439,23 @@ NC_API nc_status nc_model_set_depth(nc_model *m, size_t depth)
 
 NC_API size_t nc_model_get_depth(const nc_model *m) { return m ? m->depth : 0; }
 
+NC_API nc_status nc_model_set_threads(nc_model *m, size_t threads)
+{
+    nc_status st;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (threads == 0 || threads > 1024)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_threads: %zu threads not in [1, 1024]", threads);
+    if (threads == m->threads) return NC_SUCCESS;
+    if ((st = nc__pass_set_threads(m, threads)) != NC_SUCCESS)
+        return nc__fail(m->msg, st,
+                        "nc_model_set_threads: cannot allocate the workspaces or start %zu threads",
+                        threads);
+    return NC_SUCCESS;
+}
+
+NC_API size_t nc_model_get_threads(const nc_model *m) { return m ? m->threads : 0; }
+
 NC_API nc_status nc_model_set_allnc(nc_model *m, double alpha, double beta)
 {
     if (!m) return NC_ERR_NULL_ARGUMENT;
@@ -603,9 +608,16 @@ NC_API nc_status nc_model_get_b(const nc_model *m, double *b)
 NC_API nc_status nc_model_fix_classifier(nc_model *m, const double *W, size_t ldw)
 {
     nc_status st;
+    int was_fixed;
     if (!m) return NC_ERR_NULL_ARGUMENT;
+    /* set_W refuses a fixed classifier: lift the flag for the copy, and put
+     * it back if the copy is refused, so a failure changes nothing. */
+    was_fixed = m->fixed;
     m->fixed = 0;
-    if ((st = nc_model_set_W(m, W, ldw)) != NC_SUCCESS) return st;
+    if ((st = nc_model_set_W(m, W, ldw)) != NC_SUCCESS) {
+        m->fixed = was_fixed;
+        return st;
+    }
     m->fixed = 1;
     return NC_SUCCESS;
 }
@@ -682,10 +694,8 @@ static nc_status fix_frame(nc_model *m, double norm, uint64_t seed, const double
         for (i = 0; i < d * K; i++) Q[i] *= norm;
     }
     /* Q (d x K column-major, column k = w_k) is W (K x d row-major). */
-    m->fixed = 0;
-    st = nc_model_set_W(m, Q, d);
+    st = nc_model_fix_classifier(m, Q, d);
     free(Q);
-    if (st == NC_SUCCESS) m->fixed = 1;
     return st;
 }
 
@@ -726,36 +736,6 @@ void nc__model_update_product(nc_model *m)
                     m->prefix + l * m->d * m->d, d);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, d, d, 1.0, m->Wc, d,
                 m->prefix + (m->depth - 2) * m->d * m->d, d, 0.0, m->W, d);
-}
-
-/* Gradients of the layers from gP (K x d row-major) into m->gsmall:
- * dW_M = gP R_{M-1}^T, and with Q_{M-1} = W_M^T gP, Q_{l-1} = W_l^T Q_l:
- * dW_l = Q_l R_{l-1}^T (dW_1 = Q_1). */
-static void backprop_layers(nc_model *m, const double *gP)
-{
-    const int d = (int)m->d, K = (int)m->K;
-    const size_t dd = m->d * m->d;
-    double *Q = m->scratch_a, *T = m->scratch_b;
-    size_t l;
-    if (m->depth == 1) {
-        memcpy(m->gsmall, gP, m->d * m->K * sizeof(double));
-        return;
-    }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, d, d, 1.0, gP, d,
-                m->prefix + (m->depth - 2) * dd, d, 0.0, m->gsmall + m->n_hidden, d);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, K, 1.0, m->Wc, d, gP, d, 0.0, Q, d);
-    for (l = m->depth - 1; l >= 1; l--) { /* layer index l-1 is W_l */
-        double *gl = m->gsmall + (l - 1) * dd;
-        if (l == 1)
-            memcpy(gl, Q, dd * sizeof(double));
-        else {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d, d, d, 1.0, Q, d,
-                        m->prefix + (l - 2) * dd, d, 0.0, gl, d);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, d, 1.0,
-                        m->small + (l - 1) * dd, d, Q, d, 0.0, T, d);
-            memcpy(Q, T, dd * sizeof(double));
-        }
-    }
 }
 
 /* ---- AllNC terms ------------------------------------------------------------ */
@@ -820,140 +800,6 @@ void nc__model_prepare(nc_model *m)
     m->allnc_align_value = value;
     /* ||alpha/N (H - M_Y)|| <= alpha/N * 2||H|| is added by the optimizer's bound. */
     m->allnc_extra_bound = sqrt(extra2);
-}
-
-/* ---- the pass ------------------------------------------------------------ */
-
-nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
-                                      nc__pass_out *out)
-{
-    const size_t d = m->d, K = m->K, N = m->N, dK = m->d * m->K;
-    const nc__loss_def *loss = nc__loss_lookup(m->loss);
-    const double invN = 1.0 / (double)N;
-    const double lH = m->lambda_H, alpha = m->alpha;
-    const int need_gP = !(m->depth == 1 && m->fixed);
-    const int allnc = m->alpha > 0.0 || m->beta > 0.0;
-    const int relu = m->features == NC_FEATURES_RELU;
-    double *gb = m->gsmall + m->n_hidden + dK;
-    nc__sum loss_sum = {0.0, 0.0}, h2 = {0.0, 0.0}, gh2 = {0.0, 0.0}, nc1 = {0.0, 0.0};
-    nc__sum h2_new = {0.0, 0.0}, v2_new = {0.0, 0.0}, s2_new = {0.0, 0.0};
-    size_t j0, i, k;
-
-    memset(m->gP, 0, dK * sizeof(double));
-    memset(gb, 0, K * sizeof(double));
-
-    for (j0 = 0; j0 < N; j0 += m->block) {
-        const size_t nb = (N - j0 < m->block) ? N - j0 : m->block;
-        double *Hj = m->H + j0 * d;
-        double *Z = m->Zblock;
-        double *G = gH ? gH + j0 * ldgh : m->Gblock;
-        const size_t ldg = gH ? ldgh : d;
-
-        /* Z = P H_j (+ b): column i holds the logits of sample j0 + i. */
-        if (m->bias)
-            for (i = 0; i < nb; i++) memcpy(Z + i * K, m->b, K * sizeof(double));
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0, m->W,
-                    (int)d, Hj, (int)d, m->bias ? 1.0 : 0.0, Z, (int)K);
-
-        /* Loss and dL/dZ (unscaled) in place. */
-        nc__sum_add(&loss_sum, loss->value_grad(&m->loss_ctx, Z, K, nb, m->labels + j0));
-
-        /* gP += H_j Z^T / N (before any update of H_j); gb += row sums / N. */
-        if (need_gP)
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)K, (int)nb, invN, Hj,
-                        (int)d, Z, (int)K, 1.0, m->gP, (int)d);
-        if (m->bias)
-            for (i = 0; i < nb; i++)
-                for (k = 0; k < K; k++) gb[k] += Z[i * K + k] * invN;
-
-        /* G_j = P^T Z / N + lambda_H H_j. */
-        for (i = 0; i < nb; i++) memcpy(G + i * ldg, Hj + i * d, d * sizeof(double));
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)nb, (int)K, invN,
-                    m->W, (int)d, Z, (int)K, lH, G, (int)ldg);
-
-        for (i = 0; i < nb; i++) {
-            double *g = G + i * ldg;
-            double *h = Hj + i * d;
-            double sh = 0.0, sg = 0.0;
-            if (allnc) {
-                const size_t y = (size_t)m->labels[j0 + i];
-                const double *mu = m->means + y * d, *cg = m->class_grad + y * d;
-                double sn = 0.0;
-                for (k = 0; k < d; k++) {
-                    const double e = h[k] - mu[k];
-                    sn += e * e;
-                    g[k] += alpha * invN * e + cg[k];
-                }
-                nc__sum_add(&nc1, sn);
-            }
-            for (k = 0; k < d; k++) {
-                /* ReLU: the KKT residual of H >= 0 is min(g, 0) where h = 0. */
-                const double pg = (relu && h[k] <= 0.0 && g[k] > 0.0) ? 0.0 : g[k];
-                sh += h[k] * h[k];
-                sg += pg * pg;
-            }
-            nc__sum_add(&h2, sh);
-            nc__sum_add(&gh2, sg);
-            if (upd) {
-                double snew = 0.0, sv = 0.0, ss = 0.0;
-                double *v = upd->v ? upd->v + (j0 + i) * d : NULL;
-                double *s = upd->s ? upd->s + (j0 + i) * d : NULL;
-                for (k = 0; k < d; k++) {
-                    h[k] = nc__rule_apply(&upd->rule, h[k], g[k], v ? v + k : NULL,
-                                          s ? s + k : NULL);
-                    snew += h[k] * h[k];
-                }
-                if (v)
-                    for (k = 0; k < d; k++) sv += v[k] * v[k];
-                if (s)
-                    for (k = 0; k < d; k++) ss += s[k] * s[k];
-                nc__sum_add(&h2_new, snew);
-                nc__sum_add(&v2_new, sv);
-                nc__sum_add(&s2_new, ss);
-            }
-        }
-    }
-
-    /* Small variables: back-propagate gP through the layers, add decay. */
-    if (m->beta > 0.0) cblas_daxpy((int)dK, 1.0, m->align_gP, 1, m->gP, 1);
-    if (need_gP) backprop_layers(m, m->gP);
-    if (m->fixed) memset(m->gsmall + m->n_hidden, 0, dK * sizeof(double));
-    {
-        double w2 = 0.0, b2 = 0.0;
-        if (m->lambda_W != 0.0) {
-            cblas_daxpy((int)m->n_hidden, m->lambda_W, m->small, 1, m->gsmall, 1);
-            if (!m->fixed) cblas_daxpy((int)dK, m->lambda_W, m->Wc, 1, m->gsmall + m->n_hidden, 1);
-        }
-        w2 = nc__norm2(m->small, m->n_hidden) + (m->fixed ? 0.0 : nc__norm2(m->Wc, dK));
-        if (m->bias) {
-            if (m->lambda_b != 0.0) cblas_daxpy((int)K, m->lambda_b, m->b, 1, gb, 1);
-            b2 = nc__norm2(m->b, K);
-        }
-        {
-            nc__sum f = {0.0, 0.0};
-            nc__sum_add(&f, nc__sum_value(&loss_sum) * invN);
-            nc__sum_add(&f, 0.5 * m->lambda_W * w2);
-            nc__sum_add(&f, 0.5 * lH * nc__sum_value(&h2));
-            if (m->bias) nc__sum_add(&f, 0.5 * m->lambda_b * b2);
-            if (allnc) {
-                nc__sum_add(&f, 0.5 * alpha * invN * nc__sum_value(&nc1));
-                nc__sum_add(&f, m->allnc_align_value);
-            }
-            out->objective = nc__sum_value(&f);
-        }
-        out->norm2_H = nc__sum_value(&h2);
-        out->norm2_gH = nc__sum_value(&gh2);
-        out->norm2_gsmall = nc__norm2(m->gsmall, m->n_hidden) +
-                            (m->fixed ? 0.0 : nc__norm2(m->gsmall + m->n_hidden, dK)) +
-                            (m->bias ? nc__norm2(gb, K) : 0.0);
-    }
-    if (upd) {
-        upd->norm2_H_new = nc__sum_value(&h2_new);
-        upd->norm2_v_new = nc__sum_value(&v2_new);
-        upd->norm2_s_new = nc__sum_value(&s2_new);
-        m->version++;
-    }
-    return NC_SUCCESS;
 }
 
 nc_status nc__model_evaluate(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,

@@ -105,6 +105,73 @@ typedef struct nc__loss_ctx {
     const double *log_prior;     /* K: log(n_k / N) */
 } nc__loss_ctx;
 
+/* ---- the pass: kernels, threads, workspaces --------------------------------
+ * pass.c drives the column-blocked pass (below); pass_kernel.c holds its
+ * register-blocked small-K kernels, one copy per instruction set; threads.c
+ * the model's worker threads. */
+
+/* Instruction sets of the kernels, ordered: a CPU that has one has the ones
+ * before it (SSE2 and the SIMD ones exist on x86-64 with GCC or Clang only). */
+typedef enum nc__isa { NC__ISA_SCALAR = 0, NC__ISA_SSE2 = 1, NC__ISA_AVX2 = 2, NC__ISA_AVX512 = 3 } nc__isa;
+
+/* Parameters of the per-column finish (nc__kernels.columns). */
+typedef struct nc__col_args {
+    size_t d;
+    double lH;    /* lambda_H */
+    double a_inv; /* alpha / N (AllNC) */
+    const double *means, *class_grad; /* AllNC (d x K each), or NULL */
+    int relu;     /* projected gradient norm for H >= 0 */
+    int store_g;  /* write the finished gradient back into G */
+    const nc__rule *rule; /* update h (v, s) in place, or NULL */
+} nc__col_args;
+
+/* The kernels read P (d x K, ld d) through Pp, its copy packed by
+ * nc__pack_P for their vector width: rows in vectors of `width`, the K
+ * entries of each vector contiguous. */
+typedef struct nc__kernels {
+    /* Z (K x n, ld K) = P^T H (+ b), H d x n (ld ldh). */
+    void (*logits)(size_t d, size_t K, size_t n, const double *Pp, const double *P,
+                   const double *H, size_t ldh, const double *b, double *Z);
+    /* gP (d x K, ld d) += H Z^T. */
+    void (*rank_update)(size_t d, size_t K, size_t n, const double *H, size_t ldh,
+                        const double *Z, double *gP);
+    /* G (d x n, ld ldg) = P Z. */
+    void (*product)(size_t d, size_t K, size_t n, const double *Pp, const double *P,
+                    const double *Z, double *G, size_t ldg);
+    /* n consecutive columns (H, V, S: ld d; G: ld ldg; their labels):
+     * g += lambda_H h (+ alpha/N (h - mu_y) + class_grad_y with AllNC); sums
+     * over the columns out = {||h - mu||^2, ||h||^2, ||projected g||^2,
+     * ||h'||^2, ||v'||^2, ||s'||^2}; with a rule h, v, s are updated in place. */
+    void (*columns)(const nc__col_args *args, size_t n, double *H, double *G, size_t ldg,
+                    double *V, double *S, const int32_t *labels, double out[6]);
+    size_t cols;  /* columns per call of product that share its loads */
+    size_t width; /* doubles per vector */
+} nc__kernels;
+
+nc__isa nc__isa_detect(void);          /* the widest set this CPU and OS support */
+int nc__isa_supported(nc__isa isa);
+const nc__kernels *nc__kernels_get(nc__isa isa); /* isa must be supported */
+const char *nc__isa_name(nc__isa isa);
+
+/* Worker threads: nc__pool_run calls fn(ctx, t) for t = 0..threads-1, part 0
+ * on the calling thread, and returns when all are done. */
+typedef struct nc__pool nc__pool;
+nc_status nc__pool_create(nc__pool **pool, size_t threads);
+void nc__pool_run(nc__pool *pool, void (*fn)(void *ctx, size_t part), void *ctx);
+void nc__pool_destroy(nc__pool *pool);
+
+/* One thread's workspace and partial results of a pass. */
+typedef struct nc__pass_ws {
+    double *Z;  /* K x max(block, block_fused): logits, then dL/dZ / N */
+    double *G;  /* d x max(block, 8): feature gradient of a block (unless written to gH) */
+    double *gP; /* d x K partial gradient of P (thread 0: the model's gP) */
+    double *gb; /* K partial gradient of b */
+    nc__sum loss, h2, gh2, nc1, h2_new, v2_new, s2_new;
+} nc__pass_ws;
+
+/* Which implementation the pass uses (tests and benchmarks may force one). */
+enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2 };
+
 /* ---- model ---------------------------------------------------------------- */
 struct nc_model {
     size_t d, K, N;
@@ -145,11 +212,20 @@ struct nc_model {
     double allnc_align_value;   /* the alignment term at the prepared state */
     double allnc_extra_bound;   /* bound on the Frobenius norm it adds to gH */
 
-    /* Workspace of the pass (allocated when the sizes are fixed). */
-    size_t block;   /* columns per block */
-    double *Zblock; /* K x block: logits, then loss gradient */
-    double *Gblock; /* d x block: feature gradient of the block */
-    double *gP;     /* d x K column-major: gradient of the product P */
+    /* Workspace of the pass (allocated when the sizes are fixed, and again
+     * by nc_model_set_threads). */
+    size_t block;       /* columns per block of the BLAS-3 path */
+    size_t block_fused; /* columns per block of the fused small-K kernels */
+    size_t parallel_min; /* K d N below which the parts run on the calling thread */
+    double *Zblock;     /* == ws[0].Z */
+    double *Gblock;     /* == ws[0].G (nc__model_prepare borrows it, >= d doubles) */
+    double *gP;         /* d x K column-major: gradient of the product P (== ws[0].gP) */
+    double *Ppack;      /* d x K: P packed for the fused kernels */
+    size_t threads;     /* >= 1 */
+    nc__pass_ws *ws;    /* threads workspaces */
+    nc__pool *pool;     /* threads - 1 workers; NULL when threads == 1 */
+    nc__isa isa;        /* kernels' instruction set (detected at creation) */
+    int kernel;         /* NC__KERNEL_*: AUTO picks fused for small K */
 
     char msg[NC_MSG_SIZE];
 };
@@ -187,6 +263,18 @@ void nc__model_prepare(nc_model *m);
 /* Like nc__model_evaluate, but trusts a preceding nc__model_prepare. */
 nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
                                       nc__pass_out *out);
+/* Workspaces (and worker threads) for the given thread count; on failure
+ * the model keeps its previous ones. nc__pass_free releases them. */
+nc_status nc__pass_set_threads(nc_model *m, size_t threads);
+void nc__pass_free(nc_model *m);
+/* Tests and benchmarks: force the BLAS-3 or fused path and an instruction set
+ * (NC_ERR_UNSUPPORTED if this CPU lacks it). */
+nc_status nc__model_set_kernel(nc_model *m, int kernel, nc__isa isa);
+/* Tests: block sizes (columns, 0 keeps) and the K d N below which the parts
+ * run on the calling thread; reallocates the workspaces. */
+nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, size_t parallel_min);
+/* Whether the pass at the current options uses the fused kernels. */
+int nc__model_uses_fused(const nc_model *m);
 /* Recompute the product P after the layers changed (no-op for M == 1). */
 void nc__model_update_product(nc_model *m);
 /* Number of small variables: [hidden layers][classifier unless fixed][b if bias]

@@ -22,13 +22,15 @@
  *    allocates nothing.
  *  - Writes go to "<path>.<pid>.<handle>.<n>.tmp" in the target directory
  *    (created with O_EXCL, mode 0666 less the umask), which is fsynced,
- *    renamed over the target, and the directory fsynced. Any failure removes
- *    the temporary file and leaves an existing target untouched.
+ *    renamed over the target, and the directory fsynced (nc__atomic_file,
+ *    serial.c). Any failure removes the temporary file and leaves an
+ *    existing target untouched.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
 
 #include "nc_data.h"
+#include "serial.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -347,47 +349,6 @@ nc_status nc__npy_parse_header(const unsigned char *buf, size_t len, nc__npy_hea
     return NC_SUCCESS;
 }
 
-/* ---- low-level I/O ------------------------------------------------------------------ */
-
-/* Read exactly n bytes at off: 0, or -1 with errno (0 at end of file). */
-static int read_full(int fd, unsigned char *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (r == 0) {
-            errno = 0;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pwrite(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (r == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
 /* ---- reader ---------------------------------------------------------------------------- */
 
 struct nc_npy_reader {
@@ -457,7 +418,7 @@ NC_API nc_status nc_npy_reader_open(nc_npy_reader *reader, const char *path)
 
     /* The fixed prefix and, usually, the whole header fit in the buffer. */
     have = fsize < NPY_BUF_BYTES ? (size_t)fsize : NPY_BUF_BYTES;
-    if (read_full(fd, reader->buf, have, 0) != 0) {
+    if (nc__read_full(fd, reader->buf, have, 0) != 0) {
         close(fd);
         return nc__fail(reader->msg, errno ? NC_ERR_IO : NC_ERR_TRUNCATED,
                         "cannot read the header of '%.150s'", path);
@@ -471,7 +432,7 @@ NC_API nc_status nc_npy_reader_open(nc_npy_reader *reader, const char *path)
             return nc__fail(reader->msg, NC_ERR_OUT_OF_MEMORY, "cannot hold a header of %lu "
                             "bytes", (unsigned long)needed);
         }
-        if (read_full(fd, hdr, needed, 0) != 0)
+        if (nc__read_full(fd, hdr, needed, 0) != 0)
             st = nc__fail(reader->msg, errno ? NC_ERR_IO : NC_ERR_TRUNCATED,
                           "cannot read the header of '%.150s'", path);
         else
@@ -560,7 +521,7 @@ static nc_status read_doubles(nc_npy_reader *r, uint64_t first, size_t n, double
     while (done < n) {
         const size_t m = n - done < chunk ? n - done : chunk;
         size_t j;
-        if (read_full(r->fd, r->buf, m * isz, r->h.data_offset + (first + done) * isz) != 0)
+        if (nc__read_full(r->fd, r->buf, m * isz, r->h.data_offset + (first + done) * isz) != 0)
             return read_error(r);
         for (j = 0; j < m; j++) {
             unsigned char item[8];
@@ -622,8 +583,8 @@ NC_API nc_status nc_npy_reader_read_labels(nc_npy_reader *reader, size_t row0, s
     while (done < nrows) {
         const size_t m = nrows - done < chunk ? nrows - done : chunk;
         size_t j;
-        if (read_full(reader->fd, reader->buf, m * isz,
-                      reader->h.data_offset + ((uint64_t)row0 + done) * isz) != 0)
+        if (nc__read_full(reader->fd, reader->buf, m * isz,
+                          reader->h.data_offset + ((uint64_t)row0 + done) * isz) != 0)
             return read_error(reader);
         for (j = 0; j < m; j++) {
             unsigned char item[8];
@@ -661,9 +622,8 @@ struct nc_npy_writer {
     int big_endian;
     int fortran_order;
 
-    /* The file being written (fd >= 0 between begin and finish/abort). */
-    int fd;
-    char *path, *tmp;
+    /* The file being written (file.fd >= 0 between begin and finish/abort). */
+    nc__atomic_file file;
     nc__npy_header h;
     int swap;
     size_t rows_done;
@@ -684,7 +644,7 @@ NC_API nc_status nc_npy_writer_create(nc_npy_writer **writer)
         free(w);
         return NC_ERR_OUT_OF_MEMORY;
     }
-    w->fd = -1;
+    nc__atomic_init(&w->file);
     *writer = w;
     return NC_SUCCESS;
 }
@@ -692,12 +652,7 @@ NC_API nc_status nc_npy_writer_create(nc_npy_writer **writer)
 NC_API void nc_npy_writer_abort(nc_npy_writer *writer)
 {
     if (writer == NULL) return;
-    if (writer->fd >= 0) close(writer->fd);
-    if (writer->tmp != NULL) unlink(writer->tmp);
-    free(writer->tmp);
-    free(writer->path);
-    writer->tmp = writer->path = NULL;
-    writer->fd = -1;
+    nc__atomic_abort(&writer->file);
     writer->rows_done = 0;
 }
 
@@ -732,28 +687,21 @@ static nc_status writer_fail(nc_npy_writer *w, nc_status st)
     return st;
 }
 
-static char *dup_string(const char *s)
-{
-    const size_t n = strlen(s) + 1;
-    char *p = (char *)malloc(n);
-    if (p != NULL) memcpy(p, s, n);
-    return p;
-}
-
 NC_API nc_status nc_npy_writer_begin(nc_npy_writer *writer, const char *path, nc_npy_dtype dtype,
                                      size_t ndim, size_t rows, size_t cols)
 {
     char text[192];
     int len;
-    size_t hlen, prefix, total, attempt, tmpcap;
+    size_t hlen, prefix, total;
     unsigned version;
     uint64_t items;
     unsigned char pre[12];
     nc_npy_writer *w = writer;
+    nc_status st;
 
     if (w == NULL) return NC_ERR_NULL_ARGUMENT;
     w->msg[0] = '\0';
-    if (w->fd >= 0)
+    if (w->file.fd >= 0)
         return nc__fail(w->msg, NC_ERR_INVALID_VALUE, "a file is being written: finish or abort "
                         "it first");
     if (path == NULL) return nc__fail(w->msg, NC_ERR_NULL_ARGUMENT, "path is NULL");
@@ -803,26 +751,8 @@ NC_API nc_status nc_npy_writer_begin(nc_npy_writer *writer, const char *path, nc
     w->h.data_bytes = (uint64_t)items * w->h.itemsize;
     w->swap = w->h.itemsize > 1 && w->h.big_endian != host_big_endian();
 
-    w->path = dup_string(path);
-    tmpcap = strlen(path) + 80;
-    w->tmp = (char *)malloc(tmpcap);
-    if (w->path == NULL || w->tmp == NULL) {
-        nc__fail(w->msg, NC_ERR_OUT_OF_MEMORY, "cannot copy the path");
-        return writer_fail(w, NC_ERR_OUT_OF_MEMORY);
-    }
-    for (attempt = 0; attempt < 100; attempt++) {
-        snprintf(w->tmp, tmpcap, "%s.%ld.%lx.%lu.tmp", path, (long)getpid(),
-                 (unsigned long)((uintptr_t)w & 0xffffffffu), (unsigned long)attempt);
-        w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (w->fd >= 0 || errno != EEXIST) break;
-    }
-    if (w->fd < 0) {
-        nc__fail(w->msg, NC_ERR_IO, "cannot create a temporary file beside '%.150s': %s", path,
-                 strerror(errno));
-        free(w->tmp); /* nothing was created: do not unlink another's file */
-        w->tmp = NULL;
-        return writer_fail(w, NC_ERR_IO);
-    }
+    st = nc__atomic_begin(&w->file, path, w, w->msg, NULL);
+    if (st != NC_SUCCESS) return writer_fail(w, st);
 
     memcpy(pre, npy_magic, 6);
     pre[6] = (unsigned char)version;
@@ -838,8 +768,9 @@ NC_API nc_status nc_npy_writer_begin(nc_npy_writer *writer, const char *path, nc
     memset(w->buf, ' ', hlen);
     memcpy(w->buf, text, (size_t)len);
     w->buf[hlen - 1] = '\n';
-    if (write_full(w->fd, pre, prefix, 0) != 0 || write_full(w->fd, w->buf, hlen, prefix) != 0) {
-        nc__fail(w->msg, NC_ERR_IO, "cannot write '%.150s': %s", w->tmp, strerror(errno));
+    if (nc__write_full(w->file.fd, pre, prefix, 0) != 0 ||
+        nc__write_full(w->file.fd, w->buf, hlen, prefix) != 0) {
+        nc__fail(w->msg, NC_ERR_IO, "cannot write '%.150s': %s", w->file.tmp, strerror(errno));
         return writer_fail(w, NC_ERR_IO);
     }
     w->rows_done = 0;
@@ -848,7 +779,7 @@ NC_API nc_status nc_npy_writer_begin(nc_npy_writer *writer, const char *path, nc
 
 static nc_status writer_ready(nc_npy_writer *w, size_t nrows, const void *x, int want_float)
 {
-    if (w->fd < 0) return nc__fail(w->msg, NC_ERR_UNAVAILABLE, "no file is being written");
+    if (w->file.fd < 0) return nc__fail(w->msg, NC_ERR_UNAVAILABLE, "no file is being written");
     if (want_float != (dtypes[w->h.dtype].kind == 'f')) {
         nc__fail(w->msg, NC_ERR_DTYPE, "the file is %s: write it with %s", dtypes[w->h.dtype].name,
                  want_float ? "nc_npy_writer_write_labels" : "nc_npy_writer_write_rows");
@@ -895,7 +826,7 @@ static nc_status write_doubles(nc_npy_writer *w, uint64_t first, size_t n, const
                 row++;
             }
         }
-        if (write_full(w->fd, w->buf, m * isz, w->h.data_offset + (first + done) * isz) != 0) {
+        if (nc__write_full(w->file.fd, w->buf, m * isz, w->h.data_offset + (first + done) * isz) != 0) {
             nc__fail(w->msg, NC_ERR_IO, "write failed: %s", strerror(errno));
             return writer_fail(w, NC_ERR_IO);
         }
@@ -983,7 +914,7 @@ NC_API nc_status nc_npy_writer_write_labels(nc_npy_writer *writer, const int32_t
             }
             item_copy(w->buf + j * isz, item, isz, w->swap);
         }
-        if (write_full(w->fd, w->buf, m * isz,
+        if (nc__write_full(w->file.fd, w->buf, m * isz,
                        w->h.data_offset + ((uint64_t)w->rows_done + done) * isz) != 0) {
             nc__fail(w->msg, NC_ERR_IO, "write failed: %s", strerror(errno));
             return writer_fail(w, NC_ERR_IO);
@@ -994,71 +925,25 @@ NC_API nc_status nc_npy_writer_write_labels(nc_npy_writer *writer, const int32_t
     return NC_SUCCESS;
 }
 
-/* fsync the directory holding path, so that the rename is durable. */
-static int sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    int fd, rc;
-    if (slash == NULL) {
-        dir = dup_string(".");
-    } else {
-        const size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = (char *)malloc(n + 1);
-        if (dir != NULL) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
-    }
-    if (dir == NULL) return -1;
-    fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    rc = fsync(fd);
-    /* Some file systems refuse fsync on directories; the data is safe. */
-    if (rc != 0 && (errno == EINVAL || errno == EBADF)) rc = 0;
-    close(fd);
-    return rc;
-}
-
 NC_API nc_status nc_npy_writer_finish(nc_npy_writer *writer)
 {
     nc_npy_writer *w = writer;
-    const char *what = NULL;
+    nc_status st;
     if (w == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (w->fd < 0) return nc__fail(w->msg, NC_ERR_UNAVAILABLE, "no file is being written");
+    if (w->file.fd < 0) return nc__fail(w->msg, NC_ERR_UNAVAILABLE, "no file is being written");
     if (w->rows_done != w->h.rows) {
         nc__fail(w->msg, NC_ERR_SIZE_MISMATCH, "only %lu of the %lu declared rows were written",
                  (unsigned long)w->rows_done, (unsigned long)w->h.rows);
         return writer_fail(w, NC_ERR_SIZE_MISMATCH);
     }
-    if (ftruncate(w->fd, (off_t)(w->h.data_offset + w->h.data_bytes)) != 0)
-        what = "truncate";
-    else if (fsync(w->fd) != 0)
-        what = "fsync";
-    if (what == NULL) {
-        const int rc = close(w->fd);
-        w->fd = -1; /* closed even on failure: never close it twice */
-        if (rc != 0)
-            what = "close";
-        else if (rename(w->tmp, w->path) != 0)
-            what = "rename";
-    }
-    if (what != NULL) {
-        nc__fail(w->msg, NC_ERR_IO, "%s of '%.150s' failed: %s", what, w->path, strerror(errno));
+    if (ftruncate(w->file.fd, (off_t)(w->h.data_offset + w->h.data_bytes)) != 0) {
+        nc__fail(w->msg, NC_ERR_IO, "truncate of '%.150s' failed: %s", w->file.path,
+                 strerror(errno));
         return writer_fail(w, NC_ERR_IO);
     }
-    /* The file is in place; only durability of the rename is left. */
-    free(w->tmp);
-    w->tmp = NULL;
-    if (sync_parent_dir(w->path) != 0) {
-        nc__fail(w->msg, NC_ERR_IO, "fsync of the directory of '%.150s' failed: %s", w->path,
-                 strerror(errno));
-        nc_npy_writer_abort(w);
-        return NC_ERR_IO;
-    }
-    nc_npy_writer_abort(w); /* frees the path; nothing left to remove */
-    return NC_SUCCESS;
+    st = nc__atomic_commit(&w->file, w->msg, NULL); /* fsync, rename, fsync the directory */
+    nc_npy_writer_abort(w);                          /* the file is idle: resets the rows */
+    return st;
 }
 
 NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 #include "ncollapse.h"
 
@@ -91,26 +92,6 @@ static void check_resume(nc_algorithm alg, int relu, size_t depth, const char *n
     unlink(path);
 }
 
-static void write_bytes(const char *path, const unsigned char *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    fwrite(p, 1, n, f);
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *p;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    p = (unsigned char *)malloc(*n);
-    if (fread(p, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return p;
-}
-
 static void check_refusals(void)
 {
     char good[300], bad[300];
@@ -124,31 +105,31 @@ static void check_refusals(void)
     snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
     for (t = 0; t < 10; t++) nc_optimizer_step(o);
     nc_test_int(nc_checkpoint_save(good, m, o), NC_SUCCESS, "save");
-    bytes = read_bytes(good, &n);
+    bytes = nc_test_read_bytes(good, &n);
     nc_model_init_gaussian(m, 0.1, 5); /* a different state that must survive refusals */
     before = snapshot(m, &nb);
 
     bytes[n / 2] ^= 0x10;
-    write_bytes(bad, bytes, n);
+    nc_test_write_bytes(bad, bytes, n);
     nc_test_int(nc_checkpoint_load(bad, m, o), NC_ERR_CHECKSUM, "flipped bit: checksum");
     nc_test_true(strlen(nc_model_last_error(m)) > 0, "refusal has a message");
     bytes[n / 2] ^= 0x10;
-    write_bytes(bad, bytes, n - 100);
+    nc_test_write_bytes(bad, bytes, n - 100);
     nc_test_int(nc_checkpoint_load(bad, m, o), NC_ERR_TRUNCATED, "truncated");
-    write_bytes(bad, bytes, 12);
+    nc_test_write_bytes(bad, bytes, 12);
     nc_test_int(nc_checkpoint_load(bad, m, o), NC_ERR_TRUNCATED, "truncated inside the header");
     bytes[0] = 'X';
-    write_bytes(bad, bytes, n);
+    nc_test_write_bytes(bad, bytes, n);
     nc_test_int(nc_checkpoint_load(bad, m, o), NC_ERR_FORMAT, "bad magic");
     bytes[0] = 'N';
     bytes[8] = 9;
-    write_bytes(bad, bytes, n);
+    nc_test_write_bytes(bad, bytes, n);
     nc_test_int(nc_checkpoint_load(bad, m, o), NC_ERR_FORMAT, "unknown version");
     bytes[8] = 1;
     {
         unsigned char *longer = (unsigned char *)calloc(n + 8, 1);
         memcpy(longer, bytes, n);
-        write_bytes(bad, longer, n + 8);
+        nc_test_write_bytes(bad, longer, n + 8);
         nc_test_int(nc_checkpoint_load(bad, m, o), NC_ERR_FILE_SIZE, "bytes after the checksum");
         free(longer);
     }

@@ -479,6 +479,10 @@ static void check_errors(void)
                 "fixed classifier of the wrong shape (stride < d)");
     nc_test_int(nc_model_fix_classifier(m, W, 2), NC_SUCCESS, "fixed classifier");
     nc_test_int(nc_model_set_W(m, W, 2), NC_ERR_UNSUPPORTED, "setting a fixed classifier");
+    W[1] = NAN;
+    nc_test_int(nc_model_fix_classifier(m, W, 2), NC_ERR_NON_FINITE, "fixing a NaN classifier");
+    nc_test_true(nc_model_classifier_is_fixed(m), "a refused fix leaves the classifier fixed");
+    W[1] = 0;
     nc_test_int(nc_model_unfix_classifier(m), NC_SUCCESS, "unfix");
     nc_test_int(nc_model_set_loss_parameter(m, NC_LOSS_PARAM_SMOOTHING, 1.0), NC_ERR_INVALID_VALUE,
                 "smoothing 1");

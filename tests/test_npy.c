@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 #include "ncollapse.h"
 
@@ -39,19 +40,6 @@ static void expect(nc_status got, nc_status want, const char *what)
     nc_test_int(got, want, desc);
 }
 
-/* Number of directory entries whose name contains ".tmp". */
-static int count_temps(void)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!dp) return -1;
-    while ((e = readdir(dp)) != NULL)
-        if (strstr(e->d_name, ".tmp") != NULL) n++;
-    closedir(dp);
-    return n;
-}
-
 static int file_exists(const char *p)
 {
     struct stat sb;
@@ -66,14 +54,6 @@ static long read_file(const char *p, unsigned char *buf, size_t cap)
     n = fread(buf, 1, cap, f);
     fclose(f);
     return (long)n;
-}
-
-static void write_file(const char *p, const void *buf, size_t n)
-{
-    FILE *f = fopen(p, "wb");
-    if (!f) return;
-    if (n) fwrite(buf, 1, n, f);
-    fclose(f);
 }
 
 static int is_float(nc_npy_dtype t) { return t == NC_NPY_FLOAT32 || t == NC_NPY_FLOAT64; }
@@ -308,7 +288,7 @@ static void expect_open(nc_npy_reader *r, const void *bytes, size_t n, nc_status
     char p[300];
     nc_status st;
     path_of(p, sizeof p, "bad.npy");
-    write_file(p, bytes, n);
+    nc_test_write_bytes(p, bytes, n);
     st = nc_npy_reader_open(r, p);
     expect(st, want, what);
     if (want != NC_SUCCESS) {
@@ -482,20 +462,20 @@ static void test_read_errors(void)
         int64_t v[2] = {3, (int64_t)1 << 40};
         uint64_t u[2] = {1, UINT64_MAX};
         memcpy(buf + n - 16, v, 16);
-        write_file(p, buf, n);
+        nc_test_write_bytes(p, buf, n);
         expect(nc_npy_reader_open(r, p), NC_SUCCESS, "open big int64");
         expect(nc_npy_reader_read_labels(r, 0, 2, gy, 0), NC_ERR_LABEL_OUT_OF_RANGE,
                "2^40 beyond int32 (K = 0)");
         v[1] = INT64_MIN;
         memcpy(buf + n - 16, v, 16);
-        write_file(p, buf, n);
+        nc_test_write_bytes(p, buf, n);
         nc_npy_reader_open(r, p);
         expect(nc_npy_reader_read_labels(r, 0, 2, gy, 0), NC_ERR_LABEL_OUT_OF_RANGE, "INT64_MIN");
         nc_test_true(strstr(nc_npy_reader_last_error(r), "-9223372036854775808") != NULL,
                      "message shows INT64_MIN");
         n = craft(buf, 1, 0, "{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }", 16);
         memcpy(buf + n - 16, u, 16);
-        write_file(p, buf, n);
+        nc_test_write_bytes(p, buf, n);
         nc_npy_reader_open(r, p);
         expect(nc_npy_reader_read_labels(r, 0, 2, gy, 0), NC_ERR_LABEL_OUT_OF_RANGE, "UINT64_MAX");
         expect(nc_npy_reader_read_labels(r, 0, 1, gy, 0), NC_SUCCESS, "first uint64 label");
@@ -506,7 +486,7 @@ static void test_read_errors(void)
     {
         unsigned char buf[256];
         size_t n = craft(buf, 1, 0, "{'descr': '<i4', 'fortran_order': False, 'shape': (3, 2), }", 24);
-        write_file(p, buf, n);
+        nc_test_write_bytes(p, buf, n);
         nc_npy_reader_open(r, p);
         expect(nc_npy_reader_read_labels(r, 0, 3, gy, 0), NC_ERR_SIZE_MISMATCH, "labels of (3, 2)");
     }
@@ -551,9 +531,9 @@ static void test_atomic(void)
     x[4] = 1e300;
     expect(nc_npy_writer_begin(w, p, NC_NPY_FLOAT32, 2, 2, 3), NC_SUCCESS, "begin over it");
     expect(nc_npy_writer_write_rows(w, x, 1, 3), NC_SUCCESS, "first row");
-    nc_test_int(count_temps(), 1, "a temporary file while writing");
+    nc_test_int(nc_test_count_temps(dir), 1, "a temporary file while writing");
     expect(nc_npy_writer_write_rows(w, x + 3, 1, 3), NC_ERR_INVALID_VALUE, "1e300 into float32");
-    nc_test_int(count_temps(), 0, "failed write leaves no temporary file");
+    nc_test_int(nc_test_count_temps(dir), 0, "failed write leaves no temporary file");
     na = read_file(p, after, sizeof after);
     nc_test_true(na == nb && memcmp(before, after, (size_t)nb) == 0, "existing file untouched (1)");
     expect(nc_npy_writer_write_rows(w, x, 1, 3), NC_ERR_UNAVAILABLE, "writer dead after failure");
@@ -564,19 +544,19 @@ static void test_atomic(void)
     nc_npy_writer_begin(w, p, NC_NPY_FLOAT64, 2, 3, 3);
     nc_npy_writer_write_rows(w, x, 2, 3);
     expect(nc_npy_writer_finish(w), NC_ERR_SIZE_MISMATCH, "finish with a row missing");
-    nc_test_int(count_temps(), 0, "no temporary file (2)");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file (2)");
     na = read_file(p, after, sizeof after);
     nc_test_true(na == nb && memcmp(before, after, (size_t)nb) == 0, "existing file untouched (2)");
 
     /* 3. too many rows */
     nc_npy_writer_begin(w, p, NC_NPY_FLOAT64, 2, 1, 3);
     expect(nc_npy_writer_write_rows(w, x, 2, 3), NC_ERR_SIZE_MISMATCH, "more rows than declared");
-    nc_test_int(count_temps(), 0, "no temporary file (3)");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file (3)");
 
     /* 4. a label that does not fit uint8 */
     nc_npy_writer_begin(w, p, NC_NPY_UINT8, 1, 3, 1);
     expect(nc_npy_writer_write_labels(w, y, 3), NC_ERR_INVALID_VALUE, "300 into uint8");
-    nc_test_int(count_temps(), 0, "no temporary file (4)");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file (4)");
     {
         const int32_t neg[1] = {-1};
         nc_npy_writer_begin(w, p, NC_NPY_UINT64, 1, 1, 1);
@@ -597,11 +577,11 @@ static void test_atomic(void)
     expect(nc_npy_writer_begin(w, p, NC_NPY_FLOAT64, 2, 2, 3), NC_ERR_INVALID_VALUE,
            "begin while writing");
     nc_npy_writer_abort(w);
-    nc_test_int(count_temps(), 0, "no temporary file after abort");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file after abort");
     nc_npy_writer_begin(w, p, NC_NPY_FLOAT64, 2, 2, 3);
     nc_npy_writer_write_rows(w, x, 1, 3);
     nc_npy_writer_destroy(w);
-    nc_test_int(count_temps(), 0, "no temporary file after destroy");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file after destroy");
     na = read_file(p, after, sizeof after);
     nc_test_true(na == nb && memcmp(before, after, (size_t)nb) == 0, "existing file untouched (6)");
 
@@ -612,7 +592,7 @@ static void test_atomic(void)
     nc_npy_writer_begin(w, sub, NC_NPY_FLOAT64, 2, 2, 3);
     nc_npy_writer_write_rows(w, x, 2, 3);
     expect(nc_npy_writer_finish(w), NC_ERR_IO, "rename over a directory");
-    nc_test_int(count_temps(), 0, "no temporary file after a failed rename");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file after a failed rename");
     {
         struct stat sb;
         nc_test_true(stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode), "the directory is untouched");
@@ -638,7 +618,7 @@ static void test_atomic(void)
     expect(nc_npy_writer_write_rows(w, x, 1, 2), NC_ERR_SIZE_MISMATCH, "ld < cols");
     nc_npy_writer_begin(w, p, NC_NPY_FLOAT64, 2, 2, 3);
     expect(nc_npy_writer_write_rows(w, NULL, 1, 3), NC_ERR_NULL_ARGUMENT, "NULL rows");
-    nc_test_int(count_temps(), 0, "no temporary file after argument errors");
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file after argument errors");
     na = read_file(p, after, sizeof after);
     nc_test_true(na == nb && memcmp(before, after, (size_t)nb) == 0, "existing file untouched (9)");
     expect(nc_npy_writer_begin(NULL, p, NC_NPY_FLOAT64, 1, 1, 1), NC_ERR_NULL_ARGUMENT, "NULL writer");

@@ -3,14 +3,24 @@
  * in-memory nc_metrics_compute_data: uneven and empty batches, different
  * batchings in the two passes, shard merges in different orders, every
  * convention, extreme magnitudes, a stream over far more samples than are
- * ever stored, and every error path.
+ * ever stored, and every error path. Stream files: shards accumulated by
+ * "workers", saved, loaded by a "coordinator" and merged, in one process
+ * and in two forked child processes; bit-identical round trips; the
+ * refusal matrix of nc_stream_load, which must leave the stream unchanged.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 #include "ncollapse.h"
 
@@ -559,14 +569,531 @@ static void test_degenerate(void)
     free_data(D);
 }
 
+/* ---- stream files ---------------------------------------------------------------- */
+
+static char dir[256];
+static double max_rel_files = 0.0; /* shards merged through files vs in memory */
+
+static void path_in(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* The file format, written out independently of the library: little-endian
+ * u64 fields and the FNV-1a 64 checksum, to craft files. */
+static void put64(unsigned char *p, uint64_t v)
+{
+    int i;
+    for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+static void reseal(unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t i;
+    for (i = 0; i < n - 8; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    put64(p + n - 8, h);
+}
+
+static nc_stream *fresh(const data *D)
+{
+    nc_stream *s = NULL;
+    nc_test_int(nc_stream_create(&s, D->d, D->K), NC_SUCCESS, "create a fresh stream");
+    return s;
+}
+
+/* A fresh stream loaded from path (NULL if the load failed). */
+static nc_stream *load_fresh(const data *D, const char *path, const char *what)
+{
+    nc_stream *s = fresh(D);
+    char desc[200];
+    nc_status st;
+    if (!s) return NULL;
+    st = nc_stream_load(path, s);
+    snprintf(desc, sizeof desc, "%s: load (%s)", what, nc_stream_last_error(s));
+    nc_test_int(st, NC_SUCCESS, desc);
+    if (st == NC_SUCCESS) return s;
+    nc_stream_destroy(s);
+    return NULL;
+}
+
+/* The coordinator: load the files into fresh streams and merge them in order. */
+static nc_stream *load_and_merge(const data *D, char (*files)[300], int n, const char *what)
+{
+    nc_stream *acc = load_fresh(D, files[0], what);
+    int a;
+    for (a = 1; a < n && acc; a++) {
+        nc_stream *t = load_fresh(D, files[a], what);
+        if (t) nc_test_int(nc_stream_merge(acc, t), NC_SUCCESS, nc_stream_last_error(acc));
+        nc_stream_destroy(t);
+    }
+    return acc;
+}
+
+/* Metrics of a complete pass-2 stream against in-memory ones, every
+ * convention; the largest difference goes to max_rel_files. */
+static void compare_files(nc_metrics *m, const data *D, const nc_stream *s, const char *what)
+{
+    int gm, bw;
+    const double before = max_rel_seen;
+    max_rel_seen = 0.0;
+    for (gm = 0; gm < 2; gm++)
+        for (bw = 0; bw < 2; bw++) {
+            mset got, want;
+            char tag[200];
+            set_conv(m, gm, bw);
+            in_memory(m, D, 1, &want);
+            nc_test_int(nc_metrics_compute_stream(m, s), NC_SUCCESS, "compute from files");
+            read_set(m, &got);
+            snprintf(tag, sizeof tag, "%s gm=%d bw=%d", what, gm, bw);
+            compare(&got, &want, 1e-10, tag);
+        }
+    if (max_rel_seen > max_rel_files) max_rel_files = max_rel_seen;
+    if (before > max_rel_seen) max_rel_seen = before;
+}
+
+/* The multi-process workflow through files, in one process: workers
+ * accumulate shards and save them; the coordinator loads and merges them,
+ * ends pass 1 and saves the frozen pass 1; workers load it, accumulate
+ * their shards of pass 2 and save them; the coordinator merges those. The
+ * result must equal the in-memory merge of the same shards bit for bit. */
+static void test_file_shards(void)
+{
+    trng r = {2024};
+    data *D = make_data(&r, 24, 5, 900, 1.5, 1.0);
+    const size_t cut[4] = {0, 300, 301, 900}; /* shard 1 holds one sample */
+    char p1[3][300], p2[3][300], base[300];
+    nc_stream *mem[3], *mem2[3], *coord = NULL, *coord2 = NULL;
+    nc_metrics *m = NULL;
+    int a, j;
+    nc_metrics_create(&m);
+    path_in(base, sizeof base, "base.nst");
+    for (a = 0; a < 3; a++) {
+        char name[40];
+        trng rb;
+        nc_stream *w = new_stream(D, 1);
+        snprintf(name, sizeof name, "p1_%d.nst", a);
+        path_in(p1[a], sizeof p1[a], name);
+        snprintf(name, sizeof name, "p2_%d.nst", a);
+        path_in(p2[a], sizeof p2[a], name);
+        rb.s = 100 + (uint64_t)a;
+        feed(w, D, cut[a], cut[a + 1], &rb, 40, 0);
+        nc_test_int(nc_stream_save(p1[a], w), NC_SUCCESS, "worker saves its pass-1 shard");
+        mem[a] = w; /* the in-memory twin goes on */
+    }
+    /* The coordinator's streams start without a classifier: the files carry it. */
+    coord = load_and_merge(D, p1, 3, "pass-1 shards");
+    if (coord) {
+        nc_test_int(nc_stream_num_samples(coord), D->N, "merged pass-1 count");
+        nc_test_int(nc_stream_next_pass(coord), NC_SUCCESS, "coordinator ends pass 1");
+        nc_test_int(nc_stream_save(base, coord), NC_SUCCESS, "coordinator saves the frozen pass 1");
+    }
+    nc_test_int(nc_stream_merge(mem[0], mem[1]), NC_SUCCESS, "in-memory merge (a)");
+    nc_test_int(nc_stream_merge(mem[0], mem[2]), NC_SUCCESS, "in-memory merge (b)");
+    nc_test_int(nc_stream_next_pass(mem[0]), NC_SUCCESS, "in-memory next_pass");
+    for (a = 0; a < 3; a++) {
+        trng rb;
+        nc_stream *w = load_fresh(D, base, "worker loads the frozen pass 1");
+        mem2[a] = NULL;
+        nc_stream_copy(&mem2[a], mem[0]);
+        if (!w || !mem2[a]) continue;
+        nc_test_int(nc_stream_pass(w), 2, "a fresh stream loads a pass-2 file");
+        rb.s = 200 + (uint64_t)a;
+        feed(w, D, cut[a], cut[a + 1], &rb, 40, 1);
+        rb.s = 200 + (uint64_t)a;
+        feed(mem2[a], D, cut[a], cut[a + 1], &rb, 40, 1);
+        nc_test_int(nc_stream_save(p2[a], w), NC_SUCCESS, "worker saves its pass-2 shard");
+        nc_stream_destroy(w);
+    }
+    coord2 = load_and_merge(D, p2, 3, "pass-2 shards");
+    if (coord2 && mem2[0] && mem2[1] && mem2[2]) {
+        mset got, twin;
+        nc_test_int(nc_stream_merge(mem2[0], mem2[1]), NC_SUCCESS, "in-memory pass-2 merge (a)");
+        nc_test_int(nc_stream_merge(mem2[0], mem2[2]), NC_SUCCESS, "in-memory pass-2 merge (b)");
+        compare_files(m, D, coord2, "shards through files vs memory");
+        set_conv(m, 1, 1);
+        nc_metrics_compute_stream(m, coord2);
+        read_set(m, &got);
+        nc_metrics_compute_stream(m, mem2[0]);
+        read_set(m, &twin);
+        for (j = 0; j < NM; j++) {
+            char desc[160];
+            snprintf(desc, sizeof desc, "files and memory give the same bits: %s",
+                     nc_metric_name((nc_metric)j));
+            nc_test_true(got.st[j] == twin.st[j] &&
+                             (got.st[j] != NC_SUCCESS ||
+                              memcmp(&got.v[j], &twin.v[j], sizeof(double)) == 0),
+                         desc);
+        }
+    }
+    for (a = 0; a < 3; a++) {
+        nc_stream_destroy(mem[a]);
+        nc_stream_destroy(mem2[a]);
+        unlink(p1[a]);
+        unlink(p2[a]);
+    }
+    unlink(base);
+    nc_stream_destroy(coord);
+    nc_stream_destroy(coord2);
+    nc_metrics_destroy(m);
+    free_data(D);
+}
+
+/* In a child process: accumulate samples [i0, i1) of D (after loading base,
+ * if given, else with D's classifier) in batches of 1..50 and save to out.
+ * Returns the exit code: 0 on success. */
+static int child_shard(const data *D, size_t i0, size_t i1, const char *base, const char *out,
+                       uint64_t seed)
+{
+    nc_stream *s = NULL;
+    trng r;
+    size_t i = i0;
+    int code = 0;
+    r.s = seed;
+    if (nc_stream_create(&s, D->d, D->K) != NC_SUCCESS) return 10;
+    if (base ? nc_stream_load(base, s) != NC_SUCCESS
+             : nc_stream_set_classifier(s, D->W, D->d, D->b) != NC_SUCCESS)
+        code = 11;
+    while (code == 0 && i < i1) {
+        size_t n = 1 + trng_below(&r, 50);
+        if (n > i1 - i) n = i1 - i;
+        if (nc_stream_add(s, n, D->H + i * D->d, D->d, D->y + i) != NC_SUCCESS) code = 12;
+        i += n;
+    }
+    if (code == 0 && nc_stream_save(out, s) != NC_SUCCESS) code = 13;
+    if (code != 0) fprintf(stderr, "child %ld: %s\n", (long)getpid(), nc_stream_last_error(s));
+    nc_stream_destroy(s);
+    return code;
+}
+
+/* Fork one child per shard, wait for all; 1 if every child exited with 0. */
+static int run_children(data *D, const size_t *cut, int n, const char *base, char (*out)[300],
+                        uint64_t seed)
+{
+    pid_t pid[4];
+    int a, ok = 1;
+    fflush(stdout);
+    fflush(stderr);
+    for (a = 0; a < n; a++) {
+        pid[a] = fork();
+        if (pid[a] == 0) {
+            const int code = child_shard(D, cut[a], cut[a + 1], base, out[a], seed + (uint64_t)a);
+            free_data(D); /* the child's copy: it leaves nothing allocated behind */
+            _exit(code); /* no atexit handlers, no flush of the parent's buffers */
+        }
+        nc_test_true(pid[a] > 0, "fork");
+    }
+    for (a = 0; a < n; a++) {
+        int status = 0;
+        pid_t w;
+        char desc[120];
+        if (pid[a] <= 0) {
+            ok = 0;
+            continue;
+        }
+        do {
+            w = waitpid(pid[a], &status, 0);
+        } while (w < 0 && errno == EINTR);
+        snprintf(desc, sizeof desc, "child %d exits with 0 (status 0x%x)", a, (unsigned)status);
+        nc_test_true(w == pid[a] && WIFEXITED(status) && WEXITSTATUS(status) == 0, desc);
+        if (!(w == pid[a] && WIFEXITED(status) && WEXITSTATUS(status) == 0)) ok = 0;
+    }
+    return ok;
+}
+
+/* Two child processes accumulate a shard each and save it; the parent loads
+ * and merges; then the same for pass 2 from the parent's frozen pass 1. */
+static void test_fork(void)
+{
+    trng r = {8080};
+    data *D = make_data(&r, 16, 6, 700, 2.0, 1.0);
+    const size_t cut[3] = {0, 350, 700};
+    char p1[2][300], p2[2][300], base[300];
+    nc_stream *c1 = NULL, *c2 = NULL;
+    nc_metrics *m = NULL;
+    int ok;
+    path_in(p1[0], sizeof p1[0], "fork_p1_0.nst");
+    path_in(p1[1], sizeof p1[1], "fork_p1_1.nst");
+    path_in(p2[0], sizeof p2[0], "fork_p2_0.nst");
+    path_in(p2[1], sizeof p2[1], "fork_p2_1.nst");
+    path_in(base, sizeof base, "fork_base.nst");
+    ok = run_children(D, cut, 2, NULL, p1, 300);
+    if (ok) c1 = load_and_merge(D, p1, 2, "forked pass-1 shards");
+    if (c1) {
+        nc_test_int(nc_stream_num_samples(c1), D->N, "forked pass-1 count");
+        nc_test_int(nc_stream_next_pass(c1), NC_SUCCESS, "parent ends pass 1");
+        nc_test_int(nc_stream_save(base, c1), NC_SUCCESS, "parent saves the frozen pass 1");
+        ok = run_children(D, cut, 2, base, p2, 400);
+        if (ok) c2 = load_and_merge(D, p2, 2, "forked pass-2 shards");
+    }
+    nc_metrics_create(&m);
+    if (c2) compare_files(m, D, c2, "forked shards vs memory");
+    nc_test_true(c2 != NULL, "the forked workflow completed");
+    nc_stream_destroy(c1);
+    nc_stream_destroy(c2);
+    nc_metrics_destroy(m);
+    unlink(p1[0]);
+    unlink(p1[1]);
+    unlink(p2[0]);
+    unlink(p2[1]);
+    unlink(base);
+    free_data(D);
+}
+
+/* Save, load into a fresh stream, save again: the same bytes, for every
+ * kind of state; a loaded complete stream gives the same metrics bits. */
+static void test_round_trip(void)
+{
+    trng r = {31337};
+    data *D = make_data(&r, 7, 4, 200, 1.0, 1.0);
+    nc_metrics *m = NULL;
+    char a[300], b[300];
+    int kind;
+    nc_metrics_create(&m);
+    path_in(a, sizeof a, "rt_a.nst");
+    path_in(b, sizeof b, "rt_b.nst");
+    for (kind = 0; kind < 7; kind++) {
+        nc_stream *s = fresh(D), *t;
+        char desc[160];
+        /* 0 new; 1 pass 1 without W; 2 W without b; 3 W and b; 4 pass 2 begun;
+         * 5 pass 2 complete; 6 pass 2 complete without W */
+        if (kind == 2) nc_stream_set_classifier(s, D->W, D->d, NULL);
+        if (kind >= 3 && kind <= 5) nc_stream_set_classifier(s, D->W, D->d, D->b);
+        if (kind >= 1) feed(s, D, 0, D->N, &r, 30, 0);
+        if (kind >= 4) {
+            nc_stream_next_pass(s);
+            feed(s, D, 0, kind == 4 ? 77 : D->N, &r, 30, 0);
+        }
+        nc_test_int(nc_stream_save(a, s), NC_SUCCESS, "round trip: save");
+        t = load_fresh(D, a, "round trip");
+        if (t) {
+            nc_test_int(nc_stream_save(b, t), NC_SUCCESS, "round trip: save again");
+            snprintf(desc, sizeof desc, "round trip %d: save, load, save gives identical bytes",
+                     kind);
+            nc_test_true(nc_test_same_bytes(a, b), desc);
+            nc_test_int(nc_stream_pass(t), nc_stream_pass(s), "round trip: pass");
+            nc_test_int(nc_stream_num_samples(t), nc_stream_num_samples(s), "round trip: samples");
+            if (kind >= 5) {
+                mset x, y;
+                int j;
+                nc_metrics_compute_stream(m, s);
+                read_set(m, &x);
+                nc_metrics_compute_stream(m, t);
+                read_set(m, &y);
+                for (j = 0; j < NM; j++)
+                    nc_test_true(x.st[j] == y.st[j] &&
+                                     (x.st[j] != NC_SUCCESS ||
+                                      memcmp(&x.v[j], &y.v[j], sizeof(double)) == 0),
+                                 "round trip: the same metrics, bit for bit");
+            }
+            /* a loaded stream goes on like the original */
+            if (kind == 1 || kind == 4) {
+                feed(s, D, 0, 10, &r, 5, 0);
+                feed(t, D, 0, 10, &r, 5, 0); /* other batching: the saved bytes may differ */
+                nc_test_int(nc_stream_num_samples(t), nc_stream_num_samples(s),
+                            "round trip: a loaded stream accumulates");
+            }
+        }
+        nc_stream_destroy(s);
+        nc_stream_destroy(t);
+    }
+    unlink(a);
+    unlink(b);
+    nc_metrics_destroy(m);
+    free_data(D);
+}
+
+/* Load path into s, expecting want; s must be unchanged: its saved bytes
+ * still equal those of snap. */
+static void refuse(nc_stream *s, const char *path, nc_status want, const char *snap,
+                   const char *what)
+{
+    char desc[300], again[300];
+    expect(nc_stream_load(path, s), want, what);
+    snprintf(desc, sizeof desc, "%s: the message says why", what);
+    nc_test_true(strlen(nc_stream_last_error(s)) > 0, desc);
+    path_in(again, sizeof again, "snap_again.nst");
+    nc_stream_save(again, s);
+    snprintf(desc, sizeof desc, "%s: the stream is unchanged", what);
+    nc_test_true(nc_test_same_bytes(snap, again), desc);
+    unlink(again);
+}
+
+static void test_refusals(void)
+{
+    trng r = {4711};
+    data *D = make_data(&r, 5, 3, 120, 1.0, 1.0);
+    data *E = make_data(&r, 5, 3, 90, 1.0, 1.0); /* other data, same d and K */
+    nc_stream *x = new_stream(D, 1), *g = new_stream(E, 1), *o = NULL;
+    char good[300], bad[300], snap[300], p1[300], sub[300];
+    unsigned char *bytes, *copy;
+    size_t n, off_n1;
+    const size_t d = 5, K = 3;
+
+    path_in(good, sizeof good, "good.nst");
+    path_in(bad, sizeof bad, "bad.nst");
+    path_in(snap, sizeof snap, "snap.nst");
+    path_in(p1, sizeof p1, "pass1.nst");
+    /* the target: a pass-2 stream halfway through its pass */
+    feed(x, D, 0, D->N, &r, 17, 0);
+    nc_stream_next_pass(x);
+    feed(x, D, 0, 60, &r, 17, 0);
+    nc_test_int(nc_stream_save(snap, x), NC_SUCCESS, "snapshot of the target");
+    /* good: a pass-2 file x could load */
+    feed(g, E, 0, E->N, &r, 17, 0);
+    nc_test_int(nc_stream_save(p1, g), NC_SUCCESS, "a pass-1 file");
+    nc_stream_next_pass(g);
+    feed(g, E, 0, 40, &r, 17, 0);
+    nc_test_int(nc_stream_save(good, g), NC_SUCCESS, "a pass-2 file");
+    bytes = nc_test_read_bytes(good, &n);
+    if (!bytes || n < 200) {
+        nc_test_true(0, "read the good file");
+        return;
+    }
+    copy = (unsigned char *)xmalloc(n + 16);
+    off_n1 = 24 + 5 * 8 + 8 * d * K + 8 * K; /* header, 5 fields, W, b */
+
+#define CORRUPT(len, edit, want, what)                                              \
+    do {                                                                            \
+        memcpy(copy, bytes, n);                                                     \
+        edit;                                                                       \
+        nc_test_true(nc_test_write_bytes(bad, copy, (len)) == 0, "write a bad file"); \
+        refuse(x, bad, (want), snap, (what));                                       \
+    } while (0)
+    CORRUPT(n, copy[n / 2] ^= 0x10, NC_ERR_CHECKSUM, "a flipped bit in the payload");
+    CORRUPT(n, copy[n - 1] ^= 0x01, NC_ERR_CHECKSUM, "a flipped bit in the checksum");
+    CORRUPT(n, copy[20] ^= 0x01, NC_ERR_TRUNCATED, "a flipped bit in the payload length");
+    CORRUPT(n - 100, (void)0, NC_ERR_TRUNCATED, "truncated");
+    CORRUPT(n - 1, (void)0, NC_ERR_TRUNCATED, "one byte short");
+    CORRUPT(12, (void)0, NC_ERR_TRUNCATED, "truncated inside the header");
+    CORRUPT(0, (void)0, NC_ERR_FORMAT, "an empty file");
+    CORRUPT(n, copy[0] = 'X', NC_ERR_FORMAT, "bad magic");
+    CORRUPT(n, copy[8] = 2, NC_ERR_FORMAT, "unknown format version");
+    CORRUPT(n, copy[12] = 4, NC_ERR_FORMAT, "unknown flag");
+    CORRUPT(n + 8, memset(copy + n, 0, 8), NC_ERR_FILE_SIZE, "bytes after the checksum");
+    /* Files with a valid checksum whose contents no accumulator can hold. */
+    CORRUPT(n, (put64(copy + 40, 3), reseal(copy, n)), NC_ERR_FORMAT, "pass 3");
+    CORRUPT(n, (put64(copy + 48, 0), reseal(copy, n)), NC_ERR_FORMAT, "a cleared classifier flag");
+    CORRUPT(n, (put64(copy + off_n1, get64(copy + off_n1) + 1), reseal(copy, n)), NC_ERR_FORMAT,
+            "counts that do not add up");
+    {
+        const double nan = NAN;
+        uint64_t u;
+        memcpy(&u, &nan, 8);
+        CORRUPT(n, (put64(copy + off_n1 + 8 + 8 * K, u), reseal(copy, n)), NC_ERR_FORMAT,
+                "a NaN largest |h|");
+    }
+    CORRUPT(n + 8, (memmove(copy + n, copy + n - 8, 8), put64(copy + 16, get64(copy + 16) + 8),
+                    reseal(copy, n + 8)),
+            NC_ERR_FORMAT, "8 bytes more payload than the fields");
+    CORRUPT(n - 8, (put64(copy + 16, get64(copy + 16) - 8), reseal(copy, n - 8)),
+            NC_ERR_TRUNCATED, "8 bytes less payload than the fields");
+#undef CORRUPT
+
+    refuse(x, p1, NC_ERR_MISMATCH, snap, "a pass-1 file for a stream in pass 2");
+    refuse(x, "/nonexistent/dir/x.nst", NC_ERR_IO, snap, "a missing file");
+    refuse(x, dir, NC_ERR_IO, snap, "a directory");
+    {
+        nc_stream *t = NULL;
+        char other[300];
+        path_in(other, sizeof other, "other.nst");
+        nc_stream_create(&t, d + 1, K);
+        nc_stream_save(other, t);
+        refuse(x, other, NC_ERR_MISMATCH, snap, "other d");
+        nc_stream_load(other, x);
+        nc_test_true(strstr(nc_stream_last_error(x), "d differs (6 in the file, 5 here)") != NULL,
+                     nc_stream_last_error(x));
+        nc_stream_destroy(t);
+        nc_stream_create(&t, d, K + 1);
+        nc_stream_save(other, t);
+        refuse(x, other, NC_ERR_MISMATCH, snap, "other K");
+        nc_stream_destroy(t);
+        unlink(other);
+    }
+    {
+        /* a checkpoint is not a stream file, nor the reverse */
+        const size_t counts[2] = {3, 2};
+        nc_model *mo = NULL;
+        char ck[300];
+        path_in(ck, sizeof ck, "model.ckpt");
+        nc_model_create_counts(&mo, 4, 2, counts);
+        nc_test_int(nc_checkpoint_save(ck, mo, NULL), NC_SUCCESS, "a checkpoint");
+        refuse(x, ck, NC_ERR_FORMAT, snap, "a checkpoint for a stream");
+        expect(nc_checkpoint_load(good, mo, NULL), NC_ERR_FORMAT, "a stream file for a model");
+        nc_model_destroy(mo);
+        unlink(ck);
+    }
+    expect(nc_stream_load(NULL, x), NC_ERR_NULL_ARGUMENT, "load from a NULL path");
+    expect(nc_stream_load(good, NULL), NC_ERR_NULL_ARGUMENT, "load into NULL");
+    expect(nc_stream_save(NULL, x), NC_ERR_NULL_ARGUMENT, "save to a NULL path");
+    expect(nc_stream_save(good, NULL), NC_ERR_NULL_ARGUMENT, "save NULL");
+    nc_test_true(nc_test_same_bytes(snap, snap), "snapshot still readable");
+
+    /* Saves that fail leave the old file and no temporary file behind. */
+    expect(nc_stream_save("/nonexistent/dir/x.nst", x), NC_ERR_IO, "save into a missing directory");
+    path_in(sub, sizeof sub, "adir");
+    mkdir(sub, 0700);
+    expect(nc_stream_save(sub, x), NC_ERR_IO, "save over a directory");
+    rmdir(sub);
+    nc_test_int(nc_test_count_temps(dir), 0, "failed saves leave no temporary file");
+
+    /* Loading moves a stream forward: a pass-1 stream with samples takes a
+     * pass-2 file, and then equals it. */
+    o = new_stream(D, 0);
+    if (o) {
+        char again[300];
+        feed(o, D, 0, 30, &r, 7, 0);
+        expect(nc_stream_load(good, o), NC_SUCCESS, "a pass-2 file into a pass-1 stream");
+        nc_test_int(nc_stream_pass(o), 2, "the stream moved to pass 2");
+        path_in(again, sizeof again, "again.nst");
+        nc_stream_save(again, o);
+        nc_test_true(nc_test_same_bytes(good, again), "the loaded stream is the file's");
+        unlink(again);
+    }
+    free(bytes);
+    free(copy);
+    nc_stream_destroy(x);
+    nc_stream_destroy(g);
+    nc_stream_destroy(o);
+    unlink(good);
+    unlink(bad);
+    unlink(snap);
+    unlink(p1);
+    free_data(D);
+    free_data(E);
+}
+
 int main(void)
 {
+    const char *tmp = getenv("TMPDIR");
     test_vs_memory();
     test_shards();
     test_magnitudes();
     test_replicated();
     test_errors();
     test_degenerate();
+    snprintf(dir, sizeof dir, "%s/nc_test_stream.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "cannot create a temporary directory\n");
+        return 1;
+    }
+    test_file_shards();
+    test_fork();
+    test_round_trip();
+    test_refusals();
+    nc_test_int(nc_test_count_temps(dir), 0, "no temporary file left");
+    rmdir(dir);
     printf("test_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);
+    printf("test_stream: largest relative difference of shards merged through files (in one "
+           "process and from forked children) vs in-memory: %.3g\n", max_rel_files);
     return nc_test_summary("test_stream");
 }

@@ -1,17 +1,41 @@
 /*
  * bench_iteration.c - seconds per gradient-descent iteration of the UFM,
- * beside two limits measured in the same run:
- *   bandwidth bound = bytes the fused step must move / triad bandwidth
- *   GEMM bound      = flops of the three products / DGEMM rate on a square
- * Usage: bench_iteration [K d N [iterations]]   default 10 512 50000 10
+ * beside limits measured in the same run, for 1 and 2 threads:
+ *   bandwidth bound = bytes one fused step must move (H read and written
+ *                     once; with momentum also its velocity) / triad rate
+ *   GEMM bound      = flops of the three products (6 K d N) / DGEMM rate
+ *                     on a 2000^3 product (OpenBLAS at the same thread count)
+ *   FMA peak bound  = the same flops / the rate of independent FMAs of the
+ *                     widest vector unit this program was compiled for
+ * Ratios > 1 are slower than the bound. Also: the fused kernels against the
+ * BLAS-3 path over K (the crossover the library uses).
+ * Usage: bench_iteration                  the full table (docs/performance.md)
+ *        bench_iteration K d N [threads]  one case
+ * The library never changes OpenBLAS's thread count; this program does
+ * (openblas_set_num_threads, if linked against OpenBLAS): 1 during the runs,
+ * T while measuring the DGEMM rate for T threads.
  */
-#define _POSIX_C_SOURCE 199309L
+#define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "ncollapse.h"
+#include "../../src/nc_internal.h" /* kernel names and the BLAS-3 switch */
+
+/* OpenBLAS's setter, if the BLAS is OpenBLAS. */
+extern void openblas_set_num_threads(int) __attribute__((weak));
+static void blas_threads(int n)
+{
+    if (openblas_set_num_threads) openblas_set_num_threads(n);
+}
 
 static double now(void)
 {
@@ -20,82 +44,282 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Best of 5 triad passes a[i] = b[i] + s c[i] over 3 arrays of n doubles. */
-static double triad_bandwidth(size_t n)
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- limits of this machine, measured now ------------------------------------ */
+
+typedef struct { double *a, *b, *c; size_t lo, hi; } triad_part;
+static void *triad_run(void *p)
+{
+    triad_part *t = (triad_part *)p;
+    size_t i;
+    for (i = t->lo; i < t->hi; i++) t->a[i] = t->b[i] + 0.5 * t->c[i];
+    return NULL;
+}
+
+/* Best of 5 triad passes a = b + s c over arrays of n doubles, T threads;
+ * bytes counted as STREAM does (3 per element, no write-allocate). */
+static double triad_bandwidth(size_t n, int T)
 {
     double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
     double best = 1e30;
     size_t i;
-    int r;
+    int r, t;
     for (i = 0; i < n; i++) { a[i] = 0; b[i] = 1; c[i] = 2; }
     for (r = 0; r < 5; r++) {
-        double t = now();
-        for (i = 0; i < n; i++) a[i] = b[i] + 0.5 * c[i];
-        t = now() - t;
-        if (t < best) best = t;
+        pthread_t tid[8];
+        triad_part part[8];
+        double t0 = now();
+        for (t = 0; t < T; t++) {
+            part[t].a = a; part[t].b = b; part[t].c = c;
+            part[t].lo = n * (size_t)t / (size_t)T;
+            part[t].hi = n * (size_t)(t + 1) / (size_t)T;
+            if (t > 0) pthread_create(&tid[t], NULL, triad_run, &part[t]);
+        }
+        triad_run(&part[0]);
+        for (t = 1; t < T; t++) pthread_join(tid[t], NULL);
+        t0 = now() - t0;
+        if (t0 < best) best = t0;
     }
     if (a[n / 2] != 2.0) fprintf(stderr, "triad check failed\n");
     free(a); free(b); free(c);
     return 3.0 * (double)n * sizeof(double) / best;
 }
 
-/* Best DGEMM rate on an n x n product. */
-static double dgemm_rate(int n)
+/* Best DGEMM rate on an n x n product with T OpenBLAS threads. */
+static double dgemm_rate(int n, int T)
 {
     double *A = malloc((size_t)n * n * sizeof *A), *B = malloc((size_t)n * n * sizeof *B),
            *C = malloc((size_t)n * n * sizeof *C), best = 1e30;
     size_t i;
     int r;
+    blas_threads(T);
     for (i = 0; i < (size_t)n * n; i++) { A[i] = 1e-3 * (double)(i % 7); B[i] = 1e-3 * (double)(i % 5); C[i] = 0; }
-    for (r = 0; r < 3; r++) {
+    for (r = 0; r < 4; r++) {
         double t = now();
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
         t = now() - t;
         if (t < best) best = t;
     }
+    blas_threads(1);
     free(A); free(B); free(C);
     return 2.0 * (double)n * n * n / best;
 }
 
-int main(int argc, char **argv)
+/* Independent multiply-adds in registers: the arithmetic peak. */
+#define FMA_ITERS 100000000L
+#if defined(__AVX512F__)
+#define FMA_NAME "AVX-512 FMA"
+#define FMA_FLOPS_PER_ITER (12.0 * 8 * 2)
+static void *fma_run(void *out)
 {
-    size_t K = 10, d = 512, N = 50000, iters = 10, k, *counts;
+    __m512d a[12], x = _mm512_set1_pd(0.999999), y = _mm512_set1_pd(1e-9);
+    long k;
+    int i;
+    for (i = 0; i < 12; i++) a[i] = _mm512_set1_pd(i);
+    for (k = 0; k < FMA_ITERS; k++)
+        for (i = 0; i < 12; i++) a[i] = _mm512_fmadd_pd(a[i], x, y);
+    for (i = 1; i < 12; i++) a[0] = _mm512_add_pd(a[0], a[i]);
+    *(double *)out = _mm512_reduce_add_pd(a[0]);
+    return NULL;
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FMA_NAME "AVX2 FMA"
+#define FMA_FLOPS_PER_ITER (12.0 * 4 * 2)
+static void *fma_run(void *out)
+{
+    __m256d a[12], x = _mm256_set1_pd(0.999999), y = _mm256_set1_pd(1e-9);
+    double o[4];
+    long k;
+    int i;
+    for (i = 0; i < 12; i++) a[i] = _mm256_set1_pd(i);
+    for (k = 0; k < FMA_ITERS; k++)
+        for (i = 0; i < 12; i++) a[i] = _mm256_fmadd_pd(a[i], x, y);
+    for (i = 1; i < 12; i++) a[0] = _mm256_add_pd(a[0], a[i]);
+    _mm256_storeu_pd(o, a[0]);
+    *(double *)out = o[0];
+    return NULL;
+}
+#else
+#define FMA_NAME "scalar multiply-add"
+#define FMA_FLOPS_PER_ITER (12.0 * 2)
+static void *fma_run(void *out)
+{
+    double a[12];
+    long k;
+    int i;
+    for (i = 0; i < 12; i++) a[i] = i;
+    for (k = 0; k < FMA_ITERS; k++)
+        for (i = 0; i < 12; i++) a[i] = a[i] * 0.999999 + 1e-9;
+    for (i = 1; i < 12; i++) a[0] += a[i];
+    *(double *)out = a[0];
+    return NULL;
+}
+#endif
+
+static double fma_rate(int T)
+{
+    pthread_t tid[8];
+    double out[8], t = now();
+    int i;
+    for (i = 1; i < T; i++) pthread_create(&tid[i], NULL, fma_run, &out[i]);
+    fma_run(&out[0]);
+    for (i = 1; i < T; i++) pthread_join(tid[i], NULL);
+    t = now() - t;
+    if (out[0] == 12345.0) printf(" ");
+    return FMA_FLOPS_PER_ITER * (double)FMA_ITERS * T / t;
+}
+
+typedef struct { double bw, gemm, fma; } limits;
+static limits lim[3]; /* by thread count 1, 2 */
+
+/* ---- one case ----------------------------------------------------------------- */
+
+typedef struct {
+    double per;       /* median seconds per iteration */
+    const char *path; /* fused kernel ISA or "blas3" */
+} result;
+
+/* Median time per iteration of GD steps; kernel: NC__KERNEL_AUTO (the
+ * library's choice), _FUSED or _BLAS (forced). */
+static result run_case(size_t K, size_t d, size_t N, nc_loss loss, int T, double momentum,
+                       int kernel, double budget)
+{
+    size_t *counts = malloc(K * sizeof *counts), k;
     nc_model *m = NULL;
     nc_optimizer *o = NULL;
-    double bw, rate, t, per, bytes, flops;
-    int loss;
-    if (argc >= 4) { K = strtoul(argv[1], 0, 10); d = strtoul(argv[2], 0, 10); N = strtoul(argv[3], 0, 10); }
-    if (argc >= 5) iters = strtoul(argv[4], 0, 10);
-    counts = malloc(K * sizeof *counts);
+    result res;
+    double t, per_step, times[64];
+    size_t batch, nbatch, b, s;
     for (k = 0; k < K; k++) counts[k] = N / K + (k < N % K);
-    bw = triad_bandwidth((size_t)1 << 25);
-    rate = dgemm_rate(2000);
-    printf("bench_iteration: K = %zu, d = %zu, N = %zu, double precision, %zu iterations\n", K, d, N, iters);
-    printf("  measured now: triad bandwidth %.1f GB/s, DGEMM (2000^3) %.1f GFLOP/s\n", bw * 1e-9, rate * 1e-9);
-    for (loss = 0; loss < 2; loss++) {
-        int mom;
-        for (mom = 0; mom < 2; mom++) {
-            if (nc_model_create_counts(&m, d, K, counts) != NC_SUCCESS) return 1;
-            nc_model_set_loss(m, loss ? NC_LOSS_MSE : NC_LOSS_CE);
-            nc_model_set_weight_decay(m, 5e-4, 5e-4, 0);
-            nc_model_init_gaussian(m, 0.1, 1);
-            nc_optimizer_create(&o, m, NC_OPT_GD);
-            if (mom) nc_optimizer_set_momentum(o, 0.9);
-            nc_optimizer_step(o); /* warm-up: first touch of the buffers */
-            t = now();
-            for (k = 0; k < iters; k++) nc_optimizer_step(o);
-            per = (now() - t) / (double)iters;
-            /* fused step: H read + written, velocity read + written with momentum */
-            bytes = (double)d * N * sizeof(double) * (mom ? 4.0 : 2.0);
-            flops = 3.0 * 2.0 * (double)K * d * N;
-            printf("  %-3s momentum %.1f: %.4f s/iter | bandwidth bound %.4f s (ratio %.2f) | "
-                   "GEMM bound %.4f s (ratio %.2f)\n",
-                   loss ? "MSE" : "CE", mom ? 0.9 : 0.0, per, bytes / bw, per / (bytes / bw),
-                   flops / rate, per / (flops / rate));
-            nc_optimizer_destroy(o);
-            nc_model_destroy(m);
-        }
+    if (nc_model_create_counts(&m, d, K, counts) != NC_SUCCESS) {
+        fprintf(stderr, "cannot create the model (%zu, %zu, %zu)\n", K, d, N);
+        exit(1);
     }
     free(counts);
+    nc_model_set_loss(m, loss);
+    nc_model_set_weight_decay(m, 5e-4, 5e-4, 0);
+    nc_model_init_gaussian(m, 0.1, 1);
+    nc_model_set_threads(m, (size_t)T);
+    if (kernel != NC__KERNEL_AUTO) nc__model_set_kernel(m, kernel, m->isa);
+    res.path = nc__model_uses_fused(m) ? nc__isa_name(m->isa) : "blas3";
+    nc_optimizer_create(&o, m, NC_OPT_GD);
+    nc_optimizer_set_learning_rate(o, 0.05);
+    if (momentum > 0) nc_optimizer_set_momentum(o, momentum);
+    /* warm-up: first touch of the workspace and buffers, and a time estimate */
+    t = now();
+    nc_optimizer_step(o);
+    per_step = now() - t;
+    batch = per_step > 0.02 ? 1 : (size_t)(0.02 / (per_step > 1e-7 ? per_step : 1e-7)) + 1;
+    nbatch = (size_t)(budget / (per_step * (double)batch)) + 1;
+    if (nbatch < 3) nbatch = per_step > 2.0 ? 2 : 3;
+    if (nbatch > 64) nbatch = 64;
+    for (b = 0; b < nbatch; b++) {
+        t = now();
+        for (s = 0; s < batch; s++) nc_optimizer_step(o);
+        times[b] = (now() - t) / (double)batch;
+    }
+    qsort(times, nbatch, sizeof times[0], cmp_double);
+    res.per = times[nbatch / 2];
+    nc_optimizer_destroy(o);
+    nc_model_destroy(m);
+    return res;
+}
+
+static void print_row(size_t K, size_t d, size_t N, const char *what, int T, result r,
+                      double momentum)
+{
+    const double bytes = (double)d * (double)N * sizeof(double) * (momentum > 0 ? 4.0 : 2.0);
+    const double flops = 6.0 * (double)K * (double)d * (double)N;
+    const limits *L = &lim[T];
+    printf("%5zu %5zu %7zu  %-7s %2d  %-9s %10.3e  %9.3e %6.2f  %9.3e %6.2f  %9.3e %6.2f  %6.1f %5.0f%%\n",
+           K, d, N, what, T, r.path, r.per, bytes / L->bw, r.per / (bytes / L->bw), flops / L->gemm,
+           r.per / (flops / L->gemm), flops / L->fma, r.per / (flops / L->fma), flops / r.per * 1e-9,
+           100.0 * flops / r.per / L->gemm);
+    fflush(stdout);
+}
+
+static void header(void)
+{
+    printf("    K     d       N  loss    T  kernel      s/iter   bandwidth  ratio       GEMM  ratio   "
+           "FMA peak  ratio  GF/s  %%DGEMM\n");
+}
+
+static int fits_in_memory(size_t d, size_t N, int copies)
+{
+    const double need = (double)d * (double)N * sizeof(double) * copies;
+    const long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages <= 0 || need < 0.6 * (double)pages * (double)psize;
+}
+
+int main(int argc, char **argv)
+{
+    static const size_t cases[][3] = {
+        {4, 8, 400}, {10, 64, 5000}, {10, 512, 50000}, {100, 512, 50000}, {1000, 1024, 100000}};
+    const size_t ncases = sizeof cases / sizeof cases[0];
+    int T, li;
+    size_t c;
+    blas_threads(1);
+    for (T = 1; T <= 2; T++) {
+        lim[T].bw = triad_bandwidth((size_t)1 << 25, T);
+        lim[T].gemm = dgemm_rate(2000, T);
+        lim[T].fma = fma_rate(T);
+    }
+    printf("bench_iteration: seconds per GD iteration (median), double precision\n");
+    for (T = 1; T <= 2; T++)
+        printf("  measured now, %d thread%s: triad %.1f GB/s, DGEMM 2000^3 %.1f GFLOP/s, %s peak %.1f GFLOP/s\n",
+               T, T > 1 ? "s" : " ", lim[T].bw * 1e-9, lim[T].gemm * 1e-9, FMA_NAME, lim[T].fma * 1e-9);
+    printf("  bounds: bandwidth = 16 d N bytes (32 d N with momentum) / triad; GEMM = 6 K d N flops / DGEMM;\n"
+           "  FMA peak = 6 K d N / FMA rate; ratio = s/iter / bound; %%DGEMM = achieved GF/s / DGEMM rate\n");
+
+    if (argc >= 4) {
+        const size_t K = strtoul(argv[1], 0, 10), d = strtoul(argv[2], 0, 10), N = strtoul(argv[3], 0, 10);
+        const int Tn = argc >= 5 ? atoi(argv[4]) : 1;
+        header();
+        for (li = 0; li < 2; li++) {
+            result r = run_case(K, d, N, li ? NC_LOSS_MSE : NC_LOSS_CE, Tn, 0.0, NC__KERNEL_AUTO, 1.0);
+            print_row(K, d, N, li ? "MSE" : "CE", Tn, r, 0.0);
+        }
+        return 0;
+    }
+
+    printf("\nThe table (GD, lambda_W = lambda_H = 5e-4):\n");
+    header();
+    for (c = 0; c < ncases; c++) {
+        const size_t K = cases[c][0], d = cases[c][1], N = cases[c][2];
+        const double budget = K * d * N > 100000000 ? 0.1 : 1.0;
+        if (!fits_in_memory(d, N, 2)) {
+            printf("%5zu %5zu %7zu  skipped: H needs %.1f GB, more than this machine allows\n", K, d, N,
+                   (double)d * N * 8e-9);
+            continue;
+        }
+        for (li = 0; li < 2; li++)
+            for (T = 1; T <= 2; T++) {
+                result r = run_case(K, d, N, li ? NC_LOSS_MSE : NC_LOSS_CE, T, 0.0, NC__KERNEL_AUTO, budget);
+                print_row(K, d, N, li ? "MSE" : "CE", T, r, 0.0);
+            }
+        if (K == 10 && d == 512)
+            for (T = 1; T <= 2; T++) {
+                result r = run_case(K, d, N, NC_LOSS_CE, T, 0.9, NC__KERNEL_AUTO, budget);
+                print_row(K, d, N, "CE+mom", T, r, 0.9);
+            }
+    }
+
+    printf("\nFused kernels against the BLAS-3 path (CE, 1 thread, d = 512, N = 20000):\n");
+    printf("    K  kernel      s/iter   blas3 s/iter  blas3/fused\n");
+    {
+        static const size_t Ks[] = {4, 10, 16, 24, 32, 48, 64, 100, 200, 400, 1000};
+        size_t q;
+        for (q = 0; q < sizeof Ks / sizeof Ks[0]; q++) {
+            const result f = run_case(Ks[q], 512, 20000, NC_LOSS_CE, 1, 0.0, NC__KERNEL_FUSED, 0.5);
+            const result b = run_case(Ks[q], 512, 20000, NC_LOSS_CE, 1, 0.0, NC__KERNEL_BLAS, 0.5);
+            printf("%5zu  %-9s %10.3e  %12.3e  %11.2f\n", Ks[q], f.path, f.per, b.per, b.per / f.per);
+            fflush(stdout);
+        }
+    }
     return 0;
 }

@@ -1,0 +1,443 @@
+/*
+ * pass.c - the column-blocked pass that evaluates objective and gradient
+ * and, for the first-order optimizers, updates H in the same sweep.
+ *
+ * H is split into `threads` contiguous ranges of columns, one per thread;
+ * each range is processed block by block. For one block H_j:
+ *   Z   = P^T H_j (+ b)                  logits, K x nb
+ *   Z   = dL/dZ / N                      the loss, then one scaling
+ *   gP += H_j Z^T,  gb += Z 1            partial gradients of the thread
+ *   G_j = P Z + lambda_H H_j (+ AllNC)   then the rule updates H_j (v, s) in
+ *                                        place, column by column
+ * so that H is read once and written once per step. The block's
+ * contribution to gP is taken before H_j changes, so the fused step equals
+ * the simultaneous one.
+ *
+ * Two implementations of the three products:
+ *  - fused small-K kernels (pass_kernel.c): register-blocked, with the block
+ *    hot in L1/L2; G is produced a few columns at a time into a tiny
+ *    scratch and finished right away;
+ *  - BLAS-3 (large K): the products are compute-bound and OpenBLAS's DGEMM
+ *    is the better kernel; blocks are larger so that its calls are efficient.
+ * The per-column finish (gradient, norms, update rule) is the same
+ * vectorised kernel in both.
+ *
+ * Threads own partial gP / gb / sums, added in thread order at the end: a
+ * run is bit-identical for a given thread count.
+ */
+#include "nc_internal.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss.h"
+
+/* The fused kernels are not blocked over P: each group of a few columns
+ * streams all of P (and each block all of gP), so they need P to stay in
+ * L2: K d <= NC_FUSED_MAX_KD. Within that, up to NC_FUSED_MAX_K_* classes
+ * (measured crossover against OpenBLAS 0.3.21's DGEMM, docs/performance.md). */
+#define NC_FUSED_MAX_KD (64u * 1024u)
+#define NC_FUSED_MAX_K_AVX512 1024
+#define NC_FUSED_MAX_K_OTHER 24
+/* Target bytes of a block of H for the fused kernels (stays in L2 across
+ * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
+#define NC_FUSED_BLOCK_BYTES (96u * 1024u)
+#define NC_BLAS_BLOCK_BYTES (8u * 1024u * 1024u)
+/* Below this many multiply-adds per product (K d N) the parts run one
+ * after the other on the calling thread: waking threads would cost more. */
+#define NC_PARALLEL_MIN_WORK (1u << 20)
+#define NC_MAX_THREADS 1024
+
+static size_t clamp(size_t x, size_t lo, size_t hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+static void choose_blocks(nc_model *m)
+{
+    const size_t per_col = (m->d + m->K) * sizeof(double);
+    m->block = clamp(NC_BLAS_BLOCK_BYTES / per_col, 64, 2048);
+    m->block_fused = clamp(NC_FUSED_BLOCK_BYTES / per_col, 8, 1024);
+    m->block_fused -= m->block_fused % 4; /* whole column groups of the kernels */
+    m->parallel_min = NC_PARALLEL_MIN_WORK;
+    if (m->block > m->N) m->block = m->N;
+    if (m->block_fused > m->N) m->block_fused = m->N;
+}
+
+static double *alloc_doubles(size_t a, size_t b)
+{
+    size_t n;
+    if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n)) return NULL;
+    return (double *)calloc(n ? n / sizeof(double) : 1, sizeof(double));
+}
+
+static void free_ws(nc__pass_ws *ws, size_t threads, double *keep_gP)
+{
+    size_t t;
+    if (!ws) return;
+    for (t = 0; t < threads; t++) {
+        free(ws[t].Z);
+        free(ws[t].G);
+        if (ws[t].gP != keep_gP) free(ws[t].gP);
+        free(ws[t].gb);
+    }
+    free(ws);
+}
+
+void nc__pass_free(nc_model *m)
+{
+    free(m->Ppack);
+    m->Ppack = NULL;
+    nc__pool_destroy(m->pool);
+    free_ws(m->ws, m->threads, NULL);
+    m->pool = NULL;
+    m->ws = NULL;
+    m->Zblock = m->Gblock = m->gP = NULL;
+}
+
+nc_status nc__pass_set_threads(nc_model *m, size_t threads)
+{
+    nc__pass_ws *ws;
+    nc__pool *pool = NULL;
+    double *Ppack;
+    size_t t, zcols, gcols;
+    nc_status st;
+    if (threads == 0 || threads > NC_MAX_THREADS) return NC_ERR_INVALID_VALUE;
+    if (!m->block) choose_blocks(m);
+    zcols = m->block > m->block_fused ? m->block : m->block_fused;
+    gcols = m->block > 8 ? m->block : 8;
+    Ppack = alloc_doubles(m->d, m->K);
+    ws = (nc__pass_ws *)calloc(threads, sizeof *ws);
+    if (!ws || !Ppack) {
+        free(ws);
+        free(Ppack);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    for (t = 0; t < threads; t++) {
+        ws[t].Z = alloc_doubles(m->K, zcols);
+        ws[t].G = alloc_doubles(m->d, gcols);
+        ws[t].gP = alloc_doubles(m->d, m->K);
+        ws[t].gb = alloc_doubles(m->K, 1);
+        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb) {
+            free_ws(ws, threads, NULL);
+            free(Ppack);
+            return NC_ERR_OUT_OF_MEMORY;
+        }
+    }
+    if ((st = nc__pool_create(&pool, threads)) != NC_SUCCESS) {
+        free_ws(ws, threads, NULL);
+        free(Ppack);
+        return st;
+    }
+    nc__pass_free(m);
+    m->Ppack = Ppack;
+    m->ws = ws;
+    m->pool = pool;
+    m->threads = threads;
+    m->Zblock = ws[0].Z;
+    m->Gblock = ws[0].G;
+    m->gP = ws[0].gP;
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_set_kernel(nc_model *m, int kernel, nc__isa isa)
+{
+    if (kernel < NC__KERNEL_AUTO || kernel > NC__KERNEL_BLAS || !nc__isa_supported(isa))
+        return NC_ERR_UNSUPPORTED;
+    m->kernel = kernel;
+    m->isa = isa;
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, size_t parallel_min)
+{
+    if (block) m->block = block < m->N ? block : m->N;
+    if (block_fused) m->block_fused = block_fused < m->N ? block_fused : m->N;
+    m->parallel_min = parallel_min;
+    return nc__pass_set_threads(m, m->threads);
+}
+
+int nc__model_uses_fused(const nc_model *m)
+{
+    if (m->kernel != NC__KERNEL_AUTO) return m->kernel == NC__KERNEL_FUSED;
+    return m->K * m->d <= NC_FUSED_MAX_KD &&
+           m->K <= (m->isa == NC__ISA_AVX512 ? NC_FUSED_MAX_K_AVX512 : NC_FUSED_MAX_K_OTHER);
+}
+
+/* ---- depth: back-propagation of gP through the layers ----------------------- */
+
+/* Gradients of the layers from gP (K x d row-major) into m->gsmall:
+ * dW_M = gP R_{M-1}^T, and with Q_{M-1} = W_M^T gP, Q_{l-1} = W_l^T Q_l:
+ * dW_l = Q_l R_{l-1}^T (dW_1 = Q_1). */
+static void backprop_layers(nc_model *m, const double *gP)
+{
+    const int d = (int)m->d, K = (int)m->K;
+    const size_t dd = m->d * m->d;
+    double *Q = m->scratch_a, *T = m->scratch_b;
+    size_t l;
+    if (m->depth == 1) {
+        memcpy(m->gsmall, gP, m->d * m->K * sizeof(double));
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, d, d, 1.0, gP, d,
+                m->prefix + (m->depth - 2) * dd, d, 0.0, m->gsmall + m->n_hidden, d);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, K, 1.0, m->Wc, d, gP, d, 0.0, Q, d);
+    for (l = m->depth - 1; l >= 1; l--) { /* layer index l-1 is W_l */
+        double *gl = m->gsmall + (l - 1) * dd;
+        if (l == 1)
+            memcpy(gl, Q, dd * sizeof(double));
+        else {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d, d, d, 1.0, Q, d,
+                        m->prefix + (l - 2) * dd, d, 0.0, gl, d);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, d, 1.0,
+                        m->small + (l - 1) * dd, d, Q, d, 0.0, T, d);
+            memcpy(Q, T, dd * sizeof(double));
+        }
+    }
+}
+
+/* ---- one thread's part -------------------------------------------------------- */
+
+typedef struct pass_job {
+    nc_model *m;
+    const nc__kernels *kern;
+    const nc__loss_def *loss;
+    int fused, need_gP, allnc;
+    double invN;
+    double *gH;
+    size_t ldgh;
+    double *v, *s; /* d x N buffers of the rule, or NULL */
+    nc__col_args args;
+} pass_job;
+
+/* Columns [i, i + n) with their gradient G (ld ldg): finish and add the
+ * group's sums to the thread's compensated sums. */
+static void finish_columns(const pass_job *job, nc__pass_ws *ws, size_t i, size_t n, double *G,
+                           size_t ldg)
+{
+    const nc_model *m = job->m;
+    const size_t d = m->d;
+    double out[6];
+    job->kern->columns(&job->args, n, m->H + i * d, G, ldg, job->v ? job->v + i * d : NULL,
+                       job->s ? job->s + i * d : NULL, m->labels + i, out);
+    if (job->allnc) nc__sum_add(&ws->nc1, out[0]);
+    nc__sum_add(&ws->h2, out[1]);
+    nc__sum_add(&ws->gh2, out[2]);
+    if (job->args.rule) {
+        nc__sum_add(&ws->h2_new, out[3]);
+        nc__sum_add(&ws->v2_new, out[4]);
+        nc__sum_add(&ws->s2_new, out[5]);
+    }
+}
+
+/* Ask for the columns [i, i + n) of H to be brought towards the core while
+ * the current block computes: the hardware prefetchers see no misses during
+ * the in-cache sweeps, so without this the next block's logits would wait
+ * for memory. */
+static void prefetch_columns(const double *H, size_t d, size_t i, size_t n)
+{
+#if defined(__GNUC__) && !defined(NC_NO_PREFETCH)
+    const char *p = (const char *)(H + i * d), *end = (const char *)(H + (i + n) * d);
+    for (; p < end; p += 64) __builtin_prefetch(p, 1, 3);
+#else
+    (void)H; (void)d; (void)i; (void)n;
+#endif
+}
+
+static void pass_part(void *ctx, size_t t)
+{
+    const pass_job *job = (const pass_job *)ctx;
+    nc_model *m = job->m;
+    nc__pass_ws *ws = &m->ws[t];
+    const size_t d = m->d, K = m->K, N = m->N, T = m->threads;
+    const size_t c0 = N / T * t + (t < N % T ? t : N % T);
+    const size_t c1 = c0 + N / T + (t < N % T ? 1 : 0);
+    const size_t block = job->fused ? m->block_fused : m->block;
+    const double *P = m->W;
+    const nc__sum zero = {0.0, 0.0};
+    size_t j0, i, k;
+
+    ws->loss = ws->h2 = ws->gh2 = ws->nc1 = ws->h2_new = ws->v2_new = ws->s2_new = zero;
+    if (job->need_gP) memset(ws->gP, 0, d * K * sizeof(double));
+    memset(ws->gb, 0, K * sizeof(double));
+
+    for (j0 = c0; j0 < c1; j0 += block) {
+        const size_t nb = c1 - j0 < block ? c1 - j0 : block;
+        double *Hj = m->H + j0 * d;
+        double *Z = ws->Z;
+
+        /* Z = P^T H_j (+ b): column i holds the logits of sample j0 + i. */
+        if (job->fused)
+            job->kern->logits(d, K, nb, m->Ppack, P, Hj, d, m->bias ? m->b : NULL, Z);
+        else {
+            if (m->bias)
+                for (i = 0; i < nb; i++) memcpy(Z + i * K, m->b, K * sizeof(double));
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0, P,
+                        (int)d, Hj, (int)d, m->bias ? 1.0 : 0.0, Z, (int)K);
+        }
+
+        /* Loss and dL/dZ in place, then dL/dZ / N: the gradients of the
+         * objective are plain products with it. */
+        nc__sum_add(&ws->loss, job->loss->value_grad(&m->loss_ctx, Z, K, nb, m->labels + j0));
+        for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
+
+        /* gP += H_j Z^T (before any update of H_j); gb += row sums. */
+        if (job->need_gP) {
+            if (job->fused)
+                job->kern->rank_update(d, K, nb, Hj, d, Z, ws->gP);
+            else
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)K, (int)nb, 1.0,
+                            Hj, (int)d, Z, (int)K, 1.0, ws->gP, (int)d);
+        }
+        if (m->bias)
+            for (i = 0; i < nb; i++)
+                for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
+
+        /* G_j = P Z, finished (and H_j updated) column by column. */
+        if (job->fused) {
+            const size_t step = job->kern->cols;
+            for (i = 0; i < nb; i += step) {
+                const size_t nc = nb - i < step ? nb - i : step;
+                double *G = job->gH ? job->gH + (j0 + i) * job->ldgh : ws->G;
+                const size_t ldg = job->gH ? job->ldgh : d;
+                job->kern->product(d, K, nc, m->Ppack, P, Z + i * K, G, ldg);
+                finish_columns(job, ws, j0 + i, nc, G, ldg);
+                /* the same columns of the next block */
+                if (j0 + nb + i < c1)
+                    prefetch_columns(m->H, d, j0 + nb + i,
+                                     j0 + nb + i + nc <= c1 ? nc : c1 - (j0 + nb + i));
+            }
+        } else {
+            double *G = job->gH ? job->gH + j0 * job->ldgh : ws->G;
+            const size_t ldg = job->gH ? job->ldgh : d;
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)nb, (int)K, 1.0, P,
+                        (int)d, Z, (int)K, 0.0, G, (int)ldg);
+            for (i = 0; i < nb; i += 8)
+                finish_columns(job, ws, j0 + i, nb - i < 8 ? nb - i : 8, G + i * ldg, ldg);
+        }
+    }
+}
+
+/* ---- the pass ------------------------------------------------------------ */
+
+/* Pp: for each vector of w rows of P (d x K, ld d), its K x w entries
+ * contiguous (row-major K x w); rows beyond the last whole vector are not
+ * copied (the kernels read them from P). */
+static void pack_P(const double *P, size_t d, size_t K, size_t w, double *Pp)
+{
+    const size_t nvec = d / w;
+    size_t v, k, l;
+    for (v = 0; v < nvec; v++)
+        for (k = 0; k < K; k++)
+            for (l = 0; l < w; l++) Pp[(v * K + k) * w + l] = P[k * d + v * w + l];
+}
+
+/* y += a x. A loop rather than cblas_daxpy: a level-1 call of d K elements
+ * would wake a multi-threaded BLAS's thread pool at every step, whose
+ * spinning threads then compete with the pass's own. */
+static void axpy(size_t n, double a, const double *x, double *y)
+{
+    size_t i;
+    for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void sum_merge(nc__sum *acc, const nc__sum *part)
+{
+    nc__sum_add(acc, part->s);
+    nc__sum_add(acc, part->c);
+}
+
+nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
+                                      nc__pass_out *out)
+{
+    const size_t d = m->d, K = m->K, N = m->N, dK = m->d * m->K, T = m->threads;
+    const double invN = 1.0 / (double)N;
+    const double lH = m->lambda_H, alpha = m->alpha;
+    const int allnc = m->alpha > 0.0 || m->beta > 0.0;
+    double *gb = m->gsmall + m->n_hidden + dK;
+    nc__sum loss_sum = {0.0, 0.0}, h2 = {0.0, 0.0}, gh2 = {0.0, 0.0}, nc1 = {0.0, 0.0};
+    nc__sum h2_new = {0.0, 0.0}, v2_new = {0.0, 0.0}, s2_new = {0.0, 0.0};
+    pass_job job;
+    size_t t, i, k;
+
+    job.m = m;
+    job.kern = nc__kernels_get(m->isa);
+    job.loss = nc__loss_lookup(m->loss);
+    job.fused = nc__model_uses_fused(m);
+    job.need_gP = !(m->depth == 1 && m->fixed);
+    job.allnc = allnc;
+    job.invN = invN;
+    job.gH = gH;
+    job.ldgh = ldgh;
+    job.v = upd ? upd->v : NULL;
+    job.s = upd ? upd->s : NULL;
+    job.args.d = d;
+    job.args.lH = lH;
+    job.args.a_inv = alpha * invN;
+    job.args.means = allnc ? m->means : NULL;
+    job.args.class_grad = allnc ? m->class_grad : NULL;
+    job.args.relu = m->features == NC_FEATURES_RELU;
+    job.args.store_g = gH != NULL;
+    job.args.rule = upd ? &upd->rule : NULL;
+
+    if (job.fused) pack_P(m->W, d, K, job.kern->width, m->Ppack);
+    if (T > 1 && (double)K * (double)d * (double)N >= (double)m->parallel_min)
+        nc__pool_run(m->pool, pass_part, &job);
+    else
+        for (t = 0; t < T; t++) pass_part(&job, t);
+
+    /* Thread order, always: bit-identical for a given thread count. */
+    for (t = 0; t < T; t++) {
+        const nc__pass_ws *w = &m->ws[t];
+        if (t > 0 && job.need_gP)
+            for (i = 0; i < dK; i++) m->gP[i] += w->gP[i];
+        for (k = 0; k < K; k++) gb[k] = t > 0 ? gb[k] + w->gb[k] : w->gb[k];
+        sum_merge(&loss_sum, &w->loss);
+        sum_merge(&h2, &w->h2);
+        sum_merge(&gh2, &w->gh2);
+        sum_merge(&nc1, &w->nc1);
+        sum_merge(&h2_new, &w->h2_new);
+        sum_merge(&v2_new, &w->v2_new);
+        sum_merge(&s2_new, &w->s2_new);
+    }
+    if (!job.need_gP) memset(m->gP, 0, dK * sizeof(double));
+
+    /* Small variables: back-propagate gP through the layers, add decay. */
+    if (m->beta > 0.0) axpy(dK, 1.0, m->align_gP, m->gP);
+    if (job.need_gP) backprop_layers(m, m->gP);
+    if (m->fixed) memset(m->gsmall + m->n_hidden, 0, dK * sizeof(double));
+    {
+        double w2 = 0.0, b2 = 0.0;
+        if (m->lambda_W != 0.0) {
+            axpy(m->n_hidden, m->lambda_W, m->small, m->gsmall);
+            if (!m->fixed) axpy(dK, m->lambda_W, m->Wc, m->gsmall + m->n_hidden);
+        }
+        w2 = nc__norm2(m->small, m->n_hidden) + (m->fixed ? 0.0 : nc__norm2(m->Wc, dK));
+        if (m->bias) {
+            if (m->lambda_b != 0.0) axpy(K, m->lambda_b, m->b, gb);
+            b2 = nc__norm2(m->b, K);
+        }
+        {
+            nc__sum f = {0.0, 0.0};
+            nc__sum_add(&f, nc__sum_value(&loss_sum) * invN);
+            nc__sum_add(&f, 0.5 * m->lambda_W * w2);
+            nc__sum_add(&f, 0.5 * lH * nc__sum_value(&h2));
+            if (m->bias) nc__sum_add(&f, 0.5 * m->lambda_b * b2);
+            if (allnc) {
+                nc__sum_add(&f, 0.5 * alpha * invN * nc__sum_value(&nc1));
+                nc__sum_add(&f, m->allnc_align_value);
+            }
+            out->objective = nc__sum_value(&f);
+        }
+        out->norm2_H = nc__sum_value(&h2);
+        out->norm2_gH = nc__sum_value(&gh2);
+        out->norm2_gsmall = nc__norm2(m->gsmall, m->n_hidden) +
+                            (m->fixed ? 0.0 : nc__norm2(m->gsmall + m->n_hidden, dK)) +
+                            (m->bias ? nc__norm2(gb, K) : 0.0);
+    }
+    if (upd) {
+        upd->norm2_H_new = nc__sum_value(&h2_new);
+        upd->norm2_v_new = nc__sum_value(&v2_new);
+        upd->norm2_s_new = nc__sum_value(&s2_new);
+        m->version++;
+    }
+    return NC_SUCCESS;
+}

@@ -1,0 +1,241 @@
+/*
+ * pass_kernel.c - the register-blocked kernels of the fused pass, one copy
+ * per instruction set (see pass_kernel_tmpl.h), and the run-time choice.
+ *
+ * On x86-64 with GCC or Clang the library carries AVX-512F, AVX2+FMA and
+ * SSE2 copies, each compiled with its own target() attribute, so the
+ * library itself needs no -m flags and runs on any x86-64; the model picks
+ * the widest one the CPU (and OS) supports when it is created. Elsewhere
+ * only the portable scalar copy exists.
+ */
+#include "nc_internal.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define NC_X86_KERNELS 1
+#include <immintrin.h>
+#else
+#define NC_X86_KERNELS 0
+#endif
+
+#if defined(__GNUC__)
+#define NC_INLINE static inline __attribute__((always_inline))
+#else
+#define NC_INLINE static inline
+#endif
+
+/* ---- portable scalar copy ----------------------------------------------- */
+NC_INLINE double projg_scalar(double h, double g) { return (h <= 0.0 && g > 0.0) ? 0.0 : g; }
+NC_INLINE double clamp0_scalar(double x) { return x < 0.0 ? 0.0 : x; }
+
+#define SFX _scalar
+#define ATTR
+#define VT double
+#define W 1
+#define VLD(p) (*(p))
+#define VST(p, x) (*(p) = (x))
+#define VSET(x) (x)
+#define VZERO 0.0
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VSQRT(a) sqrt(a)
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VHSUM(x) (x)
+#define VHSUM4(a, b, c, d, out) ((out)[0] = (a), (out)[1] = (b), (out)[2] = (c), (out)[3] = (d))
+#define VPROJG(h, g) projg_scalar(h, g)
+#define VCLAMP0(x) clamp0_scalar(x)
+#define LA_K 4
+#define LA_N 2
+#define RB_F 4
+#define RB_K 4
+#define PR_F 4
+#define PR_N 2
+#include "pass_kernel_tmpl.h"
+
+#if NC_X86_KERNELS
+/* ---- SSE2 (every x86-64) --------------------------------------------------- */
+NC_INLINE double hsum_sse2(__m128d x) { return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x))); }
+NC_INLINE void hsum4_sse2(__m128d a, __m128d b, __m128d c, __m128d d, double *out)
+{
+    _mm_storeu_pd(out, _mm_add_pd(_mm_unpacklo_pd(a, b), _mm_unpackhi_pd(a, b)));
+    _mm_storeu_pd(out + 2, _mm_add_pd(_mm_unpacklo_pd(c, d), _mm_unpackhi_pd(c, d)));
+}
+NC_INLINE __m128d projg_sse2(__m128d h, __m128d g)
+{
+    const __m128d z = _mm_setzero_pd();
+    return _mm_andnot_pd(_mm_and_pd(_mm_cmple_pd(h, z), _mm_cmpgt_pd(g, z)), g);
+}
+NC_INLINE __m128d clamp0_sse2(__m128d x) { return _mm_andnot_pd(_mm_cmplt_pd(x, _mm_setzero_pd()), x); }
+
+#define SFX _sse2
+#define ATTR
+#define VT __m128d
+#define W 2
+#define VLD(p) _mm_loadu_pd(p)
+#define VST(p, x) _mm_storeu_pd(p, x)
+#define VSET(x) _mm_set1_pd(x)
+#define VZERO _mm_setzero_pd()
+#define VADD(a, b) _mm_add_pd(a, b)
+#define VSUB(a, b) _mm_sub_pd(a, b)
+#define VMUL(a, b) _mm_mul_pd(a, b)
+#define VDIV(a, b) _mm_div_pd(a, b)
+#define VSQRT(a) _mm_sqrt_pd(a)
+#define VFMA(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
+#define VHSUM(x) hsum_sse2(x)
+#define VHSUM4(a, b, c, d, out) hsum4_sse2(a, b, c, d, out)
+#define VPROJG(h, g) projg_sse2(h, g)
+#define VCLAMP0(x) clamp0_sse2(x)
+#define LA_K 4
+#define LA_N 2
+#define RB_F 2
+#define RB_K 4
+#define PR_F 2
+#define PR_N 4
+#include "pass_kernel_tmpl.h"
+
+/* ---- AVX2 + FMA (16 registers) ---------------------------------------------- */
+#define NC_AVX2 __attribute__((target("avx2,fma")))
+static inline NC_AVX2 double hsum_avx2(__m256d x)
+{
+    __m128d lo = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
+}
+static inline NC_AVX2 void hsum4_avx2(__m256d a, __m256d b, __m256d c, __m256d d, double *out)
+{
+    const __m256d t0 = _mm256_hadd_pd(a, b), t1 = _mm256_hadd_pd(c, d); /* a01 b01 a23 b23 */
+    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_permute2f128_pd(t0, t1, 0x20),
+                                        _mm256_permute2f128_pd(t0, t1, 0x31)));
+}
+static inline NC_AVX2 __m256d projg_avx2(__m256d h, __m256d g)
+{
+    const __m256d z = _mm256_setzero_pd();
+    return _mm256_andnot_pd(_mm256_and_pd(_mm256_cmp_pd(h, z, _CMP_LE_OQ), _mm256_cmp_pd(g, z, _CMP_GT_OQ)), g);
+}
+static inline NC_AVX2 __m256d clamp0_avx2(__m256d x)
+{
+    return _mm256_andnot_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ), x);
+}
+
+#define SFX _avx2
+#define ATTR NC_AVX2
+#define VT __m256d
+#define W 4
+#define VLD(p) _mm256_loadu_pd(p)
+#define VST(p, x) _mm256_storeu_pd(p, x)
+#define VSET(x) _mm256_set1_pd(x)
+#define VZERO _mm256_setzero_pd()
+#define VADD(a, b) _mm256_add_pd(a, b)
+#define VSUB(a, b) _mm256_sub_pd(a, b)
+#define VMUL(a, b) _mm256_mul_pd(a, b)
+#define VDIV(a, b) _mm256_div_pd(a, b)
+#define VSQRT(a) _mm256_sqrt_pd(a)
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VHSUM(x) hsum_avx2(x)
+#define VHSUM4(a, b, c, d, out) hsum4_avx2(a, b, c, d, out)
+#define VPROJG(h, g) projg_avx2(h, g)
+#define VCLAMP0(x) clamp0_avx2(x)
+#define LA_K 5
+#define LA_N 2
+#define RB_F 2
+#define RB_K 5
+#define PR_F 2
+#define PR_N 5
+#include "pass_kernel_tmpl.h"
+
+/* ---- AVX-512F (32 registers) -------------------------------------------------- */
+#define NC_AVX512 __attribute__((target("avx512f")))
+static inline NC_AVX512 double hsum_avx512(__m512d x) { return _mm512_reduce_add_pd(x); }
+static inline NC_AVX512 __m256d fold_avx512(__m512d x)
+{
+    return _mm256_add_pd(_mm512_castpd512_pd256(x), _mm512_extractf64x4_pd(x, 1));
+}
+static inline NC_AVX512 void hsum4_avx512(__m512d a, __m512d b, __m512d c, __m512d d, double *out)
+{
+    const __m256d t0 = _mm256_hadd_pd(fold_avx512(a), fold_avx512(b));
+    const __m256d t1 = _mm256_hadd_pd(fold_avx512(c), fold_avx512(d));
+    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_permute2f128_pd(t0, t1, 0x20),
+                                        _mm256_permute2f128_pd(t0, t1, 0x31)));
+}
+static inline NC_AVX512 __m512d projg_avx512(__m512d h, __m512d g)
+{
+    const __m512d z = _mm512_setzero_pd();
+    const __mmask8 m = _mm512_cmp_pd_mask(h, z, _CMP_LE_OQ) & _mm512_cmp_pd_mask(g, z, _CMP_GT_OQ);
+    return _mm512_maskz_mov_pd((__mmask8)~m, g);
+}
+static inline NC_AVX512 __m512d clamp0_avx512(__m512d x)
+{
+    const __m512d z = _mm512_setzero_pd();
+    return _mm512_mask_mov_pd(x, _mm512_cmp_pd_mask(x, z, _CMP_LT_OQ), z);
+}
+
+#define SFX _avx512
+#define ATTR NC_AVX512
+#define VT __m512d
+#define W 8
+#define VLD(p) _mm512_loadu_pd(p)
+#define VST(p, x) _mm512_storeu_pd(p, x)
+#define VSET(x) _mm512_set1_pd(x)
+#define VZERO _mm512_setzero_pd()
+#define VADD(a, b) _mm512_add_pd(a, b)
+#define VSUB(a, b) _mm512_sub_pd(a, b)
+#define VMUL(a, b) _mm512_mul_pd(a, b)
+#define VDIV(a, b) _mm512_div_pd(a, b)
+#define VSQRT(a) _mm512_sqrt_pd(a)
+#define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define VHSUM(x) hsum_avx512(x)
+#define VHSUM4(a, b, c, d, out) hsum4_avx512(a, b, c, d, out)
+#define VPROJG(h, g) projg_avx512(h, g)
+#define VCLAMP0(x) clamp0_avx512(x)
+#define LA_K 5
+#define LA_N 4
+#define RB_F 4
+#define RB_K 5
+#define PR_F 4
+#define PR_N 4
+#include "pass_kernel_tmpl.h"
+#endif /* NC_X86_KERNELS */
+
+int nc__isa_supported(nc__isa isa)
+{
+    switch (isa) {
+    case NC__ISA_SCALAR: return 1;
+#if NC_X86_KERNELS
+    case NC__ISA_SSE2: return 1;
+    case NC__ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NC__ISA_AVX512:
+        __builtin_cpu_init();
+        /* libgcc / compiler-rt also check that the OS saves the ZMM state. */
+        return __builtin_cpu_supports("avx512f");
+#endif
+    default: return 0;
+    }
+}
+
+nc__isa nc__isa_detect(void)
+{
+    if (nc__isa_supported(NC__ISA_AVX512)) return NC__ISA_AVX512;
+    if (nc__isa_supported(NC__ISA_AVX2)) return NC__ISA_AVX2;
+    if (nc__isa_supported(NC__ISA_SSE2)) return NC__ISA_SSE2;
+    return NC__ISA_SCALAR;
+}
+
+const nc__kernels *nc__kernels_get(nc__isa isa)
+{
+    switch (isa) {
+#if NC_X86_KERNELS
+    case NC__ISA_AVX512: return &kernel_table_avx512;
+    case NC__ISA_AVX2: return &kernel_table_avx2;
+    case NC__ISA_SSE2: return &kernel_table_sse2;
+#endif
+    default: return &kernel_table_scalar;
+    }
+}
+
+const char *nc__isa_name(nc__isa isa)
+{
+    static const char *const names[] = {"scalar", "sse2", "avx2+fma", "avx512f"};
+    return (unsigned)isa < sizeof names / sizeof names[0] ? names[isa] : "unknown";
+}

@@ -1,0 +1,318 @@
+/*
+ * pass_kernel_tmpl.h - the small-K kernels of the pass, written once and
+ * compiled once per instruction set by pass_kernel.c, which defines before
+ * each inclusion:
+ *   SFX            suffix of the function names (_avx512, _avx2, _sse2, _scalar)
+ *   ATTR           function attributes (the target() of the instruction set)
+ *   VT, W          vector type and its number of doubles
+ *   VLD VST VSET VZERO VADD VSUB VMUL VDIV VSQRT VFMA(a, b, c) = a b + c
+ *   VHSUM(x)       sum of the lanes
+ *   VHSUM4(a, b, c, d, out)  out[0..3] = the lane sums of a, b, c, d
+ *   VPROJG(h, g)   g with 0 where h <= 0 and g > 0 (ReLU KKT residual)
+ *   VCLAMP0(x)     x with +0 where x < 0 (the projection of nc__rule_apply)
+ *   LA_K, LA_N     register tile of the logits: classes x columns
+ *   RB_F, RB_K     register tile of the rank update: vectors of rows x classes
+ *   PR_F, PR_N     register tile of the feature product: vectors of rows x columns
+ * P is read from a packed copy Pp (nc__pack_P): for each vector of W rows
+ * its K entries are contiguous, so a tile's loads do not all fall into the
+ * same cache set when d is a power of two (4K aliasing); rows beyond the last
+ * whole vector are read from P itself.
+ * Tiles are fixed at compile time, so the accumulators live in registers;
+ * a partial tile at an edge repeats its first row / class / column (valid
+ * memory, results discarded) instead of needing one more specialisation.
+ * The update rule mirrors nc__rule_apply operation by operation (no fused
+ * multiply-add), so that part is bit-identical to the scalar rule.
+ */
+
+#define NC_CAT_(a, b) a##b
+#define NC_CAT(a, b) NC_CAT_(a, b)
+#define FN(name) NC_CAT(name, SFX)
+
+/* Z (K x n, column i at Z + i K) = P^T H (+ b): P is d x K (ld d), H is
+ * d x n (ld ldh). Vectorised along d, one horizontal sum per logit. */
+static ATTR void FN(logits)(size_t d, size_t K, size_t n, const double *Pp, const double *P,
+                            const double *H, size_t ldh, const double *b, double *Z)
+{
+    const size_t dv = d - d % W, KW = K * W;
+    size_t i0, k0, f;
+    int a, c;
+    for (i0 = 0; i0 < n; i0 += LA_N) {
+        const size_t nc = n - i0 < LA_N ? n - i0 : LA_N;
+        const double *hp[LA_N];
+        for (c = 0; c < LA_N; c++) hp[c] = H + (i0 + ((size_t)c < nc ? (size_t)c : 0)) * ldh;
+        for (k0 = 0; k0 < K; k0 += LA_K) {
+            const size_t kc = K - k0 < LA_K ? K - k0 : LA_K;
+            const double *pp[LA_K], *pk;
+            size_t po[LA_K];
+            VT acc[LA_K][LA_N];
+            for (a = 0; a < LA_K; a++) {
+                po[a] = (k0 + ((size_t)a < kc ? (size_t)a : 0)) * W;
+                pp[a] = P + (k0 + ((size_t)a < kc ? (size_t)a : 0)) * d;
+            }
+#pragma GCC unroll 8
+            for (a = 0; a < LA_K; a++)
+#pragma GCC unroll 8
+                for (c = 0; c < LA_N; c++) acc[a][c] = VZERO;
+            for (f = 0, pk = Pp; f < dv; f += W, pk += KW) {
+                VT hv[LA_N];
+#pragma GCC unroll 8
+                for (c = 0; c < LA_N; c++) hv[c] = VLD(hp[c] + f);
+#pragma GCC unroll 8
+                for (a = 0; a < LA_K; a++) {
+                    const VT pv = VLD(pk + po[a]);
+#pragma GCC unroll 8
+                    for (c = 0; c < LA_N; c++) acc[a][c] = VFMA(pv, hv[c], acc[a][c]);
+                }
+            }
+            if (nc == LA_N && dv == d) {
+                /* the logits of a column four at a time, constant indices
+                 * into acc so that it stays in registers */
+                const int k4 = (int)kc & ~3;
+#pragma GCC unroll 8
+                for (c = 0; c < LA_N; c++) {
+                    double *z = Z + (i0 + (size_t)c) * K + k0;
+#pragma GCC unroll 8
+                    for (a = 0; a + 4 <= LA_K; a += 4)
+                        if (a < k4) VHSUM4(acc[a][c], acc[a + 1][c], acc[a + 2][c], acc[a + 3][c], z + a);
+#pragma GCC unroll 8
+                    for (a = 0; a < LA_K; a++)
+                        if (a >= k4 && a < (int)kc) z[a] = VHSUM(acc[a][c]);
+                    if (b)
+                        for (a = 0; a < (int)kc; a++) z[a] += b[k0 + (size_t)a];
+                }
+            } else
+                for (c = 0; c < (int)nc; c++)
+                    for (a = 0; a < (int)kc; a++) {
+                        double s = VHSUM(acc[a][c]);
+                        for (f = dv; f < d; f++) s += pp[a][f] * hp[c][f];
+                        Z[(i0 + (size_t)c) * K + k0 + (size_t)a] = b ? b[k0 + (size_t)a] + s : s;
+                    }
+        }
+    }
+}
+
+/* gP (d x K, ld d) += H Z^T: H d x n (ld ldh), Z K x n. Vectorised along d;
+ * each register tile of gP sums over all n columns before touching memory. */
+static ATTR void FN(rank_update)(size_t d, size_t K, size_t n, const double *H, size_t ldh,
+                                 const double *Z, double *gP)
+{
+    const size_t nvec = d / W, dv = nvec * W;
+    size_t k0, v0, i, f, k;
+    int a, r;
+    for (k0 = 0; k0 < K; k0 += RB_K) {
+        const size_t kc = K - k0 < RB_K ? K - k0 : RB_K;
+        size_t zo[RB_K];
+        for (a = 0; a < RB_K; a++) zo[a] = k0 + ((size_t)a < kc ? (size_t)a : 0);
+        for (v0 = 0; v0 < nvec; v0 += RB_F) {
+            const size_t fc = nvec - v0 < RB_F ? nvec - v0 : RB_F;
+            size_t fo[RB_F];
+            VT acc[RB_F][RB_K];
+            for (r = 0; r < RB_F; r++) fo[r] = (v0 + ((size_t)r < fc ? (size_t)r : 0)) * W;
+#pragma GCC unroll 8
+            for (r = 0; r < RB_F; r++)
+#pragma GCC unroll 8
+                for (a = 0; a < RB_K; a++) acc[r][a] = VZERO;
+            for (i = 0; i < n; i++) {
+                const double *h = H + i * ldh;
+                const double *z = Z + i * K;
+                VT hv[RB_F];
+#pragma GCC unroll 8
+                for (r = 0; r < RB_F; r++) hv[r] = VLD(h + fo[r]);
+#pragma GCC unroll 8
+                for (a = 0; a < RB_K; a++) {
+                    const VT zv = VSET(z[zo[a]]);
+#pragma GCC unroll 8
+                    for (r = 0; r < RB_F; r++) acc[r][a] = VFMA(hv[r], zv, acc[r][a]);
+                }
+            }
+            if (kc == RB_K && fc == RB_F) {
+#pragma GCC unroll 8
+                for (a = 0; a < RB_K; a++)
+#pragma GCC unroll 8
+                    for (r = 0; r < RB_F; r++) {
+                        double *g = gP + (k0 + (size_t)a) * d + fo[r];
+                        VST(g, VADD(VLD(g), acc[r][a]));
+                    }
+            } else
+                for (a = 0; a < (int)kc; a++)
+                    for (r = 0; r < (int)fc; r++) {
+                        double *g = gP + (k0 + (size_t)a) * d + fo[r];
+                        VST(g, VADD(VLD(g), acc[r][a]));
+                    }
+        }
+    }
+    /* Rows beyond the last full vector. */
+    for (k = 0; k < K; k++)
+        for (f = dv; f < d; f++) {
+            double s = 0.0;
+            for (i = 0; i < n; i++) s += H[i * ldh + f] * Z[i * K + k];
+            gP[k * d + f] += s;
+        }
+}
+
+/* G (d x n, ld ldg) = P Z: P d x K (ld d), Z K x n. Vectorised along d,
+ * PR_N columns share each load of P. */
+static ATTR void FN(product)(size_t d, size_t K, size_t n, const double *Pp, const double *P,
+                             const double *Z, double *G, size_t ldg)
+{
+    const size_t nvec = d / W, dv = nvec * W;
+    size_t i0, v0, k, f;
+    int r, c;
+    for (i0 = 0; i0 < n; i0 += PR_N) {
+        const size_t nc = n - i0 < PR_N ? n - i0 : PR_N;
+        const double *zp[PR_N];
+        for (c = 0; c < PR_N; c++) zp[c] = Z + (i0 + ((size_t)c < nc ? (size_t)c : 0)) * K;
+        for (v0 = 0; v0 < nvec; v0 += PR_F) {
+            const size_t fc = nvec - v0 < PR_F ? nvec - v0 : PR_F;
+            size_t fo[PR_F];
+            const double *pv0[PR_F];
+            VT acc[PR_F][PR_N];
+            for (r = 0; r < PR_F; r++) {
+                fo[r] = (v0 + ((size_t)r < fc ? (size_t)r : 0)) * W;
+                pv0[r] = Pp + fo[r] * K;
+            }
+#pragma GCC unroll 8
+            for (r = 0; r < PR_F; r++)
+#pragma GCC unroll 8
+                for (c = 0; c < PR_N; c++) acc[r][c] = VZERO;
+            for (k = 0; k < K; k++) {
+                VT pv[PR_F];
+#pragma GCC unroll 8
+                for (r = 0; r < PR_F; r++) pv[r] = VLD(pv0[r] + k * W);
+#pragma GCC unroll 8
+                for (c = 0; c < PR_N; c++) {
+                    const VT zv = VSET(zp[c][k]);
+#pragma GCC unroll 8
+                    for (r = 0; r < PR_F; r++) acc[r][c] = VFMA(pv[r], zv, acc[r][c]);
+                }
+            }
+            if (nc == PR_N && fc == PR_F) {
+#pragma GCC unroll 8
+                for (c = 0; c < PR_N; c++)
+#pragma GCC unroll 8
+                    for (r = 0; r < PR_F; r++) VST(G + (i0 + (size_t)c) * ldg + fo[r], acc[r][c]);
+            } else
+                for (c = 0; c < (int)nc; c++)
+                    for (r = 0; r < (int)fc; r++) VST(G + (i0 + (size_t)c) * ldg + fo[r], acc[r][c]);
+        }
+        for (c = 0; c < (int)nc; c++)
+            for (f = dv; f < d; f++) {
+                double s = 0.0;
+                for (k = 0; k < K; k++) s += P[k * d + f] * zp[c][k];
+                G[(i0 + (size_t)c) * ldg + f] = s;
+            }
+    }
+}
+
+/* The rest of the work on n consecutive columns (H, V, S with stride d, G
+ * with stride ldg), in one sweep over each: the gradient g = (P z) +
+ * lambda_H h [+ AllNC terms], its (projected) norm, the norm of h, and with
+ * a rule the update of h (and v, s) in place. Sums over the n columns. */
+static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double *G, size_t ldg,
+                             double *V, double *S, const int32_t *labels, double out[6])
+{
+    const size_t d = A->d, dv = d - d % W;
+    const nc__rule *R = A->rule;
+    const int adam = R && R->kind == NC__RULE_ADAM, nesterov = R && R->kind == NC__RULE_NESTEROV;
+    const VT lH = VSET(A->lH), ai = VSET(A->a_inv);
+    VT sn = VZERO, sh = VZERO, sg = VZERO, snew = VZERO, sv = VZERO, ss = VZERO;
+    double tn = 0.0, th = 0.0, tg = 0.0, tnew = 0.0, tv = 0.0, ts = 0.0;
+    size_t c, f;
+    for (c = 0; c < n; c++) {
+        double *h = H + c * d, *g = G + c * ldg;
+        double *v = V ? V + c * d : NULL, *s = S ? S + c * d : NULL;
+        const double *mu = A->means ? A->means + (size_t)labels[c] * d : NULL;
+        const double *cg = A->means ? A->class_grad + (size_t)labels[c] * d : NULL;
+        for (f = 0; f < dv; f += W) {
+            const VT hv = VLD(h + f);
+            VT gv = VADD(VLD(g + f), VMUL(lH, hv)), pg;
+            if (mu) {
+                const VT e = VSUB(hv, VLD(mu + f));
+                sn = VFMA(e, e, sn);
+                gv = VADD(gv, VADD(VMUL(ai, e), VLD(cg + f)));
+            }
+            pg = A->relu ? VPROJG(hv, gv) : gv;
+            sh = VFMA(hv, hv, sh);
+            sg = VFMA(pg, pg, sg);
+            if (A->store_g) VST(g + f, gv);
+            if (R) {
+                VT step, x;
+                if (adam) {
+                    VT vv = VLD(v + f), sq = VLD(s + f);
+                    vv = VADD(VMUL(VSET(R->beta1), vv), VMUL(VSET(1.0 - R->beta1), gv));
+                    sq = VADD(VMUL(VSET(R->beta2), sq), VMUL(VMUL(VSET(1.0 - R->beta2), gv), gv));
+                    step = VDIV(VMUL(vv, VSET(R->bc1)),
+                                VADD(VSQRT(VMUL(sq, VSET(R->bc2))), VSET(R->eps)));
+                    VST(v + f, vv);
+                    VST(s + f, sq);
+                    sv = VFMA(vv, vv, sv);
+                    ss = VFMA(sq, sq, ss);
+                } else if (v) {
+                    const VT m = VSET(R->momentum);
+                    const VT vv = VADD(VMUL(m, VLD(v + f)), gv);
+                    step = nesterov ? VADD(gv, VMUL(m, vv)) : vv;
+                    VST(v + f, vv);
+                    sv = VFMA(vv, vv, sv);
+                } else
+                    step = gv;
+                x = VSUB(hv, VMUL(VSET(R->lr), step));
+                if (R->project) x = VCLAMP0(x);
+                VST(h + f, x);
+                snew = VFMA(x, x, snew);
+            }
+        }
+        for (f = dv; f < d; f++) {
+            double gf = g[f] + A->lH * h[f], pf;
+            if (mu) {
+                const double e = h[f] - mu[f];
+                tn += e * e;
+                gf += A->a_inv * e + cg[f];
+            }
+            pf = (A->relu && h[f] <= 0.0 && gf > 0.0) ? 0.0 : gf;
+            th += h[f] * h[f];
+            tg += pf * pf;
+            if (A->store_g) g[f] = gf;
+            if (R) {
+                h[f] = nc__rule_apply(R, h[f], gf, v ? v + f : NULL, s ? s + f : NULL);
+                tnew += h[f] * h[f];
+                if (v) tv += v[f] * v[f];
+                if (s) ts += s[f] * s[f];
+            }
+        }
+    }
+    out[0] = VHSUM(sn) + tn;
+    out[1] = VHSUM(sh) + th;
+    out[2] = VHSUM(sg) + tg;
+    out[3] = VHSUM(snew) + tnew;
+    out[4] = VHSUM(sv) + tv;
+    out[5] = VHSUM(ss) + ts;
+}
+
+static const nc__kernels FN(kernel_table) = {
+    FN(logits), FN(rank_update), FN(product), FN(columns), PR_N, W,
+};
+
+#undef SFX
+#undef ATTR
+#undef VT
+#undef W
+#undef VLD
+#undef VST
+#undef VSET
+#undef VZERO
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VSQRT
+#undef VFMA
+#undef VHSUM
+#undef VHSUM4
+#undef VPROJG
+#undef VCLAMP0
+#undef LA_K
+#undef LA_N
+#undef RB_F
+#undef RB_K
+#undef PR_F
+#undef PR_N
