@@ -165,8 +165,9 @@ typedef struct nc__pass_ws {
     double *Z;  /* K x max(block, block_fused): logits, then dL/dZ / N */
     double *G;  /* d x max(block, 8): feature gradient of a block (unless written to gH) */
     double *gP; /* d x K partial gradient of P (thread 0: the model's gP) */
-    double *gb; /* K partial gradient of b */
-    nc__sum loss, h2, gh2, nc1, h2_new, v2_new, s2_new;
+    double *gb; /* K partial gradient of b, on cache lines of its own (gb_mem + 8) */
+    double *gb_mem;
+    nc__sum loss, h2, gh2, nc1, h2_new, v2_new, s2_new; /* written once, at the end of a part */
 } nc__pass_ws;
 
 /* Which implementation the pass uses (tests and benchmarks may force one). */

@@ -35,14 +35,17 @@
 
 /* The fused kernels are not blocked over P: each group of a few columns
  * streams all of P (and each block all of gP), so they need P to stay in
- * L2: K d <= NC_FUSED_MAX_KD. Within that, up to NC_FUSED_MAX_K_* classes
- * (measured crossover against OpenBLAS 0.3.21's DGEMM, docs/performance.md). */
+ * L2: K d <= NC_FUSED_MAX_KD (at K = 1000, d = 1024 they run at 2x the time
+ * of BLAS-3). Within that, up to NC_FUSED_MAX_K_* classes: measured against
+ * OpenBLAS 0.3.21's DGEMM at d = 512 (docs/performance.md), the AVX-512
+ * kernels win up to K = 200 (1.3x), the AVX2 ones up to K = 10 (1.4x) and
+ * lose from K = 16 (0.93x). */
 #define NC_FUSED_MAX_KD (64u * 1024u)
 #define NC_FUSED_MAX_K_AVX512 1024
-#define NC_FUSED_MAX_K_OTHER 24
+#define NC_FUSED_MAX_K_OTHER 12
 /* Target bytes of a block of H for the fused kernels (stays in L2 across
  * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
-#define NC_FUSED_BLOCK_BYTES (96u * 1024u)
+#define NC_FUSED_BLOCK_BYTES (256u * 1024u)
 #define NC_BLAS_BLOCK_BYTES (8u * 1024u * 1024u)
 /* Below this many multiply-adds per product (K d N) the parts run one
  * after the other on the calling thread: waking threads would cost more. */
@@ -77,7 +80,7 @@ static void free_ws(nc__pass_ws *ws, size_t threads, double *keep_gP)
         free(ws[t].Z);
         free(ws[t].G);
         if (ws[t].gP != keep_gP) free(ws[t].gP);
-        free(ws[t].gb);
+        free(ws[t].gb_mem);
     }
     free(ws);
 }
@@ -115,7 +118,10 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         ws[t].Z = alloc_doubles(m->K, zcols);
         ws[t].G = alloc_doubles(m->d, gcols);
         ws[t].gP = alloc_doubles(m->d, m->K);
-        ws[t].gb = alloc_doubles(m->K, 1);
+        /* 64 bytes of padding on both sides: no other thread's data shares
+         * the cache lines that this thread adds to at every block. */
+        ws[t].gb_mem = alloc_doubles(m->K + 16, 1);
+        ws[t].gb = ws[t].gb_mem ? ws[t].gb_mem + 8 : NULL;
         if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb) {
             free_ws(ws, threads, NULL);
             free(Ppack);
@@ -246,7 +252,10 @@ static void pass_part(void *ctx, size_t t)
 {
     const pass_job *job = (const pass_job *)ctx;
     nc_model *m = job->m;
-    nc__pass_ws *ws = &m->ws[t];
+    /* The sums are updated at every group of columns: keep them in this
+     * thread's own copy (on its stack) and store them once at the end, not
+     * in m->ws[], where neighbouring threads' sums share cache lines. */
+    nc__pass_ws local = m->ws[t], *ws = &local;
     const size_t d = m->d, K = m->K, N = m->N, T = m->threads;
     const size_t c0 = N / T * t + (t < N % T ? t : N % T);
     const size_t c1 = c0 + N / T + (t < N % T ? 1 : 0);
@@ -314,6 +323,7 @@ static void pass_part(void *ctx, size_t t)
                 finish_columns(job, ws, j0 + i, nb - i < 8 ? nb - i : 8, G + i * ldg, ldg);
         }
     }
+    m->ws[t] = local;
 }
 
 /* ---- the pass ------------------------------------------------------------ */

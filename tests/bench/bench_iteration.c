@@ -1,6 +1,8 @@
 /*
  * bench_iteration.c - seconds per gradient-descent iteration of the UFM,
- * beside limits measured in the same run, for 1 and 2 threads:
+ * beside limits measured in the same run, for 1 and 2 threads (measured again
+ * right before each group of rows: on shared or virtual machines the rates
+ * drift during a run, e.g. when two vCPUs start or stop sharing a core):
  *   bandwidth bound = bytes one fused step must move (H read and written
  *                     once; with momentum also its velocity) / triad rate
  *   GEMM bound      = flops of the three products (6 K d N) / DGEMM rate
@@ -111,7 +113,7 @@ static double dgemm_rate(int n, int T)
 }
 
 /* Independent multiply-adds in registers: the arithmetic peak. */
-#define FMA_ITERS 100000000L
+#define FMA_ITERS 30000000L
 #if defined(__AVX512F__)
 #define FMA_NAME "AVX-512 FMA"
 #define FMA_FLOPS_PER_ITER (12.0 * 8 * 2)
@@ -175,7 +177,20 @@ static double fma_rate(int T)
 }
 
 typedef struct { double bw, gemm, fma; } limits;
-static limits lim[3]; /* by thread count 1, 2 */
+static limits lim[3]; /* by thread count 1, 2: the latest measurement */
+
+static void measure(int T)
+{
+    lim[T].bw = triad_bandwidth((size_t)1 << 24, T);
+    lim[T].gemm = dgemm_rate(2000, T);
+    lim[T].fma = fma_rate(T);
+}
+
+static void print_limits(int T)
+{
+    printf("  -- measured now, %d thread%s: triad %.1f GB/s, DGEMM 2000^3 %.1f GFLOP/s, %s peak %.1f GFLOP/s\n",
+           T, T > 1 ? "s" : "", lim[T].bw * 1e-9, lim[T].gemm * 1e-9, FMA_NAME, lim[T].fma * 1e-9);
+}
 
 /* ---- one case ----------------------------------------------------------------- */
 
@@ -185,9 +200,9 @@ typedef struct {
 } result;
 
 /* Median time per iteration of GD steps; kernel: NC__KERNEL_AUTO (the
- * library's choice), _FUSED or _BLAS (forced). */
-static result run_case(size_t K, size_t d, size_t N, nc_loss loss, int T, double momentum,
-                       int kernel, double budget)
+ * library's choice), _FUSED or _BLAS (forced); isa < 0: the CPU's best. */
+static result run_case_isa(size_t K, size_t d, size_t N, nc_loss loss, int T, double momentum,
+                           int kernel, int isa, double budget)
 {
     size_t *counts = malloc(K * sizeof *counts), k;
     nc_model *m = NULL;
@@ -205,7 +220,8 @@ static result run_case(size_t K, size_t d, size_t N, nc_loss loss, int T, double
     nc_model_set_weight_decay(m, 5e-4, 5e-4, 0);
     nc_model_init_gaussian(m, 0.1, 1);
     nc_model_set_threads(m, (size_t)T);
-    if (kernel != NC__KERNEL_AUTO) nc__model_set_kernel(m, kernel, m->isa);
+    if (kernel != NC__KERNEL_AUTO || isa >= 0)
+        nc__model_set_kernel(m, kernel, isa >= 0 ? (nc__isa)isa : m->isa);
     res.path = nc__model_uses_fused(m) ? nc__isa_name(m->isa) : "blas3";
     nc_optimizer_create(&o, m, NC_OPT_GD);
     nc_optimizer_set_learning_rate(o, 0.05);
@@ -228,6 +244,12 @@ static result run_case(size_t K, size_t d, size_t N, nc_loss loss, int T, double
     nc_optimizer_destroy(o);
     nc_model_destroy(m);
     return res;
+}
+
+static result run_case(size_t K, size_t d, size_t N, nc_loss loss, int T, double momentum,
+                       int kernel, double budget)
+{
+    return run_case_isa(K, d, N, loss, T, momentum, kernel, -1, budget);
 }
 
 static void print_row(size_t K, size_t d, size_t N, const char *what, int T, result r,
@@ -264,21 +286,15 @@ int main(int argc, char **argv)
     int T, li;
     size_t c;
     blas_threads(1);
-    for (T = 1; T <= 2; T++) {
-        lim[T].bw = triad_bandwidth((size_t)1 << 25, T);
-        lim[T].gemm = dgemm_rate(2000, T);
-        lim[T].fma = fma_rate(T);
-    }
     printf("bench_iteration: seconds per GD iteration (median), double precision\n");
-    for (T = 1; T <= 2; T++)
-        printf("  measured now, %d thread%s: triad %.1f GB/s, DGEMM 2000^3 %.1f GFLOP/s, %s peak %.1f GFLOP/s\n",
-               T, T > 1 ? "s" : " ", lim[T].bw * 1e-9, lim[T].gemm * 1e-9, FMA_NAME, lim[T].fma * 1e-9);
     printf("  bounds: bandwidth = 16 d N bytes (32 d N with momentum) / triad; GEMM = 6 K d N flops / DGEMM;\n"
            "  FMA peak = 6 K d N / FMA rate; ratio = s/iter / bound; %%DGEMM = achieved GF/s / DGEMM rate\n");
 
     if (argc >= 4) {
         const size_t K = strtoul(argv[1], 0, 10), d = strtoul(argv[2], 0, 10), N = strtoul(argv[3], 0, 10);
         const int Tn = argc >= 5 ? atoi(argv[4]) : 1;
+        measure(Tn > 2 ? 2 : Tn);
+        print_limits(Tn > 2 ? 2 : Tn);
         header();
         for (li = 0; li < 2; li++) {
             result r = run_case(K, d, N, li ? NC_LOSS_MSE : NC_LOSS_CE, Tn, 0.0, NC__KERNEL_AUTO, 1.0);
@@ -297,27 +313,36 @@ int main(int argc, char **argv)
                    (double)d * N * 8e-9);
             continue;
         }
-        for (li = 0; li < 2; li++)
-            for (T = 1; T <= 2; T++) {
+        for (T = 1; T <= 2; T++) {
+            measure(T);
+            print_limits(T);
+            for (li = 0; li < 2; li++) {
                 result r = run_case(K, d, N, li ? NC_LOSS_MSE : NC_LOSS_CE, T, 0.0, NC__KERNEL_AUTO, budget);
                 print_row(K, d, N, li ? "MSE" : "CE", T, r, 0.0);
             }
-        if (K == 10 && d == 512)
-            for (T = 1; T <= 2; T++) {
+            if (K == 10 && d == 512) {
                 result r = run_case(K, d, N, NC_LOSS_CE, T, 0.9, NC__KERNEL_AUTO, budget);
                 print_row(K, d, N, "CE+mom", T, r, 0.9);
             }
+        }
     }
 
-    printf("\nFused kernels against the BLAS-3 path (CE, 1 thread, d = 512, N = 20000):\n");
-    printf("    K  kernel      s/iter   blas3 s/iter  blas3/fused\n");
+    printf("\nFused kernels against the BLAS-3 path (CE, 1 thread, d = 512, N = 20000; the AVX2\n"
+           "kernels forced on this CPU for the crossover of CPUs without AVX-512):\n");
+    printf("    K  kernel      s/iter   blas3 s/iter  blas3/fused   avx2 s/iter  blas3/avx2\n");
     {
         static const size_t Ks[] = {4, 10, 16, 24, 32, 48, 64, 100, 200, 400, 1000};
         size_t q;
         for (q = 0; q < sizeof Ks / sizeof Ks[0]; q++) {
             const result f = run_case(Ks[q], 512, 20000, NC_LOSS_CE, 1, 0.0, NC__KERNEL_FUSED, 0.5);
             const result b = run_case(Ks[q], 512, 20000, NC_LOSS_CE, 1, 0.0, NC__KERNEL_BLAS, 0.5);
-            printf("%5zu  %-9s %10.3e  %12.3e  %11.2f\n", Ks[q], f.path, f.per, b.per, b.per / f.per);
+            printf("%5zu  %-9s %10.3e  %12.3e  %11.2f", Ks[q], f.path, f.per, b.per, b.per / f.per);
+            if (nc__isa_supported(NC__ISA_AVX2) && nc__isa_detect() != NC__ISA_AVX2) {
+                const result a = run_case_isa(Ks[q], 512, 20000, NC_LOSS_CE, 1, 0.0, NC__KERNEL_FUSED,
+                                              NC__ISA_AVX2, 0.5);
+                printf("  %12.3e  %10.2f", a.per, b.per / a.per);
+            }
+            printf("\n");
             fflush(stdout);
         }
     }
