@@ -3,36 +3,68 @@
 
 #include <math.h>
 
-nc__softmax nc__softmax_inplace(double *z, size_t K)
+void nc__softmax_block(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n, nc__softmax *sm)
 {
-    nc__softmax sm;
-    size_t k;
-    double inv;
-    sm.a = 0;
-    for (k = 1; k < K; k++)
-        if (z[k] > z[sm.a]) sm.a = k;
-    sm.m = z[sm.a];
-    sm.r = 0.0;
-    for (k = 0; k < K; k++) {
-        if (k == sm.a) continue;
-        z[k] = exp(z[k] - sm.m);
-        sm.r += z[k];
+    const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
+    void (*vexp)(double *, size_t) = ctx->vexp ? ctx->vexp : portable->vexp;
+    void (*vlog1p)(double *, size_t) = ctx->vlog1p ? ctx->vlog1p : portable->vlog1p;
+    double r[NC__SOFTMAX_CHUNK];
+    size_t i, k;
+    for (i = 0; i < n; i++) {
+        double *z = Z + i * K;
+        size_t a = 0;
+        double m;
+        for (k = 1; k < K; k++)
+            if (z[k] > z[a]) a = k;
+        m = z[a];
+        for (k = 0; k < K; k++) z[k] -= m;
+        sm[i].a = a;
+        sm[i].m = m;
     }
-    inv = 1.0 / (1.0 + sm.r);
-    for (k = 0; k < K; k++) z[k] = (k == sm.a) ? inv : z[k] * inv;
-    return sm;
+    vexp(Z, K * n);
+    for (i = 0; i < n; i++) {
+        double *z = Z + i * K, sum = 0.0, inv;
+        for (k = 0; k < K; k++)
+            if (k != sm[i].a) sum += z[k];
+        inv = 1.0 / (1.0 + sum);
+        for (k = 0; k < K; k++) z[k] *= inv;
+        z[sm[i].a] = inv;
+        sm[i].r = r[i] = sum;
+    }
+    vlog1p(r, n);
+    for (i = 0; i < n; i++) sm[i].lr = r[i];
 }
 
-double nc__ce_finish(double *p, size_t K, size_t y, double zy, const nc__softmax *sm,
-                     double weight)
+double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
+                     const int32_t *labels, double tau, const double *log_prior,
+                     const double *class_weights)
 {
-    size_t k;
-    /* For y == a, p_y - 1 = -r/(1+r) keeps full precision at tiny loss. */
-    const double gy = (y == sm->a) ? -sm->r / (1.0 + sm->r) : p[y] - 1.0;
-    p[y] = gy;
-    if (weight != 1.0)
-        for (k = 0; k < K; k++) p[k] *= weight;
-    return weight * ((sm->m - zy) + log1p(sm->r));
+    nc__sum total = {0.0, 0.0};
+    nc__softmax sm[NC__SOFTMAX_CHUNK];
+    double zy[NC__SOFTMAX_CHUNK];
+    size_t i0, i, k;
+    for (i0 = 0; i0 < n; i0 += NC__SOFTMAX_CHUNK) {
+        const size_t nb = n - i0 < NC__SOFTMAX_CHUNK ? n - i0 : NC__SOFTMAX_CHUNK;
+        double *Zb = Z + i0 * K;
+        for (i = 0; i < nb; i++) {
+            double *z = Zb + i * K;
+            if (log_prior)
+                for (k = 0; k < K; k++) z[k] += tau * log_prior[k];
+            zy[i] = z[labels[i0 + i]];
+        }
+        nc__softmax_block(ctx, Zb, K, nb, sm);
+        for (i = 0; i < nb; i++) {
+            double *p = Zb + i * K;
+            const size_t y = (size_t)labels[i0 + i];
+            const double weight = class_weights ? class_weights[y] : 1.0;
+            /* For y == a, p_y - 1 = -r/(1+r) keeps full precision at tiny loss. */
+            p[y] = (y == sm[i].a) ? -sm[i].r / (1.0 + sm[i].r) : p[y] - 1.0;
+            if (weight != 1.0)
+                for (k = 0; k < K; k++) p[k] *= weight;
+            nc__sum_add(&total, weight * ((sm[i].m - zy[i]) + sm[i].lr));
+        }
+    }
+    return nc__sum_value(&total);
 }
 
 /* |p - t| <= sqrt(2) for probability vectors p and t. */

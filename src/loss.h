@@ -23,14 +23,25 @@ typedef struct nc__loss_def {
 /* NULL for an unknown id. */
 const nc__loss_def *nc__loss_lookup(nc_loss id);
 
-/* Stable softmax in place: z <- softmax(z). With a = argmax (first), m = z_a
- * and r = sum_{k != a} exp(z_k - m) in [0, K-1]: p_a = 1/(1+r) exactly, and
- * log sum exp(z) = m + log1p(r). */
+/* Stable softmax of the columns of a block, in place: column i becomes
+ * softmax(z_i). With a = argmax (first), m = z_a and r = sum_{k != a}
+ * exp(z_k - m) in [0, K-1]: p_a = 1/(1+r) exactly, and log sum exp(z) =
+ * m + log1p(r); lr = log1p(r). The exponentials and logarithms of a block
+ * are computed by the vectorised ctx->vexp and ctx->vlog1p (< 1 ulp; the
+ * portable copies when they are NULL). n <= NC__SOFTMAX_CHUNK. */
 typedef struct nc__softmax {
     size_t a;
-    double m, r;
+    double m, r, lr;
 } nc__softmax;
-nc__softmax nc__softmax_inplace(double *z, size_t K);
+#define NC__SOFTMAX_CHUNK 64
+void nc__softmax_block(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n, nc__softmax *sm);
+
+/* The cross-entropy family on a block: CE(z + shift, y) times weight_y, with
+ * shift_k = tau log_prior_k when log_prior is given (logit adjustment) and
+ * weight_y = class_weights[y] when class_weights is given. */
+double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
+                     const int32_t *labels, double tau, const double *log_prior,
+                     const double *class_weights);
 
 double nc__loss_ce(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 double nc__loss_mse(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
@@ -40,9 +51,5 @@ double nc__loss_weighted_ce(const nc__loss_ctx *, double *, size_t, size_t, cons
 double nc__loss_logit_adjusted(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 double nc__loss_dot_regression(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 
-/* Cross-entropy of one column with softmax already applied: value from the
- * saved logit z_y, gradient p - e_y written in place (scaled by weight). */
-double nc__ce_finish(double *p, size_t K, size_t y, double zy, const nc__softmax *sm,
-                     double weight);
 
 #endif

@@ -13,21 +13,27 @@ double nc__loss_focal(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
 {
     nc__sum total = {0.0, 0.0};
     const double gamma = ctx->focal_gamma;
-    size_t i, k;
-    for (i = 0; i < n; i++) {
-        double *z = Z + i * K;
-        const size_t y = (size_t)labels[i];
-        const double zy = z[y];
-        const nc__softmax sm = nc__softmax_inplace(z, K);
-        const double ce = (sm.m - zy) + log1p(sm.r);
-        const double py = z[y];
-        const double q = (y == sm.a) ? sm.r / (1.0 + sm.r) : 1.0 - py;
-        const double ratio = q > 0.0 ? ce / q : 1.0;
-        const double qg = pow(q, gamma);
-        const double A = -qg * (gamma * py * ratio + 1.0);
-        nc__sum_add(&total, qg * ce);
-        for (k = 0; k < K; k++) z[k] = -A * z[k];
-        z[y] = A * q;
+    nc__softmax sm[NC__SOFTMAX_CHUNK];
+    double zys[NC__SOFTMAX_CHUNK];
+    size_t i0, i, k;
+    for (i0 = 0; i0 < n; i0 += NC__SOFTMAX_CHUNK) {
+        const size_t nb = n - i0 < NC__SOFTMAX_CHUNK ? n - i0 : NC__SOFTMAX_CHUNK;
+        double *Zb = Z + i0 * K;
+        for (i = 0; i < nb; i++) zys[i] = Zb[i * K + (size_t)labels[i0 + i]];
+        nc__softmax_block(ctx, Zb, K, nb, sm);
+        for (i = 0; i < nb; i++) {
+            double *z = Zb + i * K;
+            const size_t y = (size_t)labels[i0 + i];
+            const double ce = (sm[i].m - zys[i]) + sm[i].lr;
+            const double py = z[y];
+            const double q = (y == sm[i].a) ? sm[i].r / (1.0 + sm[i].r) : 1.0 - py;
+            const double ratio = q > 0.0 ? ce / q : 1.0;
+            const double qg = pow(q, gamma);
+            const double A = -qg * (gamma * py * ratio + 1.0);
+            nc__sum_add(&total, qg * ce);
+            for (k = 0; k < K; k++) z[k] = -A * z[k];
+            z[y] = A * q;
+        }
     }
     return nc__sum_value(&total);
 }

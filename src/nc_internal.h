@@ -103,6 +103,9 @@ typedef struct nc__loss_ctx {
     double target_scale, smoothing, focal_gamma, logit_tau, dot_target;
     const double *class_weights; /* K */
     const double *log_prior;     /* K: log(n_k / N) */
+    /* exp and log1p on arrays (the kernels' instruction set; NULL: portable) */
+    void (*vexp)(double *x, size_t n);
+    void (*vlog1p)(double *x, size_t n);
 } nc__loss_ctx;
 
 /* ---- the pass: kernels, threads, workspaces --------------------------------
@@ -144,6 +147,10 @@ typedef struct nc__kernels {
      * ||h'||^2, ||v'||^2, ||s'||^2}; with a rule h, v, s are updated in place. */
     void (*columns)(const nc__col_args *args, size_t n, double *H, double *G, size_t ldg,
                     double *V, double *S, const int32_t *labels, double out[6]);
+    /* In place: x <- exp(x) for x <= 350 (below -746: 0), and
+     * x <- log1p(x) for x >= 0; < 1 ulp, bit-identical in every set. */
+    void (*vexp)(double *x, size_t n);
+    void (*vlog1p)(double *x, size_t n);
     size_t cols;  /* columns per call of product that share its loads */
     size_t width; /* doubles per vector */
 } nc__kernels;

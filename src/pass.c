@@ -206,6 +206,7 @@ typedef struct pass_job {
     nc_model *m;
     const nc__kernels *kern;
     const nc__loss_def *loss;
+    nc__loss_ctx loss_ctx; /* the model's, with the kernels' exp and log1p */
     int fused, need_gP, allnc;
     double invN;
     double *gH;
@@ -285,7 +286,7 @@ static void pass_part(void *ctx, size_t t)
 
         /* Loss and dL/dZ in place, then dL/dZ / N: the gradients of the
          * objective are plain products with it. */
-        nc__sum_add(&ws->loss, job->loss->value_grad(&m->loss_ctx, Z, K, nb, m->labels + j0));
+        nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
         for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
 
         /* gP += H_j Z^T (before any update of H_j); gb += row sums. */
@@ -370,6 +371,9 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
 
     job.m = m;
     job.kern = nc__kernels_get(m->isa);
+    job.loss_ctx = m->loss_ctx;
+    job.loss_ctx.vexp = job.kern->vexp;
+    job.loss_ctx.vlog1p = job.kern->vlog1p;
     job.loss = nc__loss_lookup(m->loss);
     job.fused = nc__model_uses_fused(m);
     job.need_gP = !(m->depth == 1 && m->fixed);

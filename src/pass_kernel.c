@@ -10,6 +10,8 @@
  */
 #include "nc_internal.h"
 
+#include <string.h>
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #define NC_X86_KERNELS 1
 #include <immintrin.h>
@@ -26,6 +28,18 @@
 /* ---- portable scalar copy ----------------------------------------------- */
 NC_INLINE double projg_scalar(double h, double g) { return (h <= 0.0 && g > 0.0) ? 0.0 : g; }
 NC_INLINE double clamp0_scalar(double x) { return x < 0.0 ? 0.0 : x; }
+NC_INLINE uint64_t asi_scalar(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+NC_INLINE double asd_scalar(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
 
 #define SFX _scalar
 #define ATTR
@@ -45,6 +59,19 @@ NC_INLINE double clamp0_scalar(double x) { return x < 0.0 ? 0.0 : x; }
 #define VHSUM4(a, b, c, d, out) ((out)[0] = (a), (out)[1] = (b), (out)[2] = (c), (out)[3] = (d))
 #define VPROJG(h, g) projg_scalar(h, g)
 #define VCLAMP0(x) clamp0_scalar(x)
+#define VI uint64_t
+#define VASI(x) asi_scalar(x)
+#define VASD(i) asd_scalar(i)
+#define VISET(c) ((uint64_t)(c))
+#define VIADD(a, b) ((a) + (b))
+#define VIAND(a, b) ((a) & (b))
+#define VIOR(a, b) ((a) | (b))
+#define VIXOR(a, b) ((a) ^ (b))
+#define VISLL(i, s) ((i) << (s))
+#define VISRL(i, s) ((i) >> (s))
+#define VMIN(a, b) ((a) < (b) ? (a) : (b))
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VSELGE(a, b, x, y) ((a) >= (b) ? (x) : (y))
 #define LA_K 4
 #define LA_N 2
 #define RB_F 4
@@ -67,6 +94,11 @@ NC_INLINE __m128d projg_sse2(__m128d h, __m128d g)
     return _mm_andnot_pd(_mm_and_pd(_mm_cmple_pd(h, z), _mm_cmpgt_pd(g, z)), g);
 }
 NC_INLINE __m128d clamp0_sse2(__m128d x) { return _mm_andnot_pd(_mm_cmplt_pd(x, _mm_setzero_pd()), x); }
+NC_INLINE __m128d selge_sse2(__m128d a, __m128d b, __m128d x, __m128d y)
+{
+    const __m128d m = _mm_cmpge_pd(a, b);
+    return _mm_or_pd(_mm_and_pd(m, x), _mm_andnot_pd(m, y));
+}
 
 #define SFX _sse2
 #define ATTR
@@ -86,6 +118,19 @@ NC_INLINE __m128d clamp0_sse2(__m128d x) { return _mm_andnot_pd(_mm_cmplt_pd(x, 
 #define VHSUM4(a, b, c, d, out) hsum4_sse2(a, b, c, d, out)
 #define VPROJG(h, g) projg_sse2(h, g)
 #define VCLAMP0(x) clamp0_sse2(x)
+#define VI __m128i
+#define VASI(x) _mm_castpd_si128(x)
+#define VASD(i) _mm_castsi128_pd(i)
+#define VISET(c) _mm_set1_epi64x((long long)(c))
+#define VIADD(a, b) _mm_add_epi64(a, b)
+#define VIAND(a, b) _mm_and_si128(a, b)
+#define VIOR(a, b) _mm_or_si128(a, b)
+#define VIXOR(a, b) _mm_xor_si128(a, b)
+#define VISLL(i, s) _mm_slli_epi64(i, s)
+#define VISRL(i, s) _mm_srli_epi64(i, s)
+#define VMIN(a, b) _mm_min_pd(a, b)
+#define VMAX(a, b) _mm_max_pd(a, b)
+#define VSELGE(a, b, x, y) selge_sse2(a, b, x, y)
 #define LA_K 4
 #define LA_N 2
 #define RB_F 2
@@ -116,6 +161,10 @@ static inline NC_AVX2 __m256d clamp0_avx2(__m256d x)
 {
     return _mm256_andnot_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ), x);
 }
+static inline NC_AVX2 __m256d selge_avx2(__m256d a, __m256d b, __m256d x, __m256d y)
+{
+    return _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_GE_OQ));
+}
 
 #define SFX _avx2
 #define ATTR NC_AVX2
@@ -135,6 +184,19 @@ static inline NC_AVX2 __m256d clamp0_avx2(__m256d x)
 #define VHSUM4(a, b, c, d, out) hsum4_avx2(a, b, c, d, out)
 #define VPROJG(h, g) projg_avx2(h, g)
 #define VCLAMP0(x) clamp0_avx2(x)
+#define VI __m256i
+#define VASI(x) _mm256_castpd_si256(x)
+#define VASD(i) _mm256_castsi256_pd(i)
+#define VISET(c) _mm256_set1_epi64x((long long)(c))
+#define VIADD(a, b) _mm256_add_epi64(a, b)
+#define VIAND(a, b) _mm256_and_si256(a, b)
+#define VIOR(a, b) _mm256_or_si256(a, b)
+#define VIXOR(a, b) _mm256_xor_si256(a, b)
+#define VISLL(i, s) _mm256_slli_epi64(i, s)
+#define VISRL(i, s) _mm256_srli_epi64(i, s)
+#define VMIN(a, b) _mm256_min_pd(a, b)
+#define VMAX(a, b) _mm256_max_pd(a, b)
+#define VSELGE(a, b, x, y) selge_avx2(a, b, x, y)
 #define LA_K 5
 #define LA_N 2
 #define RB_F 2
@@ -168,6 +230,10 @@ static inline NC_AVX512 __m512d clamp0_avx512(__m512d x)
     const __m512d z = _mm512_setzero_pd();
     return _mm512_mask_mov_pd(x, _mm512_cmp_pd_mask(x, z, _CMP_LT_OQ), z);
 }
+static inline NC_AVX512 __m512d selge_avx512(__m512d a, __m512d b, __m512d x, __m512d y)
+{
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_GE_OQ), y, x);
+}
 
 #define SFX _avx512
 #define ATTR NC_AVX512
@@ -187,6 +253,19 @@ static inline NC_AVX512 __m512d clamp0_avx512(__m512d x)
 #define VHSUM4(a, b, c, d, out) hsum4_avx512(a, b, c, d, out)
 #define VPROJG(h, g) projg_avx512(h, g)
 #define VCLAMP0(x) clamp0_avx512(x)
+#define VI __m512i
+#define VASI(x) _mm512_castpd_si512(x)
+#define VASD(i) _mm512_castsi512_pd(i)
+#define VISET(c) _mm512_set1_epi64((long long)(c))
+#define VIADD(a, b) _mm512_add_epi64(a, b)
+#define VIAND(a, b) _mm512_and_si512(a, b)
+#define VIOR(a, b) _mm512_or_si512(a, b)
+#define VIXOR(a, b) _mm512_xor_si512(a, b)
+#define VISLL(i, s) _mm512_slli_epi64(i, s)
+#define VISRL(i, s) _mm512_srli_epi64(i, s)
+#define VMIN(a, b) _mm512_min_pd(a, b)
+#define VMAX(a, b) _mm512_max_pd(a, b)
+#define VSELGE(a, b, x, y) selge_avx512(a, b, x, y)
 #define LA_K 5
 #define LA_N 4
 #define RB_F 4

@@ -13,6 +13,7 @@
  *   LA_K, LA_N     register tile of the logits: classes x columns
  *   RB_F, RB_K     register tile of the rank update: vectors of rows x classes
  *   PR_F, PR_N     register tile of the feature product: vectors of rows x columns
+ *   and the integer and selection macros of vmath_tmpl.h (vectorised exp, log1p)
  * P is read from a packed copy Pp (nc__pack_P): for each vector of W rows
  * its K entries are contiguous, so a tile's loads do not all fall into the
  * same cache set when d is a power of two (4K aliasing); rows beyond the last
@@ -288,8 +289,10 @@ static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double 
     out[5] = VHSUM(ss) + ts;
 }
 
+#include "vmath_tmpl.h"
+
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), PR_N, W,
 };
 
 #undef SFX
@@ -316,3 +319,16 @@ static const nc__kernels FN(kernel_table) = {
 #undef RB_K
 #undef PR_F
 #undef PR_N
+#undef VI
+#undef VASI
+#undef VASD
+#undef VISET
+#undef VIADD
+#undef VIAND
+#undef VIOR
+#undef VIXOR
+#undef VISLL
+#undef VISRL
+#undef VMIN
+#undef VMAX
+#undef VSELGE
