@@ -270,8 +270,8 @@ static inline NC_AVX512 __m512d selge_avx512(__m512d a, __m512d b, __m512d x, __
 #define LA_N 4
 #define RB_F 4
 #define RB_K 5
-#define PR_F 4
-#define PR_N 4
+#define PR_F 2
+#define PR_N 8
 #include "pass_kernel_tmpl.h"
 #endif /* NC_X86_KERNELS */
 
