@@ -2,6 +2,7 @@
  * nc_analyze.c - every neural-collapse metric of features saved with np.save.
  *
  *   nc_analyze [options] FEATURES.npy LABELS.npy [W.npy [b.npy]]
+ *   nc_analyze [options] --shard F1.npy L1.npy --shard F2.npy L2.npy ...
  *   nc_analyze --short        a self-contained demo on generated files
  *
  * FEATURES: (N, d) float32/float64, C or Fortran order (penultimate features,
@@ -11,7 +12,10 @@
  *
  * The files are streamed in chunks of --chunk-rows rows, twice (class means,
  * then within-class scatter and NC4), so memory is about chunk-rows * d
- * doubles plus O(d K + K^2), whatever N is.
+ * doubles plus O(d K + K^2), whatever N is. Features dumped in shards (one
+ * pair of files per data-loader worker or GPU rank) are analysed as one data
+ * set: each --shard adds a pair (the positional pair, if any, is the first);
+ * the shards must agree on d, and may differ in N and dtype.
  *
  * Options:
  *   --weights FILE, --bias FILE   the classifier (instead of positional)
@@ -21,6 +25,7 @@
  *   --between uniform|weighted
  *   --rtol X                      pseudo-inverse threshold of Sigma_B
  *   --chunk-rows N                rows per chunk (default: 64 MiB of doubles)
+ *   --shard F.npy L.npy           one more pair of features and labels
  *   --json                        JSON instead of a table
  *   --short                       run the demo (for `make check`)
  *
@@ -39,7 +44,9 @@
 #include "ncollapse.h"
 
 typedef struct options {
-    const char *features, *labels, *weights, *bias;
+    const char **features, **labels; /* one pair per shard */
+    size_t shards;
+    const char *weights, *bias;
     size_t classes;     /* 0: infer */
     size_t chunk_rows;  /* 0: default */
     nc_global_mean global_mean;
@@ -62,7 +69,7 @@ static int usage(const char *msg)
     fprintf(stderr,
             "usage: nc_analyze [--json] [--global-mean sample|class-avg] [--between uniform|weighted]\n"
             "                  [--rtol X] [--chunk-rows N] [--classes K] [--weights W.npy] [--bias b.npy]\n"
-            "                  FEATURES.npy LABELS.npy [W.npy [b.npy]]\n"
+            "                  [--shard F.npy L.npy]... [FEATURES.npy LABELS.npy [W.npy [b.npy]]]\n"
             "       nc_analyze --short   (demo on generated data)\n");
     return 2;
 }
@@ -122,6 +129,45 @@ static int read_small(const char *path, const char *what, size_t rows, size_t co
 }
 
 /* The analysis: open, stream both passes, compute. Returns an exit code. */
+/* Open shard `i` in fr and lr and check it: float features (n, d) with
+ * n >= 1 and d == *d when *d is set, and n labels. */
+static int open_shard(const options *o, size_t i, nc_npy_reader *fr, nc_npy_reader *lr, size_t *n,
+                      size_t *d, nc_npy_dtype *dtype)
+{
+    size_t nd, rows, cols, lN, lcols;
+    nc_npy_dtype t, lt;
+    nc_status st;
+    char msg[600];
+    if ((st = nc_npy_reader_open(fr, o->features[i])) != NC_SUCCESS)
+        return fail("features", st, nc_npy_reader_last_error(fr));
+    nc_npy_reader_info(fr, &t, &nd, &rows, &cols);
+    if (t != NC_NPY_FLOAT32 && t != NC_NPY_FLOAT64) {
+        snprintf(msg, sizeof msg, "%s holds %s; features must be float32 or float64", o->features[i],
+                 nc_npy_dtype_name(t));
+        return fail("features", NC_ERR_DTYPE, msg);
+    }
+    if (rows == 0 || cols == 0) {
+        snprintf(msg, sizeof msg, "%s has shape (%zu, %zu)", o->features[i], rows, cols);
+        return fail("features", NC_ERR_INVALID_SIZE, msg);
+    }
+    if (*d != 0 && cols != *d) {
+        snprintf(msg, sizeof msg, "%s has d = %zu, the first shard %zu", o->features[i], cols, *d);
+        return fail("features", NC_ERR_SIZE_MISMATCH, msg);
+    }
+    if ((st = nc_npy_reader_open(lr, o->labels[i])) != NC_SUCCESS)
+        return fail("labels", st, nc_npy_reader_last_error(lr));
+    nc_npy_reader_info(lr, &lt, NULL, &lN, &lcols);
+    if (lN != rows || lcols != 1) {
+        snprintf(msg, sizeof msg, "%s holds %zu x %zu labels for %zu feature rows", o->labels[i], lN,
+                 lcols, rows);
+        return fail("labels", NC_ERR_SIZE_MISMATCH, msg);
+    }
+    *n = rows;
+    *d = cols;
+    if (dtype) *dtype = t;
+    return 0;
+}
+
 static int analyze(const options *o, result *res)
 {
     nc_npy_reader *fr = NULL, *lr = NULL;
@@ -129,8 +175,7 @@ static int analyze(const options *o, result *res)
     nc_metrics *m = NULL;
     double *W = NULL, *b = NULL, *buf = NULL;
     int32_t *lab = NULL;
-    size_t N, d, nd, lN, lcols, K, chunk, row0, pass, j;
-    nc_npy_dtype lt;
+    size_t N = 0, d = 0, n_i, K, chunk, row0, pass, j, sh, total_rows;
     nc_status st;
     int rc = 1;
     char msg[600];
@@ -141,32 +186,10 @@ static int analyze(const options *o, result *res)
         rc = fail("setup", st, "");
         goto done;
     }
-    if ((st = nc_npy_reader_open(fr, o->features)) != NC_SUCCESS) {
-        rc = fail("features", st, nc_npy_reader_last_error(fr));
-        goto done;
-    }
-    nc_npy_reader_info(fr, &res->dtype, &nd, &N, &d);
-    if (res->dtype != NC_NPY_FLOAT32 && res->dtype != NC_NPY_FLOAT64) {
-        snprintf(msg, sizeof msg, "%s holds %s; features must be float32 or float64", o->features,
-                 nc_npy_dtype_name(res->dtype));
-        rc = fail("features", NC_ERR_DTYPE, msg);
-        goto done;
-    }
-    if ((st = nc_npy_reader_open(lr, o->labels)) != NC_SUCCESS) {
-        rc = fail("labels", st, nc_npy_reader_last_error(lr));
-        goto done;
-    }
-    nc_npy_reader_info(lr, &lt, NULL, &lN, &lcols);
-    if (lN != N || lcols != 1) {
-        snprintf(msg, sizeof msg, "%s holds %zu x %zu labels for %zu feature rows", o->labels, lN,
-                 lcols, N);
-        rc = fail("labels", NC_ERR_SIZE_MISMATCH, msg);
-        goto done;
-    }
-    if (N == 0 || d == 0) {
-        snprintf(msg, sizeof msg, "%s has shape (%zu, %zu)", o->features, N, d);
-        rc = fail("features", NC_ERR_INVALID_SIZE, msg);
-        goto done;
+    /* Every shard checked before any work; N is their total. */
+    for (sh = 0; sh < o->shards; sh++) {
+        if (open_shard(o, sh, fr, lr, &n_i, &d, sh == 0 ? &res->dtype : NULL) != 0) goto done;
+        N += n_i;
     }
     chunk = o->chunk_rows ? o->chunk_rows : (size_t)8388608 / d;
     if (chunk < 1) chunk = 1;
@@ -174,7 +197,6 @@ static int analyze(const options *o, result *res)
     res->N = N;
     res->d = d;
     res->chunk_rows = chunk;
-    res->chunks = (N + chunk - 1) / chunk;
     buf = (double *)malloc(chunk * d * sizeof(double));
     lab = (int32_t *)malloc(chunk * sizeof(int32_t));
     if (buf == NULL || lab == NULL) {
@@ -197,14 +219,17 @@ static int analyze(const options *o, result *res)
     }
     if (K == 0) {
         int32_t top = -1;
-        for (row0 = 0; row0 < N; row0 += chunk) {
-            const size_t n = N - row0 < chunk ? N - row0 : chunk;
-            if ((st = nc_npy_reader_read_labels(lr, row0, n, lab, 0)) != NC_SUCCESS) {
-                rc = fail("labels", st, nc_npy_reader_last_error(lr));
-                goto done;
+        for (sh = 0; sh < o->shards; sh++) {
+            if (open_shard(o, sh, fr, lr, &n_i, &d, NULL) != 0) goto done;
+            for (row0 = 0; row0 < n_i; row0 += chunk) {
+                const size_t n = n_i - row0 < chunk ? n_i - row0 : chunk;
+                if ((st = nc_npy_reader_read_labels(lr, row0, n, lab, 0)) != NC_SUCCESS) {
+                    rc = fail("labels", st, nc_npy_reader_last_error(lr));
+                    goto done;
+                }
+                for (j = 0; j < n; j++)
+                    if (lab[j] > top) top = lab[j];
             }
-            for (j = 0; j < n; j++)
-                if (lab[j] > top) top = lab[j];
         }
         K = (size_t)top + 1;
     }
@@ -231,24 +256,35 @@ static int analyze(const options *o, result *res)
         fprintf(stderr, "nc_analyze: --bias without --weights is ignored\n");
     }
 
-    /* Two passes over the files, chunk by chunk. */
+    /* Two passes over the shards, chunk by chunk. Rows are numbered across
+     * the shards in the messages. */
     for (pass = 0; pass < 2; pass++) {
-        for (row0 = 0; row0 < N; row0 += chunk) {
-            const size_t n = N - row0 < chunk ? N - row0 : chunk;
-            if ((st = nc_npy_reader_read_rows(fr, row0, n, buf, d)) != NC_SUCCESS) {
-                rc = fail("features", st, nc_npy_reader_last_error(fr));
-                goto done;
+        total_rows = 0;
+        for (sh = 0; sh < o->shards; sh++) {
+            if (open_shard(o, sh, fr, lr, &n_i, &d, NULL) != 0) goto done;
+            for (row0 = 0; row0 < n_i; row0 += chunk) {
+                const size_t n = n_i - row0 < chunk ? n_i - row0 : chunk;
+                if ((st = nc_npy_reader_read_rows(fr, row0, n, buf, d)) != NC_SUCCESS) {
+                    rc = fail("features", st, nc_npy_reader_last_error(fr));
+                    goto done;
+                }
+                if ((st = nc_npy_reader_read_labels(lr, row0, n, lab, K)) != NC_SUCCESS) {
+                    rc = fail("labels", st, nc_npy_reader_last_error(lr));
+                    goto done;
+                }
+                if ((st = nc_stream_add(s, n, buf, d, lab)) != NC_SUCCESS) {
+                    snprintf(msg, sizeof msg, "%s rows %zu..%zu: %s", o->features[sh], row0,
+                             row0 + n - 1, nc_stream_last_error(s));
+                    rc = fail("stream", st, msg);
+                    goto done;
+                }
+                if (pass == 0) res->chunks++;
             }
-            if ((st = nc_npy_reader_read_labels(lr, row0, n, lab, K)) != NC_SUCCESS) {
-                rc = fail("labels", st, nc_npy_reader_last_error(lr));
-                goto done;
-            }
-            if ((st = nc_stream_add(s, n, buf, d, lab)) != NC_SUCCESS) {
-                snprintf(msg, sizeof msg, "rows %zu..%zu: %s", row0, row0 + n - 1,
-                         nc_stream_last_error(s));
-                rc = fail("stream", st, msg);
-                goto done;
-            }
+            total_rows += n_i;
+        }
+        if (total_rows != N) { /* a file changed between the passes */
+            rc = fail("features", NC_ERR_SIZE_MISMATCH, "the files changed during the analysis");
+            goto done;
         }
         if (pass == 0 && (st = nc_stream_next_pass(s)) != NC_SUCCESS) {
             rc = fail("stream", st, nc_stream_last_error(s));
@@ -308,9 +344,18 @@ static void print_result(const options *o, const result *r, FILE *f)
     size_t j;
     if (o->json) {
         fprintf(f, "{\n  \"features\": ");
-        json_string(f, o->features);
+        json_string(f, o->features[0]);
         fprintf(f, ",\n  \"labels\": ");
-        json_string(f, o->labels);
+        json_string(f, o->labels[0]);
+        fprintf(f, ",\n  \"shards\": [");
+        for (j = 0; j < o->shards; j++) {
+            fprintf(f, "%s[", j ? ", " : "");
+            json_string(f, o->features[j]);
+            fprintf(f, ", ");
+            json_string(f, o->labels[j]);
+            fprintf(f, "]");
+        }
+        fprintf(f, "]");
         fprintf(f, ",\n  \"weights\": ");
         if (o->weights) json_string(f, o->weights); else fprintf(f, "null");
         fprintf(f, ",\n  \"bias\": ");
@@ -334,9 +379,10 @@ static void print_result(const options *o, const result *r, FILE *f)
         fprintf(f, ",\n  \"library_version\": \"%s\"\n}\n", nc_version_string());
         return;
     }
-    fprintf(f, "N = %zu samples, d = %zu, K = %zu classes (%s features, %zu chunk%s of up to %zu rows)\n",
-            r->N, r->d, r->K, nc_npy_dtype_name(r->dtype), r->chunks, r->chunks == 1 ? "" : "s",
-            r->chunk_rows);
+    fprintf(f, "N = %zu samples, d = %zu, K = %zu classes (%s features, %zu shard%s, %zu chunk%s of up to "
+               "%zu rows)\n",
+            r->N, r->d, r->K, nc_npy_dtype_name(r->dtype), o->shards, o->shards == 1 ? "" : "s",
+            r->chunks, r->chunks == 1 ? "" : "s", r->chunk_rows);
     fprintf(f, "conventions: global mean %s, between-class %s, rtol %g\n", gm_name(o->global_mean),
             bw_name(o->between), o->rtol);
     fprintf(f, "%-22s %s\n", "metric", "value");
@@ -373,16 +419,33 @@ static int write_demo_file(nc_npy_writer *w, const char *path, nc_npy_dtype t, s
     return 0;
 }
 
+/* Largest relative difference between the metrics of r and those in m;
+ * *rc = 1 where one is available and the other not. */
+static double compare(const nc_metrics *m, const result *r, int *rc)
+{
+    double worst = 0.0, v;
+    size_t k;
+    for (k = 0; k < NC_METRIC_COUNT; k++) {
+        if (nc_metrics_get(m, (nc_metric)k, &v) != r->st[k]) *rc = 1;
+        if (r->st[k] == NC_SUCCESS && v != 0.0 && fabs(r->v[k] - v) / fabs(v) > worst)
+            worst = fabs(r->v[k] - v) / fabs(v);
+    }
+    return worst;
+}
+
 static int demo(void)
 {
     enum { d = 16, K = 5, N = 2000 };
     static double H[N * d], W[K * d], b[K], M[K * d];
     static int32_t y[N];
     static const double share[K] = {0.4, 0.25, 0.15, 0.12, 0.08}; /* imbalanced */
-    char dir[256], pf[300], pl[300], pw[300], pb[300];
+    char dir[256], pf[300], pl[300], pw[300], pb[300], sf[3][300], sl[3][300];
+    const char *shard_f[3], *shard_l[3];
+    static const size_t cut[4] = {0, 700, 1500, N}; /* three shards of 700, 800, 500 rows */
     const char *tmp = getenv("TMPDIR");
     nc_npy_writer *w = NULL;
     nc_metrics *m = NULL;
+    const char *pf_p = pf, *pl_p = pl;
     options o;
     result r;
     size_t i, k, t;
@@ -398,6 +461,12 @@ static int demo(void)
     snprintf(pl, sizeof pl, "%s/labels.npy", dir);
     snprintf(pw, sizeof pw, "%s/W.npy", dir);
     snprintf(pb, sizeof pb, "%s/b.npy", dir);
+    for (k = 0; k < 3; k++) {
+        snprintf(sf[k], sizeof sf[k], "%s/features_%zu.npy", dir, k);
+        snprintf(sl[k], sizeof sl[k], "%s/labels_%zu.npy", dir, k);
+        shard_f[k] = sf[k];
+        shard_l[k] = sl[k];
+    }
     for (i = 0; i < K * d; i++) M[i] = 3.0 * demo_normal();
     for (i = 0; i < N; i++) {
         double u = (double)i / N, acc = 0.0;
@@ -418,15 +487,23 @@ static int demo(void)
          write_demo_file(w, pl, NC_NPY_INT64, 1, N, 1, NULL, y) ||
          write_demo_file(w, pw, NC_NPY_FLOAT32, 2, K, d, W, NULL) ||
          write_demo_file(w, pb, NC_NPY_FLOAT32, 1, K, 1, b, NULL);
-    nc_npy_writer_destroy(w);
     /* the in-memory reference uses the float32-rounded values the files hold */
     for (i = 0; i < N * d; i++) H[i] = (double)(float)H[i];
+    /* the same rows in three shards, as three ranks would dump them (the
+     * middle one in float64 and int32) */
+    for (k = 0; k < 3 && rc == 0; k++)
+        rc = write_demo_file(w, sf[k], k == 1 ? NC_NPY_FLOAT64 : NC_NPY_FLOAT32, 2, cut[k + 1] - cut[k],
+                             d, H + cut[k] * d, NULL) ||
+             write_demo_file(w, sl[k], k == 1 ? NC_NPY_INT32 : NC_NPY_INT64, 1, cut[k + 1] - cut[k], 1,
+                             NULL, y + cut[k]);
+    nc_npy_writer_destroy(w);
     for (i = 0; i < K * d; i++) W[i] = (double)(float)W[i];
     for (i = 0; i < K; i++) b[i] = (double)(float)b[i];
     if (rc == 0) {
         memset(&o, 0, sizeof o);
-        o.features = pf;
-        o.labels = pl;
+        o.features = &pf_p;
+        o.labels = &pl_p;
+        o.shards = 1;
         o.weights = pw;
         o.bias = pb;
         o.rtol = 1e-13;
@@ -442,14 +519,19 @@ static int demo(void)
             if (nc_metrics_compute_data(m, d, K, N, H, d, y, W, d, b) != NC_SUCCESS) {
                 rc = fail("in-memory metrics", NC_ERR_INVALID_VALUE, nc_metrics_last_error(m));
             } else {
-                for (k = 0; k < NC_METRIC_COUNT; k++) {
-                    double v;
-                    if (nc_metrics_get(m, (nc_metric)k, &v) != r.st[k]) rc = 1;
-                    if (r.st[k] == NC_SUCCESS && v != 0.0 && fabs(r.v[k] - v) / fabs(v) > worst)
-                        worst = fabs(r.v[k] - v) / fabs(v);
-                }
+                worst = compare(m, &r, &rc);
                 printf("streamed in %zu chunks vs in memory: largest relative difference %.3g\n",
                        r.chunks, worst);
+                /* and from the three shards */
+                o.features = shard_f;
+                o.labels = shard_l;
+                o.shards = 3;
+                if (rc == 0 && (rc = analyze(&o, &r)) == 0) {
+                    const double w3 = compare(m, &r, &rc);
+                    printf("streamed from 3 shards in %zu chunks vs in memory: largest relative "
+                           "difference %.3g\n", r.chunks, w3);
+                    if (w3 > worst) worst = w3;
+                }
                 if (worst > 1e-10 || rc) {
                     fprintf(stderr, "nc_analyze: streaming and in-memory metrics disagree\n");
                     rc = 1;
@@ -457,6 +539,10 @@ static int demo(void)
             }
             nc_metrics_destroy(m);
         }
+    }
+    for (k = 0; k < 3; k++) {
+        remove(sf[k]);
+        remove(sl[k]);
     }
     remove(pf);
     remove(pl);
@@ -466,14 +552,15 @@ static int demo(void)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line; files has room for 2 (argc + 1) paths, o is zeroed. */
+static int run(int argc, char **argv, const char **files, options *opt)
 {
-    options o;
+    options o = *opt;
     result r;
     const char *pos[4] = {NULL, NULL, NULL, NULL};
+    size_t nshard = 0, k;
     int npos = 0, i, rc;
 
-    memset(&o, 0, sizeof o);
     o.global_mean = NC_GLOBAL_MEAN_SAMPLE;
     o.between = NC_BETWEEN_UNIFORM;
     o.rtol = 1e-13;
@@ -521,6 +608,12 @@ int main(int argc, char **argv)
             if (!v) return usage("--bias needs a file");
             o.bias = v;
             i++;
+        } else if (strcmp(a, "--shard") == 0) {
+            if (i + 2 >= argc) return usage("--shard needs a features and a labels file");
+            files[2 * nshard + 2] = argv[i + 1]; /* slots 0, 1: the positional pair */
+            files[2 * nshard + 3] = argv[i + 2];
+            nshard++;
+            i += 2;
         } else if (a[0] == '-' && a[1] == '-') {
             char msg[200];
             snprintf(msg, sizeof msg, "unknown option %.150s", a);
@@ -530,9 +623,21 @@ int main(int argc, char **argv)
             pos[npos++] = a;
         }
     }
-    if (npos < 2) return usage(npos == 0 ? NULL : "a labels file is needed");
-    o.features = pos[0];
-    o.labels = pos[1];
+    if (npos == 1 || (npos < 2 && nshard == 0))
+        return usage(npos == 0 ? NULL : "a labels file is needed");
+    /* features[i] = files[2 i + off], labels[i] = files[2 i + off + 1] */
+    o.shards = nshard + (npos >= 2);
+    opt->features = o.features = (const char **)malloc(o.shards * sizeof(char *));
+    opt->labels = o.labels = (const char **)malloc(o.shards * sizeof(char *));
+    if (o.features == NULL || o.labels == NULL) return fail("setup", NC_ERR_OUT_OF_MEMORY, "");
+    if (npos >= 2) {
+        files[0] = pos[0];
+        files[1] = pos[1];
+    }
+    for (k = 0; k < o.shards; k++) {
+        o.features[k] = files[2 * k + (npos >= 2 ? 0 : 2)];
+        o.labels[k] = files[2 * k + (npos >= 2 ? 1 : 3)];
+    }
     if (npos > 2) {
         if (o.weights) return usage("W given twice");
         o.weights = pos[2];
@@ -543,5 +648,19 @@ int main(int argc, char **argv)
     }
     rc = analyze(&o, &r);
     if (rc == 0) print_result(&o, &r, stdout);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    const char **files = (const char **)malloc(2 * ((size_t)argc + 1) * sizeof(char *));
+    int rc;
+    memset(&o, 0, sizeof o);
+    if (files == NULL) return fail("setup", NC_ERR_OUT_OF_MEMORY, "");
+    rc = run(argc, argv, files, &o);
+    free(files);
+    free(o.features);
+    free(o.labels);
     return rc;
 }
