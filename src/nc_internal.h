@@ -151,6 +151,13 @@ typedef struct nc__kernels {
      * x <- log1p(x) for x >= 0; < 1 ulp, bit-identical in every set. */
     void (*vexp)(double *x, size_t n);
     void (*vlog1p)(double *x, size_t n);
+    /* The small-d path on a block transposed (rows of ld ldt, n a multiple
+     * of the widest vector): Out (R x n) = A In (+ bias) with A_rs =
+     * coef[r rs + s ss], In S x n; and gP (d x K, ld d) += Ht Zt^T. */
+    void (*t_gemm)(size_t R, size_t S, size_t n, const double *coef, size_t rs, size_t ss,
+                   const double *In, size_t ldt, const double *bias, double *Out);
+    void (*t_rank)(size_t d, size_t K, size_t n, const double *Ht, const double *Zt, size_t ldt,
+                   double *gP);
     size_t cols;  /* columns per call of product that share its loads */
     size_t width; /* doubles per vector */
 } nc__kernels;
@@ -174,11 +181,13 @@ typedef struct nc__pass_ws {
     double *gP; /* d x K partial gradient of P (thread 0: the model's gP) */
     double *gb; /* K partial gradient of b, on cache lines of its own (gb_mem + 8) */
     double *gb_mem;
+    double *T;  /* small-d path: Ht (d x ldt), Zt (K x ldt), Gt (d x ldt), transposed */
+    size_t ldt; /* block_fused rounded up to NC__SMALL_PAD */
     nc__sum loss, h2, gh2, nc1, h2_new, v2_new, s2_new; /* written once, at the end of a part */
 } nc__pass_ws;
 
 /* Which implementation the pass uses (tests and benchmarks may force one). */
-enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2 };
+enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2, NC__KERNEL_SMALL = 3 };
 
 /* ---- model ---------------------------------------------------------------- */
 struct nc_model {
@@ -223,7 +232,7 @@ struct nc_model {
     /* Workspace of the pass (allocated when the sizes are fixed, and again
      * by nc_model_set_threads). */
     size_t block;       /* columns per block of the BLAS-3 path */
-    size_t block_fused; /* columns per block of the fused small-K kernels */
+    size_t block_fused; /* columns per block of the fused small-K and small-d kernels */
     size_t parallel_min; /* K d N below which the parts run on the calling thread */
     double *Zblock;     /* == ws[0].Z */
     double *Gblock;     /* == ws[0].G (nc__model_prepare borrows it, >= d doubles) */
@@ -282,7 +291,11 @@ nc_status nc__model_set_kernel(nc_model *m, int kernel, nc__isa isa);
  * run on the calling thread; reallocates the workspaces. */
 nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, size_t parallel_min);
 /* Whether the pass at the current options uses the fused kernels. */
-int nc__model_uses_fused(const nc_model *m);
+/* The path of the pass: NC__KERNEL_FUSED, _BLAS or _SMALL (d <= 16). */
+int nc__model_path(const nc_model *m);
+/* Columns of a transposed block are padded to a multiple of this (the
+ * widest vector), with zeros. */
+#define NC__SMALL_PAD 8
 /* Recompute the product P after the layers changed (no-op for M == 1). */
 void nc__model_update_product(nc_model *m);
 /* Number of small variables: [hidden layers][classifier unless fixed][b if bias]

@@ -45,6 +45,10 @@
 #define NC_FUSED_MAX_K_OTHER 12
 /* Target bytes of a block of H for the fused kernels (stays in L2 across
  * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
+/* The small-d path (features transposed per block, vectorised across
+ * columns) up to this d, and K (measured in docs/performance.md). */
+#define NC_SMALL_MAX_D 16
+#define NC_SMALL_MAX_K 64
 #define NC_FUSED_BLOCK_BYTES (256u * 1024u)
 #define NC_BLAS_BLOCK_BYTES (8u * 1024u * 1024u)
 /* Below this many multiply-adds per product (K d N) the parts run one
@@ -83,6 +87,7 @@ static void free_ws(nc__pass_ws *ws, size_t threads, double *keep_gP)
         free(ws[t].G);
         if (ws[t].gP != keep_gP) free(ws[t].gP);
         free(ws[t].gb_mem);
+        free(ws[t].T);
     }
     free(ws);
 }
@@ -108,7 +113,8 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
     if (threads == 0 || threads > NC_MAX_THREADS) return NC_ERR_INVALID_VALUE;
     if (!m->block) choose_blocks(m);
     zcols = m->block > m->block_fused ? m->block : m->block_fused;
-    gcols = m->block > 8 ? m->block : 8;
+    gcols = m->block > m->block_fused ? m->block : m->block_fused;
+    if (gcols < 8) gcols = 8;
     Ppack = alloc_doubles(m->d, m->K);
     ws = (nc__pass_ws *)calloc(threads, sizeof *ws);
     if (!ws || !Ppack) {
@@ -124,7 +130,9 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
          * the cache lines that this thread adds to at every block. */
         ws[t].gb_mem = alloc_doubles(m->K + 16, 1);
         ws[t].gb = ws[t].gb_mem ? ws[t].gb_mem + 8 : NULL;
-        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb) {
+        ws[t].ldt = (m->block_fused + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+        ws[t].T = m->d <= NC_SMALL_MAX_D ? alloc_doubles(2 * m->d + m->K, ws[t].ldt) : NULL;
+        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb || (m->d <= NC_SMALL_MAX_D && !ws[t].T)) {
             free_ws(ws, threads, NULL);
             free(Ppack);
             return NC_ERR_OUT_OF_MEMORY;
@@ -148,7 +156,8 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
 
 nc_status nc__model_set_kernel(nc_model *m, int kernel, nc__isa isa)
 {
-    if (kernel < NC__KERNEL_AUTO || kernel > NC__KERNEL_BLAS || !nc__isa_supported(isa))
+    if (kernel < NC__KERNEL_AUTO || kernel > NC__KERNEL_SMALL || !nc__isa_supported(isa) ||
+        (kernel == NC__KERNEL_SMALL && m->d > NC_SMALL_MAX_D))
         return NC_ERR_UNSUPPORTED;
     m->kernel = kernel;
     m->isa = isa;
@@ -163,11 +172,14 @@ nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, si
     return nc__pass_set_threads(m, m->threads);
 }
 
-int nc__model_uses_fused(const nc_model *m)
+int nc__model_path(const nc_model *m)
 {
-    if (m->kernel != NC__KERNEL_AUTO) return m->kernel == NC__KERNEL_FUSED;
-    return m->K * m->d <= NC_FUSED_MAX_KD &&
-           m->K <= (m->isa == NC__ISA_AVX512 ? NC_FUSED_MAX_K_AVX512 : NC_FUSED_MAX_K_OTHER);
+    if (m->kernel != NC__KERNEL_AUTO) return m->kernel;
+    if (m->d <= NC_SMALL_MAX_D && m->K <= NC_SMALL_MAX_K) return NC__KERNEL_SMALL;
+    if (m->K * m->d <= NC_FUSED_MAX_KD &&
+        m->K <= (m->isa == NC__ISA_AVX512 ? NC_FUSED_MAX_K_AVX512 : NC_FUSED_MAX_K_OTHER))
+        return NC__KERNEL_FUSED;
+    return NC__KERNEL_BLAS;
 }
 
 /* ---- depth: back-propagation of gP through the layers ----------------------- */
@@ -209,7 +221,7 @@ typedef struct pass_job {
     const nc__kernels *kern;
     const nc__loss_def *loss;
     nc__loss_ctx loss_ctx; /* the model's, with the kernels' exp and log1p */
-    int fused, need_gP, allnc;
+    int path, fused, need_gP, allnc;
     double invN;
     double *gH;
     size_t ldgh;
@@ -251,6 +263,48 @@ static void prefetch_columns(const double *H, size_t d, size_t i, size_t n)
 #endif
 }
 
+/* Out (rows x n, ld ldo) = the transpose of In (n x rows, ld ldi): the
+ * small blocks are a few kilobytes, in L1. */
+static void transpose(const double *In, size_t ldi, size_t rows, size_t n, double *Out, size_t ldo)
+{
+    size_t i, r;
+    for (i = 0; i < n; i++)
+        for (r = 0; r < rows; r++) Out[r * ldo + i] = In[i * ldi + r];
+}
+
+/* One block of the small-d path: H_j transposed once, the logits and the
+ * feature gradient as row operations (no horizontal sums), the loss on
+ * the block in its usual layout, then the usual column finish. Columns
+ * nb..n of the transposed rows are zeros: they add nothing to gP. */
+static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t nb)
+{
+    nc_model *m = job->m;
+    const size_t d = m->d, K = m->K, ldt = ws->ldt;
+    const size_t n = (nb + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+    double *Ht = ws->T, *Zt = Ht + d * ldt, *Gt = Zt + K * ldt, *Z = ws->Z;
+    double *G = job->gH ? job->gH + j0 * job->ldgh : ws->G;
+    const size_t ldg = job->gH ? job->ldgh : d;
+    size_t i, k;
+
+    transpose(m->H + j0 * d, d, d, nb, Ht, ldt);
+    for (k = 0; k < d; k++) memset(Ht + k * ldt + nb, 0, (n - nb) * sizeof(double));
+    job->kern->t_gemm(K, d, n, m->W, d, 1, Ht, ldt, m->bias ? m->b : NULL, Zt);
+    transpose(Zt, ldt, nb, K, Z, K);
+
+    nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
+    for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
+    if (m->bias)
+        for (i = 0; i < nb; i++)
+            for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
+
+    transpose(Z, K, K, nb, Zt, ldt);
+    for (k = 0; k < K; k++) memset(Zt + k * ldt + nb, 0, (n - nb) * sizeof(double));
+    if (job->need_gP) job->kern->t_rank(d, K, n, Ht, Zt, ldt, ws->gP);
+    job->kern->t_gemm(d, K, n, m->W, 1, d, Zt, ldt, NULL, Gt);
+    transpose(Gt, ldt, nb, d, G, ldg);
+    finish_columns(job, ws, j0, nb, G, ldg);
+}
+
 static void pass_part(void *ctx, size_t t)
 {
     const pass_job *job = (const pass_job *)ctx;
@@ -275,6 +329,11 @@ static void pass_part(void *ctx, size_t t)
         const size_t nb = c1 - j0 < block ? c1 - j0 : block;
         double *Hj = m->H + j0 * d;
         double *Z = ws->Z;
+
+        if (job->path == NC__KERNEL_SMALL) {
+            small_block(job, ws, j0, nb);
+            continue;
+        }
 
         /* Z = P^T H_j (+ b): column i holds the logits of sample j0 + i. */
         if (job->fused) {
@@ -389,7 +448,8 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     job.loss_ctx.vexp = job.kern->vexp;
     job.loss_ctx.vlog1p = job.kern->vlog1p;
     job.loss = nc__loss_lookup(m->loss);
-    job.fused = nc__model_uses_fused(m);
+    job.path = nc__model_path(m);
+    job.fused = job.path != NC__KERNEL_BLAS; /* the block size and the packed P */
     job.need_gP = !(m->depth == 1 && m->fixed);
     job.allnc = allnc;
     job.invN = invN;
@@ -406,7 +466,7 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     job.args.store_g = gH != NULL;
     job.args.rule = upd ? &upd->rule : NULL;
 
-    if (job.fused) pack_P(m->W, d, K, job.kern->width, m->Ppack);
+    if (job.path == NC__KERNEL_FUSED) pack_P(m->W, d, K, job.kern->width, m->Ppack);
     if (T > 1 && (double)K * (double)d * (double)N >= (double)m->parallel_min)
         nc__pool_run(m->pool, pass_part, &job);
     else

@@ -289,10 +289,96 @@ static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double 
     out[5] = VHSUM(ss) + ts;
 }
 
+/* ---- small d: the block transposed, vectorised across columns ------------
+ * At small d a column is less than a few vectors, so the column kernels above
+ * spend their time in horizontal sums and tile edges. These work on the
+ * block transposed (row r of an operand holds entry r of every column,
+ * ld ldt, n a multiple of W): each product is then a short sum of
+ * broadcast-times-row multiply-adds with no horizontal sum at all. */
+
+/* Out (R x n) = A In (+ bias), In S x n, A_rs = coef[r rs + s ss]: the
+ * logits (A = P^T: rs = d, ss = 1) and the feature gradient (A = P: rs = 1,
+ * ss = d). The sum over s runs in order from 0, bias added last, as in the
+ * column kernels. TG vectors of columns per register group; a short group
+ * at the end repeats its last vector (the same value stored twice). */
+#define TG 4
+static ATTR void FN(t_gemm)(size_t R, size_t S, size_t n, const double *coef, size_t rs, size_t ss,
+                            const double *In, size_t ldt, const double *bias, double *Out)
+{
+    const size_t nv = n / W;
+    size_t v0, r, s;
+    int u;
+    for (v0 = 0; v0 < nv; v0 += TG) {
+        size_t co[TG];
+        for (u = 0; u < TG; u++) co[u] = (v0 + ((size_t)u < nv - v0 ? (size_t)u : nv - v0 - 1)) * W;
+        for (r = 0; r < R; r++) {
+            const double *a = coef + r * rs;
+            VT acc[TG];
+#pragma GCC unroll 8
+            for (u = 0; u < TG; u++) acc[u] = VZERO;
+            for (s = 0; s < S; s++) {
+                const VT av = VSET(a[s * ss]);
+                const double *in = In + s * ldt;
+#pragma GCC unroll 8
+                for (u = 0; u < TG; u++) acc[u] = VFMA(av, VLD(in + co[u]), acc[u]);
+            }
+            if (bias) {
+                const VT bv = VSET(bias[r]);
+#pragma GCC unroll 8
+                for (u = 0; u < TG; u++) acc[u] = VADD(acc[u], bv);
+            }
+#pragma GCC unroll 8
+            for (u = 0; u < TG; u++) VST(Out + r * ldt + co[u], acc[u]);
+        }
+    }
+}
+#undef TG
+
+/* gP (d x K, ld d) += Ht Zt^T over n columns: each entry is a dot product
+ * of two rows, TJ x TK of them per register tile. */
+#define TJ 4
+#define TK 2
+static ATTR void FN(t_rank)(size_t d, size_t K, size_t n, const double *Ht, const double *Zt,
+                            size_t ldt, double *gP)
+{
+    size_t j0, k0, c;
+    int r, a;
+    for (k0 = 0; k0 < K; k0 += TK) {
+        const size_t kc = K - k0 < TK ? K - k0 : TK;
+        const double *z[TK];
+        for (a = 0; a < TK; a++) z[a] = Zt + (k0 + ((size_t)a < kc ? (size_t)a : 0)) * ldt;
+        for (j0 = 0; j0 < d; j0 += TJ) {
+            const size_t jc = d - j0 < TJ ? d - j0 : TJ;
+            const double *h[TJ];
+            VT acc[TK][TJ];
+            for (r = 0; r < TJ; r++) h[r] = Ht + (j0 + ((size_t)r < jc ? (size_t)r : 0)) * ldt;
+#pragma GCC unroll 8
+            for (a = 0; a < TK; a++)
+#pragma GCC unroll 8
+                for (r = 0; r < TJ; r++) acc[a][r] = VZERO;
+            for (c = 0; c < n; c += W) {
+                VT zv[TK];
+#pragma GCC unroll 8
+                for (a = 0; a < TK; a++) zv[a] = VLD(z[a] + c);
+#pragma GCC unroll 8
+                for (r = 0; r < TJ; r++) {
+                    const VT hv = VLD(h[r] + c);
+#pragma GCC unroll 8
+                    for (a = 0; a < TK; a++) acc[a][r] = VFMA(zv[a], hv, acc[a][r]);
+                }
+            }
+            for (a = 0; a < (int)kc; a++)
+                for (r = 0; r < (int)jc; r++) gP[(k0 + (size_t)a) * d + j0 + (size_t)r] += VHSUM(acc[a][r]);
+        }
+    }
+}
+#undef TJ
+#undef TK
+
 #include "vmath_tmpl.h"
 
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), PR_N, W,
 };
 
 #undef SFX

@@ -1,6 +1,7 @@
 /*
  * test_fused.c - the fused first-order step (H updated inside the pass, by
- * the small-K kernels or the BLAS-3 path, on 1, 2 or 3 threads) against an
+ * the small-K kernels, the small-d path or the BLAS-3 path, on 1, 2 or 3
+ * threads) against an
  * unfused reference: full gradients from nc_model_gradient_vector on a copy
  * forced to the BLAS-3 path on one thread, and the update rule applied here.
  * After 100 steps every variable and the reported objective must agree to
@@ -155,7 +156,7 @@ static double rel_diff(const double *a, const double *b, size_t n)
 int main(void)
 {
     size_t ci, threads;
-    double worst_fused = 0.0, worst_blas = 0.0, worst_obj = 0.0;
+    double worst_fused = 0.0, worst_small = 0.0, worst_blas = 0.0, worst_obj = 0.0;
     int isas = 0, identical = 1;
     const nc__isa best = nc__isa_detect();
     for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -188,6 +189,31 @@ int main(void)
                     free(x);
             }
         }
+        /* The small-d path (D = 13 <= 16: features transposed per block). */
+        for (isa = NC__ISA_SCALAR; isa <= NC__ISA_AVX512; isa++) {
+            if (!nc__isa_supported((nc__isa)isa)) continue;
+            for (threads = 1; threads <= (isa == (int)best ? 3u : 1u); threads++) {
+                double *x = run_fused(c, NC__KERNEL_SMALL, (nc__isa)isa, threads, 1, &f);
+                const double e = rel_diff(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
+                snprintf(desc, sizeof desc, "%s, small-d %s, %zu threads: state vs unfused (%.2e)",
+                         c->name, nc__isa_name((nc__isa)isa), threads, e);
+                nc_test_abs(e, 0.0, 1e-12, desc);
+                snprintf(desc, sizeof desc, "%s, small-d %s, %zu threads: objective vs unfused",
+                         c->name, nc__isa_name((nc__isa)isa), threads);
+                nc_test_abs(eo, 0.0, 1e-12, desc);
+                if (e > worst_small) worst_small = e;
+                if (eo > worst_obj) worst_obj = eo;
+                if (isa == (int)best && threads == 3) {
+                    double *y = run_fused(c, NC__KERNEL_SMALL, best, threads, 1, &f2);
+                    const int same = memcmp(x, y, n * sizeof(double)) == 0 && memcmp(&f, &f2, sizeof f) == 0;
+                    snprintf(desc, sizeof desc, "%s, small-d, 3 threads: two runs bit-identical", c->name);
+                    nc_test_true(same, desc);
+                    identical &= same;
+                    free(y);
+                }
+                free(x);
+            }
+        }
         for (threads = 1; threads <= 3; threads += 2) {
             double *x = run_fused(c, NC__KERNEL_BLAS, best, threads, 1, &f);
             const double e = rel_diff(x, ref, n);
@@ -212,7 +238,8 @@ int main(void)
         free(ref);
     }
     printf("test_fused: %d instruction sets; largest relative difference to the unfused reference "
-           "after %d steps: fused %.2e, BLAS-3 %.2e, objective %.2e; same thread count %s\n",
-           isas, STEPS, worst_fused, worst_blas, worst_obj, identical ? "bit-identical" : "DIFFERS");
+           "after %d steps: fused %.2e, small-d %.2e, BLAS-3 %.2e, objective %.2e; same thread count "
+           "%s\n",
+           isas, STEPS, worst_fused, worst_small, worst_blas, worst_obj, identical ? "bit-identical" : "DIFFERS");
     return nc_test_summary("test_fused");
 }

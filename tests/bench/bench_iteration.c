@@ -222,7 +222,7 @@ static result run_case_isa(size_t K, size_t d, size_t N, nc_loss loss, int T, do
     nc_model_set_threads(m, (size_t)T);
     if (kernel != NC__KERNEL_AUTO || isa >= 0)
         nc__model_set_kernel(m, kernel, isa >= 0 ? (nc__isa)isa : m->isa);
-    res.path = nc__model_uses_fused(m) ? nc__isa_name(m->isa) : "blas3";
+    res.path = nc__model_path(m) == NC__KERNEL_BLAS ? "blas3" : nc__model_path(m) == NC__KERNEL_SMALL ? "small-d" : nc__isa_name(m->isa);
     nc_optimizer_create(&o, m, NC_OPT_GD);
     nc_optimizer_set_learning_rate(o, 0.05);
     if (momentum > 0) nc_optimizer_set_momentum(o, momentum);
