@@ -67,6 +67,39 @@ double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
     return nc__sum_value(&total);
 }
 
+double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K, size_t n,
+                       const int32_t *labels, double tau, const double *log_prior,
+                       const double *class_weights, double *scratch)
+{
+    const size_t npad = (n + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+    const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
+    void (*vlog1p)(double *, size_t) = ctx->vlog1p ? ctx->vlog1p : portable->vlog1p;
+    double *m = scratch, *a = m + ldt, *r = a + ldt, *lr = r + ldt;
+    nc__sum total = {0.0, 0.0};
+    size_t i, k;
+    if (log_prior)
+        for (k = 0; k < K; k++)
+            for (i = 0; i < n; i++) Zt[k * ldt + i] += tau * log_prior[k];
+    for (i = 0; i < n; i++) lr[i] = Zt[(size_t)labels[i] * ldt + i]; /* z_y, for now */
+    (ctx->t_softmax ? ctx->t_softmax : portable->t_softmax)(K, npad, Zt, ldt, m, a, r);
+    for (i = 0; i < n; i++) {
+        const size_t y = (size_t)labels[i];
+        const double weight = class_weights ? class_weights[y] : 1.0, zy = lr[i];
+        double *py = Zt + y * ldt + i;
+        *py = (y == (size_t)a[i]) ? -r[i] / (1.0 + r[i]) : *py - 1.0;
+        if (weight != 1.0)
+            for (k = 0; k < K; k++) Zt[k * ldt + i] *= weight;
+        m[i] -= zy; /* m - z_y, then the loss */
+        lr[i] = r[i];
+    }
+    vlog1p(lr, n);
+    for (i = 0; i < n; i++) {
+        const double weight = class_weights ? class_weights[labels[i]] : 1.0;
+        nc__sum_add(&total, weight * (m[i] + lr[i]));
+    }
+    return nc__sum_value(&total);
+}
+
 /* |p - t| <= sqrt(2) for probability vectors p and t. */
 static double bound_prob(const nc__loss_ctx *c, size_t K, double zb)
 {
@@ -98,13 +131,14 @@ static double bound_dot(const nc__loss_ctx *c, size_t K, double zb)
 }
 
 static const nc__loss_def loss_table[] = {
-    {NC_LOSS_CE, "ce", nc__loss_ce, bound_prob},
-    {NC_LOSS_MSE, "mse", nc__loss_mse, bound_mse},
-    {NC_LOSS_LABEL_SMOOTHING, "label_smoothing", nc__loss_label_smoothing, bound_prob},
-    {NC_LOSS_FOCAL, "focal", nc__loss_focal, bound_focal},
-    {NC_LOSS_WEIGHTED_CE, "weighted_ce", nc__loss_weighted_ce, bound_weighted},
-    {NC_LOSS_LOGIT_ADJUSTED, "logit_adjusted", nc__loss_logit_adjusted, bound_prob},
-    {NC_LOSS_DOT_REGRESSION, "dot_regression", nc__loss_dot_regression, bound_dot},
+    {NC_LOSS_CE, "ce", nc__loss_ce, bound_prob, nc__loss_ce_t},
+    {NC_LOSS_MSE, "mse", nc__loss_mse, bound_mse, nc__loss_mse_t},
+    {NC_LOSS_LABEL_SMOOTHING, "label_smoothing", nc__loss_label_smoothing, bound_prob, NULL},
+    {NC_LOSS_FOCAL, "focal", nc__loss_focal, bound_focal, NULL},
+    {NC_LOSS_WEIGHTED_CE, "weighted_ce", nc__loss_weighted_ce, bound_weighted, nc__loss_weighted_ce_t},
+    {NC_LOSS_LOGIT_ADJUSTED, "logit_adjusted", nc__loss_logit_adjusted, bound_prob,
+     nc__loss_logit_adjusted_t},
+    {NC_LOSS_DOT_REGRESSION, "dot_regression", nc__loss_dot_regression, bound_dot, NULL},
 };
 
 const nc__loss_def *nc__loss_lookup(nc_loss id)

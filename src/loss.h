@@ -18,6 +18,12 @@ typedef struct nc__loss_def {
     /* Bound on ||dL/dz|| of one sample given a bound zb on |z| (entries):
      * used by the optimizer's divergence guard. */
     double (*grad_bound)(const nc__loss_ctx *ctx, size_t K, double zb);
+    /* Optional: value_grad on the block transposed (small-d path): Zt is
+     * K x n with ld ldt (row k = logit k of every sample), scratch holds
+     * 4 ldt doubles, columns n..ldt of Zt may be overwritten. The same
+     * operations per sample as value_grad, so the same result. */
+    double (*value_grad_t)(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K, size_t n,
+                           const int32_t *labels, double *scratch);
 } nc__loss_def;
 
 /* NULL for an unknown id. */
@@ -43,6 +49,11 @@ double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
                      const int32_t *labels, double tau, const double *log_prior,
                      const double *class_weights);
 
+/* The same on a transposed block (nc__loss_def.value_grad_t); needs ctx->t_softmax. */
+double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K, size_t n,
+                       const int32_t *labels, double tau, const double *log_prior,
+                       const double *class_weights, double *scratch);
+
 double nc__loss_ce(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 double nc__loss_mse(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 double nc__loss_label_smoothing(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
@@ -50,6 +61,9 @@ double nc__loss_focal(const nc__loss_ctx *, double *, size_t, size_t, const int3
 double nc__loss_weighted_ce(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 double nc__loss_logit_adjusted(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
 double nc__loss_dot_regression(const nc__loss_ctx *, double *, size_t, size_t, const int32_t *);
+typedef double nc__loss_t_fn(const nc__loss_ctx *, double *, size_t, size_t, size_t, const int32_t *,
+                             double *);
+nc__loss_t_fn nc__loss_ce_t, nc__loss_mse_t, nc__loss_weighted_ce_t, nc__loss_logit_adjusted_t;
 
 
 #endif

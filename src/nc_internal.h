@@ -106,6 +106,8 @@ typedef struct nc__loss_ctx {
     /* exp and log1p on arrays (the kernels' instruction set; NULL: portable) */
     void (*vexp)(double *x, size_t n);
     void (*vlog1p)(double *x, size_t n);
+    /* the kernels' transposed softmax (nc__kernels.t_softmax; the pass sets it) */
+    void (*t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a, double *r);
 } nc__loss_ctx;
 
 /* ---- the pass: kernels, threads, workspaces --------------------------------
@@ -158,6 +160,10 @@ typedef struct nc__kernels {
                    const double *In, size_t ldt, const double *bias, double *Out);
     void (*t_rank)(size_t d, size_t K, size_t n, const double *Ht, const double *Zt, size_t ldt,
                    double *gP);
+    /* Softmax of the columns of Zt (K x n, ld ldt) in place, bit-identical to
+     * nc__softmax_block; per column the largest entry m, its first index a
+     * (as a double) and r = sum over the others of exp(z_k - m). */
+    void (*t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a, double *r);
     size_t cols;  /* columns per call of product that share its loads */
     size_t width; /* doubles per vector */
 } nc__kernels;
@@ -181,7 +187,7 @@ typedef struct nc__pass_ws {
     double *gP; /* d x K partial gradient of P (thread 0: the model's gP) */
     double *gb; /* K partial gradient of b, on cache lines of its own (gb_mem + 8) */
     double *gb_mem;
-    double *T;  /* small-d path: Ht (d x ldt), Zt (K x ldt), Gt (d x ldt), transposed */
+    double *T;  /* small-d path: Ht (d x ldt), Zt (K x ldt), Gt (d x ldt), transposed; 4 ldt scratch */
     size_t ldt; /* block_fused rounded up to NC__SMALL_PAD */
     nc__sum loss, h2, gh2, nc1, h2_new, v2_new, s2_new; /* written once, at the end of a part */
 } nc__pass_ws;

@@ -131,7 +131,7 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         ws[t].gb_mem = alloc_doubles(m->K + 16, 1);
         ws[t].gb = ws[t].gb_mem ? ws[t].gb_mem + 8 : NULL;
         ws[t].ldt = (m->block_fused + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
-        ws[t].T = m->d <= NC_SMALL_MAX_D ? alloc_doubles(2 * m->d + m->K, ws[t].ldt) : NULL;
+        ws[t].T = m->d <= NC_SMALL_MAX_D ? alloc_doubles(2 * m->d + m->K + 4, ws[t].ldt) : NULL;
         if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb || (m->d <= NC_SMALL_MAX_D && !ws[t].T)) {
             free_ws(ws, threads, NULL);
             free(Ppack);
@@ -289,15 +289,30 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
     transpose(m->H + j0 * d, d, d, nb, Ht, ldt);
     for (k = 0; k < d; k++) memset(Ht + k * ldt + nb, 0, (n - nb) * sizeof(double));
     job->kern->t_gemm(K, d, n, m->W, d, 1, Ht, ldt, m->bias ? m->b : NULL, Zt);
-    transpose(Zt, ldt, nb, K, Z, K);
 
-    nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
-    for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
-    if (m->bias)
-        for (i = 0; i < nb; i++)
-            for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
-
-    transpose(Z, K, K, nb, Zt, ldt);
+    /* The loss on the transposed block where it has that form (CE family,
+     * MSE: the same operations per sample), else on a copy in the usual
+     * layout. Then dL/dZ / N and gb, summed in the order of the other paths. */
+    if (job->loss->value_grad_t) {
+        nc__sum_add(&ws->loss, job->loss->value_grad_t(&job->loss_ctx, Zt, ldt, K, nb,
+                                                      m->labels + j0, Gt + d * ldt));
+        for (k = 0; k < K; k++) {
+            double *z = Zt + k * ldt, g = ws->gb[k];
+            for (i = 0; i < nb; i++) z[i] *= job->invN;
+            if (m->bias) {
+                for (i = 0; i < nb; i++) g += z[i];
+                ws->gb[k] = g;
+            }
+        }
+    } else {
+        transpose(Zt, ldt, nb, K, Z, K);
+        nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
+        for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
+        if (m->bias)
+            for (i = 0; i < nb; i++)
+                for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
+        transpose(Z, K, K, nb, Zt, ldt);
+    }
     for (k = 0; k < K; k++) memset(Zt + k * ldt + nb, 0, (n - nb) * sizeof(double));
     if (job->need_gP) job->kern->t_rank(d, K, n, Ht, Zt, ldt, ws->gP);
     job->kern->t_gemm(d, K, n, m->W, 1, d, Zt, ldt, NULL, Gt);
@@ -447,6 +462,7 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     job.loss_ctx = m->loss_ctx;
     job.loss_ctx.vexp = job.kern->vexp;
     job.loss_ctx.vlog1p = job.kern->vlog1p;
+    job.loss_ctx.t_softmax = job.kern->t_softmax;
     job.loss = nc__loss_lookup(m->loss);
     job.path = nc__model_path(m);
     job.fused = job.path != NC__KERNEL_BLAS; /* the block size and the packed P */

@@ -301,7 +301,7 @@ static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double 
  * ss = d). The sum over s runs in order from 0, bias added last, as in the
  * column kernels. TG vectors of columns per register group; a short group
  * at the end repeats its last vector (the same value stored twice). */
-#define TG 4
+#define TG 8
 static ATTR void FN(t_gemm)(size_t R, size_t S, size_t n, const double *coef, size_t rs, size_t ss,
                             const double *In, size_t ldt, const double *bias, double *Out)
 {
@@ -377,8 +377,45 @@ static ATTR void FN(t_rank)(size_t d, size_t K, size_t n, const double *Ht, cons
 
 #include "vmath_tmpl.h"
 
+/* Softmax of the columns of Zt (K x n, ld ldt, n a multiple of W) in place,
+ * with the operations of nc__softmax_block in the same order, so the same
+ * bits: a = the first index of the largest entry m, r = sum_{k != a}
+ * exp(z_k - m) summed in k order, column = exp(z - m) / (1 + r) with entry
+ * a exactly 1 / (1 + r). m, a (as a double) and r per column. */
+static ATTR void FN(t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a,
+                               double *r)
+{
+    size_t c, k;
+    for (c = 0; c < n; c += W) {
+        VT mv = VLD(Zt + c), av = VZERO;
+        for (k = 1; k < K; k++) {
+            const VT z = VLD(Zt + k * ldt + c);
+            av = VSELGE(mv, z, av, VSET((double)k)); /* first largest: only z > m moves it */
+            mv = VSELGE(mv, z, mv, z);
+        }
+        for (k = 0; k < K; k++) VST(Zt + k * ldt + c, VSUB(VLD(Zt + k * ldt + c), mv));
+        VST(m + c, mv);
+        VST(a + c, av);
+    }
+    for (k = 0; k < K; k++) FN(vexp)(Zt + k * ldt, n);
+    for (c = 0; c < n; c += W) {
+        const VT av = VLD(a + c), zero = VZERO, one = VSET(1.0);
+        VT sv = VZERO, inv;
+        for (k = 0; k < K; k++) {
+            const VT e = VLD(Zt + k * ldt + c), kv = VSET((double)k);
+            sv = VADD(sv, VSELGE(av, kv, VSELGE(kv, av, zero, e), e)); /* + 0 at k == a */
+        }
+        inv = VDIV(one, VADD(one, sv));
+        for (k = 0; k < K; k++) {
+            const VT e = VLD(Zt + k * ldt + c), kv = VSET((double)k), p = VMUL(e, inv);
+            VST(Zt + k * ldt + c, VSELGE(av, kv, VSELGE(kv, av, inv, p), p));
+        }
+        VST(r + c, sv);
+    }
+}
+
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_softmax), PR_N, W,
 };
 
 #undef SFX

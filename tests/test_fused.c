@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "ncollapse.h"
 #include "../src/nc_internal.h"
+#include "../src/loss.h"
 
 enum { GD, HEAVY, NESTEROV, ADAM };
 
@@ -153,12 +154,79 @@ static double rel_diff(const double *a, const double *b, size_t n)
     return sqrt(e / r);
 }
 
+/* The losses on a transposed block (the small-d path) against the same
+ * losses in the usual layout: the same bits, value and gradient, with every
+ * instruction set's transposed softmax. The block has ties for the largest
+ * logit, samples whose label is the largest logit by far (loss ~ 1e-20, where
+ * p_y - 1 must come from -r/(1+r)), and n not a multiple of the vector width. */
+static void test_transposed_losses(void)
+{
+    enum { KL = 7, NL = 37, LDT = 48 };
+    static const nc_loss losses[] = {NC_LOSS_CE, NC_LOSS_WEIGHTED_CE, NC_LOSS_LOGIT_ADJUSTED,
+                                     NC_LOSS_MSE};
+    const double weights[KL] = {1.0, 2.5, 0.5, 1.0, 3.0, 0.25, 1.5};
+    const double log_prior[KL] = {-1.0, -1.5, -2.0, -2.2, -2.5, -3.0, -3.3};
+    double Z[KL * NL], Zc[KL * NL], Zt[KL * LDT], scratch[4 * LDT];
+    int32_t labels[NL];
+    size_t i, k, li;
+    int isa;
+    uint64_t x = 12345;
+    char desc[160];
+    for (i = 0; i < NL; i++) {
+        labels[i] = (int32_t)((i * 5) % KL);
+        for (k = 0; k < KL; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            Z[i * KL + k] = ((double)(x >> 11) / 9007199254740992.0 - 0.5) * 8.0;
+        }
+        if (i % 6 == 1) Z[i * KL + 3] = Z[i * KL + 5] = 20.0;           /* a tie */
+        if (i % 6 == 2) Z[i * KL + (size_t)labels[i]] = 60.0;           /* loss ~ 1e-26 */
+        if (i % 6 == 3) Z[i * KL + (size_t)labels[i]] = Z[i * KL] = 7.0; /* tie with the label */
+    }
+    for (li = 0; li < sizeof losses / sizeof losses[0]; li++) {
+        const nc__loss_def *def = nc__loss_lookup(losses[li]);
+        nc__loss_ctx ctx;
+        memset(&ctx, 0, sizeof ctx);
+        ctx.target_scale = 1.5;
+        ctx.logit_tau = 0.75;
+        ctx.class_weights = weights;
+        ctx.log_prior = log_prior;
+        nc_test_true(def && def->value_grad_t != NULL, "the loss has a transposed form");
+        if (!def || !def->value_grad_t) continue;
+        for (isa = NC__ISA_SCALAR; isa <= NC__ISA_AVX512; isa++) {
+            const nc__kernels *kern;
+            double vc, vt;
+            int same = 1;
+            if (!nc__isa_supported((nc__isa)isa)) continue;
+            kern = nc__kernels_get((nc__isa)isa);
+            ctx.vexp = kern->vexp;
+            ctx.vlog1p = kern->vlog1p;
+            ctx.t_softmax = kern->t_softmax;
+            memcpy(Zc, Z, sizeof Z);
+            for (k = 0; k < KL * LDT; k++) Zt[k] = 0.0;
+            for (i = 0; i < NL; i++)
+                for (k = 0; k < KL; k++) Zt[k * LDT + i] = Z[i * KL + k];
+            vc = def->value_grad(&ctx, Zc, KL, NL, labels);
+            vt = def->value_grad_t(&ctx, Zt, LDT, KL, NL, labels, scratch);
+            for (i = 0; i < NL; i++)
+                for (k = 0; k < KL; k++)
+                    if (memcmp(&Zt[k * LDT + i], &Zc[i * KL + k], sizeof(double)) != 0) same = 0;
+            snprintf(desc, sizeof desc, "%s transposed, %s: gradient bit-identical", def->name,
+                     nc__isa_name((nc__isa)isa));
+            nc_test_true(same, desc);
+            snprintf(desc, sizeof desc, "%s transposed, %s: value bit-identical (%.17g, %.17g)",
+                     def->name, nc__isa_name((nc__isa)isa), vc, vt);
+            nc_test_true(memcmp(&vc, &vt, sizeof vc) == 0 && vc > 0.0, desc);
+        }
+    }
+}
+
 int main(void)
 {
     size_t ci, threads;
     double worst_fused = 0.0, worst_small = 0.0, worst_blas = 0.0, worst_obj = 0.0;
     int isas = 0, identical = 1;
     const nc__isa best = nc__isa_detect();
+    test_transposed_losses();
     for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const tcase *c = &cases[ci];
         nc_model *probe = make_model(c);
