@@ -297,7 +297,7 @@ nc_status nc__model_set_kernel(nc_model *m, int kernel, nc__isa isa);
  * run on the calling thread; reallocates the workspaces. */
 nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, size_t parallel_min);
 /* Whether the pass at the current options uses the fused kernels. */
-/* The path of the pass: NC__KERNEL_FUSED, _BLAS or _SMALL (d <= 16). */
+/* The path of the pass: NC__KERNEL_FUSED, _BLAS or _SMALL (small d). */
 int nc__model_path(const nc_model *m);
 /* Columns of a transposed block are padded to a multiple of this (the
  * widest vector), with zeros. */

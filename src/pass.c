@@ -46,9 +46,13 @@
 /* Target bytes of a block of H for the fused kernels (stays in L2 across
  * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
 /* The small-d path (features transposed per block, vectorised across
- * columns) up to this d, and K (measured in docs/performance.md). */
-#define NC_SMALL_MAX_D 16
-#define NC_SMALL_MAX_K 64
+ * columns) is possible up to d = NC_SMALL_MAX_D and chosen, up to K =
+ * NC_SMALL_MAX_K, where it measured faster than the fused kernels
+ * (docs/performance.md): d <= 16, and d < 32 not a multiple of 8 (whose last
+ * rows the fused kernels do one at a time). At d = 24 they tie, at d = 32
+ * the fused kernels are 1.2-1.7x faster. */
+#define NC_SMALL_MAX_D 31
+#define NC_SMALL_MAX_K 1024
 #define NC_FUSED_BLOCK_BYTES (256u * 1024u)
 #define NC_BLAS_BLOCK_BYTES (8u * 1024u * 1024u)
 /* Below this many multiply-adds per product (K d N) the parts run one
@@ -131,6 +135,9 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         ws[t].gb_mem = alloc_doubles(m->K + 16, 1);
         ws[t].gb = ws[t].gb_mem ? ws[t].gb_mem + 8 : NULL;
         ws[t].ldt = (m->block_fused + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+        /* rows 512 bytes apart would share L1 sets: the transposes write d
+         * of them at once (d = 16 was 2.5x slower with ldt = 1024) */
+        if (ws[t].ldt % 64 == 0) ws[t].ldt += NC__SMALL_PAD;
         ws[t].T = m->d <= NC_SMALL_MAX_D ? alloc_doubles(2 * m->d + m->K + 4, ws[t].ldt) : NULL;
         if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb || (m->d <= NC_SMALL_MAX_D && !ws[t].T)) {
             free_ws(ws, threads, NULL);
@@ -175,7 +182,8 @@ nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, si
 int nc__model_path(const nc_model *m)
 {
     if (m->kernel != NC__KERNEL_AUTO) return m->kernel;
-    if (m->d <= NC_SMALL_MAX_D && m->K <= NC_SMALL_MAX_K) return NC__KERNEL_SMALL;
+    if (m->K <= NC_SMALL_MAX_K && (m->d <= 16 || (m->d <= NC_SMALL_MAX_D && m->d % 8 != 0)))
+        return NC__KERNEL_SMALL;
     if (m->K * m->d <= NC_FUSED_MAX_KD &&
         m->K <= (m->isa == NC__ISA_AVX512 ? NC_FUSED_MAX_K_AVX512 : NC_FUSED_MAX_K_OTHER))
         return NC__KERNEL_FUSED;
