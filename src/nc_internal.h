@@ -338,6 +338,10 @@ struct nc_optimizer {
     unsigned char *mask;             /* n_max: variables held at the bound */
     double f;                        /* objective at x */
     int lbfgs_valid;                 /* x, g, f describe the model's state */
+    /* Steps since the objective or the gradient norm last reached a new
+     * lowest value, and those values (L-BFGS near the limit of the arithmetic). */
+    size_t lbfgs_stall;
+    double lbfgs_best_f, lbfgs_best_g;
     uint64_t lbfgs_version;
 
     size_t iterations, evaluations;

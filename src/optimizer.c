@@ -529,6 +529,8 @@ static double cubic_step(double a, double fa, double da, double b, double fb, do
     return t;
 }
 
+#define NC_LBFGS_STALL 20
+
 /* Strong Wolfe line search along p (N&W algorithms 3.5 and 3.6), accepting
  * the approximate Wolfe conditions near the limit of the arithmetic. On
  * success xt, gt, *ft hold the accepted point (the model holds it). */
@@ -546,6 +548,7 @@ static int wolfe_search(nc_optimizer *o, size_t n, double f0, double d0, double 
 #define ACCEPTABLE(fv, dv)                                                                   \
     ((fv <= f0 + c1 * a * d0 && fabs(dv) <= -c2 * d0) ||                                      \
      (fv <= f0 + ftol && dv >= c2 * d0 && dv <= (2.0 * c1 - 1.0) * d0))
+#define FLAT(fv, dv) (fv <= f0 + ftol && dv < c2 * d0)
     for (it = 0; it < 30; it++) {
         double fa, da;
         TRY(a, fa, da);
@@ -554,7 +557,11 @@ static int wolfe_search(nc_optimizer *o, size_t n, double f0, double d0, double 
             continue;
         }
         if (ACCEPTABLE(fa, da)) { *ft = fa; return 1; }
-        if (fa > f0 + c1 * a * d0 || (it > 0 && fa >= f_prev)) {
+        /* Where f is flat to rounding (within ftol) its comparisons are
+         * noise: a still negative slope says the step is too short, so
+         * keep expanding rather than zoom into [a_prev, a], which may hold
+         * no point of enough curvature. */
+        if (!FLAT(fa, da) && (fa > f0 + c1 * a * d0 || (it > 0 && fa >= f_prev))) {
             lo = a_prev; flo = f_prev; dlo = d_prev; hi = a; fhi = fa; dhi = da;
             goto zoom;
         }
@@ -572,7 +579,7 @@ zoom:
         a = cubic_step(lo, flo, dlo, hi, fhi, dhi);
         TRY(a, fa, da);
         if (ACCEPTABLE(fa, da)) { *ft = fa; return 1; }
-        if (!isfinite(fa) || fa > f0 + c1 * a * d0 || fa >= flo) {
+        if (!isfinite(fa) || (!FLAT(fa, da) && (fa > f0 + c1 * a * d0 || fa >= flo))) {
             hi = a; fhi = fa; dhi = da;
         } else {
             if (da * (hi - lo) >= 0) { hi = lo; fhi = flo; dhi = dlo; }
@@ -583,6 +590,7 @@ zoom:
     return 0;
 #undef TRY
 #undef ACCEPTABLE
+#undef FLAT
 }
 
 /* Projected backtracking for H >= 0: x(a) = P(x + a p); accept sufficient
@@ -628,6 +636,9 @@ static nc_status lbfgs_step(nc_optimizer *o)
             return nc__fail(o->msg, NC_ERR_OVERFLOW, "the objective at the starting point overflowed");
         o->hist_len = o->hist_next = 0;
         o->lbfgs_valid = 1;
+        o->lbfgs_stall = 0;
+        o->lbfgs_best_f = o->f;
+        o->lbfgs_best_g = INFINITY;
     }
     h_range(m, &h0, &h1);
     if (relu) {
@@ -668,6 +679,18 @@ static nc_status lbfgs_step(nc_optimizer *o)
             o->objective = ft;
             o->gradient_norm = kkt_norm(o, o->x, o->g, n);
             o->lbfgs_version = m->version;
+            /* Steps accepted within rounding (approximate Wolfe) can wander
+             * in the noise of f and g forever: without a new lowest f or
+             * gradient norm in NC_LBFGS_STALL steps, stop. */
+            if (ft < o->lbfgs_best_f || o->gradient_norm < o->lbfgs_best_g) {
+                if (ft < o->lbfgs_best_f) o->lbfgs_best_f = ft;
+                if (o->gradient_norm < o->lbfgs_best_g) o->lbfgs_best_g = o->gradient_norm;
+                o->lbfgs_stall = 0;
+            } else if (++o->lbfgs_stall >= NC_LBFGS_STALL)
+                return nc__fail(o->msg, NC_STOP_NO_PROGRESS,
+                                "%d steps without a lower objective than %.17g or a smaller "
+                                "gradient norm than %.3g: the limit of the arithmetic",
+                                NC_LBFGS_STALL, o->lbfgs_best_f, o->lbfgs_best_g);
             return NC_SUCCESS;
         }
         /* Restore the model, forget the history and try steepest descent once. */
