@@ -499,8 +499,10 @@ NC_API nc_status nc_optimizer_set_callback(nc_optimizer *optimizer, nc_progress_
                                            void *user_data, size_t every);
 
 /* One step. Returns NC_SUCCESS, NC_ERR_DIVERGED (nothing changed),
- * NC_STOP_NO_PROGRESS (L-BFGS: no acceptable step; nothing changed) or an
- * error. Does not apply the stopping tests and does not call the callback. */
+ * NC_STOP_NO_PROGRESS (L-BFGS: no acceptable step, nothing changed; or this
+ * step, taken, is the 20th in a row without a new lowest objective or
+ * gradient norm: the limit of the arithmetic) or an error. Does not apply
+ * the stopping tests and does not call the callback. */
 NC_API nc_status nc_optimizer_step(nc_optimizer *optimizer);
 /*
  * Run until a stopping test holds: NC_STOP_MAX_ITERATIONS after
