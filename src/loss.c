@@ -71,7 +71,7 @@ double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K
                        const int32_t *labels, double tau, const double *log_prior,
                        const double *class_weights, double *scratch)
 {
-    const size_t npad = (n + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+    const size_t npad = NC__SMALL_ROUND(n);
     const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
     void (*vlog1p)(double *, size_t) = ctx->vlog1p ? ctx->vlog1p : portable->vlog1p;
     double *m = scratch, *a = m + ldt, *r = a + ldt, *lr = r + ldt;

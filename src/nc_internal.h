@@ -302,6 +302,7 @@ int nc__model_path(const nc_model *m);
 /* Columns of a transposed block are padded to a multiple of this (the
  * widest vector), with zeros. */
 #define NC__SMALL_PAD 8
+#define NC__SMALL_ROUND(n) (((n) + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD)
 /* Recompute the product P after the layers changed (no-op for M == 1). */
 void nc__model_update_product(nc_model *m);
 /* Number of small variables: [hidden layers][classifier unless fixed][b if bias]

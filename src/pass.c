@@ -43,8 +43,6 @@
 #define NC_FUSED_MAX_KD (64u * 1024u)
 #define NC_FUSED_MAX_K_AVX512 1024
 #define NC_FUSED_MAX_K_OTHER 12
-/* Target bytes of a block of H for the fused kernels (stays in L2 across
- * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
 /* The small-d path (features transposed per block, vectorised across
  * columns) is possible up to d = NC_SMALL_MAX_D and chosen, up to K =
  * NC_SMALL_MAX_K, where it measured faster than the fused kernels
@@ -53,6 +51,8 @@
  * the fused kernels are 1.2-1.7x faster. */
 #define NC_SMALL_MAX_D 31
 #define NC_SMALL_MAX_K 1024
+/* Target bytes of a block of H for the fused kernels (stays in L2 across
+ * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
 #define NC_FUSED_BLOCK_BYTES (256u * 1024u)
 #define NC_BLAS_BLOCK_BYTES (8u * 1024u * 1024u)
 /* Below this many multiply-adds per product (K d N) the parts run one
@@ -134,7 +134,7 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
          * the cache lines that this thread adds to at every block. */
         ws[t].gb_mem = alloc_doubles(m->K + 16, 1);
         ws[t].gb = ws[t].gb_mem ? ws[t].gb_mem + 8 : NULL;
-        ws[t].ldt = (m->block_fused + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+        ws[t].ldt = NC__SMALL_ROUND(m->block_fused);
         /* rows 512 bytes apart would share L1 sets: the transposes write d
          * of them at once (d = 16 was 2.5x slower with ldt = 1024) */
         if (ws[t].ldt % 64 == 0) ws[t].ldt += NC__SMALL_PAD;
@@ -271,6 +271,17 @@ static void prefetch_columns(const double *H, size_t d, size_t i, size_t n)
 #endif
 }
 
+/* dL/dZ / N in place and gb += its row sums, on a block in the usual layout. */
+static void scale_block(const pass_job *job, nc__pass_ws *ws, double *Z, size_t nb)
+{
+    const size_t K = job->m->K;
+    size_t i, k;
+    for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
+    if (job->m->bias)
+        for (i = 0; i < nb; i++)
+            for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
+}
+
 /* Out (rows x n, ld ldo) = the transpose of In (n x rows, ld ldi): the
  * small blocks are a few kilobytes, in L1. */
 static void transpose(const double *In, size_t ldi, size_t rows, size_t n, double *Out, size_t ldo)
@@ -280,15 +291,15 @@ static void transpose(const double *In, size_t ldi, size_t rows, size_t n, doubl
         for (r = 0; r < rows; r++) Out[r * ldo + i] = In[i * ldi + r];
 }
 
-/* One block of the small-d path: H_j transposed once, the logits and the
- * feature gradient as row operations (no horizontal sums), the loss on
- * the block in its usual layout, then the usual column finish. Columns
+/* One block of the small-d path: H_j transposed once, the logits, the loss
+ * (where it has a transposed form) and the feature gradient as row
+ * operations (no horizontal sums), then the usual column finish. Columns
  * nb..n of the transposed rows are zeros: they add nothing to gP. */
 static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t nb)
 {
     nc_model *m = job->m;
     const size_t d = m->d, K = m->K, ldt = ws->ldt;
-    const size_t n = (nb + NC__SMALL_PAD - 1) / NC__SMALL_PAD * NC__SMALL_PAD;
+    const size_t n = NC__SMALL_ROUND(nb);
     double *Ht = ws->T, *Zt = Ht + d * ldt, *Gt = Zt + K * ldt, *Z = ws->Z;
     double *G = job->gH ? job->gH + j0 * job->ldgh : ws->G;
     const size_t ldg = job->gH ? job->ldgh : d;
@@ -315,10 +326,7 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
     } else {
         transpose(Zt, ldt, nb, K, Z, K);
         nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
-        for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
-        if (m->bias)
-            for (i = 0; i < nb; i++)
-                for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
+        scale_block(job, ws, Z, nb);
         transpose(Z, K, K, nb, Zt, ldt);
     }
     for (k = 0; k < K; k++) memset(Zt + k * ldt + nb, 0, (n - nb) * sizeof(double));
@@ -342,7 +350,7 @@ static void pass_part(void *ctx, size_t t)
     const size_t block = job->fused ? m->block_fused : m->block;
     const double *P = m->W;
     const nc__sum zero = {0.0, 0.0};
-    size_t j0, i, k;
+    size_t j0, i;
 
     ws->loss = ws->h2 = ws->gh2 = ws->nc1 = ws->h2_new = ws->v2_new = ws->s2_new = zero;
     if (job->need_gP) memset(ws->gP, 0, d * K * sizeof(double));
@@ -383,9 +391,9 @@ static void pass_part(void *ctx, size_t t)
         /* Loss and dL/dZ in place, then dL/dZ / N: the gradients of the
          * objective are plain products with it. */
         nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
-        for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
+        scale_block(job, ws, Z, nb);
 
-        /* gP += H_j Z^T (before any update of H_j); gb += row sums. */
+        /* gP += H_j Z^T (before any update of H_j). */
         if (job->need_gP) {
             if (job->fused)
                 job->kern->rank_update(d, K, nb, Hj, d, Z, ws->gP);
@@ -393,9 +401,6 @@ static void pass_part(void *ctx, size_t t)
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)K, (int)nb, 1.0,
                             Hj, (int)d, Z, (int)K, 1.0, ws->gP, (int)d);
         }
-        if (m->bias)
-            for (i = 0; i < nb; i++)
-                for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
 
         /* G_j = P Z, finished (and H_j updated) column by column. */
         if (job->fused) {
