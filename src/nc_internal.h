@@ -164,6 +164,12 @@ typedef struct nc__kernels {
      * nc__softmax_block; per column the largest entry m, its first index a
      * (as a double) and r = sum over the others of exp(z_k - m). */
     void (*t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a, double *r);
+    /* G (d x n, ld ldg) = P Zt^T, Zt K x n' (n' >= n rounded up to 4,
+     * ld ldt), d a multiple of width. */
+    void (*t_product)(size_t d, size_t K, size_t n, const double *Pp, const double *Zt, size_t ldt,
+                      double *G, size_t ldg);
+    /* Out (rows x n, ld ldo) = In^T, In n x rows (ld ldi). */
+    void (*transpose)(const double *In, size_t ldi, size_t rows, size_t n, double *Out, size_t ldo);
     size_t cols;  /* columns per call of product that share its loads */
     size_t width; /* doubles per vector */
 } nc__kernels;

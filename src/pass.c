@@ -46,10 +46,12 @@
 /* The small-d path (features transposed per block, vectorised across
  * columns) is possible up to d = NC_SMALL_MAX_D and chosen, up to K =
  * NC_SMALL_MAX_K, where it measured faster than the fused kernels
- * (docs/performance.md): d <= 16, and d < 32 not a multiple of 8 (whose last
- * rows the fused kernels do one at a time). At d = 24 they tie, at d = 32
- * the fused kernels are 1.2-1.7x faster. */
-#define NC_SMALL_MAX_D 31
+ * (docs/performance.md, AVX-512, K = 4, 10, 100): d <= 24 (1.1-2.8x), and
+ * d < 48 not a multiple of 8 (1.1-1.8x; the fused kernels do those last rows
+ * one at a time). At d = 32 and 40 they tie, at d = 64 the fused kernels win
+ * by up to 1.25x. */
+#define NC_SMALL_MAX_D 47
+#define NC_SMALL_ANY_D 24
 #define NC_SMALL_MAX_K 1024
 /* Target bytes of a block of H for the fused kernels (stays in L2 across
  * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
@@ -182,7 +184,8 @@ nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, si
 int nc__model_path(const nc_model *m)
 {
     if (m->kernel != NC__KERNEL_AUTO) return m->kernel;
-    if (m->K <= NC_SMALL_MAX_K && (m->d <= 16 || (m->d <= NC_SMALL_MAX_D && m->d % 8 != 0)))
+    if (m->K <= NC_SMALL_MAX_K &&
+        (m->d <= NC_SMALL_ANY_D || (m->d <= NC_SMALL_MAX_D && m->d % 8 != 0)))
         return NC__KERNEL_SMALL;
     if (m->K * m->d <= NC_FUSED_MAX_KD &&
         m->K <= (m->isa == NC__ISA_AVX512 ? NC_FUSED_MAX_K_AVX512 : NC_FUSED_MAX_K_OTHER))
@@ -282,15 +285,6 @@ static void scale_block(const pass_job *job, nc__pass_ws *ws, double *Z, size_t 
             for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
 }
 
-/* Out (rows x n, ld ldo) = the transpose of In (n x rows, ld ldi): the
- * small blocks are a few kilobytes, in L1. */
-static void transpose(const double *In, size_t ldi, size_t rows, size_t n, double *Out, size_t ldo)
-{
-    size_t i, r;
-    for (i = 0; i < n; i++)
-        for (r = 0; r < rows; r++) Out[r * ldo + i] = In[i * ldi + r];
-}
-
 /* One block of the small-d path: H_j transposed once, the logits, the loss
  * (where it has a transposed form) and the feature gradient as row
  * operations (no horizontal sums), then the usual column finish. Columns
@@ -305,7 +299,7 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
     const size_t ldg = job->gH ? job->ldgh : d;
     size_t i, k;
 
-    transpose(m->H + j0 * d, d, d, nb, Ht, ldt);
+    job->kern->transpose(m->H + j0 * d, d, d, nb, Ht, ldt);
     for (k = 0; k < d; k++) memset(Ht + k * ldt + nb, 0, (n - nb) * sizeof(double));
     job->kern->t_gemm(K, d, n, m->W, d, 1, Ht, ldt, m->bias ? m->b : NULL, Zt);
 
@@ -324,15 +318,22 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
             }
         }
     } else {
-        transpose(Zt, ldt, nb, K, Z, K);
+        job->kern->transpose(Zt, ldt, nb, K, Z, K);
         nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
         scale_block(job, ws, Z, nb);
-        transpose(Z, K, K, nb, Zt, ldt);
+        job->kern->transpose(Z, K, K, nb, Zt, ldt);
     }
     for (k = 0; k < K; k++) memset(Zt + k * ldt + nb, 0, (n - nb) * sizeof(double));
     if (job->need_gP) job->kern->t_rank(d, K, n, Ht, Zt, ldt, ws->gP);
-    job->kern->t_gemm(d, K, n, m->W, 1, d, Zt, ldt, NULL, Gt);
-    transpose(Gt, ldt, nb, d, G, ldg);
+    if (d % job->kern->width == 0) {
+        /* G = P Z straight from the transposed rows into columns, vectorised
+         * along d: no transpose back (d = 16: 20% faster per step). */
+        job->kern->t_product(d, K, nb, m->Ppack, Zt, ldt, G, ldg);
+    } else {
+        /* P's last rows would be scalar there: rows of G, then transposed */
+        job->kern->t_gemm(d, K, n, m->W, 1, d, Zt, ldt, NULL, Gt);
+        job->kern->transpose(Gt, ldt, nb, d, G, ldg);
+    }
     finish_columns(job, ws, j0, nb, G, ldg);
 }
 
@@ -495,7 +496,7 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     job.args.store_g = gH != NULL;
     job.args.rule = upd ? &upd->rule : NULL;
 
-    if (job.path == NC__KERNEL_FUSED) pack_P(m->W, d, K, job.kern->width, m->Ppack);
+    if (job.path == NC__KERNEL_FUSED || job.path == NC__KERNEL_SMALL) pack_P(m->W, d, K, job.kern->width, m->Ppack);
     if (T > 1 && (double)K * (double)d * (double)N >= (double)m->parallel_min)
         nc__pool_run(m->pool, pass_part, &job);
     else

@@ -44,6 +44,7 @@ NC_INLINE double asd_scalar(uint64_t u)
 #define SFX _scalar
 #define ATTR
 #define VT double
+#define VTRANSPOSE(v) ((void)(v))
 #define W 1
 #define VLD(p) (*(p))
 #define VST(p, x) (*(p) = (x))
@@ -100,9 +101,18 @@ NC_INLINE __m128d selge_sse2(__m128d a, __m128d b, __m128d x, __m128d y)
     return _mm_or_pd(_mm_and_pd(m, x), _mm_andnot_pd(m, y));
 }
 
+/* v[0..W) <- its transpose, a W x W block held one row per register. */
+NC_INLINE void vtranspose_sse2(__m128d *v)
+{
+    const __m128d t = _mm_unpacklo_pd(v[0], v[1]);
+    v[1] = _mm_unpackhi_pd(v[0], v[1]);
+    v[0] = t;
+}
+
 #define SFX _sse2
 #define ATTR
 #define VT __m128d
+#define VTRANSPOSE(v) vtranspose_sse2(v)
 #define W 2
 #define VLD(p) _mm_loadu_pd(p)
 #define VST(p, x) _mm_storeu_pd(p, x)
@@ -166,9 +176,20 @@ static inline NC_AVX2 __m256d selge_avx2(__m256d a, __m256d b, __m256d x, __m256
     return _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_GE_OQ));
 }
 
+static inline NC_AVX2 void vtranspose_avx2(__m256d *v)
+{
+    const __m256d t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(v[2], v[3]), t3 = _mm256_unpackhi_pd(v[2], v[3]);
+    v[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    v[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    v[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    v[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
 #define SFX _avx2
 #define ATTR NC_AVX2
 #define VT __m256d
+#define VTRANSPOSE(v) vtranspose_avx2(v)
 #define W 4
 #define VLD(p) _mm256_loadu_pd(p)
 #define VST(p, x) _mm256_storeu_pd(p, x)
@@ -235,9 +256,33 @@ static inline NC_AVX512 __m512d selge_avx512(__m512d a, __m512d b, __m512d x, __
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_GE_OQ), y, x);
 }
 
+/* 8 x 8: pairs of rows interleaved, then 128-bit lanes gathered twice
+ * (0x88 takes lanes 0 and 2 of each source, 0xDD lanes 1 and 3). */
+static inline NC_AVX512 void vtranspose_avx512(__m512d *v)
+{
+    const __m512d t0 = _mm512_unpacklo_pd(v[0], v[1]), t1 = _mm512_unpackhi_pd(v[0], v[1]);
+    const __m512d t2 = _mm512_unpacklo_pd(v[2], v[3]), t3 = _mm512_unpackhi_pd(v[2], v[3]);
+    const __m512d t4 = _mm512_unpacklo_pd(v[4], v[5]), t5 = _mm512_unpackhi_pd(v[4], v[5]);
+    const __m512d t6 = _mm512_unpacklo_pd(v[6], v[7]), t7 = _mm512_unpackhi_pd(v[6], v[7]);
+    /* u_c: columns c and c + 4 of rows 0-3 (u0..u3) or 4-7 (u4..u7) */
+    const __m512d u0 = _mm512_shuffle_f64x2(t0, t2, 0x88), u2 = _mm512_shuffle_f64x2(t0, t2, 0xDD);
+    const __m512d u1 = _mm512_shuffle_f64x2(t1, t3, 0x88), u3 = _mm512_shuffle_f64x2(t1, t3, 0xDD);
+    const __m512d u4 = _mm512_shuffle_f64x2(t4, t6, 0x88), u6 = _mm512_shuffle_f64x2(t4, t6, 0xDD);
+    const __m512d u5 = _mm512_shuffle_f64x2(t5, t7, 0x88), u7 = _mm512_shuffle_f64x2(t5, t7, 0xDD);
+    v[0] = _mm512_shuffle_f64x2(u0, u4, 0x88);
+    v[4] = _mm512_shuffle_f64x2(u0, u4, 0xDD);
+    v[1] = _mm512_shuffle_f64x2(u1, u5, 0x88);
+    v[5] = _mm512_shuffle_f64x2(u1, u5, 0xDD);
+    v[2] = _mm512_shuffle_f64x2(u2, u6, 0x88);
+    v[6] = _mm512_shuffle_f64x2(u2, u6, 0xDD);
+    v[3] = _mm512_shuffle_f64x2(u3, u7, 0x88);
+    v[7] = _mm512_shuffle_f64x2(u3, u7, 0xDD);
+}
+
 #define SFX _avx512
 #define ATTR NC_AVX512
 #define VT __m512d
+#define VTRANSPOSE(v) vtranspose_avx512(v)
 #define W 8
 #define VLD(p) _mm512_loadu_pd(p)
 #define VST(p, x) _mm512_storeu_pd(p, x)

@@ -296,6 +296,59 @@ static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double 
  * ld ldt, n a multiple of W): each product is then a short sum of
  * broadcast-times-row multiply-adds with no horizontal sum at all. */
 
+/* G (d x n, ld ldg) = P Zt^T for d a multiple of W: column i of G from
+ * column i of the transposed rows Zt (K x n, ld ldt), vectorised along d,
+ * TP columns share each load of P (Pp, packed). The sum over k runs in
+ * order from 0, as in product and t_gemm. */
+#define TP 4
+static ATTR void FN(t_product)(size_t d, size_t K, size_t n, const double *Pp, const double *Zt,
+                               size_t ldt, double *G, size_t ldg)
+{
+    size_t v, i, k;
+    int c;
+    for (v = 0; v < d; v += W) {
+        const double *pv = Pp + v * K;
+        for (i = 0; i < n; i += TP) {
+            const size_t nc = n - i < TP ? n - i : TP;
+            VT acc[TP];
+#pragma GCC unroll 8
+            for (c = 0; c < TP; c++) acc[c] = VZERO;
+            for (k = 0; k < K; k++) {
+                const VT p = VLD(pv + k * W);
+                const double *z = Zt + k * ldt + i;
+#pragma GCC unroll 8
+                for (c = 0; c < TP; c++) acc[c] = VFMA(p, VSET(z[c]), acc[c]);
+            }
+            for (c = 0; c < (int)nc; c++) VST(G + (i + (size_t)c) * ldg + v, acc[c]);
+        }
+    }
+}
+#undef TP
+
+/* Out (rows x n, ld ldo) = the transpose of In (n x rows, ld ldi), in
+ * W x W blocks transposed in registers; the edges element by element. */
+static ATTR void FN(transpose)(const double *In, size_t ldi, size_t rows, size_t n, double *Out,
+                               size_t ldo)
+{
+    const size_t nw = n - n % W, rw = rows - rows % W;
+    size_t i, r;
+    int q;
+    for (i = 0; i < nw; i += W) {
+        for (r = 0; r < rw; r += W) {
+            VT v[W];
+#pragma GCC unroll 8
+            for (q = 0; q < W; q++) v[q] = VLD(In + (i + (size_t)q) * ldi + r);
+            VTRANSPOSE(v);
+#pragma GCC unroll 8
+            for (q = 0; q < W; q++) VST(Out + (r + (size_t)q) * ldo + i, v[q]);
+        }
+        for (q = 0; q < W; q++)
+            for (r = rw; r < rows; r++) Out[r * ldo + i + (size_t)q] = In[(i + (size_t)q) * ldi + r];
+    }
+    for (; i < n; i++)
+        for (r = 0; r < rows; r++) Out[r * ldo + i] = In[i * ldi + r];
+}
+
 /* Out (R x n) = A In (+ bias), In S x n, A_rs = coef[r rs + s ss]: the
  * logits (A = P^T: rs = d, ss = 1) and the feature gradient (A = P: rs = 1,
  * ss = d). The sum over s runs in order from 0, bias added last, as in the
@@ -415,7 +468,7 @@ static ATTR void FN(t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, doubl
 }
 
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_softmax), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_softmax), FN(t_product), FN(transpose), PR_N, W,
 };
 
 #undef SFX
@@ -455,3 +508,4 @@ static const nc__kernels FN(kernel_table) = {
 #undef VMIN
 #undef VMAX
 #undef VSELGE
+#undef VTRANSPOSE

@@ -44,9 +44,11 @@ static const tcase cases[] = {
     {"label-smoothing bias GD", NC_LOSS_LABEL_SMOOTHING, 1, 1, 0, 0, 0, GD},
 };
 
-/* d not a multiple of any vector width; K = 7 leaves partial class tiles;
+/* d not a multiple of any vector width (then D = 16 for the small-d path's
+ * branch for d a multiple of the width); K = 7 leaves partial class tiles;
  * imbalanced classes. */
-static const size_t D = 13, K = 7, COUNTS[7] = {19, 15, 12, 10, 8, 5, 4};
+static size_t D = 13;
+static const size_t K = 7, COUNTS[7] = {19, 15, 12, 10, 8, 5, 4};
 #define N_SAMPLES 73
 #define STEPS 100
 
@@ -154,6 +156,38 @@ static double rel_diff(const double *a, const double *b, size_t n)
     return sqrt(e / r);
 }
 
+/* The kernels' transpose (W x W blocks in registers, edges one by one)
+ * against the definition, every shape up to 19 x 19, with leading
+ * dimensions larger than the shape: every entry exact, nothing else written. */
+static void test_transpose_kernel(void)
+{
+    enum { MAXS = 19, LDI = MAXS + 3, LDO = MAXS + 5 };
+    double In[MAXS * LDI], Out[MAXS * LDO];
+    size_t rows, n, i, r;
+    int isa;
+    char desc[160];
+    for (i = 0; i < MAXS * LDI; i++) In[i] = (double)i + 0.25;
+    for (isa = NC__ISA_SCALAR; isa <= NC__ISA_AVX512; isa++) {
+        const nc__kernels *kern;
+        int bad = 0;
+        if (!nc__isa_supported((nc__isa)isa)) continue;
+        kern = nc__kernels_get((nc__isa)isa);
+        for (rows = 1; rows <= MAXS; rows++)
+            for (n = 1; n <= MAXS; n++) {
+                for (i = 0; i < MAXS * LDO; i++) Out[i] = -1.0;
+                kern->transpose(In, LDI, rows, n, Out, LDO);
+                for (r = 0; r < MAXS; r++)
+                    for (i = 0; i < LDO; i++) {
+                        const double want = (r < rows && i < n) ? In[i * LDI + r] : -1.0;
+                        if (memcmp(&Out[r * LDO + i], &want, sizeof want) != 0) bad++;
+                    }
+            }
+        snprintf(desc, sizeof desc, "transpose %s: all shapes up to %d x %d exact (%d wrong)",
+                 nc__isa_name((nc__isa)isa), MAXS, MAXS, bad);
+        nc_test_true(bad == 0, desc);
+    }
+}
+
 /* The losses on a transposed block (the small-d path) against the same
  * losses in the usual layout: the same bits, value and gradient, with every
  * instruction set's transposed softmax. The block has ties for the largest
@@ -220,12 +254,49 @@ static void test_transposed_losses(void)
     }
 }
 
+/* The small-d path (features transposed per block) on every instruction
+ * set against the unfused reference; 3 threads twice, bit for bit. */
+static void check_small(const tcase *c, const double *ref, double f_ref, size_t n, double *worst_small,
+                        double *worst_obj, int *identical)
+{
+    const nc__isa best = nc__isa_detect();
+    size_t threads;
+    double f, f2;
+    int isa;
+    char desc[256];
+    for (isa = NC__ISA_SCALAR; isa <= NC__ISA_AVX512; isa++) {
+        if (!nc__isa_supported((nc__isa)isa)) continue;
+        for (threads = 1; threads <= (isa == (int)best ? 3u : 1u); threads++) {
+            double *x = run_fused(c, NC__KERNEL_SMALL, (nc__isa)isa, threads, 1, &f);
+            const double e = rel_diff(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
+            snprintf(desc, sizeof desc, "%s, d = %zu, small-d %s, %zu threads: state vs unfused (%.2e)",
+                     c->name, D, nc__isa_name((nc__isa)isa), threads, e);
+            nc_test_abs(e, 0.0, 1e-12, desc);
+            snprintf(desc, sizeof desc, "%s, d = %zu, small-d %s, %zu threads: objective vs unfused",
+                     c->name, D, nc__isa_name((nc__isa)isa), threads);
+            nc_test_abs(eo, 0.0, 1e-12, desc);
+            if (e > *worst_small) *worst_small = e;
+            if (eo > *worst_obj) *worst_obj = eo;
+            if (isa == (int)best && threads == 3) {
+                double *y = run_fused(c, NC__KERNEL_SMALL, best, threads, 1, &f2);
+                const int same = memcmp(x, y, n * sizeof(double)) == 0 && memcmp(&f, &f2, sizeof f) == 0;
+                snprintf(desc, sizeof desc, "%s, d = %zu, small-d, 3 threads: two runs bit-identical", c->name, D);
+                nc_test_true(same, desc);
+                *identical &= same;
+                free(y);
+            }
+            free(x);
+        }
+    }
+}
+
 int main(void)
 {
     size_t ci, threads;
     double worst_fused = 0.0, worst_small = 0.0, worst_blas = 0.0, worst_obj = 0.0;
     int isas = 0, identical = 1;
     const nc__isa best = nc__isa_detect();
+    test_transpose_kernel();
     test_transposed_losses();
     for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const tcase *c = &cases[ci];
@@ -257,31 +328,7 @@ int main(void)
                     free(x);
             }
         }
-        /* The small-d path (D = 13 <= 16: features transposed per block). */
-        for (isa = NC__ISA_SCALAR; isa <= NC__ISA_AVX512; isa++) {
-            if (!nc__isa_supported((nc__isa)isa)) continue;
-            for (threads = 1; threads <= (isa == (int)best ? 3u : 1u); threads++) {
-                double *x = run_fused(c, NC__KERNEL_SMALL, (nc__isa)isa, threads, 1, &f);
-                const double e = rel_diff(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
-                snprintf(desc, sizeof desc, "%s, small-d %s, %zu threads: state vs unfused (%.2e)",
-                         c->name, nc__isa_name((nc__isa)isa), threads, e);
-                nc_test_abs(e, 0.0, 1e-12, desc);
-                snprintf(desc, sizeof desc, "%s, small-d %s, %zu threads: objective vs unfused",
-                         c->name, nc__isa_name((nc__isa)isa), threads);
-                nc_test_abs(eo, 0.0, 1e-12, desc);
-                if (e > worst_small) worst_small = e;
-                if (eo > worst_obj) worst_obj = eo;
-                if (isa == (int)best && threads == 3) {
-                    double *y = run_fused(c, NC__KERNEL_SMALL, best, threads, 1, &f2);
-                    const int same = memcmp(x, y, n * sizeof(double)) == 0 && memcmp(&f, &f2, sizeof f) == 0;
-                    snprintf(desc, sizeof desc, "%s, small-d, 3 threads: two runs bit-identical", c->name);
-                    nc_test_true(same, desc);
-                    identical &= same;
-                    free(y);
-                }
-                free(x);
-            }
-        }
+        check_small(c, ref, f_ref, n, &worst_small, &worst_obj, &identical);
         for (threads = 1; threads <= 3; threads += 2) {
             double *x = run_fused(c, NC__KERNEL_BLAS, best, threads, 1, &f);
             const double e = rel_diff(x, ref, n);
@@ -303,6 +350,18 @@ int main(void)
             free(y);
         }
         for (threads = 1; threads <= 3; threads++) free(keep[threads]);
+        free(ref);
+    }
+    /* d = 16, a multiple of every vector width: the small-d path's feature
+     * gradient straight into columns (t_product), two register blocks of
+     * the transpose. */
+    D = 16;
+    for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        nc_model *probe = make_model(&cases[ci]);
+        const size_t n = nc_model_num_variables(probe);
+        double f_ref, *ref = run_reference(&cases[ci], &f_ref);
+        nc_model_destroy(probe);
+        check_small(&cases[ci], ref, f_ref, n, &worst_small, &worst_obj, &identical);
         free(ref);
     }
     printf("test_fused: %d instruction sets; largest relative difference to the unfused reference "
