@@ -21,8 +21,10 @@
 
 #if defined(__GNUC__)
 #define NC_INLINE static inline __attribute__((always_inline))
+#define NC_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define NC_INLINE static inline
+#define NC_ALWAYS_INLINE
 #endif
 
 /* ---- portable scalar copy ----------------------------------------------- */

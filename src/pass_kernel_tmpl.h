@@ -205,6 +205,115 @@ static ATTR void FN(product)(size_t d, size_t K, size_t n, const double *Pp, con
     }
 }
 
+/* The sums of FN(columns), one set per column parity: two chains of
+ * additions, not one, so the next column need not wait for the last. */
+typedef struct FN(col_sums) {
+    VT n, h, g, hnew, v, s;
+    double tn, th, tg, tnew, tv, ts;
+} FN(col_sums);
+
+/* Column c; allnc, relu, store_g and rule (COL_*) are constants where the
+ * dispatcher below instantiates the common cases, so their branches fold. */
+#ifndef NC__COL_RULES
+#define NC__COL_RULES
+enum { COL_NONE, COL_GD, COL_HEAVY, COL_NESTEROV, COL_ADAM };
+#endif
+static inline ATTR NC_ALWAYS_INLINE void FN(column)(const nc__col_args *A, size_t c, double *H,
+                                                    double *G, size_t ldg, double *V, double *S,
+                                                    const int32_t *labels, FN(col_sums) *acc,
+                                                    const int allnc, const int relu,
+                                                    const int store_g, const int rule)
+{
+    const size_t d = A->d, dv = d - d % W;
+    const nc__rule *R = A->rule;
+    const VT lH = VSET(A->lH);
+    double *h = H + c * d, *g = G + c * ldg;
+    double *v = rule >= COL_HEAVY ? V + c * d : NULL, *s = rule == COL_ADAM ? S + c * d : NULL;
+    const double *mu = allnc ? A->means + (size_t)labels[c] * d : NULL;
+    const double *cg = allnc ? A->class_grad + (size_t)labels[c] * d : NULL;
+    size_t f;
+    for (f = 0; f < dv; f += W) {
+        const VT hv = VLD(h + f);
+        VT gv = VADD(VLD(g + f), VMUL(lH, hv)), pg;
+        if (allnc) {
+            const VT e = VSUB(hv, VLD(mu + f));
+            acc->n = VFMA(e, e, acc->n);
+            gv = VADD(gv, VADD(VMUL(VSET(A->a_inv), e), VLD(cg + f)));
+        }
+        pg = relu ? VPROJG(hv, gv) : gv;
+        acc->h = VFMA(hv, hv, acc->h);
+        acc->g = VFMA(pg, pg, acc->g);
+        if (store_g) VST(g + f, gv);
+        if (rule != COL_NONE) {
+            VT step, x;
+            if (rule == COL_ADAM) {
+                VT vv = VLD(v + f), sq = VLD(s + f);
+                vv = VADD(VMUL(VSET(R->beta1), vv), VMUL(VSET(1.0 - R->beta1), gv));
+                sq = VADD(VMUL(VSET(R->beta2), sq), VMUL(VMUL(VSET(1.0 - R->beta2), gv), gv));
+                step = VDIV(VMUL(vv, VSET(R->bc1)), VADD(VSQRT(VMUL(sq, VSET(R->bc2))), VSET(R->eps)));
+                VST(v + f, vv);
+                VST(s + f, sq);
+                acc->v = VFMA(vv, vv, acc->v);
+                acc->s = VFMA(sq, sq, acc->s);
+            } else if (rule != COL_GD) {
+                const VT m = VSET(R->momentum);
+                const VT vv = VADD(VMUL(m, VLD(v + f)), gv);
+                step = rule == COL_NESTEROV ? VADD(gv, VMUL(m, vv)) : vv;
+                VST(v + f, vv);
+                acc->v = VFMA(vv, vv, acc->v);
+            } else
+                step = gv;
+            x = VSUB(hv, VMUL(VSET(R->lr), step));
+            if (R->project) x = VCLAMP0(x);
+            VST(h + f, x);
+            acc->hnew = VFMA(x, x, acc->hnew);
+        }
+    }
+    for (f = dv; f < d; f++) {
+        double gf = g[f] + A->lH * h[f], pf;
+        if (allnc) {
+            const double e = h[f] - mu[f];
+            acc->tn += e * e;
+            gf += A->a_inv * e + cg[f];
+        }
+        pf = (relu && h[f] <= 0.0 && gf > 0.0) ? 0.0 : gf;
+        acc->th += h[f] * h[f];
+        acc->tg += pf * pf;
+        if (store_g) g[f] = gf;
+        if (rule != COL_NONE) {
+            h[f] = nc__rule_apply(R, h[f], gf, v ? v + f : NULL, s ? s + f : NULL);
+            acc->tnew += h[f] * h[f];
+            if (v) acc->tv += v[f] * v[f];
+            if (s) acc->ts += s[f] * s[f];
+        }
+    }
+}
+
+static inline ATTR NC_ALWAYS_INLINE void FN(columns_loop)(const nc__col_args *A, size_t n,
+                                                          double *H, double *G, size_t ldg,
+                                                          double *V, double *S,
+                                                          const int32_t *labels, double out[6],
+                                                          const int allnc, const int relu,
+                                                          const int store_g, const int rule)
+{
+    FN(col_sums) a0, a1;
+    size_t c;
+    a0.n = a0.h = a0.g = a0.hnew = a0.v = a0.s = VZERO;
+    a0.tn = a0.th = a0.tg = a0.tnew = a0.tv = a0.ts = 0.0;
+    a1 = a0;
+    for (c = 0; c + 1 < n; c += 2) {
+        FN(column)(A, c, H, G, ldg, V, S, labels, &a0, allnc, relu, store_g, rule);
+        FN(column)(A, c + 1, H, G, ldg, V, S, labels, &a1, allnc, relu, store_g, rule);
+    }
+    if (c < n) FN(column)(A, c, H, G, ldg, V, S, labels, &a0, allnc, relu, store_g, rule);
+    out[0] = VHSUM(VADD(a0.n, a1.n)) + (a0.tn + a1.tn);
+    out[1] = VHSUM(VADD(a0.h, a1.h)) + (a0.th + a1.th);
+    out[2] = VHSUM(VADD(a0.g, a1.g)) + (a0.tg + a1.tg);
+    out[3] = VHSUM(VADD(a0.hnew, a1.hnew)) + (a0.tnew + a1.tnew);
+    out[4] = VHSUM(VADD(a0.v, a1.v)) + (a0.tv + a1.tv);
+    out[5] = VHSUM(VADD(a0.s, a1.s)) + (a0.ts + a1.ts);
+}
+
 /* The rest of the work on n consecutive columns (H, V, S with stride d, G
  * with stride ldg), in one sweep over each: the gradient g = (P z) +
  * lambda_H h [+ AllNC terms], its (projected) norm, the norm of h, and with
@@ -212,81 +321,24 @@ static ATTR void FN(product)(size_t d, size_t K, size_t n, const double *Pp, con
 static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double *G, size_t ldg,
                              double *V, double *S, const int32_t *labels, double out[6])
 {
-    const size_t d = A->d, dv = d - d % W;
     const nc__rule *R = A->rule;
-    const int adam = R && R->kind == NC__RULE_ADAM, nesterov = R && R->kind == NC__RULE_NESTEROV;
-    const VT lH = VSET(A->lH), ai = VSET(A->a_inv);
-    VT sn = VZERO, sh = VZERO, sg = VZERO, snew = VZERO, sv = VZERO, ss = VZERO;
-    double tn = 0.0, th = 0.0, tg = 0.0, tnew = 0.0, tv = 0.0, ts = 0.0;
-    size_t c, f;
-    for (c = 0; c < n; c++) {
-        double *h = H + c * d, *g = G + c * ldg;
-        double *v = V ? V + c * d : NULL, *s = S ? S + c * d : NULL;
-        const double *mu = A->means ? A->means + (size_t)labels[c] * d : NULL;
-        const double *cg = A->means ? A->class_grad + (size_t)labels[c] * d : NULL;
-        for (f = 0; f < dv; f += W) {
-            const VT hv = VLD(h + f);
-            VT gv = VADD(VLD(g + f), VMUL(lH, hv)), pg;
-            if (mu) {
-                const VT e = VSUB(hv, VLD(mu + f));
-                sn = VFMA(e, e, sn);
-                gv = VADD(gv, VADD(VMUL(ai, e), VLD(cg + f)));
-            }
-            pg = A->relu ? VPROJG(hv, gv) : gv;
-            sh = VFMA(hv, hv, sh);
-            sg = VFMA(pg, pg, sg);
-            if (A->store_g) VST(g + f, gv);
-            if (R) {
-                VT step, x;
-                if (adam) {
-                    VT vv = VLD(v + f), sq = VLD(s + f);
-                    vv = VADD(VMUL(VSET(R->beta1), vv), VMUL(VSET(1.0 - R->beta1), gv));
-                    sq = VADD(VMUL(VSET(R->beta2), sq), VMUL(VMUL(VSET(1.0 - R->beta2), gv), gv));
-                    step = VDIV(VMUL(vv, VSET(R->bc1)),
-                                VADD(VSQRT(VMUL(sq, VSET(R->bc2))), VSET(R->eps)));
-                    VST(v + f, vv);
-                    VST(s + f, sq);
-                    sv = VFMA(vv, vv, sv);
-                    ss = VFMA(sq, sq, ss);
-                } else if (v) {
-                    const VT m = VSET(R->momentum);
-                    const VT vv = VADD(VMUL(m, VLD(v + f)), gv);
-                    step = nesterov ? VADD(gv, VMUL(m, vv)) : vv;
-                    VST(v + f, vv);
-                    sv = VFMA(vv, vv, sv);
-                } else
-                    step = gv;
-                x = VSUB(hv, VMUL(VSET(R->lr), step));
-                if (R->project) x = VCLAMP0(x);
-                VST(h + f, x);
-                snew = VFMA(x, x, snew);
-            }
-        }
-        for (f = dv; f < d; f++) {
-            double gf = g[f] + A->lH * h[f], pf;
-            if (mu) {
-                const double e = h[f] - mu[f];
-                tn += e * e;
-                gf += A->a_inv * e + cg[f];
-            }
-            pf = (A->relu && h[f] <= 0.0 && gf > 0.0) ? 0.0 : gf;
-            th += h[f] * h[f];
-            tg += pf * pf;
-            if (A->store_g) g[f] = gf;
-            if (R) {
-                h[f] = nc__rule_apply(R, h[f], gf, v ? v + f : NULL, s ? s + f : NULL);
-                tnew += h[f] * h[f];
-                if (v) tv += v[f] * v[f];
-                if (s) ts += s[f] * s[f];
-            }
+    const int rule = !R ? COL_NONE
+                     : R->kind == NC__RULE_ADAM ? COL_ADAM
+                     : !V ? COL_GD
+                     : R->kind == NC__RULE_NESTEROV ? COL_NESTEROV : COL_HEAVY;
+    if (!A->means && !A->relu && !A->store_g) {
+        /* the optimizer's step on free features: one copy per rule */
+        switch (rule) {
+        case COL_GD: FN(columns_loop)(A, n, H, G, ldg, V, S, labels, out, 0, 0, 0, COL_GD); return;
+        case COL_HEAVY: FN(columns_loop)(A, n, H, G, ldg, V, S, labels, out, 0, 0, 0, COL_HEAVY); return;
+        case COL_NESTEROV:
+            FN(columns_loop)(A, n, H, G, ldg, V, S, labels, out, 0, 0, 0, COL_NESTEROV);
+            return;
+        case COL_ADAM: FN(columns_loop)(A, n, H, G, ldg, V, S, labels, out, 0, 0, 0, COL_ADAM); return;
+        default: break;
         }
     }
-    out[0] = VHSUM(sn) + tn;
-    out[1] = VHSUM(sh) + th;
-    out[2] = VHSUM(sg) + tg;
-    out[3] = VHSUM(snew) + tnew;
-    out[4] = VHSUM(sv) + tv;
-    out[5] = VHSUM(ss) + ts;
+    FN(columns_loop)(A, n, H, G, ldg, V, S, labels, out, A->means != NULL, A->relu, A->store_g, rule);
 }
 
 /* ---- small d: the block transposed, vectorised across columns ------------
