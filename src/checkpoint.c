@@ -174,7 +174,7 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
     if ((o || !(flags & CKPT_HAS_OPTIMIZER)) && s.pos != payload)
         LOAD_FAIL(NC_ERR_FORMAT, "checkpoint: payload length does not match its contents");
     if (needs_vH) {
-        o->v_H = (double *)calloc(m->d * m->N, sizeof(double));
+        o->v_H = nc__calloc_aligned(m->d, m->N);
         if (!o->v_H) LOAD_FAIL(NC_ERR_OUT_OF_MEMORY, "checkpoint: momentum buffer of H");
     }
 #undef LOAD_FAIL

@@ -86,7 +86,7 @@ double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K
         const size_t y = (size_t)labels[i];
         const double weight = class_weights ? class_weights[y] : 1.0, zy = lr[i];
         double *py = Zt + y * ldt + i;
-        *py = (y == (size_t)a[i]) ? -r[i] / (1.0 + r[i]) : *py - 1.0;
+        *py = ((double)y == a[i]) ? -r[i] / (1.0 + r[i]) : *py - 1.0; /* a: an index, exact */
         if (weight != 1.0)
             for (k = 0; k < K; k++) Zt[k * ldt + i] *= weight;
         m[i] -= zy; /* m - z_y, then the loss */

@@ -93,7 +93,7 @@ static nc_status model_alloc(nc_model **out, size_t d, size_t K, size_t N)
     m->counts = (size_t *)calloc(K, sizeof(size_t));
     m->class_weights = alloc_doubles(K, 1);
     m->log_prior = alloc_doubles(K, 1);
-    m->H = alloc_doubles(d, N);
+    m->H = nc__calloc_aligned(d, N);
     m->means = alloc_doubles(d, K);
     m->class_grad = alloc_doubles(d, K);
     m->align_gP = alloc_doubles(d, K);
@@ -243,7 +243,7 @@ NC_API void nc_model_destroy(nc_model *m)
     free(m->counts);
     free(m->class_weights);
     free(m->log_prior);
-    free(m->H);
+    nc__free_aligned(m->H);
     nc__pass_free(m);
     free(m->means);
     free(m->class_grad);

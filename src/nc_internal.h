@@ -23,6 +23,12 @@ nc_status nc__fail(char *buf, nc_status status, const char *fmt, ...)
 
 /* Overflow-checked products for allocation sizes: 0 on success. */
 int nc__mul_size(size_t a, size_t b, size_t *out);
+/* a x b doubles, zeroed, on a 64-byte boundary (a cache line, a full
+ * AVX-512 vector: the kernels' loads then never straddle two lines); NULL on
+ * overflow or failure. Free with nc__free_aligned (NULL is fine). */
+#define NC__ALIGN 64
+double *nc__calloc_aligned(size_t a, size_t b);
+void nc__free_aligned(double *p);
 
 /* 1 if all n values (stride 1) are finite. */
 int nc__all_finite(const double *x, size_t n);

@@ -93,7 +93,7 @@ static void free_ws(nc__pass_ws *ws, size_t threads, double *keep_gP)
         free(ws[t].G);
         if (ws[t].gP != keep_gP) free(ws[t].gP);
         free(ws[t].gb_mem);
-        free(ws[t].T);
+        nc__free_aligned(ws[t].T);
     }
     free(ws);
 }
@@ -140,7 +140,7 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         /* rows 512 bytes apart would share L1 sets: the transposes write d
          * of them at once (d = 16 was 2.5x slower with ldt = 1024) */
         if (ws[t].ldt % 64 == 0) ws[t].ldt += NC__SMALL_PAD;
-        ws[t].T = m->d <= NC_SMALL_MAX_D ? alloc_doubles(2 * m->d + m->K + 4, ws[t].ldt) : NULL;
+        ws[t].T = m->d <= NC_SMALL_MAX_D ? nc__calloc_aligned(2 * m->d + m->K + 4, ws[t].ldt) : NULL;
         if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb || (m->d <= NC_SMALL_MAX_D && !ws[t].T)) {
             free_ws(ws, threads, NULL);
             free(Ppack);
@@ -278,8 +278,9 @@ static void prefetch_columns(const double *H, size_t d, size_t i, size_t n)
 static void scale_block(const pass_job *job, nc__pass_ws *ws, double *Z, size_t nb)
 {
     const size_t K = job->m->K;
+    const double invN = job->invN; /* a local: Z may not alias it */
     size_t i, k;
-    for (i = 0; i < K * nb; i++) Z[i] *= job->invN;
+    for (i = 0; i < K * nb; i++) Z[i] *= invN;
     if (job->m->bias)
         for (i = 0; i < nb; i++)
             for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
@@ -309,9 +310,10 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
     if (job->loss->value_grad_t) {
         nc__sum_add(&ws->loss, job->loss->value_grad_t(&job->loss_ctx, Zt, ldt, K, nb,
                                                       m->labels + j0, Gt + d * ldt));
+        const double invN = job->invN; /* a local: z may not alias it */
         for (k = 0; k < K; k++) {
             double *z = Zt + k * ldt, g = ws->gb[k];
-            for (i = 0; i < nb; i++) z[i] *= job->invN;
+            for (i = 0; i < nb; i++) z[i] *= invN;
             if (m->bias) {
                 for (i = 0; i < nb; i++) g += z[i];
                 ws->gb[k] = g;

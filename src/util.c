@@ -5,12 +5,38 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int nc__mul_size(size_t a, size_t b, size_t *out)
 {
     if (a != 0 && b > SIZE_MAX / a) return 1;
     *out = a * b;
     return 0;
+}
+
+/* The pointer calloc returned sits just below the aligned block. */
+double *nc__calloc_aligned(size_t a, size_t b)
+{
+    size_t n;
+    unsigned char *raw, *p;
+    if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n) ||
+        n > SIZE_MAX - NC__ALIGN - sizeof(void *))
+        return NULL;
+    raw = (unsigned char *)calloc(n + NC__ALIGN + sizeof(void *), 1);
+    if (!raw) return NULL;
+    p = raw + sizeof(void *);
+    p += (NC__ALIGN - (size_t)((uintptr_t)p % NC__ALIGN)) % NC__ALIGN;
+    memcpy(p - sizeof(void *), &raw, sizeof raw);
+    return (double *)(void *)p;
+}
+
+void nc__free_aligned(double *p)
+{
+    void *raw;
+    if (!p) return;
+    memcpy(&raw, (unsigned char *)p - sizeof(void *), sizeof raw);
+    free(raw);
 }
 
 int nc__all_finite(const double *x, size_t n)
