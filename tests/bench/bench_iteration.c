@@ -300,6 +300,10 @@ int main(int argc, char **argv)
             result r = run_case(K, d, N, li ? NC_LOSS_MSE : NC_LOSS_CE, Tn, 0.0, NC__KERNEL_AUTO, 1.0);
             print_row(K, d, N, li ? "MSE" : "CE", Tn, r, 0.0);
         }
+        {   /* the PyTorch comparison's step: heavy-ball momentum */
+            result r = run_case(K, d, N, NC_LOSS_CE, Tn, 0.9, NC__KERNEL_AUTO, 1.0);
+            print_row(K, d, N, "CE+mom", Tn, r, 0.9);
+        }
         return 0;
     }
 
