@@ -192,7 +192,8 @@ static void test_transpose_kernel(void)
  * losses in the usual layout: the same bits, value and gradient, with every
  * instruction set's transposed softmax. The block has ties for the largest
  * logit, samples whose label is the largest logit by far (loss ~ 1e-20, where
- * p_y - 1 must come from -r/(1+r)), and n not a multiple of the vector width. */
+ * p_y - 1 must come from -r/(1+r)), one where r = 0 (so p_y - 1 = -0), and n not
+ * a multiple of the vector width. */
 static void test_transposed_losses(void)
 {
     enum { KL = 7, NL = 37, LDT = 48 };
@@ -215,6 +216,7 @@ static void test_transposed_losses(void)
         if (i % 6 == 1) Z[i * KL + 3] = Z[i * KL + 5] = 20.0;           /* a tie */
         if (i % 6 == 2) Z[i * KL + (size_t)labels[i]] = 60.0;           /* loss ~ 1e-26 */
         if (i % 6 == 3) Z[i * KL + (size_t)labels[i]] = Z[i * KL] = 7.0; /* tie with the label */
+        if (i % 6 == 4) Z[i * KL + (size_t)labels[i]] = 800.0; /* r = +0: p_y - 1 = -0 */
     }
     for (li = 0; li < sizeof losses / sizeof losses[0]; li++) {
         const nc__loss_def *def = nc__loss_lookup(losses[li]);
