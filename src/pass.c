@@ -286,6 +286,11 @@ static void scale_block(const pass_job *job, nc__pass_ws *ws, double *Z, size_t 
             for (k = 0; k < K; k++) ws->gb[k] += Z[i * K + k];
 }
 
+/* The small-d path writes G straight from the transposed rows (t_product,
+ * which reads the packed P) where d is a multiple of the vector width: no
+ * scalar rows of P are left over there. */
+static int small_uses_product(size_t d, const nc__kernels *kern) { return d % kern->width == 0; }
+
 /* One block of the small-d path: H_j transposed once, the logits, the loss
  * (where it has a transposed form) and the feature gradient as row
  * operations (no horizontal sums), then the usual column finish. Columns
@@ -327,7 +332,7 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
     }
     for (k = 0; k < K; k++) memset(Zt + k * ldt + nb, 0, (n - nb) * sizeof(double));
     if (job->need_gP) job->kern->t_rank(d, K, n, Ht, Zt, ldt, ws->gP);
-    if (d % job->kern->width == 0) {
+    if (small_uses_product(d, job->kern)) {
         /* G = P Z straight from the transposed rows into columns, vectorised
          * along d: no transpose back (d = 16: 20% faster per step). */
         job->kern->t_product(d, K, nb, m->Ppack, Zt, ldt, G, ldg);
@@ -498,7 +503,9 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     job.args.store_g = gH != NULL;
     job.args.rule = upd ? &upd->rule : NULL;
 
-    if (job.path == NC__KERNEL_FUSED || job.path == NC__KERNEL_SMALL) pack_P(m->W, d, K, job.kern->width, m->Ppack);
+    if (job.path == NC__KERNEL_FUSED ||
+        (job.path == NC__KERNEL_SMALL && small_uses_product(d, job.kern)))
+        pack_P(m->W, d, K, job.kern->width, m->Ppack);
     if (T > 1 && (double)K * (double)d * (double)N >= (double)m->parallel_min)
         nc__pool_run(m->pool, pass_part, &job);
     else
