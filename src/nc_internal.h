@@ -136,19 +136,58 @@ typedef struct nc__col_args {
     const nc__rule *rule; /* update h (v, s) in place, or NULL */
 } nc__col_args;
 
+/* Memory a kernel brings towards the core while it computes: the bytes
+ * [base, base + len), len > 0, spread evenly over its inner iterations (at
+ * most two cache lines per iteration). The pass gives each kernel a share of
+ * the next block of H and of the current block's optimizer buffers, so that
+ * memory works during all of a block's arithmetic, not in bursts (issued in
+ * bursts, prefetches stall the core once its miss buffers are full). */
+typedef struct nc__pf {
+    const char *base;
+    size_t len;
+} nc__pf;
+
+/* The stream of a kernel's prefetches over a range of len bytes in iters
+ * inner iterations: at offset o it asks for the line of o and, if the step
+ * exceeds a line, the line 64 bytes on; then it advances by the step while
+ * that stays inside the range. The step, len / iters rounded up to a
+ * multiple of 8 and at most 128, spreads the range evenly, and two lines
+ * per iteration leave no gap: when len <= 128 iters every line of the range
+ * but at most the last two is asked for, and the offsets stay in [0, len)
+ * (tests/test_fused.c checks both). Covering the last lines too needs a step
+ * just above 64 where the range is one line per iteration, so a second
+ * prefetch in every iteration: measured slower. */
+static inline size_t nc__pf_step(size_t len, size_t iters)
+{
+    size_t s = iters ? (len + iters - 1) / iters : 0;
+    s = (s + 7) & ~(size_t)7;
+    return s > 128 ? 128 : s;
+}
+static inline size_t nc__pf_ahead(size_t step) { return step > 64 ? 64 : 0; }
+static inline size_t nc__pf_second(size_t o, size_t ahead, size_t len)
+{
+    return o + ahead < len ? o + ahead : o;
+}
+static inline size_t nc__pf_advance(size_t o, size_t step, size_t len)
+{
+    return o + step < len ? o + step : o;
+}
+
 /* The kernels read P (d x K, ld d) through Pp, its copy packed by
  * nc__pack_P for their vector width: rows in vectors of `width`, the K
  * entries of each vector contiguous. */
 typedef struct nc__kernels {
+    /* The three products take pf, memory to bring in while they compute
+     * (nc__pf), or NULL. */
     /* Z (K x n, ld K) = P^T H (+ b), H d x n (ld ldh). */
     void (*logits)(size_t d, size_t K, size_t n, const double *Pp, const double *P,
-                   const double *H, size_t ldh, const double *b, double *Z);
+                   const double *H, size_t ldh, const double *b, double *Z, const nc__pf *pf);
     /* gP (d x K, ld d) += H Z^T. */
     void (*rank_update)(size_t d, size_t K, size_t n, const double *H, size_t ldh,
-                        const double *Z, double *gP);
+                        const double *Z, double *gP, const nc__pf *pf);
     /* G (d x n, ld ldg) = P Z. */
     void (*product)(size_t d, size_t K, size_t n, const double *Pp, const double *P,
-                    const double *Z, double *G, size_t ldg);
+                    const double *Z, double *G, size_t ldg, const nc__pf *pf);
     /* n consecutive columns (H, V, S: ld d; G: ld ldg; their labels):
      * g += lambda_H h (+ alpha/N (h - mu_y) + class_grad_y with AllNC); sums
      * over the columns out = {||h - mu||^2, ||h||^2, ||projected g||^2,

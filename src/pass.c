@@ -61,8 +61,12 @@
  * after the other on the calling thread: waking threads would cost more. */
 #define NC_PARALLEL_MIN_WORK (1u << 20)
 #define NC_MAX_THREADS 1024
-/* Columns of logits between two prefetches of the rule's buffers. */
-#define NC_PREFETCH_GROUP 8
+/* Up to this many classes the fused kernels also bring in the next block of
+ * H and the block's optimizer buffers while they compute (nc__pf): at K = 10,
+ * d = 512 a momentum step takes 12% less time; from K = 50 the arithmetic
+ * hides memory and the prefetch instructions cost 3-7%
+ * (docs/performance.md). */
+#define NC_PREFETCH_MAX_K 32
 
 static size_t clamp(size_t x, size_t lo, size_t hi) { return x < lo ? lo : x > hi ? hi : x; }
 
@@ -260,18 +264,24 @@ static void finish_columns(const pass_job *job, nc__pass_ws *ws, size_t i, size_
     }
 }
 
-/* Ask for the columns [i, i + n) of H to be brought towards the core while
- * the current block computes: the hardware prefetchers see no misses during
- * the in-cache sweeps, so without this the next block's logits would wait
- * for memory. */
-static void prefetch_columns(const double *H, size_t d, size_t i, size_t n)
+/* The bytes of columns [i, i + n) of X (ld d) as a prefetch range; an empty
+ * one becomes a line of `hot` (already in cache), as the kernels need len > 0. */
+static nc__pf pf_columns(const double *X, size_t d, size_t i, size_t n, const double *hot)
 {
-#if defined(__GNUC__) && !defined(NC_NO_PREFETCH)
-    const char *p = (const char *)(H + i * d), *end = (const char *)(H + (i + n) * d);
-    for (; p < end; p += 64) __builtin_prefetch(p, 1, 3);
-#else
-    (void)H; (void)d; (void)i; (void)n;
-#endif
+    nc__pf r;
+    r.base = (const char *)(n ? X + i * d : hot);
+    r.len = n ? n * d * sizeof(double) : sizeof(double);
+    return r;
+}
+
+/* Part [a, b) of n of a range (in bytes; whole lines do not matter). */
+static nc__pf pf_part(nc__pf r, size_t a, size_t b, size_t n, const double *hot)
+{
+    const size_t lo = r.len / n * a + r.len % n * a / n, hi = r.len / n * b + r.len % n * b / n;
+    if (hi <= lo) return pf_columns(hot, 0, 0, 0, hot);
+    r.base += lo;
+    r.len = hi - lo;
+    return r;
 }
 
 /* dL/dZ / N in place and gb += its row sums, on a block in the usual layout. */
@@ -368,28 +378,44 @@ static void pass_part(void *ctx, size_t t)
         const size_t nb = c1 - j0 < block ? c1 - j0 : block;
         double *Hj = m->H + j0 * d;
         double *Z = ws->Z;
+        nc__pf pf_logits = {NULL, 0}, pf_rank = {NULL, 0}, pf_product = {NULL, 0};
+        const nc__pf *pfl = NULL, *pfr = NULL, *pfp = NULL;
 
         if (job->path == NC__KERNEL_SMALL) {
             small_block(job, ws, j0, nb);
             continue;
         }
 
-        /* Z = P^T H_j (+ b): column i holds the logits of sample j0 + i. */
-        if (job->fused) {
+        /* What memory brings in while this block computes (nc__pf): the
+         * block's optimizer buffers, needed by its finish, during the logits
+         * (and the rank update, for Adam's second buffer); then the next
+         * block of H. GD: the next block over all three products. */
+        if (job->fused && K <= NC_PREFETCH_MAX_K) {
+            const size_t nn = j0 + nb < c1 ? (c1 - j0 - nb < block ? c1 - j0 - nb : block) : 0;
+            const nc__pf next = pf_columns(m->H, d, j0 + nb, nn, Hj);
             if (job->v) {
-                /* bring the block's velocity (and second moment) in while the
-                 * logits compute: memory is otherwise idle in this phase
-                 * (docs/performance.md: -5% to -9% per momentum step) */
-                for (i = 0; i < nb; i += NC_PREFETCH_GROUP) {
-                    const size_t nc = nb - i < NC_PREFETCH_GROUP ? nb - i : NC_PREFETCH_GROUP;
-                    job->kern->logits(d, K, nc, m->Ppack, P, Hj + i * d, d, m->bias ? m->b : NULL,
-                                      Z + i * K);
-                    prefetch_columns(job->v, d, j0 + i, nc);
-                    if (job->s) prefetch_columns(job->s, d, j0 + i, nc);
+                pf_logits = pf_columns(job->v, d, j0, nb, Hj);
+                if (job->s) {
+                    pf_rank = pf_columns(job->s, d, j0, nb, Hj);
+                    pf_product = next;
+                } else {
+                    pf_rank = pf_part(next, 0, 1, 2, Hj);
+                    pf_product = pf_part(next, 1, 2, 2, Hj);
                 }
-            } else
-                job->kern->logits(d, K, nb, m->Ppack, P, Hj, d, m->bias ? m->b : NULL, Z);
-        } else {
+            } else {
+                pf_logits = pf_part(next, 0, 1, 3, Hj);
+                pf_rank = pf_part(next, 1, 2, 3, Hj);
+                pf_product = pf_part(next, 2, 3, 3, Hj);
+            }
+            pfl = &pf_logits;
+            pfr = &pf_rank;
+            pfp = &pf_product;
+        }
+
+        /* Z = P^T H_j (+ b): column i holds the logits of sample j0 + i. */
+        if (job->fused)
+            job->kern->logits(d, K, nb, m->Ppack, P, Hj, d, m->bias ? m->b : NULL, Z, pfl);
+        else {
             if (m->bias)
                 for (i = 0; i < nb; i++) memcpy(Z + i * K, m->b, K * sizeof(double));
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0, P,
@@ -404,7 +430,7 @@ static void pass_part(void *ctx, size_t t)
         /* gP += H_j Z^T (before any update of H_j). */
         if (job->need_gP) {
             if (job->fused)
-                job->kern->rank_update(d, K, nb, Hj, d, Z, ws->gP);
+                job->kern->rank_update(d, K, nb, Hj, d, Z, ws->gP, pfr);
             else
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)K, (int)nb, 1.0,
                             Hj, (int)d, Z, (int)K, 1.0, ws->gP, (int)d);
@@ -417,12 +443,9 @@ static void pass_part(void *ctx, size_t t)
                 const size_t nc = nb - i < step ? nb - i : step;
                 double *G = job->gH ? job->gH + (j0 + i) * job->ldgh : ws->G;
                 const size_t ldg = job->gH ? job->ldgh : d;
-                job->kern->product(d, K, nc, m->Ppack, P, Z + i * K, G, ldg);
+                const nc__pf pf = pfp ? pf_part(pf_product, i, i + nc, nb, Hj) : pf_product;
+                job->kern->product(d, K, nc, m->Ppack, P, Z + i * K, G, ldg, pfp ? &pf : NULL);
                 finish_columns(job, ws, j0 + i, nc, G, ldg);
-                /* the same columns of the next block */
-                if (j0 + nb + i < c1)
-                    prefetch_columns(m->H, d, j0 + nb + i,
-                                     j0 + nb + i + nc <= c1 ? nc : c1 - (j0 + nb + i));
             }
         } else {
             double *G = job->gH ? job->gH + j0 * job->ldgh : ws->G;

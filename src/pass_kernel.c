@@ -27,6 +27,13 @@
 #define NC_ALWAYS_INLINE
 #endif
 
+/* A hint to bring a line in for writing (it is H or an optimizer buffer). */
+#if defined(__GNUC__) && !defined(NC_NO_PREFETCH)
+#define NC_PREFETCH(p) __builtin_prefetch((p), 1, 3)
+#else
+#define NC_PREFETCH(p) ((void)(p))
+#endif
+
 /* ---- portable scalar copy ----------------------------------------------- */
 NC_INLINE double projg_scalar(double h, double g) { return (h <= 0.0 && g > 0.0) ? 0.0 : g; }
 NC_INLINE double clamp0_scalar(double x) { return x < 0.0 ? 0.0 : x; }

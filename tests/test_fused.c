@@ -159,6 +159,41 @@ static double rel_diff(const double *a, const double *b, size_t n)
 /* The kernels' transpose (W x W blocks in registers, edges one by one)
  * against the definition, every shape up to 19 x 19, with leading
  * dimensions larger than the shape: every entry exact, nothing else written. */
+/* The kernels' prefetch stream (nc__pf_step, nc__pf_ahead, nc__pf_second,
+ * nc__pf_advance, as PF_NEXT in pass_kernel_tmpl.h uses them): every offset
+ * inside the range, and every cache line of the range but at most the last
+ * two asked for whenever the range needs at most 128 bytes per iteration,
+ * at any alignment. */
+static void test_prefetch_stream(void)
+{
+    static const size_t lens[] = {1, 8, 63, 64, 65, 200, 1000, 4096, 40960, 81920, 245760, 245761};
+    static const size_t iters[] = {1, 2, 3, 7, 160, 320, 1920, 19200};
+    static unsigned char hit[245761 / 64 + 3];
+    size_t a, b, mis, bad = 0, missed = 0, covered = 0;
+    for (a = 0; a < sizeof lens / sizeof *lens; a++)
+        for (b = 0; b < sizeof iters / sizeof *iters; b++)
+            for (mis = 0; mis < 64; mis += 9) {
+                const size_t len = lens[a], it = iters[b], step = nc__pf_step(len, it);
+                const size_t first = mis / 64, last = (mis + len - 1) / 64;
+                size_t o = 0, k, line, all = 1;
+                memset(hit, 0, sizeof hit);
+                for (k = 0; k < it; k++) {
+                    const size_t o2 = nc__pf_second(o, nc__pf_ahead(step), len);
+                    if (o >= len || o2 >= len) bad++;
+                    hit[(mis + o) / 64] = hit[(mis + o2) / 64] = 1;
+                    o = nc__pf_advance(o, step, len);
+                }
+                for (line = first; line + 2 <= last; line++) all &= hit[line];
+                /* more than 128 bytes per iteration: partial by design */
+                if (len > 128 * it) continue;
+                covered++;
+                if (!all) missed++;
+            }
+    nc_test_int(bad, 0, "prefetch stream: offsets outside the range");
+    nc_test_int(missed, 0, "prefetch stream: lines of the range not asked for");
+    nc_test_true(covered > 300, "prefetch stream: cases with full coverage");
+}
+
 static void test_transpose_kernel(void)
 {
     enum { MAXS = 19, LDI = MAXS + 3, LDO = MAXS + 5 };
@@ -298,6 +333,7 @@ int main(void)
     double worst_fused = 0.0, worst_small = 0.0, worst_blas = 0.0, worst_obj = 0.0;
     int isas = 0, identical = 1;
     const nc__isa best = nc__isa_detect();
+    test_prefetch_stream();
     test_transpose_kernel();
     test_transposed_losses();
     for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
