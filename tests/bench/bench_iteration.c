@@ -5,6 +5,12 @@
  * drift during a run, e.g. when two vCPUs start or stop sharing a core):
  *   bandwidth bound = bytes one fused step must move (H read and written
  *                     once; with momentum also its velocity) / triad rate
+ *                     (counted as STREAM does: 24 bytes per element, while
+ *                     the write-allocate of a moves 32)
+ *   in-place bound  = the same bytes / the rate of an in-place update
+ *                     x = 0.5 x + 1 (16 bytes per element, all of which
+ *                     move): the step's own access pattern, the tighter
+ *                     physical limit
  *   GEMM bound      = flops of the three products (6 K d N) / DGEMM rate
  *                     on a 2000^3 product (OpenBLAS at the same thread count)
  *   FMA peak bound  = the same flops / the rate of independent FMAs of the
@@ -92,6 +98,43 @@ static double triad_bandwidth(size_t n, int T)
     return 3.0 * (double)n * sizeof(double) / best;
 }
 
+typedef struct { double *x; size_t lo, hi; } inplace_part;
+static void *inplace_run(void *p)
+{
+    inplace_part *t = (inplace_part *)p;
+    size_t i;
+    for (i = t->lo; i < t->hi; i++) t->x[i] = 0.5 * t->x[i] + 1.0;
+    return NULL;
+}
+
+/* Best of 5 in-place passes x = 0.5 x + 1 over n doubles, T threads: read
+ * and written once, as the fused step does with H (16 bytes per element). */
+static double inplace_bandwidth(size_t n, int T)
+{
+    double *x = malloc(n * sizeof *x), best = 1e30;
+    size_t i;
+    int r, t;
+    for (i = 0; i < n; i++) x[i] = 2.0;
+    for (r = 0; r < 5; r++) {
+        pthread_t tid[8];
+        inplace_part part[8];
+        double t0 = now();
+        for (t = 0; t < T; t++) {
+            part[t].x = x;
+            part[t].lo = n * (size_t)t / (size_t)T;
+            part[t].hi = n * (size_t)(t + 1) / (size_t)T;
+            if (t > 0) pthread_create(&tid[t], NULL, inplace_run, &part[t]);
+        }
+        inplace_run(&part[0]);
+        for (t = 1; t < T; t++) pthread_join(tid[t], NULL);
+        t0 = now() - t0;
+        if (t0 < best) best = t0;
+    }
+    if (x[n / 2] != 2.0) fprintf(stderr, "in-place check failed\n");
+    free(x);
+    return 16.0 * (double)n / best;
+}
+
 /* Best DGEMM rate on an n x n product with T OpenBLAS threads. */
 static double dgemm_rate(int n, int T)
 {
@@ -176,20 +219,23 @@ static double fma_rate(int T)
     return FMA_FLOPS_PER_ITER * (double)FMA_ITERS * T / t;
 }
 
-typedef struct { double bw, gemm, fma; } limits;
+typedef struct { double bw, rmw, gemm, fma; } limits;
 static limits lim[3]; /* by thread count 1, 2: the latest measurement */
 
 static void measure(int T)
 {
     lim[T].bw = triad_bandwidth((size_t)1 << 24, T);
+    lim[T].rmw = inplace_bandwidth((size_t)1 << 25, T);
     lim[T].gemm = dgemm_rate(2000, T);
     lim[T].fma = fma_rate(T);
 }
 
 static void print_limits(int T)
 {
-    printf("  -- measured now, %d thread%s: triad %.1f GB/s, DGEMM 2000^3 %.1f GFLOP/s, %s peak %.1f GFLOP/s\n",
-           T, T > 1 ? "s" : "", lim[T].bw * 1e-9, lim[T].gemm * 1e-9, FMA_NAME, lim[T].fma * 1e-9);
+    printf("  -- measured now, %d thread%s: triad %.1f GB/s, in-place %.1f GB/s, DGEMM 2000^3 %.1f GFLOP/s, "
+           "%s peak %.1f GFLOP/s\n",
+           T, T > 1 ? "s" : "", lim[T].bw * 1e-9, lim[T].rmw * 1e-9, lim[T].gemm * 1e-9, FMA_NAME,
+           lim[T].fma * 1e-9);
 }
 
 /* ---- one case ----------------------------------------------------------------- */
@@ -258,8 +304,10 @@ static void print_row(size_t K, size_t d, size_t N, const char *what, int T, res
     const double bytes = (double)d * (double)N * sizeof(double) * (momentum > 0 ? 4.0 : 2.0);
     const double flops = 6.0 * (double)K * (double)d * (double)N;
     const limits *L = &lim[T];
-    printf("%5zu %5zu %7zu  %-7s %2d  %-9s %10.3e  %9.3e %6.2f  %9.3e %6.2f  %9.3e %6.2f  %6.1f %5.0f%%\n",
-           K, d, N, what, T, r.path, r.per, bytes / L->bw, r.per / (bytes / L->bw), flops / L->gemm,
+    printf("%5zu %5zu %7zu  %-7s %2d  %-9s %10.3e  %9.3e %6.2f  %9.3e %6.2f  %9.3e %6.2f  %9.3e %6.2f  "
+           "%6.1f %5.0f%%\n",
+           K, d, N, what, T, r.path, r.per, bytes / L->bw, r.per / (bytes / L->bw), bytes / L->rmw,
+           r.per / (bytes / L->rmw), flops / L->gemm,
            r.per / (flops / L->gemm), flops / L->fma, r.per / (flops / L->fma), flops / r.per * 1e-9,
            100.0 * flops / r.per / L->gemm);
     fflush(stdout);
@@ -267,8 +315,8 @@ static void print_row(size_t K, size_t d, size_t N, const char *what, int T, res
 
 static void header(void)
 {
-    printf("    K     d       N  loss    T  kernel      s/iter   bandwidth  ratio       GEMM  ratio   "
-           "FMA peak  ratio  GF/s  %%DGEMM\n");
+    printf("    K     d       N  loss    T  kernel      s/iter   bandwidth  ratio   in-place  ratio       "
+           "GEMM  ratio   FMA peak  ratio  GF/s  %%DGEMM\n");
 }
 
 static int fits_in_memory(size_t d, size_t N, int copies)
@@ -287,7 +335,9 @@ int main(int argc, char **argv)
     size_t c;
     blas_threads(1);
     printf("bench_iteration: seconds per GD iteration (median), double precision\n");
-    printf("  bounds: bandwidth = 16 d N bytes (32 d N with momentum) / triad; GEMM = 6 K d N flops / DGEMM;\n"
+    printf("  bounds: bandwidth = 16 d N bytes (32 d N with momentum) / triad (STREAM's count, 24 bytes per\n"
+           "  element); in-place = the same bytes / the rate of x = 0.5 x + 1 (the step's access pattern);\n"
+           "  GEMM = 6 K d N flops / DGEMM;\n"
            "  FMA peak = 6 K d N / FMA rate; ratio = s/iter / bound; %%DGEMM = achieved GF/s / DGEMM rate\n");
 
     if (argc >= 4) {
