@@ -60,79 +60,70 @@ static int cmp_double(const void *a, const void *b)
 
 /* ---- limits of this machine, measured now ------------------------------------ */
 
-typedef struct { double *a, *b, *c; size_t lo, hi; } triad_part;
+/* A thread's share [lo, hi) of the streaming loops below. */
+typedef struct { double *a, *b, *c; size_t lo, hi; } stream_part;
 static void *triad_run(void *p)
 {
-    triad_part *t = (triad_part *)p;
+    stream_part *t = (stream_part *)p;
     size_t i;
     for (i = t->lo; i < t->hi; i++) t->a[i] = t->b[i] + 0.5 * t->c[i];
     return NULL;
 }
-
-/* Best of 5 triad passes a = b + s c over arrays of n doubles, T threads;
- * bytes counted as STREAM does (3 per element, no write-allocate). */
-static double triad_bandwidth(size_t n, int T)
+static void *inplace_run(void *p)
 {
-    double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
-    double best = 1e30;
+    stream_part *t = (stream_part *)p;
     size_t i;
+    for (i = t->lo; i < t->hi; i++) t->a[i] = 0.5 * t->a[i] + 1.0;
+    return NULL;
+}
+
+/* Best time of 5 passes of run over n elements of a, b, c, on T threads. */
+static double best_pass(void *(*run)(void *), double *a, double *b, double *c, size_t n, int T)
+{
+    double best = 1e30;
     int r, t;
-    for (i = 0; i < n; i++) { a[i] = 0; b[i] = 1; c[i] = 2; }
     for (r = 0; r < 5; r++) {
         pthread_t tid[8];
-        triad_part part[8];
+        stream_part part[8];
         double t0 = now();
         for (t = 0; t < T; t++) {
             part[t].a = a; part[t].b = b; part[t].c = c;
             part[t].lo = n * (size_t)t / (size_t)T;
             part[t].hi = n * (size_t)(t + 1) / (size_t)T;
-            if (t > 0) pthread_create(&tid[t], NULL, triad_run, &part[t]);
+            if (t > 0) pthread_create(&tid[t], NULL, run, &part[t]);
         }
-        triad_run(&part[0]);
+        run(&part[0]);
         for (t = 1; t < T; t++) pthread_join(tid[t], NULL);
         t0 = now() - t0;
         if (t0 < best) best = t0;
     }
+    return best;
+}
+
+/* Triad a = b + s c over arrays of n doubles, T threads; bytes counted as
+ * STREAM does (3 per element, no write-allocate). */
+static double triad_bandwidth(size_t n, int T)
+{
+    double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c), t;
+    size_t i;
+    for (i = 0; i < n; i++) { a[i] = 0; b[i] = 1; c[i] = 2; }
+    t = best_pass(triad_run, a, b, c, n, T);
     if (a[n / 2] != 2.0) fprintf(stderr, "triad check failed\n");
     free(a); free(b); free(c);
-    return 3.0 * (double)n * sizeof(double) / best;
+    return 3.0 * (double)n * sizeof(double) / t;
 }
 
-typedef struct { double *x; size_t lo, hi; } inplace_part;
-static void *inplace_run(void *p)
-{
-    inplace_part *t = (inplace_part *)p;
-    size_t i;
-    for (i = t->lo; i < t->hi; i++) t->x[i] = 0.5 * t->x[i] + 1.0;
-    return NULL;
-}
-
-/* Best of 5 in-place passes x = 0.5 x + 1 over n doubles, T threads: read
- * and written once, as the fused step does with H (16 bytes per element). */
+/* In place x = 0.5 x + 1 over n doubles, T threads: read and written once,
+ * as the fused step does with H (16 bytes per element). */
 static double inplace_bandwidth(size_t n, int T)
 {
-    double *x = malloc(n * sizeof *x), best = 1e30;
+    double *x = malloc(n * sizeof *x), t;
     size_t i;
-    int r, t;
     for (i = 0; i < n; i++) x[i] = 2.0;
-    for (r = 0; r < 5; r++) {
-        pthread_t tid[8];
-        inplace_part part[8];
-        double t0 = now();
-        for (t = 0; t < T; t++) {
-            part[t].x = x;
-            part[t].lo = n * (size_t)t / (size_t)T;
-            part[t].hi = n * (size_t)(t + 1) / (size_t)T;
-            if (t > 0) pthread_create(&tid[t], NULL, inplace_run, &part[t]);
-        }
-        inplace_run(&part[0]);
-        for (t = 1; t < T; t++) pthread_join(tid[t], NULL);
-        t0 = now() - t0;
-        if (t0 < best) best = t0;
-    }
+    t = best_pass(inplace_run, x, NULL, NULL, n, T);
     if (x[n / 2] != 2.0) fprintf(stderr, "in-place check failed\n");
     free(x);
-    return 16.0 * (double)n / best;
+    return 16.0 * (double)n / t;
 }
 
 /* Best DGEMM rate on an n x n product with T OpenBLAS threads. */
