@@ -39,9 +39,9 @@ double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
                      const int32_t *labels, double tau, const double *log_prior,
                      const double *class_weights)
 {
-    nc__sum total = {0.0, 0.0};
+    nc__sum total[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     nc__softmax sm[NC__SOFTMAX_CHUNK];
-    double zy[NC__SOFTMAX_CHUNK];
+    double zy[NC__SOFTMAX_CHUNK]; /* z_y, then the loss of the sample */
     size_t i0, i, k;
     for (i0 = 0; i0 < n; i0 += NC__SOFTMAX_CHUNK) {
         const size_t nb = n - i0 < NC__SOFTMAX_CHUNK ? n - i0 : NC__SOFTMAX_CHUNK;
@@ -57,14 +57,16 @@ double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
             double *p = Zb + i * K;
             const size_t y = (size_t)labels[i0 + i];
             const double weight = class_weights ? class_weights[y] : 1.0;
-            /* For y == a, p_y - 1 = -r/(1+r) keeps full precision at tiny loss. */
-            p[y] = (y == sm[i].a) ? -sm[i].r / (1.0 + sm[i].r) : p[y] - 1.0;
+            /* For y == a, p_y - 1 = -r/(1+r) keeps full precision at tiny
+             * loss; p_a already holds 1/(1+r). */
+            p[y] = (y == sm[i].a) ? -sm[i].r * p[y] : p[y] - 1.0;
             if (weight != 1.0)
                 for (k = 0; k < K; k++) p[k] *= weight;
-            nc__sum_add(&total, weight * ((sm[i].m - zy[i]) + sm[i].lr));
+            zy[i] = weight * ((sm[i].m - zy[i]) + sm[i].lr);
         }
+        nc__sum4_add_n(total, zy, nb); /* nb is a multiple of 4 but at the end */
     }
-    return nc__sum_value(&total);
+    return nc__sum4_value(total);
 }
 
 double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K, size_t n,
@@ -75,7 +77,7 @@ double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K
     const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
     void (*vlog1p)(double *, size_t) = ctx->vlog1p ? ctx->vlog1p : portable->vlog1p;
     double *m = scratch, *a = m + ldt, *r = a + ldt, *lr = r + ldt;
-    nc__sum total = {0.0, 0.0};
+    nc__sum total[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     size_t i, k;
     if (log_prior)
         for (k = 0; k < K; k++)
@@ -86,7 +88,7 @@ double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K
         const size_t y = (size_t)labels[i];
         const double weight = class_weights ? class_weights[y] : 1.0, zy = lr[i];
         double *py = Zt + y * ldt + i;
-        *py = ((double)y == a[i]) ? -r[i] / (1.0 + r[i]) : *py - 1.0; /* a: an index, exact */
+        *py = ((double)y == a[i]) ? -r[i] * *py : *py - 1.0; /* a: an index, exact */
         if (weight != 1.0)
             for (k = 0; k < K; k++) Zt[k * ldt + i] *= weight;
         m[i] -= zy; /* m - z_y, then the loss */
@@ -95,9 +97,10 @@ double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K
     vlog1p(lr, n);
     for (i = 0; i < n; i++) {
         const double weight = class_weights ? class_weights[labels[i]] : 1.0;
-        nc__sum_add(&total, weight * (m[i] + lr[i]));
+        lr[i] = weight * (m[i] + lr[i]);
     }
-    return nc__sum_value(&total);
+    nc__sum4_add_n(total, lr, n);
+    return nc__sum4_value(total);
 }
 
 /* |p - t| <= sqrt(2) for probability vectors p and t. */

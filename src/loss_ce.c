@@ -2,8 +2,8 @@
  *
  * With m the largest logit (index a) and r = sum_{k != a} exp(z_k - m):
  *   loss = (m - z_y) + log1p(r)        (no cancellation when y == a)
- *   dL/dz = p - e_y, and for y == a the entry p_y - 1 is formed as -r/(1+r),
- *   which keeps full relative precision when the loss is tiny.
+ *   dL/dz = p - e_y, and for y == a the entry p_y - 1 is formed as -r p_a =
+ *   -r/(1+r), which keeps full relative precision when the loss is tiny.
  * (nc__ce_family in loss.c, shared with the weighted and logit-adjusted CE.)
  */
 #include "loss.h"

@@ -50,6 +50,33 @@ static inline void nc__sum_add(nc__sum *acc, double x)
 }
 static inline double nc__sum_value(const nc__sum *acc) { return acc->s + acc->c; }
 
+/* The sum of x[0..n) added to four compensated sums in turn (x[i] to
+ * acc[i % 4]): the four chains of additions are independent, so a block's
+ * values are summed at the rate of the additions rather than their latency.
+ * Split a long sum into calls of multiples of four values to keep the
+ * assignment; nc__sum4_value merges the four in a fixed order. */
+static inline void nc__sum4_add_n(nc__sum acc[4], const double *x, size_t n)
+{
+    size_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        nc__sum_add(&acc[0], x[i]);
+        nc__sum_add(&acc[1], x[i + 1]);
+        nc__sum_add(&acc[2], x[i + 2]);
+        nc__sum_add(&acc[3], x[i + 3]);
+    }
+    for (; i < n; i++) nc__sum_add(&acc[i & 3], x[i]);
+}
+static inline double nc__sum4_value(const nc__sum acc[4])
+{
+    nc__sum t = acc[0];
+    int j;
+    for (j = 1; j < 4; j++) {
+        nc__sum_add(&t, acc[j].s);
+        nc__sum_add(&t, acc[j].c);
+    }
+    return nc__sum_value(&t);
+}
+
 /* Pseudo-random numbers: xoshiro256**, seeded by splitmix64. */
 typedef struct nc__rng {
     uint64_t s[4];
@@ -215,6 +242,10 @@ typedef struct nc__kernels {
                       double *G, size_t ldg);
     /* Out (rows x n, ld ldo) = In^T, In n x rows (ld ldi). */
     void (*transpose)(const double *In, size_t ldi, size_t rows, size_t n, double *Out, size_t ldo);
+    /* The rows of Zt (K x n, ld ldt) times c in place; with gb, gb[k] += the
+     * sum of row k after scaling, taken in vector lanes (entry i to lane
+     * i % width, then the lanes in order and the last n % width entries). */
+    void (*t_scale)(size_t K, size_t n, double *Zt, size_t ldt, double c, double *gb);
     size_t cols;  /* columns per call of product that share its loads */
     size_t width; /* doubles per vector */
 } nc__kernels;

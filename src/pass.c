@@ -313,7 +313,7 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
     double *Ht = ws->T, *Zt = Ht + d * ldt, *Gt = Zt + K * ldt, *Z = ws->Z;
     double *G = job->gH ? job->gH + j0 * job->ldgh : ws->G;
     const size_t ldg = job->gH ? job->ldgh : d;
-    size_t i, k;
+    size_t k;
 
     job->kern->transpose(m->H + j0 * d, d, d, nb, Ht, ldt);
     for (k = 0; k < d; k++) memset(Ht + k * ldt + nb, 0, (n - nb) * sizeof(double));
@@ -321,19 +321,13 @@ static void small_block(const pass_job *job, nc__pass_ws *ws, size_t j0, size_t 
 
     /* The loss on the transposed block where it has that form (CE family,
      * MSE: the same operations per sample), else on a copy in the usual
-     * layout. Then dL/dZ / N and gb, summed in the order of the other paths. */
+     * layout. Then dL/dZ / N and gb (with the transposed loss, gb's sum runs
+     * in vector lanes: a chain of nb additions per class took 12% of a
+     * (4, 8, 400) step with bias). */
     if (job->loss->value_grad_t) {
         nc__sum_add(&ws->loss, job->loss->value_grad_t(&job->loss_ctx, Zt, ldt, K, nb,
                                                       m->labels + j0, Gt + d * ldt));
-        const double invN = job->invN; /* a local: z may not alias it */
-        for (k = 0; k < K; k++) {
-            double *z = Zt + k * ldt, g = ws->gb[k];
-            for (i = 0; i < nb; i++) z[i] *= invN;
-            if (m->bias) {
-                for (i = 0; i < nb; i++) g += z[i];
-                ws->gb[k] = g;
-            }
-        }
+        job->kern->t_scale(K, nb, Zt, ldt, job->invN, m->bias ? ws->gb : NULL);
     } else {
         job->kern->transpose(Zt, ldt, nb, K, Z, K);
         nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));

@@ -541,6 +541,27 @@ static ATTR void FN(t_rank)(size_t d, size_t K, size_t n, const double *Ht, cons
 #undef TJ
 #undef TK
 
+static ATTR void FN(t_scale)(size_t K, size_t n, double *Zt, size_t ldt, double c, double *gb)
+{
+    const size_t nv = n - n % W;
+    const VT cv = VSET(c);
+    size_t k, i;
+    for (k = 0; k < K; k++) {
+        double *z = Zt + k * ldt, t;
+        VT acc = VZERO;
+        for (i = 0; i < nv; i += W) {
+            const VT x = VMUL(VLD(z + i), cv);
+            VST(z + i, x);
+            acc = VADD(acc, x);
+        }
+        for (; i < n; i++) z[i] *= c;
+        if (!gb) continue;
+        t = VHSUM(acc);
+        for (i = nv; i < n; i++) t += z[i];
+        gb[k] += t;
+    }
+}
+
 #include "vmath_tmpl.h"
 
 /* Softmax of the columns of Zt (K x n, ld ldt, n a multiple of W) in place,
@@ -581,7 +602,7 @@ static ATTR void FN(t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, doubl
 }
 
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_softmax), FN(t_product), FN(transpose), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_softmax), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
 };
 
 #undef SFX

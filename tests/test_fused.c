@@ -227,11 +227,12 @@ static void test_transpose_kernel(void)
  * losses in the usual layout: the same bits, value and gradient, with every
  * instruction set's transposed softmax. The block has ties for the largest
  * logit, samples whose label is the largest logit by far (loss ~ 1e-20, where
- * p_y - 1 must come from -r/(1+r)), one where r = 0 (so p_y - 1 = -0), and n not
- * a multiple of the vector width. */
+ * p_y - 1 must come from -r/(1+r)), one where r = 0 (so p_y - 1 = -0), n not
+ * a multiple of the vector width, and more samples than one chunk of the
+ * column softmax (NC__SOFTMAX_CHUNK). */
 static void test_transposed_losses(void)
 {
-    enum { KL = 7, NL = 37, LDT = 48 };
+    enum { KL = 7, NL = 157, LDT = 160 };
     static const nc_loss losses[] = {NC_LOSS_CE, NC_LOSS_WEIGHTED_CE, NC_LOSS_LOGIT_ADJUSTED,
                                      NC_LOSS_MSE};
     const double weights[KL] = {1.0, 2.5, 0.5, 1.0, 3.0, 0.25, 1.5};
