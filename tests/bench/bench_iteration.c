@@ -289,25 +289,49 @@ static result run_case(size_t K, size_t d, size_t N, nc_loss loss, int T, double
     return run_case_isa(K, d, N, loss, T, momentum, kernel, -1, budget);
 }
 
+/* The same step with H (and the momentum buffer) in L2, extrapolated to N
+ * columns: steps over n and n/2 columns, where each thread's columns take at
+ * most 512 KB, give the cost per column (their difference: the per-step work
+ * on W, b and the sums cancels) and the fixed cost. That is the step's own
+ * arithmetic with memory out of the way; the measured time over it is what
+ * the traffic of H costs beyond what the arithmetic hides. 0 where the
+ * problem already fits or has too few columns per class, and for more than
+ * one thread (steps this small run their parts on the calling thread). */
+static double in_l2(size_t K, size_t d, size_t N, nc_loss loss, int T, double momentum)
+{
+    const size_t per_thread = (512u * 1024u) / (d * sizeof(double) * (momentum > 0 ? 2u : 1u));
+    const size_t n = per_thread * (size_t)T, h = n / 2;
+    double t_n, t_h;
+    if (T != 1 || n >= N / 2 || h < 2 * K) return 0.0; /* 2 threads: small steps run on one */
+    t_n = run_case(K, d, n, loss, T, momentum, NC__KERNEL_AUTO, 0.3).per;
+    t_h = run_case(K, d, h, loss, T, momentum, NC__KERNEL_AUTO, 0.3).per;
+    return t_n + (t_n - t_h) / (double)(n - h) * (double)(N - n);
+}
+
 static void print_row(size_t K, size_t d, size_t N, const char *what, int T, result r,
                       double momentum)
 {
     const double bytes = (double)d * (double)N * sizeof(double) * (momentum > 0 ? 4.0 : 2.0);
     const double flops = 6.0 * (double)K * (double)d * (double)N;
     const limits *L = &lim[T];
+    const double l2 = in_l2(K, d, N, strcmp(what, "MSE") == 0 ? NC_LOSS_MSE : NC_LOSS_CE, T, momentum);
     printf("%5zu %5zu %7zu  %-7s %2d  %-9s %10.3e  %9.3e %6.2f  %9.3e %6.2f  %9.3e %6.2f  %9.3e %6.2f  "
-           "%6.1f %5.0f%%\n",
+           "%6.1f %5.0f%%",
            K, d, N, what, T, r.path, r.per, bytes / L->bw, r.per / (bytes / L->bw), bytes / L->rmw,
            r.per / (bytes / L->rmw), flops / L->gemm,
            r.per / (flops / L->gemm), flops / L->fma, r.per / (flops / L->fma), flops / r.per * 1e-9,
            100.0 * flops / r.per / L->gemm);
+    if (l2 > 0.0)
+        printf("  %9.3e %6.2f %6.2f\n", l2, r.per / l2, l2 / (bytes / L->bw));
+    else
+        printf("          —      —      —\n");
     fflush(stdout);
 }
 
 static void header(void)
 {
     printf("    K     d       N  loss    T  kernel      s/iter   bandwidth  ratio   in-place  ratio       "
-           "GEMM  ratio   FMA peak  ratio  GF/s  %%DGEMM\n");
+           "GEMM  ratio   FMA peak  ratio  GF/s  %%DGEMM      in-L2  ratio  in-L2/bandwidth\n");
 }
 
 static int fits_in_memory(size_t d, size_t N, int copies)
@@ -329,7 +353,9 @@ int main(int argc, char **argv)
     printf("  bounds: bandwidth = 16 d N bytes (32 d N with momentum) / triad (STREAM's count, 24 bytes per\n"
            "  element); in-place = the same bytes / the rate of x = 0.5 x + 1 (the step's access pattern);\n"
            "  GEMM = 6 K d N flops / DGEMM;\n"
-           "  FMA peak = 6 K d N / FMA rate; ratio = s/iter / bound; %%DGEMM = achieved GF/s / DGEMM rate\n");
+           "  FMA peak = 6 K d N / FMA rate; ratio = s/iter / bound; %%DGEMM = achieved GF/s / DGEMM rate;\n"
+           "  in-L2 = the same step with each thread's H (and momentum) in 512 KB, extrapolated to N columns\n"
+           "  from two such sizes (1 thread): the step's arithmetic alone; ratio = s/iter / in-L2; in-L2 / bandwidth\n");
 
     if (argc >= 4) {
         const size_t K = strtoul(argv[1], 0, 10), d = strtoul(argv[2], 0, 10), N = strtoul(argv[3], 0, 10);
