@@ -73,33 +73,11 @@ double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K
                        const int32_t *labels, double tau, const double *log_prior,
                        const double *class_weights, double *scratch)
 {
-    const size_t npad = NC__SMALL_ROUND(n);
     const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
-    void (*vlog1p)(double *, size_t) = ctx->vlog1p ? ctx->vlog1p : portable->vlog1p;
-    double *m = scratch, *a = m + ldt, *r = a + ldt, *lr = r + ldt;
     nc__sum total[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
-    size_t i, k;
-    if (log_prior)
-        for (k = 0; k < K; k++)
-            for (i = 0; i < n; i++) Zt[k * ldt + i] += tau * log_prior[k];
-    for (i = 0; i < n; i++) lr[i] = Zt[(size_t)labels[i] * ldt + i]; /* z_y, for now */
-    (ctx->t_softmax ? ctx->t_softmax : portable->t_softmax)(K, npad, Zt, ldt, m, a, r);
-    for (i = 0; i < n; i++) {
-        const size_t y = (size_t)labels[i];
-        const double weight = class_weights ? class_weights[y] : 1.0, zy = lr[i];
-        double *py = Zt + y * ldt + i;
-        *py = ((double)y == a[i]) ? -r[i] * *py : *py - 1.0; /* a: an index, exact */
-        if (weight != 1.0)
-            for (k = 0; k < K; k++) Zt[k * ldt + i] *= weight;
-        m[i] -= zy; /* m - z_y, then the loss */
-        lr[i] = r[i];
-    }
-    vlog1p(lr, n);
-    for (i = 0; i < n; i++) {
-        const double weight = class_weights ? class_weights[labels[i]] : 1.0;
-        lr[i] = weight * (m[i] + lr[i]);
-    }
-    nc__sum4_add_n(total, lr, n);
+    (ctx->t_ce ? ctx->t_ce : portable->t_ce)(K, NC__SMALL_ROUND(n), n, Zt, ldt, labels, tau,
+                                             log_prior, class_weights, scratch);
+    nc__sum4_add_n(total, scratch, n); /* the samples to the four sums as in nc__ce_family */
     return nc__sum4_value(total);
 }
 

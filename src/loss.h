@@ -49,7 +49,8 @@ double nc__ce_family(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
                      const int32_t *labels, double tau, const double *log_prior,
                      const double *class_weights);
 
-/* The same on a transposed block (nc__loss_def.value_grad_t); needs ctx->t_softmax. */
+/* The same on a transposed block (nc__loss_def.value_grad_t), by the kernels' t_ce
+ * (ctx->t_ce; the portable one when NULL). */
 double nc__ce_family_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K, size_t n,
                        const int32_t *labels, double tau, const double *log_prior,
                        const double *class_weights, double *scratch);

@@ -57,14 +57,23 @@ static inline double nc__sum_value(const nc__sum *acc) { return acc->s + acc->c;
  * assignment; nc__sum4_value merges the four in a fixed order. */
 static inline void nc__sum4_add_n(nc__sum acc[4], const double *x, size_t n)
 {
+    /* in locals: through acc, every addition would wait for the store of
+     * the previous one (acc may alias x, as far as the compiler knows) */
+    nc__sum a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     size_t i;
     for (i = 0; i + 4 <= n; i += 4) {
-        nc__sum_add(&acc[0], x[i]);
-        nc__sum_add(&acc[1], x[i + 1]);
-        nc__sum_add(&acc[2], x[i + 2]);
-        nc__sum_add(&acc[3], x[i + 3]);
+        nc__sum_add(&a0, x[i]);
+        nc__sum_add(&a1, x[i + 1]);
+        nc__sum_add(&a2, x[i + 2]);
+        nc__sum_add(&a3, x[i + 3]);
     }
-    for (; i < n; i++) nc__sum_add(&acc[i & 3], x[i]);
+    if (i < n) nc__sum_add(&a0, x[i]);
+    if (i + 1 < n) nc__sum_add(&a1, x[i + 1]);
+    if (i + 2 < n) nc__sum_add(&a2, x[i + 2]);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
 }
 static inline double nc__sum4_value(const nc__sum acc[4])
 {
@@ -139,8 +148,9 @@ typedef struct nc__loss_ctx {
     /* exp and log1p on arrays (the kernels' instruction set; NULL: portable) */
     void (*vexp)(double *x, size_t n);
     void (*vlog1p)(double *x, size_t n);
-    /* the kernels' transposed softmax (nc__kernels.t_softmax; the pass sets it) */
-    void (*t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a, double *r);
+    /* the kernels' transposed CE family (nc__kernels.t_ce; the pass sets it) */
+    void (*t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
+                 double tau, const double *log_prior, const double *cw, double *out);
 } nc__loss_ctx;
 
 /* ---- the pass: kernels, threads, workspaces --------------------------------
@@ -232,10 +242,14 @@ typedef struct nc__kernels {
                    const double *In, size_t ldt, const double *bias, double *Out);
     void (*t_rank)(size_t d, size_t K, size_t n, const double *Ht, const double *Zt, size_t ldt,
                    double *gP);
-    /* Softmax of the columns of Zt (K x n, ld ldt) in place, bit-identical to
-     * nc__softmax_block; per column the largest entry m, its first index a
-     * (as a double) and r = sum over the others of exp(z_k - m). */
-    void (*t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a, double *r);
+    /* The cross-entropy family (nc__ce_family) on the columns of Zt (K x n,
+     * ld ldt), bit-identical to it: Zt becomes the gradient, out[0..n) the
+     * samples' losses (out: 4 n doubles); labels[0..nl), the columns past
+     * nl count as class 0;
+     * tau log_prior is added to the logits when log_prior, cw weights the
+     * classes when given. */
+    void (*t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
+                 double tau, const double *log_prior, const double *cw, double *out);
     /* G (d x n, ld ldg) = P Zt^T, Zt K x n' (n' >= n rounded up to 4,
      * ld ldt), d a multiple of width. */
     void (*t_product)(size_t d, size_t K, size_t n, const double *Pp, const double *Zt, size_t ldt,

@@ -82,6 +82,8 @@ NC_INLINE double asd_scalar(uint64_t u)
 #define VMIN(a, b) ((a) < (b) ? (a) : (b))
 #define VMAX(a, b) ((a) > (b) ? (a) : (b))
 #define VSELGE(a, b, x, y) ((a) >= (b) ? (x) : (y))
+#define VSELEQ(a, b, x, y) ((a) == (b) ? (x) : (y))
+#define VLDI32(p) ((double)*(p))
 #define LA_K 4
 #define LA_N 2
 #define RB_F 4
@@ -107,6 +109,11 @@ NC_INLINE __m128d clamp0_sse2(__m128d x) { return _mm_andnot_pd(_mm_cmplt_pd(x, 
 NC_INLINE __m128d selge_sse2(__m128d a, __m128d b, __m128d x, __m128d y)
 {
     const __m128d m = _mm_cmpge_pd(a, b);
+    return _mm_or_pd(_mm_and_pd(m, x), _mm_andnot_pd(m, y));
+}
+NC_INLINE __m128d seleq_sse2(__m128d a, __m128d b, __m128d x, __m128d y)
+{
+    const __m128d m = _mm_cmpeq_pd(a, b);
     return _mm_or_pd(_mm_and_pd(m, x), _mm_andnot_pd(m, y));
 }
 
@@ -150,6 +157,8 @@ NC_INLINE void vtranspose_sse2(__m128d *v)
 #define VMIN(a, b) _mm_min_pd(a, b)
 #define VMAX(a, b) _mm_max_pd(a, b)
 #define VSELGE(a, b, x, y) selge_sse2(a, b, x, y)
+#define VSELEQ(a, b, x, y) seleq_sse2(a, b, x, y)
+#define VLDI32(p) _mm_cvtepi32_pd(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #define LA_K 4
 #define LA_N 2
 #define RB_F 2
@@ -183,6 +192,10 @@ static inline NC_AVX2 __m256d clamp0_avx2(__m256d x)
 static inline NC_AVX2 __m256d selge_avx2(__m256d a, __m256d b, __m256d x, __m256d y)
 {
     return _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_GE_OQ));
+}
+static inline NC_AVX2 __m256d seleq_avx2(__m256d a, __m256d b, __m256d x, __m256d y)
+{
+    return _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_EQ_OQ));
 }
 
 static inline NC_AVX2 void vtranspose_avx2(__m256d *v)
@@ -227,6 +240,8 @@ static inline NC_AVX2 void vtranspose_avx2(__m256d *v)
 #define VMIN(a, b) _mm256_min_pd(a, b)
 #define VMAX(a, b) _mm256_max_pd(a, b)
 #define VSELGE(a, b, x, y) selge_avx2(a, b, x, y)
+#define VSELEQ(a, b, x, y) seleq_avx2(a, b, x, y)
+#define VLDI32(p) _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define LA_K 5
 #define LA_N 2
 #define RB_F 2
@@ -263,6 +278,10 @@ static inline NC_AVX512 __m512d clamp0_avx512(__m512d x)
 static inline NC_AVX512 __m512d selge_avx512(__m512d a, __m512d b, __m512d x, __m512d y)
 {
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_GE_OQ), y, x);
+}
+static inline NC_AVX512 __m512d seleq_avx512(__m512d a, __m512d b, __m512d x, __m512d y)
+{
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ), y, x);
 }
 
 /* 8 x 8: pairs of rows interleaved, then 128-bit lanes gathered twice
@@ -320,6 +339,8 @@ static inline NC_AVX512 void vtranspose_avx512(__m512d *v)
 #define VMIN(a, b) _mm512_min_pd(a, b)
 #define VMAX(a, b) _mm512_max_pd(a, b)
 #define VSELGE(a, b, x, y) selge_avx512(a, b, x, y)
+#define VSELEQ(a, b, x, y) seleq_avx512(a, b, x, y)
+#define VLDI32(p) _mm512_cvtepi32_pd(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define LA_K 5
 #define LA_N 4
 #define RB_F 4

@@ -13,6 +13,8 @@
  *   LA_K, LA_N     register tile of the logits: classes x columns
  *   RB_F, RB_K     register tile of the rank update: vectors of rows x classes
  *   PR_F, PR_N     register tile of the feature product: vectors of rows x columns
+ *   VSELEQ(a, b, x, y)  x where a == b, else y
+ *   VLDI32(p)      W int32 at p converted to doubles
  *   and the integer and selection macros of vmath_tmpl.h (vectorised exp, log1p)
  * P is read from a packed copy Pp (nc__pack_P): for each vector of W rows
  * its K entries are contiguous, so a tile's loads do not all fall into the
@@ -564,45 +566,93 @@ static ATTR void FN(t_scale)(size_t K, size_t n, double *Zt, size_t ldt, double 
 
 #include "vmath_tmpl.h"
 
-/* Softmax of the columns of Zt (K x n, ld ldt, n a multiple of W) in place,
- * with the operations of nc__softmax_block in the same order, so the same
- * bits: a = the first index of the largest entry m, r = sum_{k != a}
- * exp(z_k - m) summed in k order, column = exp(z - m) / (1 + r) with entry
- * a exactly 1 / (1 + r). m, a (as a double) and r per column. */
-static ATTR void FN(t_softmax)(size_t K, size_t n, double *Zt, size_t ldt, double *m, double *a,
-                               double *r)
+/* The cross-entropy family on the columns of Zt (K x n, ld ldt, n a
+ * multiple of W), column i the logits of a sample of class labels[i] (for
+ * i < nl; the columns past nl are computed as class 0, and ignored). Per
+ * column, the operations of nc__ce_family (with nc__softmax_block) in the
+ * same order, so the same bits: z = Zt (+ tau log_prior), a = the first
+ * index of the largest logit m, r = sum_{k != a} exp(z_k - m) in k order;
+ * Zt becomes w_y (softmax(z) - e_y) with p_a = 1 / (1 + r) and, when y = a,
+ * p_y - 1 = -r p_a (full precision at tiny loss); out[i] = w_y ((m - z_y) +
+ * log1p(r)). w_y = cw[y] with cw, else 1 (a product by 1 is exact). The
+ * label's logit, weight and gradient are selects, so no per-sample scalar
+ * work is left. Three sweeps over the block (out holds 4 n doubles: the
+ * third needs the first's m - z_y, a, w_y and the second's r), each a
+ * short chain per vector of columns: one sweep per vector of columns would
+ * chain exp, the division and log1p, and run at their latency. */
+static ATTR void FN(t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt,
+                          const int32_t *labels, double tau, const double *log_prior,
+                          const double *cw, double *out)
 {
+    double *dm = out, *ai = out + n, *wy = out + 2 * n, *r = out + 3 * n;
     size_t c, k;
-    for (c = 0; c < n; c += W) {
-        VT mv = VLD(Zt + c), av = VZERO;
-        for (k = 1; k < K; k++) {
-            const VT z = VLD(Zt + k * ldt + c);
-            av = VSELGE(mv, z, av, VSET((double)k)); /* first largest: only z > m moves it */
-            mv = VSELGE(mv, z, mv, z);
+    for (c = 0; c < n; c += W) { /* m, a, z_y, w_y; z - m */
+        int32_t lb[W];
+        const int32_t *lp = labels + c;
+        VT yv, mv = VZERO, av = VZERO, zy = VZERO, wv = VSET(1.0);
+        if (c + W > nl) { /* the last vector: labels past nl read as 0 */
+            for (k = 0; k < W; k++) lb[k] = c + k < nl ? labels[c + k] : 0;
+            lp = lb;
+        }
+        yv = VLDI32(lp);
+        for (k = 0; k < K; k++) {
+            double *row = Zt + k * ldt + c;
+            const VT kv = VSET((double)k);
+            VT z = VLD(row);
+            if (log_prior) {
+                z = VADD(z, VSET(tau * log_prior[k]));
+                VST(row, z);
+            }
+            if (k == 0)
+                mv = z;
+            else {
+                av = VSELGE(mv, z, av, kv); /* first largest: only z > m moves it */
+                mv = VSELGE(mv, z, mv, z);
+            }
+            zy = VSELEQ(yv, kv, z, zy);
+            if (cw) wv = VSELEQ(yv, kv, VSET(cw[k]), wv);
         }
         for (k = 0; k < K; k++) VST(Zt + k * ldt + c, VSUB(VLD(Zt + k * ldt + c), mv));
-        VST(m + c, mv);
-        VST(a + c, av);
+        VST(dm + c, VSUB(mv, zy));
+        VST(ai + c, av);
+        VST(wy + c, wv);
     }
-    for (k = 0; k < K; k++) FN(vexp)(Zt + k * ldt, n);
-    for (c = 0; c < n; c += W) {
-        const VT av = VLD(a + c), zero = VZERO, one = VSET(1.0);
-        VT sv = VZERO, inv;
+    for (c = 0; c < n; c += W) { /* exp, r */
+        const VT av = VLD(ai + c);
+        VT sv = VZERO;
         for (k = 0; k < K; k++) {
-            const VT e = VLD(Zt + k * ldt + c), kv = VSET((double)k);
-            sv = VADD(sv, VSELGE(av, kv, VSELGE(kv, av, zero, e), e)); /* + 0 at k == a */
-        }
-        inv = VDIV(one, VADD(one, sv));
-        for (k = 0; k < K; k++) {
-            const VT e = VLD(Zt + k * ldt + c), kv = VSET((double)k), p = VMUL(e, inv);
-            VST(Zt + k * ldt + c, VSELGE(av, kv, VSELGE(kv, av, inv, p), p));
+            const VT e = FN(exp_v)(VLD(Zt + k * ldt + c));
+            VST(Zt + k * ldt + c, e);
+            sv = VADD(sv, VSELEQ(av, VSET((double)k), VZERO, e)); /* + 0 at k == a */
         }
         VST(r + c, sv);
+    }
+    for (c = 0; c < n; c += W) { /* the gradient and the loss */
+        int32_t lb[W];
+        const int32_t *lp = labels + c;
+        const VT av = VLD(ai + c), wv = VLD(wy + c), sv = VLD(r + c);
+        const VT inv = VDIV(VSET(1.0), VADD(VSET(1.0), sv));
+        const VT nr = VMUL(VSET(-1.0), sv); /* -r, with -0 for r = +0 as in the scalar -r */
+        VT yv;
+        if (c + W > nl) {
+            for (k = 0; k < W; k++) lb[k] = c + k < nl ? labels[c + k] : 0;
+            lp = lb;
+        }
+        yv = VLDI32(lp);
+        for (k = 0; k < K; k++) {
+            double *row = Zt + k * ldt + c;
+            const VT kv = VSET((double)k);
+            const VT p = VSELEQ(av, kv, inv, VMUL(VLD(row), inv));
+            VT g = VSELEQ(yv, kv, VSELEQ(av, kv, VMUL(nr, p), VSUB(p, VSET(1.0))), p);
+            if (cw) g = VMUL(g, wv);
+            VST(row, g);
+        }
+        VST(dm + c, VMUL(wv, VADD(VLD(dm + c), FN(log1p_v)(sv))));
     }
 }
 
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_softmax), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_ce), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
 };
 
 #undef SFX
@@ -642,4 +692,6 @@ static const nc__kernels FN(kernel_table) = {
 #undef VMIN
 #undef VMAX
 #undef VSELGE
+#undef VSELEQ
+#undef VLDI32
 #undef VTRANSPOSE

@@ -59,10 +59,24 @@ int nc__all_finite_mat(const double *x, size_t m, size_t n, size_t ld)
 
 double nc__norm2(const double *x, size_t n)
 {
-    nc__sum acc = {0.0, 0.0};
+    /* four compensated sums in turn (x[i]^2 to sum i % 4), independent
+     * chains: one chain waited for each addition (2% of a (4, 8, 400) step) */
+    nc__sum a0 = {0.0, 0.0}, a1 = a0, a2 = a0, a3 = a0, acc[4];
     size_t i;
-    for (i = 0; i < n; i++) nc__sum_add(&acc, x[i] * x[i]);
-    return nc__sum_value(&acc);
+    for (i = 0; i + 4 <= n; i += 4) {
+        nc__sum_add(&a0, x[i] * x[i]);
+        nc__sum_add(&a1, x[i + 1] * x[i + 1]);
+        nc__sum_add(&a2, x[i + 2] * x[i + 2]);
+        nc__sum_add(&a3, x[i + 3] * x[i + 3]);
+    }
+    if (i < n) nc__sum_add(&a0, x[i] * x[i]);
+    if (i + 1 < n) nc__sum_add(&a1, x[i + 1] * x[i + 1]);
+    if (i + 2 < n) nc__sum_add(&a2, x[i + 2] * x[i + 2]);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return nc__sum4_value(acc);
 }
 
 int nc__fits_int(size_t n) { return n <= (size_t)INT_MAX; }

@@ -272,7 +272,7 @@ static void test_transposed_losses(void)
             kern = nc__kernels_get((nc__isa)isa);
             ctx.vexp = kern->vexp;
             ctx.vlog1p = kern->vlog1p;
-            ctx.t_softmax = kern->t_softmax;
+            ctx.t_ce = kern->t_ce;
             memcpy(Zc, Z, sizeof Z);
             for (k = 0; k < KL * LDT; k++) Zt[k] = 0.0;
             for (i = 0; i < NL; i++)
