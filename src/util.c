@@ -61,21 +61,8 @@ double nc__norm2(const double *x, size_t n)
 {
     /* four compensated sums in turn (x[i]^2 to sum i % 4), independent
      * chains: one chain waited for each addition (2% of a (4, 8, 400) step) */
-    nc__sum a0 = {0.0, 0.0}, a1 = a0, a2 = a0, a3 = a0, acc[4];
-    size_t i;
-    for (i = 0; i + 4 <= n; i += 4) {
-        nc__sum_add(&a0, x[i] * x[i]);
-        nc__sum_add(&a1, x[i + 1] * x[i + 1]);
-        nc__sum_add(&a2, x[i + 2] * x[i + 2]);
-        nc__sum_add(&a3, x[i + 3] * x[i + 3]);
-    }
-    if (i < n) nc__sum_add(&a0, x[i] * x[i]);
-    if (i + 1 < n) nc__sum_add(&a1, x[i + 1] * x[i + 1]);
-    if (i + 2 < n) nc__sum_add(&a2, x[i + 2] * x[i + 2]);
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    nc__sum acc[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    nc__sum4_core(acc, x, n, 1);
     return nc__sum4_value(acc);
 }
 

@@ -10,6 +10,10 @@
  * (glibc's documented bound), and the bound on the difference is 2 ulp. Identity: every instruction set this CPU has gives the same
  * bits as the portable copy, for every array length (the tails included).
  *
+ * The compensated sum (nc__sum_add, Knuth's TwoSum without branches) must
+ * give the bits of Neumaier's ordered Fast2Sum, the form it replaced: both
+ * add the exact rounding error of s + x to c.
+ *
  * White box: includes the private header for the kernel tables.
  */
 #include <float.h>
@@ -177,6 +181,76 @@ static void check_identity(const nc__kernels *ref, const nc__kernels *kern, cons
     nc_test_true(same_log, msg);
 }
 
+/* Neumaier's compensated addition, with the branches: the reference. */
+static void neumaier_add(nc__sum *acc, double x)
+{
+    const double t = acc->s + x;
+    if ((acc->s >= 0 ? acc->s : -acc->s) >= (x >= 0 ? x : -x))
+        acc->c += (acc->s - t) + x;
+    else
+        acc->c += (x - t) + acc->s;
+    acc->s = t;
+}
+
+/* Random operands across 600 binades, both signs, equal magnitudes, exact
+ * cancellations and zeros of both signs; the state carried from one
+ * addition to the next as in a real sum, and restarted now and then. */
+static void check_compensated_sum(void)
+{
+    const double zeros[2] = {0.0, -0.0};
+    nc__sum a = {0.0, 0.0}, b = {0.0, 0.0};
+    long i, bad = 0;
+    char msg[160];
+    for (i = 0; i < 400000; i++) {
+        double x = ldexp(uniform01() + 0.5, (int)(uniform01() * 600.0) - 300);
+        const double u = uniform01();
+        if (u < 0.5) x = -x;
+        if (u > 0.9) x = -a.s;                  /* exact cancellation */
+        if (u > 0.95) x = a.s;                  /* equal magnitudes */
+        if (u > 0.99) x = zeros[i & 1];         /* +0, -0 */
+        if (i % 1000 == 0) a.s = b.s = a.c = b.c = zeros[(i / 1000) & 1];
+        nc__sum_add(&a, x);
+        neumaier_add(&b, x);
+        bad += memcmp(&a, &b, sizeof a) != 0;
+        if (memcmp(&a, &b, sizeof a) != 0) b = a; /* count each difference once */
+    }
+    snprintf(msg, sizeof msg, "TwoSum equals Neumaier's sum bit for bit (%ld of 400000 differ)", bad);
+    nc_test_true(bad == 0, msg);
+
+    /* nc__sum4_add_n (vectorised where SSE2 is) and nc__norm2 against the
+     * four chains written out with nc__sum_add, for every length to 19 and
+     * a long one, from a nonzero state. */
+    {
+        enum { N = 1003 };
+        static double x[N];
+        size_t n, j;
+        int same = 1, same_norm = 1;
+        for (j = 0; j < N; j++) x[j] = ldexp(uniform01() - 0.5, (int)(uniform01() * 80.0) - 40);
+        for (n = 0; n <= N; n = n < 19 ? n + 1 : N + (n == N)) {
+            nc__sum v[4], r[4], q[4];
+            double nr;
+            for (j = 0; j < 4; j++) {
+                v[j].s = r[j].s = 0.1 * (double)(j + 1);
+                v[j].c = r[j].c = 1e-18 * (double)(j + 1);
+                q[j].s = q[j].c = 0.0;
+            }
+            nc__sum4_add_n(v, x, n);
+            for (j = 0; j < n; j++) {
+                nc__sum_add(&r[j % 4], x[j]);
+                nc__sum_add(&q[j % 4], x[j] * x[j]);
+            }
+            same &= memcmp(v, r, sizeof v) == 0;
+            nr = nc__norm2(x, n);
+            {
+                const double ref = nc__sum4_value(q);
+                same_norm &= memcmp(&nr, &ref, sizeof nr) == 0;
+            }
+        }
+        nc_test_true(same, "nc__sum4_add_n equals four chains of nc__sum_add bit for bit");
+        nc_test_true(same_norm, "nc__norm2 equals four chains of squares bit for bit");
+    }
+}
+
 int main(void)
 {
     const int ext = extended_precision();
@@ -194,5 +268,6 @@ int main(void)
         else
             check_identity(scalar, kern, nc__isa_name((nc__isa)isa));
     }
+    check_compensated_sum();
     return nc_test_summary("test_vmath");
 }
