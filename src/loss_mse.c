@@ -20,20 +20,15 @@ double nc__loss_mse(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n, cons
     return nc__sum4_value(total);
 }
 
-/* The same on a transposed block: per sample the same sum in k order. */
+/* The same on a transposed block, by the kernels' t_mse (vectorised across
+ * samples; per sample the same sum in k order). */
 double nc__loss_mse_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K, size_t n,
                       const int32_t *labels, double *scratch)
 {
+    const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
     nc__sum total[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
-    double *s = scratch;
-    size_t i, k;
-    for (i = 0; i < n; i++) {
-        Zt[(size_t)labels[i] * ldt + i] -= ctx->target_scale;
-        s[i] = 0.0;
-    }
-    for (k = 0; k < K; k++)
-        for (i = 0; i < n; i++) s[i] += Zt[k * ldt + i] * Zt[k * ldt + i];
-    for (i = 0; i < n; i++) s[i] *= 0.5;
-    nc__sum4_add_n(total, s, n);
+    (ctx->t_mse ? ctx->t_mse : portable->t_mse)(K, NC__SMALL_ROUND(n), n, Zt, ldt, labels,
+                                               ctx->target_scale, scratch);
+    nc__sum4_add_n(total, scratch, n);
     return nc__sum4_value(total);
 }

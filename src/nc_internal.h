@@ -189,6 +189,9 @@ typedef struct nc__loss_ctx {
     /* the kernels' transposed CE family (nc__kernels.t_ce; the pass sets it) */
     void (*t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
                  double tau, const double *log_prior, const double *cw, double *out);
+    /* and its transposed squared error (nc__kernels.t_mse) */
+    void (*t_mse)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
+                  double ts, double *out);
 } nc__loss_ctx;
 
 /* ---- the pass: kernels, threads, workspaces --------------------------------
@@ -288,6 +291,10 @@ typedef struct nc__kernels {
      * classes when given. */
     void (*t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
                  double tau, const double *log_prior, const double *cw, double *out);
+    /* The squared error to ts e_y (nc__loss_mse) on the columns of Zt in
+     * place, bit-identical to it: out[0..n) the samples' losses. */
+    void (*t_mse)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
+                  double ts, double *out);
     /* G (d x n, ld ldg) = P Zt^T, Zt K x n' (n' >= n rounded up to 4,
      * ld ldt), d a multiple of width. */
     void (*t_product)(size_t d, size_t K, size_t n, const double *Pp, const double *Zt, size_t ldt,

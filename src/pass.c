@@ -501,6 +501,7 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     job.loss_ctx.vexp = job.kern->vexp;
     job.loss_ctx.vlog1p = job.kern->vlog1p;
     job.loss_ctx.t_ce = job.kern->t_ce;
+    job.loss_ctx.t_mse = job.kern->t_mse;
     job.loss = nc__loss_lookup(m->loss);
     job.path = nc__model_path(m);
     job.fused = job.path != NC__KERNEL_BLAS; /* the block size and the packed P */

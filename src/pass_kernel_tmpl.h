@@ -359,8 +359,18 @@ static inline ATTR NC_ALWAYS_INLINE void FN(columns_loop)(const nc__col_args *A,
                                                           const int allnc, const int relu,
                                                           const int store_g, const int rule)
 {
+    /* Local copies: through A, each column would load d, lambda_H and the
+     * rule's constants again (a store to h might change them, as far as the
+     * compiler knows); copies whose address stays here live in registers. */
+    nc__rule rl;
+    nc__col_args al = *A;
     FN(col_sums) a0, a1;
     size_t c;
+    if (A->rule) {
+        rl = *A->rule;
+        al.rule = &rl;
+    }
+    A = &al;
     a0.n = a0.h = a0.g = a0.hnew = a0.v = a0.s = VZERO;
     a0.tn = a0.th = a0.tg = a0.tnew = a0.tv = a0.ts = 0.0;
     a1 = a0;
@@ -566,6 +576,16 @@ static ATTR void FN(t_scale)(size_t K, size_t n, double *Zt, size_t ldt, double 
 
 #include "vmath_tmpl.h"
 
+/* Labels c..c+W of labels[0..nl) as doubles; those past nl read as 0. */
+static inline ATTR VT FN(load_labels)(const int32_t *labels, size_t c, size_t nl)
+{
+    int32_t lb[W];
+    size_t j;
+    if (c + W <= nl) return VLDI32(labels + c);
+    for (j = 0; j < W; j++) lb[j] = c + j < nl ? labels[c + j] : 0;
+    return VLDI32(lb);
+}
+
 /* The cross-entropy family on the columns of Zt (K x n, ld ldt, n a
  * multiple of W), column i the logits of a sample of class labels[i] (for
  * i < nl; the columns past nl are computed as class 0, and ignored). Per
@@ -587,14 +607,8 @@ static ATTR void FN(t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt,
     double *dm = out, *ai = out + n, *wy = out + 2 * n, *r = out + 3 * n;
     size_t c, k;
     for (c = 0; c < n; c += W) { /* m, a, z_y, w_y; z - m */
-        int32_t lb[W];
-        const int32_t *lp = labels + c;
-        VT yv, mv = VZERO, av = VZERO, zy = VZERO, wv = VSET(1.0);
-        if (c + W > nl) { /* the last vector: labels past nl read as 0 */
-            for (k = 0; k < W; k++) lb[k] = c + k < nl ? labels[c + k] : 0;
-            lp = lb;
-        }
-        yv = VLDI32(lp);
+        const VT yv = FN(load_labels)(labels, c, nl);
+        VT mv = VZERO, av = VZERO, zy = VZERO, wv = VSET(1.0);
         for (k = 0; k < K; k++) {
             double *row = Zt + k * ldt + c;
             const VT kv = VSET((double)k);
@@ -628,17 +642,10 @@ static ATTR void FN(t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt,
         VST(r + c, sv);
     }
     for (c = 0; c < n; c += W) { /* the gradient and the loss */
-        int32_t lb[W];
-        const int32_t *lp = labels + c;
+        const VT yv = FN(load_labels)(labels, c, nl);
         const VT av = VLD(ai + c), wv = VLD(wy + c), sv = VLD(r + c);
         const VT inv = VDIV(VSET(1.0), VADD(VSET(1.0), sv));
         const VT nr = VMUL(VSET(-1.0), sv); /* -r, with -0 for r = +0 as in the scalar -r */
-        VT yv;
-        if (c + W > nl) {
-            for (k = 0; k < W; k++) lb[k] = c + k < nl ? labels[c + k] : 0;
-            lp = lb;
-        }
-        yv = VLDI32(lp);
         for (k = 0; k < K; k++) {
             double *row = Zt + k * ldt + c;
             const VT kv = VSET((double)k);
@@ -651,8 +658,30 @@ static ATTR void FN(t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt,
     }
 }
 
+/* The squared error on the columns of Zt (K x n, ld ldt, n a multiple of
+ * W), column i of class labels[i] (i < nl; past nl: class 0), as
+ * nc__loss_mse does it per sample: z_y -= ts (the gradient z - ts e_y, in
+ * place) and out[i] = (sum_k z_k^2 in k order) / 2. */
+static ATTR void FN(t_mse)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt,
+                           const int32_t *labels, double ts, double *out)
+{
+    size_t c, k;
+    for (c = 0; c < n; c += W) {
+        const VT yv = FN(load_labels)(labels, c, nl);
+        VT sv = VZERO;
+        for (k = 0; k < K; k++) {
+            double *row = Zt + k * ldt + c;
+            const VT z0 = VLD(row);
+            const VT z = VSELEQ(yv, VSET((double)k), VSUB(z0, VSET(ts)), z0);
+            VST(row, z);
+            sv = VADD(sv, VMUL(z, z));
+        }
+        VST(out + c, VMUL(sv, VSET(0.5)));
+    }
+}
+
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_ce), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_ce), FN(t_mse), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
 };
 
 #undef SFX

@@ -273,6 +273,7 @@ static void test_transposed_losses(void)
             ctx.vexp = kern->vexp;
             ctx.vlog1p = kern->vlog1p;
             ctx.t_ce = kern->t_ce;
+            ctx.t_mse = kern->t_mse;
             memcpy(Zc, Z, sizeof Z);
             for (k = 0; k < KL * LDT; k++) Zt[k] = 0.0;
             for (i = 0; i < NL; i++)
