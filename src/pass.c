@@ -51,6 +51,8 @@
  * one at a time). At d = 32 and 40 they tie, at d = 64 the fused kernels win
  * by up to 1.25x. */
 #define NC_SMALL_MAX_D 47
+/* Doubles of transposed logits and scratch per thread for column_loss_t. */
+#define NC_COLUMN_LOSS_T_MAX 65536
 #define NC_SMALL_ANY_D 24
 #define NC_SMALL_MAX_K 1024
 /* Target bytes of a block of H for the fused kernels (stays in L2 across
@@ -86,6 +88,15 @@ static double *alloc_doubles(size_t a, size_t b)
     size_t n;
     if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n)) return NULL;
     return (double *)calloc(n ? n / sizeof(double) : 1, sizeof(double));
+}
+
+/* The fused column path runs the loss on the block transposed too (its
+ * value_grad_t: vectorised across samples, where the column form loops over
+ * each sample's K logits in scalar code; at (10, 64, 5000) the column CE
+ * loss was a quarter of the step) when the K x ldt rows stay small. */
+static int column_loss_t(const nc_model *m, size_t ldt)
+{
+    return (m->K + 4) * ldt <= NC_COLUMN_LOSS_T_MAX;
 }
 
 static void free_ws(nc__pass_ws *ws, size_t threads, double *keep_gP)
@@ -144,8 +155,11 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         /* rows 512 bytes apart would share L1 sets: the transposes write d
          * of them at once (d = 16 was 2.5x slower with ldt = 1024) */
         if (ws[t].ldt % 64 == 0) ws[t].ldt += NC__SMALL_PAD;
-        ws[t].T = m->d <= NC_SMALL_MAX_D ? nc__calloc_aligned(2 * m->d + m->K + 4, ws[t].ldt) : NULL;
-        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb || (m->d <= NC_SMALL_MAX_D && !ws[t].T)) {
+        ws[t].T = m->d <= NC_SMALL_MAX_D ? nc__calloc_aligned(2 * m->d + m->K + 4, ws[t].ldt)
+                  : column_loss_t(m, ws[t].ldt) ? nc__calloc_aligned(m->K + 4, ws[t].ldt)
+                                                : NULL;
+        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb ||
+            ((m->d <= NC_SMALL_MAX_D || column_loss_t(m, ws[t].ldt)) && !ws[t].T)) {
             free_ws(ws, threads, NULL);
             free(Ppack);
             return NC_ERR_OUT_OF_MEMORY;
@@ -418,8 +432,21 @@ static void pass_part(void *ctx, size_t t)
 
         /* Loss and dL/dZ in place, then dL/dZ / N: the gradients of the
          * objective are plain products with it. */
-        nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
-        scale_block(job, ws, Z, nb);
+        if (job->fused && ws->T && job->loss->value_grad_t) {
+            /* the loss on the block transposed, then back (bit-identical
+             * values and gradient; gb summed in vector lanes by t_scale) */
+            const size_t ldt = ws->ldt, n = NC__SMALL_ROUND(nb);
+            double *Zt = ws->T;
+            job->kern->transpose(Z, K, K, nb, Zt, ldt);
+            for (i = 0; i < K; i++) memset(Zt + i * ldt + nb, 0, (n - nb) * sizeof(double));
+            nc__sum_add(&ws->loss, job->loss->value_grad_t(&job->loss_ctx, Zt, ldt, K, nb,
+                                                          m->labels + j0, Zt + K * ldt));
+            job->kern->t_scale(K, nb, Zt, ldt, job->invN, m->bias ? ws->gb : NULL);
+            job->kern->transpose(Zt, ldt, nb, K, Z, K);
+        } else {
+            nc__sum_add(&ws->loss, job->loss->value_grad(&job->loss_ctx, Z, K, nb, m->labels + j0));
+            scale_block(job, ws, Z, nb);
+        }
 
         /* gP += H_j Z^T (before any update of H_j). */
         if (job->need_gP) {
