@@ -45,9 +45,10 @@ typedef struct nc__sum {
 static inline void nc__sum_add(nc__sum *acc, double x)
 {
     /* The rounding error of s + x by Knuth's TwoSum: the exact error, as
-     * the ordered Fast2Sum (Neumaier) gives it, so the same bits, but with
-     * no comparison: the branches cost the four chains of nc__sum4_add_n
-     * 10% of a (4, 8, 400) step. */
+     * the ordered Fast2Sum (Neumaier) gives it, so the same bits whenever
+     * s + x is finite (on overflow c becomes NaN instead of -inf; s + c is
+     * NaN either way), but with no comparison: the branches cost the four
+     * chains of nc__sum4_add_n 10% of a (4, 8, 400) step. */
     const double s = acc->s, t = s + x, bp = t - s;
     acc->c += (s - (t - bp)) + (x - bp);
     acc->s = t;

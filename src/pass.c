@@ -433,8 +433,9 @@ static void pass_part(void *ctx, size_t t)
         /* Loss and dL/dZ in place, then dL/dZ / N: the gradients of the
          * objective are plain products with it. */
         if (job->fused && ws->T && job->loss->value_grad_t) {
-            /* the loss on the block transposed, then back (bit-identical
-             * values and gradient; gb summed in vector lanes by t_scale) */
+            /* the loss on the block transposed, then back: the values and
+             * dL/dZ bit-identical to value_grad; gb is summed in vector
+             * lanes by t_scale (another order than scale_block's) */
             const size_t ldt = ws->ldt, n = NC__SMALL_ROUND(nb);
             double *Zt = ws->T;
             job->kern->transpose(Z, K, K, nb, Zt, ldt);
