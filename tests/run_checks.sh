@@ -101,6 +101,29 @@ else
     echo "fuzz_npy: skipped (no clang with libFuzzer: apt-get install clang-14 libclang-rt-14-dev); not counted"
 fi
 
+echo "== bit-identities under a second compiler (clang -O2 -march=native)"
+# The kernels are bit-identical across instruction sets and the transposed
+# losses to the column ones only if no compiler fuses a * b + c behind the
+# code's back (-ffp-contract=off in the Makefile); clang contracts by default
+# and -march=native gives it FMA instructions, so build the two tests that
+# compare bits with it, in a copy of the sources.
+clang_cc=$(command -v clang || command -v clang-14)
+if [ -n "$clang_cc" ]; then
+    cdir=$(mktemp -d)
+    mkdir -p "$cdir/tests" && cp -r Makefile include src "$cdir/" && cp tests/*.c tests/*.h "$cdir/tests/"
+    if $MAKE_CMD --no-print-directory -C "$cdir" CC="$clang_cc" CFLAGS="-O2 -g -march=native" \
+        tests/bin/test_fused tests/bin/test_vmath >"$log" 2>&1; then
+        for t in test_fused test_vmath; do
+            "$cdir/tests/bin/$t" >"$log" 2>&1; count_harness "$t (clang)" $?
+        done
+    else
+        count_step "clang build of test_fused and test_vmath" 1
+    fi
+    rm -rf "$cdir"
+else
+    echo "clang: not found; the second-compiler stage is skipped, not counted"
+fi
+
 echo "== end-to-end: a small MLP on the digits dataset, measured by nc_analyze"
 if /usr/bin/python3 -c 'import torch, sklearn, numpy' >/dev/null 2>&1; then
     /usr/bin/python3 examples/digits_end_to_end.py --analyzer examples/bin/nc_analyze >"$log" 2>&1
