@@ -5,6 +5,15 @@
 #ifndef NC_INTERNAL_H
 #define NC_INTERNAL_H
 
+/* No a * b + c contracted into one fused multiply-add: the kernels, exp and
+ * log1p, the compensated sums and the transposed losses give the same bits
+ * in every instruction set and layout only as written. The Makefile passes
+ * -ffp-contract=off; this covers clang in other builds (gcc does not
+ * contract under -std=c99, and needs the flag in GNU modes). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <stdarg.h>
 #include <math.h>
 #if defined(__SSE2__)
