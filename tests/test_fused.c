@@ -48,6 +48,10 @@ static const tcase cases[] = {
  * branch for d a multiple of the width); K = 7 leaves partial class tiles;
  * imbalanced classes. */
 static size_t D = 13;
+/* Columns per block of the fused path (8: several blocks per thread range;
+ * at d = 53 40, so that a block spans several vectors and its transposed
+ * rows are padded). */
+static size_t BLOCK_FUSED = 8;
 static const size_t K = 7, COUNTS[7] = {19, 15, 12, 10, 8, 5, 4};
 #define N_SAMPLES 73
 #define STEPS 100
@@ -84,7 +88,8 @@ static double *run_fused(const tcase *c, int kernel, nc__isa isa, size_t threads
     nc_test_int(nc__model_set_kernel(m, kernel, isa), NC_SUCCESS, "set kernel");
     nc_test_int(nc_model_set_threads(m, threads), NC_SUCCESS, "set threads");
     /* small blocks: several per thread range, with remainders */
-    nc_test_int(nc__model_set_blocks(m, 7, 8, pool ? 0 : (size_t)-1), NC_SUCCESS, "set blocks");
+    nc_test_int(nc__model_set_blocks(m, 7, BLOCK_FUSED, pool ? 0 : (size_t)-1), NC_SUCCESS,
+                "set blocks");
     nc_optimizer_create(&o, m, c->method == ADAM ? NC_OPT_ADAM : c->method == NESTEROV ? NC_OPT_NESTEROV : NC_OPT_GD);
     if (c->method == ADAM)
         nc_optimizer_set_learning_rate(o, LR_ADAM);
@@ -397,8 +402,8 @@ int main(void)
      * the transpose; and the fused kernels with no scalar rows left over
      * (at d = 13 each set but the scalar one has some). d = 53, beyond the
      * small-d path: the fused column path with its own transposed logits
-     * for the loss (column_loss_t in pass.c). */
-    for (D = 16; D <= 53; D += 37)
+     * for the loss (column_loss_t in pass.c), blocks of 40 columns. */
+    for (D = 16; D <= 53; D += 37, BLOCK_FUSED = 40)
     for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const tcase *c = &cases[ci];
         nc_model *probe = make_model(c);
