@@ -71,40 +71,43 @@ static inline double nc__sum_value(const nc__sum *acc) { return acc->s + acc->c;
  * four values to keep the assignment; nc__sum4_value merges the four in a
  * fixed order. With SSE2 the four chains are two vectors of two lanes, each
  * lane the operations of nc__sum_add: the same bits as the scalar loop. */
+#if defined(__SSE2__)
+/* nc__sum_add on two sums at once, one per lane. */
+static inline void nc__sum2_add_sse2(__m128d *s, __m128d *c, __m128d x)
+{
+    const __m128d t = _mm_add_pd(*s, x), bp = _mm_sub_pd(t, *s);
+    *c = _mm_add_pd(*c, _mm_add_pd(_mm_sub_pd(*s, _mm_sub_pd(t, bp)), _mm_sub_pd(x, bp)));
+    *s = t;
+}
+#endif
 static inline void nc__sum4_core(nc__sum acc[4], const double *x, size_t n, const int square)
 {
+    /* in locals: through acc, every addition would wait for the store of
+     * the previous one (acc may alias x, as far as the compiler knows) */
     nc__sum a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     size_t i = 0;
 #if defined(__SSE2__)
     if (n >= 4) {
         __m128d s01 = _mm_set_pd(a1.s, a0.s), s23 = _mm_set_pd(a3.s, a2.s);
         __m128d c01 = _mm_set_pd(a1.c, a0.c), c23 = _mm_set_pd(a3.c, a2.c);
-        double lo[4], hi[4];
+        double sv[4], cv[4];
         for (; i + 4 <= n; i += 4) {
-            __m128d x01 = _mm_loadu_pd(x + i), x23 = _mm_loadu_pd(x + i + 2), t, bp;
+            __m128d x01 = _mm_loadu_pd(x + i), x23 = _mm_loadu_pd(x + i + 2);
             if (square) {
                 x01 = _mm_mul_pd(x01, x01);
                 x23 = _mm_mul_pd(x23, x23);
             }
-            t = _mm_add_pd(s01, x01);
-            bp = _mm_sub_pd(t, s01);
-            c01 = _mm_add_pd(c01, _mm_add_pd(_mm_sub_pd(s01, _mm_sub_pd(t, bp)), _mm_sub_pd(x01, bp)));
-            s01 = t;
-            t = _mm_add_pd(s23, x23);
-            bp = _mm_sub_pd(t, s23);
-            c23 = _mm_add_pd(c23, _mm_add_pd(_mm_sub_pd(s23, _mm_sub_pd(t, bp)), _mm_sub_pd(x23, bp)));
-            s23 = t;
+            nc__sum2_add_sse2(&s01, &c01, x01);
+            nc__sum2_add_sse2(&s23, &c23, x23);
         }
-        _mm_storeu_pd(lo, s01);
-        _mm_storeu_pd(lo + 2, s23);
-        _mm_storeu_pd(hi, c01);
-        _mm_storeu_pd(hi + 2, c23);
-        a0.s = lo[0], a1.s = lo[1], a2.s = lo[2], a3.s = lo[3];
-        a0.c = hi[0], a1.c = hi[1], a2.c = hi[2], a3.c = hi[3];
+        _mm_storeu_pd(sv, s01);
+        _mm_storeu_pd(sv + 2, s23);
+        _mm_storeu_pd(cv, c01);
+        _mm_storeu_pd(cv + 2, c23);
+        a0.s = sv[0], a1.s = sv[1], a2.s = sv[2], a3.s = sv[3];
+        a0.c = cv[0], a1.c = cv[1], a2.c = cv[2], a3.c = cv[3];
     }
 #endif
-    /* in locals: through acc, every addition would wait for the store of
-     * the previous one (acc may alias x, as far as the compiler knows) */
     for (; i + 4 <= n; i += 4) {
         nc__sum_add(&a0, square ? x[i] * x[i] : x[i]);
         nc__sum_add(&a1, square ? x[i + 1] * x[i + 1] : x[i + 1]);
@@ -296,9 +299,8 @@ typedef struct nc__kernels {
     /* The cross-entropy family (nc__ce_family) on the columns of Zt (K x n,
      * ld ldt), bit-identical to it: Zt becomes the gradient, out[0..n) the
      * samples' losses (out: 4 n doubles); labels[0..nl), the columns past
-     * nl count as class 0;
-     * tau log_prior is added to the logits when log_prior, cw weights the
-     * classes when given. */
+     * nl count as class 0; tau log_prior is added to the logits when
+     * log_prior is given, cw weights the classes when given. */
     void (*t_ce)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
                  double tau, const double *log_prior, const double *cw, double *out);
     /* The squared error to ts e_y (nc__loss_mse) on the columns of Zt in

@@ -129,7 +129,7 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
     nc__pass_ws *ws;
     nc__pool *pool = NULL;
     double *Ppack;
-    size_t t, zcols, gcols;
+    size_t t, zcols, gcols, rows_T;
     nc_status st;
     if (threads == 0 || threads > NC_MAX_THREADS) return NC_ERR_INVALID_VALUE;
     if (!m->block) choose_blocks(m);
@@ -155,11 +155,12 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         /* rows 512 bytes apart would share L1 sets: the transposes write d
          * of them at once (d = 16 was 2.5x slower with ldt = 1024) */
         if (ws[t].ldt % 64 == 0) ws[t].ldt += NC__SMALL_PAD;
-        ws[t].T = m->d <= NC_SMALL_MAX_D ? nc__calloc_aligned(2 * m->d + m->K + 4, ws[t].ldt)
-                  : column_loss_t(m, ws[t].ldt) ? nc__calloc_aligned(m->K + 4, ws[t].ldt)
-                                                : NULL;
-        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb ||
-            ((m->d <= NC_SMALL_MAX_D || column_loss_t(m, ws[t].ldt)) && !ws[t].T)) {
+        /* rows of T: the small-d path's Ht, Zt, Gt and scratch, or the
+         * column path's transposed logits and scratch, or none */
+        rows_T = m->d <= NC_SMALL_MAX_D ? 2 * m->d + m->K + 4
+                 : column_loss_t(m, ws[t].ldt) ? m->K + 4 : 0;
+        ws[t].T = rows_T ? nc__calloc_aligned(rows_T, ws[t].ldt) : NULL;
+        if (!ws[t].Z || !ws[t].G || !ws[t].gP || !ws[t].gb || (rows_T && !ws[t].T)) {
             free_ws(ws, threads, NULL);
             free(Ppack);
             return NC_ERR_OUT_OF_MEMORY;
