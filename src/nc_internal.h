@@ -307,7 +307,7 @@ typedef struct nc__kernels {
      * place, bit-identical to it: out[0..n) the samples' losses. */
     void (*t_mse)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt, const int32_t *labels,
                   double ts, double *out);
-    /* G (d x n, ld ldg) = P Zt^T, Zt K x n' (n' >= n rounded up to 4,
+    /* G (d x n, ld ldg) = P Zt^T, Zt K x n' (n' >= n rounded up to 8,
      * ld ldt), d a multiple of width. */
     void (*t_product)(size_t d, size_t K, size_t n, const double *Pp, const double *Zt, size_t ldt,
                       double *G, size_t ldg);
