@@ -519,7 +519,11 @@ static ATTR void FN(t_gemm)(size_t R, size_t S, size_t n, const double *coef, si
 /* gP (d x K, ld d) += Ht Zt^T over n columns: each entry is a dot product
  * of two rows, TJ x TK of them per register tile. */
 #define TJ 4
-#define TK 4
+#if W >= 8
+#define TK 4 /* 16 accumulators: AVX-512 has 32 registers */
+#else
+#define TK 2 /* 16 registers: 4 x 4 accumulators and their operands would spill */
+#endif
 static ATTR void FN(t_rank)(size_t d, size_t K, size_t n, const double *Ht, const double *Zt,
                             size_t ldt, double *gP)
 {
