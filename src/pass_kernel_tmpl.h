@@ -481,40 +481,54 @@ static ATTR void FN(transpose)(const double *In, size_t ldi, size_t rows, size_t
 /* Out (R x n) = A In (+ bias), In S x n, A_rs = coef[r rs + s ss]: the
  * logits (A = P^T: rs = d, ss = 1) and the feature gradient (A = P: rs = 1,
  * ss = d). The sum over s runs in order from 0, bias added last, as in the
- * column kernels. TG vectors of columns per register group; a short group
- * at the end repeats its last vector (the same value stored twice). */
-#define TG 8
+ * column kernels. Groups of tg vectors of columns (v0 on) share each
+ * broadcast of A: 8 at a time, then 4, 2, 1 for the rest (one group of 8
+ * repeating its last vector did up to 8 times the work at the end of a
+ * block: at N = 400 an eighth of the logits' work, at N = 8 seven eighths). */
+static inline ATTR NC_ALWAYS_INLINE void FN(t_gemm_group)(size_t R, size_t S, const double *coef,
+                                                          size_t rs, size_t ss, const double *In,
+                                                          size_t ldt, const double *bias,
+                                                          double *Out, size_t v0, const int tg)
+{
+    size_t r, s;
+    int u;
+    for (r = 0; r < R; r++) {
+        const double *a = coef + r * rs;
+        VT acc[8];
+#pragma GCC unroll 8
+        for (u = 0; u < tg; u++) acc[u] = VZERO;
+        for (s = 0; s < S; s++) {
+            const VT av = VSET(a[s * ss]);
+            const double *in = In + s * ldt + v0 * W;
+#pragma GCC unroll 8
+            for (u = 0; u < tg; u++) acc[u] = VFMA(av, VLD(in + (size_t)u * W), acc[u]);
+        }
+        if (bias) {
+            const VT bv = VSET(bias[r]);
+#pragma GCC unroll 8
+            for (u = 0; u < tg; u++) acc[u] = VADD(acc[u], bv);
+        }
+#pragma GCC unroll 8
+        for (u = 0; u < tg; u++) VST(Out + r * ldt + (v0 + (size_t)u) * W, acc[u]);
+    }
+}
+
 static ATTR void FN(t_gemm)(size_t R, size_t S, size_t n, const double *coef, size_t rs, size_t ss,
                             const double *In, size_t ldt, const double *bias, double *Out)
 {
     const size_t nv = n / W;
-    size_t v0, r, s;
-    int u;
-    for (v0 = 0; v0 < nv; v0 += TG) {
-        size_t co[TG];
-        for (u = 0; u < TG; u++) co[u] = (v0 + ((size_t)u < nv - v0 ? (size_t)u : nv - v0 - 1)) * W;
-        for (r = 0; r < R; r++) {
-            const double *a = coef + r * rs;
-            VT acc[TG];
-#pragma GCC unroll 8
-            for (u = 0; u < TG; u++) acc[u] = VZERO;
-            for (s = 0; s < S; s++) {
-                const VT av = VSET(a[s * ss]);
-                const double *in = In + s * ldt;
-#pragma GCC unroll 8
-                for (u = 0; u < TG; u++) acc[u] = VFMA(av, VLD(in + co[u]), acc[u]);
-            }
-            if (bias) {
-                const VT bv = VSET(bias[r]);
-#pragma GCC unroll 8
-                for (u = 0; u < TG; u++) acc[u] = VADD(acc[u], bv);
-            }
-#pragma GCC unroll 8
-            for (u = 0; u < TG; u++) VST(Out + r * ldt + co[u], acc[u]);
-        }
+    size_t v0 = 0;
+    for (; v0 + 8 <= nv; v0 += 8) FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 8);
+    if (v0 + 4 <= nv) {
+        FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 4);
+        v0 += 4;
     }
+    if (v0 + 2 <= nv) {
+        FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 2);
+        v0 += 2;
+    }
+    if (v0 < nv) FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 1);
 }
-#undef TG
 
 /* gP (d x K, ld d) += Ht Zt^T over n columns: each entry is a dot product
  * of two rows, TJ x TK of them per register tile. */
