@@ -481,54 +481,73 @@ static ATTR void FN(transpose)(const double *In, size_t ldi, size_t rows, size_t
 /* Out (R x n) = A In (+ bias), In S x n, A_rs = coef[r rs + s ss]: the
  * logits (A = P^T: rs = d, ss = 1) and the feature gradient (A = P: rs = 1,
  * ss = d). The sum over s runs in order from 0, bias added last, as in the
- * column kernels. Groups of tg vectors of columns (v0 on) share each
- * broadcast of A: 8 at a time, then 4, 2, 1 for the rest (one group of 8
- * repeating its last vector did up to 8 times the work at the end of a
- * block: at N = 400 an eighth of the logits' work, at N = 8 seven eighths). */
-static inline ATTR NC_ALWAYS_INLINE void FN(t_gemm_group)(size_t R, size_t S, const double *coef,
-                                                          size_t rs, size_t ss, const double *In,
-                                                          size_t ldt, const double *bias,
-                                                          double *Out, size_t v0, const int tg)
+ * column kernels. Register tiles of rt rows x tg vectors of columns: each
+ * load of In serves rt rows, each broadcast of A tg vectors (GT_R x GT_V,
+ * then single rows and vectors at the edges). Rows one at a time over 8
+ * vectors loaded each vector of In once per row: 1.1 loads per multiply-add,
+ * and a group of 8 at the end of a block repeated its last vector. */
+#if W >= 8
+#define GT_R 4 /* 16 accumulators + 4 operands: AVX-512's 32 registers */
+#define GT_V 4
+#else
+#define GT_R 1 /* 16 registers: one row over 8 vectors measured best */
+#define GT_V 8
+#endif
+static inline ATTR NC_ALWAYS_INLINE void FN(t_gemm_tile)(size_t S, const double *coef, size_t rs,
+                                                         size_t ss, const double *In, size_t ldt,
+                                                         const double *bias, double *Out, size_t r0,
+                                                         size_t v0, const int rt, const int tg)
 {
-    size_t r, s;
-    int u;
-    for (r = 0; r < R; r++) {
-        const double *a = coef + r * rs;
-        VT acc[8];
+    VT acc[GT_R][GT_V];
+    size_t s;
+    int i, u;
+#pragma GCC unroll 4
+    for (i = 0; i < rt; i++)
 #pragma GCC unroll 8
-        for (u = 0; u < tg; u++) acc[u] = VZERO;
-        for (s = 0; s < S; s++) {
-            const VT av = VSET(a[s * ss]);
-            const double *in = In + s * ldt + v0 * W;
+        for (u = 0; u < tg; u++) acc[i][u] = VZERO;
+    for (s = 0; s < S; s++) {
+        const double *in = In + s * ldt + v0 * W;
+        VT x[GT_V];
 #pragma GCC unroll 8
-            for (u = 0; u < tg; u++) acc[u] = VFMA(av, VLD(in + (size_t)u * W), acc[u]);
+        for (u = 0; u < tg; u++) x[u] = VLD(in + (size_t)u * W);
+#pragma GCC unroll 4
+        for (i = 0; i < rt; i++) {
+            const VT av = VSET(coef[(r0 + (size_t)i) * rs + s * ss]);
+#pragma GCC unroll 8
+            for (u = 0; u < tg; u++) acc[i][u] = VFMA(av, x[u], acc[i][u]);
         }
+    }
+#pragma GCC unroll 4
+    for (i = 0; i < rt; i++) {
+        double *out = Out + (r0 + (size_t)i) * ldt + v0 * W;
         if (bias) {
-            const VT bv = VSET(bias[r]);
+            const VT bv = VSET(bias[r0 + (size_t)i]);
 #pragma GCC unroll 8
-            for (u = 0; u < tg; u++) acc[u] = VADD(acc[u], bv);
+            for (u = 0; u < tg; u++) acc[i][u] = VADD(acc[i][u], bv);
         }
 #pragma GCC unroll 8
-        for (u = 0; u < tg; u++) VST(Out + r * ldt + (v0 + (size_t)u) * W, acc[u]);
+        for (u = 0; u < tg; u++) VST(out + (size_t)u * W, acc[i][u]);
     }
 }
 
 static ATTR void FN(t_gemm)(size_t R, size_t S, size_t n, const double *coef, size_t rs, size_t ss,
                             const double *In, size_t ldt, const double *bias, double *Out)
 {
-    const size_t nv = n / W;
-    size_t v0 = 0;
-    for (; v0 + 8 <= nv; v0 += 8) FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 8);
-    if (v0 + 4 <= nv) {
-        FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 4);
-        v0 += 4;
+    const size_t nv = n / W, rf = R - R % GT_R, vf = nv - nv % GT_V;
+    size_t r0, v0;
+    for (v0 = 0; v0 < vf; v0 += GT_V) {
+        for (r0 = 0; r0 < rf; r0 += GT_R)
+            FN(t_gemm_tile)(S, coef, rs, ss, In, ldt, bias, Out, r0, v0, GT_R, GT_V);
+        for (; r0 < R; r0++) FN(t_gemm_tile)(S, coef, rs, ss, In, ldt, bias, Out, r0, v0, 1, GT_V);
     }
-    if (v0 + 2 <= nv) {
-        FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 2);
-        v0 += 2;
+    for (; v0 < nv; v0++) {
+        for (r0 = 0; r0 < rf; r0 += GT_R)
+            FN(t_gemm_tile)(S, coef, rs, ss, In, ldt, bias, Out, r0, v0, GT_R, 1);
+        for (; r0 < R; r0++) FN(t_gemm_tile)(S, coef, rs, ss, In, ldt, bias, Out, r0, v0, 1, 1);
     }
-    if (v0 < nv) FN(t_gemm_group)(R, S, coef, rs, ss, In, ldt, bias, Out, v0, 1);
 }
+#undef GT_R
+#undef GT_V
 
 /* gP (d x K, ld d) += Ht Zt^T over n columns: each entry is a dot product
  * of two rows, TJ x TK of them per register tile. */
