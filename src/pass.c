@@ -44,16 +44,16 @@
 #define NC_FUSED_MAX_K_AVX512 1024
 #define NC_FUSED_MAX_K_OTHER 12
 /* The small-d path (features transposed per block, vectorised across
- * columns) is possible up to d = NC_SMALL_MAX_D and chosen, up to K =
- * NC_SMALL_MAX_K, where it measured faster than the fused kernels
- * (docs/performance.md, AVX-512, K = 4, 10, 100): d <= 24 (1.1-2.8x), and
- * d < 48 not a multiple of 8 (1.1-1.8x; the fused kernels do those last rows
- * one at a time). At d = 32 and 40 they tie, at d = 64 the fused kernels win
- * by up to 1.25x. */
+ * columns) is chosen up to d = NC_SMALL_MAX_D and K = NC_SMALL_MAX_K, where
+ * it measured faster than the fused kernels (docs/performance.md, K = 4,
+ * 10, 100): d <= 24 1.1-2.8x; d < 48 not a multiple of 8 1.1-1.8x (the
+ * fused kernels do those last rows one at a time); d = 32 and 40, since its
+ * 4 x 4 register tiles (seventh session), 1.2-1.3x at K = 4 and 10 and
+ * 1.5-1.8x at K = 100 with AVX-512, 1.0-1.7x with AVX2. At d = 48-64 the
+ * two are within 1.2x either way, at d = 96 the fused kernels win at small K. */
 #define NC_SMALL_MAX_D 47
 /* Doubles of transposed logits and scratch per thread for column_loss_t. */
 #define NC_COLUMN_LOSS_T_MAX 65536
-#define NC_SMALL_ANY_D 24
 #define NC_SMALL_MAX_K 1024
 /* Target bytes of a block of H for the fused kernels (stays in L2 across
  * its three sweeps) and for the BLAS-3 path (large enough for DGEMM). */
@@ -203,9 +203,7 @@ nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, si
 int nc__model_path(const nc_model *m)
 {
     if (m->kernel != NC__KERNEL_AUTO) return m->kernel;
-    if (m->K <= NC_SMALL_MAX_K &&
-        (m->d <= NC_SMALL_ANY_D || (m->d <= NC_SMALL_MAX_D && m->d % 8 != 0)))
-        return NC__KERNEL_SMALL;
+    if (m->K <= NC_SMALL_MAX_K && m->d <= NC_SMALL_MAX_D) return NC__KERNEL_SMALL;
     if (m->K * m->d <= NC_FUSED_MAX_KD &&
         m->K <= (m->isa == NC__ISA_AVX512 ? NC_FUSED_MAX_K_AVX512 : NC_FUSED_MAX_K_OTHER))
         return NC__KERNEL_FUSED;
