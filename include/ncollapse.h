@@ -897,8 +897,6 @@ NC_API size_t nc_prediction_iterations(const nc_prediction *prediction);
 NC_API double nc_prediction_residual(const nc_prediction *prediction);
 NC_API const char *nc_prediction_last_error(const nc_prediction *prediction);
 
-/* @@ANALYSIS-SECTION@@ (declarations of the analysis layer go above this line) */
-
 /* ======================================================================== */
 /* Data: .npy files and streaming metrics                                    */
 /* ======================================================================== */
@@ -1114,8 +1112,6 @@ NC_API nc_status nc_stream_save(const char *path, nc_stream *stream);
  * file for a stream in pass 2), NC_ERR_OUT_OF_MEMORY.
  */
 NC_API nc_status nc_stream_load(const char *path, nc_stream *stream);
-
-/* @@DATA-SECTION@@ (declarations of the data layer go above this line) */
 
 #ifdef __cplusplus
 }
