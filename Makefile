@@ -1,9 +1,11 @@
 # libncollapse - hand-written Makefile.
 #   make            build lib/libncollapse.a and lib/libncollapse.so.$(ABI)
 #   make demo       the main demonstration (imbalanced UFM, NC metrics over time)
-#   make check      every test: unit tests, examples, exported symbols, a
-#                   program built against a staged install through pkg-config,
-#                   and the tests again under AddressSanitizer + UBSan
+#   make test       the unit tests alone (about a minute)
+#   make check      every test: unit tests, examples, tools, exported symbols,
+#                   the API reference against the header, a program built
+#                   against a staged install through pkg-config, and the tests
+#                   again under AddressSanitizer + UBSan and valgrind
 #   make check-valgrind   the unit tests under valgrind
 #   make bench      benchmarks (never part of check)
 #   make bench-torch   the same UFM in PyTorch against the library (times and
@@ -31,38 +33,45 @@ CFLAGS  ?= -O2 -g
 # back (gcc does not under -std=c99, clang does by default); the kernels and
 # losses are bit-identical across instruction sets and layouts only without it.
 WARN    := -std=c99 -ffp-contract=off -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
-LIBFLAGS := $(WARN) -pthread -fPIC -fvisibility=hidden -DNC_BUILDING_LIBRARY -Iinclude -Isrc
+# -MMD -MP: each object depends on the headers it includes, no more.
+DEPFLAGS := -MMD -MP
+LIBFLAGS := $(WARN) $(DEPFLAGS) -pthread -fPIC -fvisibility=hidden -DNC_BUILDING_LIBRARY -Iinclude -Isrc
 BLAS_LIBS    ?= -lopenblas
 LAPACKE_LIBS ?= -llapacke
 LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm -pthread
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
-SRCS := $(wildcard src/*.c)
+# The sources of each layer live in src/<layer>/ (docs/DESIGN.md, "Layers").
+LAYERS := common kernels loss model optim metrics analysis io
+SRCS := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 OBJS := $(patsubst src/%.c,lib/obj/%.o,$(SRCS))
 SAN_OBJS := $(patsubst src/%.c,lib/obj-san/%.o,$(SRCS))
-HDRS := include/ncollapse.h $(wildcard src/*.h)
+HDRS := include/ncollapse.h $(wildcard src/*/*.h)
 
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+TOOLS := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
 
 STATIC := lib/libncollapse.a
 SHARED := lib/libncollapse.so.$(ABI)
 
-.PHONY: all deps demo check check-valgrind bench bench-torch install uninstall clean examples \
-        tests fuzz \
+.PHONY: all deps demo test check check-valgrind bench bench-torch install uninstall clean examples \
+        tests tools fuzz \
         pkgconfig/ncollapse.pc
 
 all: $(STATIC) $(SHARED) lib/libncollapse.so
 
-lib/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p lib/obj
+lib/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIBFLAGS) -c $< -o $@
 
-lib/obj-san/%.o: src/%.c $(HDRS)
-	@mkdir -p lib/obj-san
+lib/obj-san/%.o: src/%.c
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) $(LIBFLAGS) -c $< -o $@
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
 
 $(STATIC): $(OBJS)
 	@rm -f $@
@@ -78,26 +87,35 @@ lib/libncollapse-san.a: $(SAN_OBJS)
 	@rm -f $@
 	ar rcs $@ $(SAN_OBJS)
 
-# Test and example programs link the static library: they run from the tree
-# without LD_LIBRARY_PATH. The shared library is tested by the install check.
-tests/bin/%: tests/%.c tests/harness.h tests/files.h $(STATIC)
+# Test, example and tool programs link the static library: they run from the
+# tree without LD_LIBRARY_PATH. The shared library is tested by the install
+# check. Tests may include private headers (-Isrc); examples and tools use
+# the public header only.
+tests/bin/%: tests/%.c $(STATIC)
 	@mkdir -p tests/bin
-	$(CC) $(CFLAGS) $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< $(STATIC) $(LIBS) -o $@
 
-tests/bin-san/%: tests/%.c tests/harness.h tests/files.h lib/libncollapse-san.a
+tests/bin-san/%: tests/%.c lib/libncollapse-san.a
 	@mkdir -p tests/bin-san
-	$(CC) $(SAN_FLAGS) $(WARN) -Iinclude $< lib/libncollapse-san.a $(LIBS) -o $@
+	$(CC) $(SAN_FLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< lib/libncollapse-san.a $(LIBS) -o $@
 
 examples/bin/%: examples/%.c $(STATIC)
 	@mkdir -p examples/bin
-	$(CC) $(CFLAGS) $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude $< $(STATIC) $(LIBS) -o $@
+
+tools/bin/%: tools/%.c $(STATIC)
+	@mkdir -p tools/bin
+	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude $< $(STATIC) $(LIBS) -o $@
+
+-include $(wildcard tests/bin/*.d tests/bin-san/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
 
 tests/bench/bin/%: tests/bench/%.c $(STATIC)
 	@mkdir -p tests/bench/bin
-	$(CC) -O3 -march=native -g $(WARN) -Iinclude $< $(STATIC) $(LIBS) -o $@
+	$(CC) -O3 -march=native -g $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< $(STATIC) $(LIBS) -o $@
 
 tests: $(addprefix tests/bin/,$(TESTS))
 examples: $(addprefix examples/bin/,$(EXAMPLES))
+tools: $(addprefix tools/bin/,$(TOOLS))
 
 deps:
 	@sh tests/deps.sh
@@ -106,10 +124,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all examples/bin/imbalanced_ufm
 	./examples/bin/imbalanced_ufm
 
+# The unit tests alone: the quick loop while changing the library.
+test: deps
+	@$(MAKE) --no-print-directory all tests
+	@sh tests/run_checks.sh --unit-only "$(TESTS)"
+
 check: deps
-	@$(MAKE) --no-print-directory all tests examples lib/libncollapse-san.a \
+	@$(MAKE) --no-print-directory all tests examples tools lib/libncollapse-san.a \
 	    $(addprefix tests/bin-san/,$(TESTS))
-	@sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)"
+	@sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
 
 check-valgrind: deps tests
 	@sh tests/run_valgrind.sh "$(TESTS)"
@@ -131,7 +154,7 @@ bench-torch: deps
 # libFuzzer target: the .npy parser and reader need only these sources.
 FUZZ_CC ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
 FUZZ_SECONDS ?= 25
-FUZZ_SRCS := src/npy.c src/serial.c src/status.c src/util.c
+FUZZ_SRCS := src/io/npy.c src/io/serial.c src/common/status.c src/common/util.c
 
 tests/fuzz/bin/fuzz_npy: tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) $(HDRS)
 	@mkdir -p tests/fuzz/bin
@@ -163,5 +186,5 @@ uninstall:
 	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
 
 clean:
-	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin pkgconfig/ncollapse.pc \
+	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
 	       tests/stage tests/fuzz/bin tests/fuzz/work

@@ -4,7 +4,7 @@
 Trains a small MLP on an imbalanced subset of scikit-learn's handwritten
 digits (1797 8x8 images shipped inside scikit-learn) well past zero training
 error, dumps the penultimate features, the classifier weight and bias with
-np.save at several epochs, runs examples/bin/nc_analyze on each dump, and
+np.save at several epochs, runs tools/bin/nc_analyze on each dump, and
 prints how the NC metrics fall as training goes on.
 
 It also computes every metric independently in NumPy, from the same files
@@ -96,8 +96,8 @@ def rel_diff(a, b):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--analyzer", default=os.path.join(here, "bin", "nc_analyze"),
-                    help="path of the nc_analyze program (default: examples/bin/nc_analyze)")
+    ap.add_argument("--analyzer", default=os.path.join(here, "..", "tools", "bin", "nc_analyze"),
+                    help="path of the nc_analyze program (default: tools/bin/nc_analyze)")
     ap.add_argument("--out", help="keep the .npy dumps in this directory")
     ap.add_argument("--epochs", type=int, default=2000)
     ap.add_argument("--chunk-rows", type=int, default=128,

@@ -1,10 +1,14 @@
 #!/bin/sh
 # run_checks.sh - everything `make check` runs, with one closing line
 # "N passed, N failed" that counts every check of every stage.
-# Arguments: the test program names, the example names, the make command.
+# Arguments: the test program names, the example names, the make command,
+# the tool names; or --unit-only and the test program names (`make test`).
+unit_only=0
+if [ "$1" = "--unit-only" ]; then unit_only=1; shift; fi
 TESTS="$1"
 EXAMPLES="$2"
 MAKE_CMD="${3:-make}"
+TOOLS="$4"
 passed=0
 failed=0
 log=$(mktemp)
@@ -40,9 +44,20 @@ for t in $TESTS; do
     ./tests/bin/$t >"$log" 2>&1; count_harness "$t" $?
 done
 
+if [ "$unit_only" = 1 ]; then
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+fi
+
 echo "== examples (short mode)"
 for e in $EXAMPLES; do
     ./examples/bin/$e --short >"$log" 2>&1; count_step "example $e" $?
+done
+
+echo "== tools (short mode)"
+for e in $TOOLS; do
+    ./tools/bin/$e --short >"$log" 2>&1; count_step "tool $e" $?
 done
 
 echo "== exported symbols"
@@ -61,6 +76,9 @@ for std in c99 c11; do
 done
 echo '#include "ncollapse.h"' | ${CXX:-c++} -Wall -Wextra -Wpedantic -Werror -fsyntax-only -Iinclude -x c++ - >>"$log" 2>&1 || ok=1
 count_step "header compiles alone" $ok
+
+echo "== layers: each source includes only its own layer and the layers before it"
+sh tests/check_layers.sh >"$log" 2>&1; count_harness "check_layers" $?
 
 echo "== staged install + pkg-config"
 stage=$(pwd)/tests/stage
@@ -110,7 +128,7 @@ echo "== bit-identities under a second compiler (clang -O2 -march=native)"
 clang_cc=$(command -v clang || command -v clang-14)
 if [ -n "$clang_cc" ]; then
     cdir=$(mktemp -d)
-    mkdir -p "$cdir/tests" && cp -r Makefile include src "$cdir/" && cp tests/*.c tests/*.h "$cdir/tests/"
+    mkdir -p "$cdir/tests" && cp -r Makefile include src "$cdir/" && cp tests/*.c tests/*.h tests/deps.sh "$cdir/tests/"
     if $MAKE_CMD --no-print-directory -C "$cdir" CC="$clang_cc" CFLAGS="-O2 -g -march=native" \
         tests/bin/test_fused tests/bin/test_vmath >"$log" 2>&1; then
         for t in test_fused test_vmath; do
@@ -126,7 +144,7 @@ fi
 
 echo "== end-to-end: a small MLP on the digits dataset, measured by nc_analyze"
 if /usr/bin/python3 -c 'import torch, sklearn, numpy' >/dev/null 2>&1; then
-    /usr/bin/python3 examples/digits_end_to_end.py --analyzer examples/bin/nc_analyze >"$log" 2>&1
+    /usr/bin/python3 examples/digits_end_to_end.py --analyzer tools/bin/nc_analyze >"$log" 2>&1
     rc=$?
     agree=$(sed -n 's/^largest relative difference between nc_analyze and NumPy: \([^ ]*\).*/\1/p' "$log")
     count_step "digits_end_to_end.py (analyser vs NumPy: ${agree:-?} relative)" $rc

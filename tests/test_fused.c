@@ -21,8 +21,7 @@
 
 #include "harness.h"
 #include "ncollapse.h"
-#include "../src/nc_internal.h"
-#include "../src/loss.h"
+#include "model/model.h"
 
 enum { GD, HEAVY, NESTEROV, ADAM };
 

@@ -24,7 +24,8 @@
 
 #include "harness.h"
 #include "ncollapse.h"
-#include "../src/nc_internal.h"
+#include "kernels/kernels.h"
+#include "common/sum.h"
 
 #define LN2 0.69314718055994530942
 #define SQRT2 1.41421356237309504880

@@ -36,7 +36,7 @@
 #endif
 
 #include "ncollapse.h"
-#include "../../src/nc_internal.h" /* kernel names and the BLAS-3 switch */
+#include "model/model.h" /* kernel names and the BLAS-3 switch */
 
 /* OpenBLAS's setter, if the BLAS is OpenBLAS. */
 extern void openblas_set_num_threads(int) __attribute__((weak));

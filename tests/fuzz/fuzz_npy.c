@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nc_data.h"
+#include "io/npy.h"
 
 static char dir_[256], path_[300];
 static double rows_[4096];

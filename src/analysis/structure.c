@@ -1,0 +1,346 @@
+/*
+ * structure.c - structure metrics for imbalanced data ("Analysis" in
+ * ncollapse.h): class means, Gram matrices, the structure distance to a
+ * target, minority-collapse indicators and the CDNV.
+ *
+ * Choices beyond the header:
+ *  - Features are scaled by a power of two (exact) so that their largest
+ *    entry lies in [1/2, 1) before means, variances and distances are
+ *    formed; results are scaled back exactly (means) or are scale invariant
+ *    (CDNV, cosines, distances).
+ *  - Class means use two passes (sum / n_k, then the mean of the residuals
+ *    added back), as in metrics.c.
+ *  - Sums of squares use the Neumaier accumulator.
+ */
+#include "common/common.h"
+#include "common/sum.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+static int is_finite(double x) { return x - x == 0.0; }
+
+static nc_status check_mat(size_t rows, size_t cols, const double *A, size_t lda,
+                           int need_finite)
+{
+    return nc__check_matrix(A, rows, cols, lda, need_finite);
+}
+
+
+
+static double *alloc_doubles(size_t n)
+{
+    size_t bytes;
+    if (n == 0) n = 1;
+    if (nc__mul_size(n, sizeof(double), &bytes)) return NULL;
+    return (double *)malloc(bytes);
+}
+
+/* Validate labels and count classes into counts (K entries). */
+static nc_status count_labels(size_t K, size_t N, const int32_t *labels, size_t *counts)
+{
+    size_t i, k;
+    for (k = 0; k < K; k++) counts[k] = 0;
+    for (i = 0; i < N; i++) {
+        const int32_t y = labels[i];
+        if (y < 0 || (size_t)y >= K) return NC_ERR_LABEL_OUT_OF_RANGE;
+        counts[y]++;
+    }
+    for (k = 0; k < K; k++)
+        if (counts[k] == 0) return NC_ERR_EMPTY_CLASS;
+    return NC_SUCCESS;
+}
+
+/* Means of s H (d x K, ld d) in two passes; resid is d x K scratch. */
+static void class_means_scaled(size_t d, size_t K, size_t N, const double *H, size_t ldh,
+                               const int32_t *labels, const size_t *counts, double s,
+                               double *mu, double *resid)
+{
+    size_t i, k, t;
+    memset(mu, 0, d * K * sizeof(double));
+    for (i = 0; i < N; i++) {
+        const double *h = H + i * ldh;
+        double *m = mu + (size_t)labels[i] * d;
+        for (t = 0; t < d; t++) m[t] += s * h[t];
+    }
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) mu[k * d + t] /= (double)counts[k];
+    memset(resid, 0, d * K * sizeof(double));
+    for (i = 0; i < N; i++) {
+        const size_t y = (size_t)labels[i];
+        const double *h = H + i * ldh, *m = mu + y * d;
+        double *r = resid + y * d;
+        for (t = 0; t < d; t++) r[t] += s * h[t] - m[t];
+    }
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) mu[k * d + t] += resid[k * d + t] / (double)counts[k];
+}
+
+static nc_status check_features(size_t d, size_t K, size_t N, const double *H, size_t ldh,
+                                const int32_t *labels)
+{
+    nc_status st;
+    if (H == NULL || labels == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (K < 2 || N == 0 || !nc__fits_int(K)) return NC_ERR_INVALID_SIZE;
+    st = check_mat(d, N, H, ldh, 0);
+    if (st != NC_SUCCESS) return st;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_structure_class_means(size_t d, size_t K, size_t N, const double *H,
+                                          size_t ldh, const int32_t *labels, double *M,
+                                          size_t ldm, size_t *counts)
+{
+    nc_status st;
+    size_t *cnt, n, k, t;
+    double *mu, *resid, s;
+    if (M == NULL) return NC_ERR_NULL_ARGUMENT;
+    st = check_features(d, K, N, H, ldh, labels);
+    if (st != NC_SUCCESS) return st;
+    st = check_mat(d, K, M, ldm, 0);
+    if (st != NC_SUCCESS) return st;
+    if (nc__mul_size(d, K, &n) || n > SIZE_MAX / 2) return NC_ERR_INVALID_SIZE;
+    cnt = (size_t *)malloc(K * sizeof(size_t));
+    mu = alloc_doubles(2 * n);
+    if (cnt == NULL || mu == NULL) {
+        free(cnt);
+        free(mu);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    resid = mu + n;
+    st = count_labels(K, N, labels, cnt);
+    if (st == NC_SUCCESS && !nc__all_finite_mat(H, d, N, ldh)) st = NC_ERR_NON_FINITE;
+    if (st == NC_SUCCESS) {
+        s = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
+        class_means_scaled(d, K, N, H, ldh, labels, cnt, s, mu, resid);
+        for (k = 0; k < K; k++)
+            for (t = 0; t < d; t++) M[k * ldm + t] = mu[k * d + t] / s;
+        if (counts != NULL) memcpy(counts, cnt, K * sizeof(size_t));
+    }
+    free(cnt);
+    free(mu);
+    return st;
+}
+
+NC_API nc_status nc_structure_gram(size_t d, size_t K, const double *A, size_t lda,
+                                   const double *B, size_t ldb, double *G, size_t ldg)
+{
+    nc_status st;
+    size_t j, k;
+    if (G == NULL) return NC_ERR_NULL_ARGUMENT;
+    st = check_mat(d, K, A, lda, 1);
+    if (st != NC_SUCCESS) return st;
+    if (B != NULL) {
+        st = check_mat(d, K, B, ldb, 1);
+        if (st != NC_SUCCESS) return st;
+    }
+    st = check_mat(K, K, G, ldg, 0);
+    if (st != NC_SUCCESS) return st;
+    if (B == NULL) {
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)K, (int)d, 1.0, A, (int)lda, 0.0,
+                    G, (int)ldg);
+        for (k = 0; k < K; k++)
+            for (j = k + 1; j < K; j++) G[k * ldg + j] = G[j * ldg + k];
+    } else {
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)d, 1.0, A,
+                    (int)lda, B, (int)ldb, 0.0, G, (int)ldg);
+    }
+    if (!nc__all_finite_mat(G, K, K, ldg)) return NC_ERR_OVERFLOW;
+    return NC_SUCCESS;
+}
+
+/* ||X||_F of s X for a K x K strided matrix. */
+static double frob_scaled(size_t K, const double *X, size_t ld, double s)
+{
+    nc__sum acc = {0.0, 0.0};
+    size_t j, k;
+    for (k = 0; k < K; k++)
+        for (j = 0; j < K; j++) nc__sum_add(&acc, (s * X[k * ld + j]) * (s * X[k * ld + j]));
+    return sqrt(nc__sum_value(&acc));
+}
+
+NC_API nc_status nc_structure_distance(size_t K, const double *A, size_t lda, const double *T,
+                                       size_t ldt, double *distance)
+{
+    nc_status st;
+    double sa, sb, na, nt;
+    nc__sum acc = {0.0, 0.0};
+    size_t j, k;
+    if (distance == NULL) return NC_ERR_NULL_ARGUMENT;
+    *distance = NAN;
+    st = check_mat(K, K, A, lda, 1);
+    if (st != NC_SUCCESS) return st;
+    st = check_mat(K, K, T, ldt, 1);
+    if (st != NC_SUCCESS) return st;
+    sa = nc__amax_mat(A, K, K, lda);
+    sb = nc__amax_mat(T, K, K, ldt);
+    if (sa == 0.0 || sb == 0.0) return NC_ERR_UNAVAILABLE;
+    sa = nc__pow2_scale(sa);
+    sb = nc__pow2_scale(sb);
+    na = frob_scaled(K, A, lda, sa);
+    nt = frob_scaled(K, T, ldt, sb);
+    for (k = 0; k < K; k++)
+        for (j = 0; j < K; j++) {
+            const double e = sa * A[k * lda + j] / na - sb * T[k * ldt + j] / nt;
+            nc__sum_add(&acc, e * e);
+        }
+    *distance = sqrt(nc__sum_value(&acc));
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_structure_minority(size_t d, size_t K, const double *A, size_t lda,
+                                       const int *minority, const size_t *counts, double *stats)
+{
+    nc_status st;
+    double *U, *nrm, s, maxn = 0.0, maxdist = 0.0;
+    nc__sum sum[3] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    size_t npair[3] = {0, 0, 0};
+    size_t i, j, k, t, nmin = 0, maxc = 0;
+    unsigned char *isminor;
+    if (stats == NULL) return NC_ERR_NULL_ARGUMENT;
+    for (k = 0; k < NC_MINORITY_STAT_COUNT; k++) stats[k] = NAN;
+    if (minority == NULL && counts == NULL) return NC_ERR_NULL_ARGUMENT;
+    st = check_mat(d, K, A, lda, 1);
+    if (st != NC_SUCCESS) return st;
+    if (K < 2) return NC_ERR_INVALID_SIZE;
+    isminor = (unsigned char *)malloc(K);
+    if (isminor == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (minority == NULL) {
+        for (k = 0; k < K; k++) {
+            if (counts[k] == 0) {
+                free(isminor);
+                return NC_ERR_EMPTY_CLASS;
+            }
+            if (counts[k] > maxc) maxc = counts[k];
+        }
+    }
+    for (k = 0; k < K; k++) {
+        isminor[k] = minority != NULL ? minority[k] != 0 : counts[k] < maxc;
+        nmin += isminor[k];
+    }
+    if (nmin == 0 || nmin == K) {
+        free(isminor);
+        return NC_ERR_INVALID_VALUE;
+    }
+    U = alloc_doubles(d * K + K);
+    if (U == NULL) {
+        free(isminor);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    nrm = U + d * K;
+    s = nc__pow2_scale(nc__amax_mat(A, d, K, lda));
+    for (k = 0; k < K; k++) {
+        for (t = 0; t < d; t++) U[k * d + t] = s * A[k * lda + t];
+        nrm[k] = sqrt(nc__norm2(U + k * d, d));
+        if (nrm[k] > maxn) maxn = nrm[k];
+    }
+    for (k = 0; k < K; k++)
+        if (!(nrm[k] > 0.0)) {
+            free(U);
+            free(isminor);
+            return NC_ERR_UNAVAILABLE;
+        }
+    /* Spread: largest distance between minority vectors (before normalising). */
+    for (i = 0; i < K; i++)
+        for (j = i + 1; j < K; j++)
+            if (isminor[i] && isminor[j]) {
+                double e2 = 0.0;
+                for (t = 0; t < d; t++) {
+                    const double e = U[i * d + t] - U[j * d + t];
+                    e2 += e * e;
+                }
+                if (sqrt(e2) > maxdist) maxdist = sqrt(e2);
+            }
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) U[k * d + t] /= nrm[k];
+    for (i = 0; i < K; i++)
+        for (j = i + 1; j < K; j++) {
+            const int g = isminor[i] && isminor[j] ? 1 : (!isminor[i] && !isminor[j] ? 0 : 2);
+            nc__sum_add(&sum[g], cblas_ddot((int)d, U + i * d, 1, U + j * d, 1));
+            npair[g]++;
+        }
+    for (k = 0; k < 3; k++)
+        if (npair[k] > 0) stats[k] = nc__sum_value(&sum[k]) / (double)npair[k];
+    stats[NC_MINORITY_SPREAD] = nmin >= 2 ? maxdist / maxn : NAN;
+    free(U);
+    free(isminor);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H, size_t ldh,
+                                   const int32_t *labels, double *mean, double *pairs,
+                                   size_t ldp)
+{
+    nc_status st;
+    size_t *cnt, n, i, j, k, t;
+    double *mu, *resid, *V, s;
+    nc__sum total = {0.0, 0.0};
+    if (mean == NULL) return NC_ERR_NULL_ARGUMENT;
+    *mean = NAN;
+    st = check_features(d, K, N, H, ldh, labels);
+    if (st != NC_SUCCESS) return st;
+    if (pairs != NULL && ldp < K) return NC_ERR_SIZE_MISMATCH;
+    if (nc__mul_size(d, K, &n) || n > SIZE_MAX / 2 - K) return NC_ERR_INVALID_SIZE;
+    cnt = (size_t *)malloc(K * sizeof(size_t));
+    mu = alloc_doubles(2 * n + K);
+    if (cnt == NULL || mu == NULL) {
+        free(cnt);
+        free(mu);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    resid = mu + n;
+    V = resid + n;
+    st = count_labels(K, N, labels, cnt);
+    if (st == NC_SUCCESS && !nc__all_finite_mat(H, d, N, ldh)) st = NC_ERR_NON_FINITE;
+    if (st != NC_SUCCESS) goto done;
+    s = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
+    class_means_scaled(d, K, N, H, ldh, labels, cnt, s, mu, resid);
+    {
+        nc__sum *acc = (nc__sum *)calloc(K, sizeof(nc__sum));
+        if (acc == NULL) {
+            st = NC_ERR_OUT_OF_MEMORY;
+            goto done;
+        }
+        for (i = 0; i < N; i++) {
+            const size_t y = (size_t)labels[i];
+            const double *h = H + i * ldh, *m = mu + y * d;
+            for (t = 0; t < d; t++) {
+                const double e = s * h[t] - m[t];
+                nc__sum_add(&acc[y], e * e);
+            }
+        }
+        for (k = 0; k < K; k++) V[k] = nc__sum_value(&acc[k]) / (double)cnt[k];
+        free(acc);
+    }
+    for (i = 0; i < K; i++) {
+        if (pairs != NULL) pairs[i * ldp + i] = 0.0;
+        for (j = i + 1; j < K; j++) {
+            double dist2 = 0.0, c;
+            for (t = 0; t < d; t++) {
+                const double e = mu[i * d + t] - mu[j * d + t];
+                dist2 += e * e;
+            }
+            if (!(dist2 > 0.0)) {
+                st = NC_ERR_UNAVAILABLE;
+                goto done;
+            }
+            c = (V[i] + V[j]) / (2.0 * dist2);
+            if (!is_finite(c)) {
+                st = NC_ERR_OVERFLOW;
+                goto done;
+            }
+            nc__sum_add(&total, c);
+            if (pairs != NULL) pairs[j * ldp + i] = pairs[i * ldp + j] = c;
+        }
+    }
+    *mean = nc__sum_value(&total) / (0.5 * (double)K * (double)(K - 1));
+done:
+    free(cnt);
+    free(mu);
+    return st;
+}

@@ -1,0 +1,71 @@
+/*
+ * common/common.h - what every layer of the library uses: status messages,
+ * checked sizes, aligned allocation, finiteness tests, matrix arguments,
+ * exact rescaling and norms. Every private header includes it (first), so
+ * the floating-point contract below holds in every source file.
+ * Never installed; nothing public depends on it.
+ *
+ * Layers (src/<layer>/), each including only its own headers and those of
+ * the layers before it:
+ *   common -> kernels -> loss -> model -> optim -> metrics -> analysis -> io
+ */
+#ifndef NC_COMMON_H
+#define NC_COMMON_H
+
+/* No a * b + c contracted into one fused multiply-add: the kernels, exp and
+ * log1p, the compensated sums and the transposed losses give the same bits
+ * in every instruction set and layout only as written. The Makefile passes
+ * -ffp-contract=off; this covers clang in other builds (gcc does not
+ * contract under -std=c99, and needs the flag in GNU modes). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ncollapse.h"
+
+#define NC_MSG_SIZE 256
+
+/* Record a formatted message in buf (size NC_MSG_SIZE) and return status. */
+nc_status nc__fail(char *buf, nc_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Overflow-checked products for allocation sizes: 0 on success. */
+int nc__mul_size(size_t a, size_t b, size_t *out);
+/* a x b doubles, zeroed, on a 64-byte boundary (a cache line, a full
+ * AVX-512 vector: the kernels' loads then never straddle two lines); NULL on
+ * overflow or failure. Free with nc__free_aligned (NULL is fine). */
+#define NC__ALIGN 64
+double *nc__calloc_aligned(size_t a, size_t b);
+void nc__free_aligned(double *p);
+
+/* 1 if all n values (stride 1) are finite. */
+int nc__all_finite(const double *x, size_t n);
+/* 1 if the m x n column-major matrix with leading dimension ld is finite. */
+int nc__all_finite_mat(const double *x, size_t m, size_t n, size_t ld);
+
+/* BLAS and LAPACK take int sizes. */
+int nc__fits_int(size_t n);
+/* *acc += a * b for sizes; 1 on overflow. */
+int nc__size_mad(size_t *acc, size_t a, size_t b);
+/* Validate a rows x cols column-major matrix argument with leading dimension
+ * lda: NULL, zero or non-int sizes, lda < rows, an address range that
+ * overflows, and (need_finite) NaN or Inf, each with its status. */
+nc_status nc__check_matrix(const double *A, size_t rows, size_t cols, size_t lda, int need_finite);
+/* Largest |x| of a matrix. */
+double nc__amax_mat(const double *x, size_t rows, size_t cols, size_t ld);
+/* The power of two s with amax * s in [1/2, 1) (1 for amax == 0), capped so
+ * that s stays finite for subnormal data: an exact rescaling that keeps
+ * squares and products far from overflow and underflow. */
+double nc__pow2_scale(double amax);
+
+/* Squared Frobenius norms of the state. */
+double nc__norm2(const double *x, size_t n);
+
+#endif /* NC_COMMON_H */

@@ -1,0 +1,52 @@
+/* status.c - status codes, messages and version queries. */
+#include "common/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+typedef struct status_entry {
+    nc_status code;
+    const char *name;
+    const char *message;
+} status_entry;
+
+/* The table comes from the same X-macro list as the enum, so the two cannot drift. */
+static const status_entry status_table[] = {
+#define NC_STATUS_TABLE_ENTRY(name, value, message) {name, #name, message},
+    NC_STATUS_LIST(NC_STATUS_TABLE_ENTRY)
+#undef NC_STATUS_TABLE_ENTRY
+};
+
+static const status_entry *find_status(nc_status status)
+{
+    size_t i;
+    for (i = 0; i < sizeof status_table / sizeof status_table[0]; i++)
+        if (status_table[i].code == status) return &status_table[i];
+    return NULL;
+}
+
+NC_API const char *nc_strerror(nc_status status)
+{
+    const status_entry *e = find_status(status);
+    return e ? e->message : "unknown status code";
+}
+
+NC_API const char *nc_status_name(nc_status status)
+{
+    const status_entry *e = find_status(status);
+    return e ? e->name : "NC_UNKNOWN_STATUS";
+}
+
+NC_API const char *nc_version_string(void) { return NC_VERSION_STRING; }
+NC_API unsigned nc_version_number(void) { return NC_VERSION_NUMBER; }
+
+nc_status nc__fail(char *buf, nc_status status, const char *fmt, ...)
+{
+    if (buf) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, NC_MSG_SIZE, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}

@@ -1,0 +1,916 @@
+/*
+ * metrics.c - the NC1-NC4 measures of neural collapse ("Metrics" in ncollapse.h).
+ *
+ * Choices this file makes beyond the header (docs/API.md should repeat them):
+ *
+ *  - Scaling. H is multiplied by a power of two (exact) so that its largest
+ *    entry lies in [1/2, 1), and so is W; the logits W h + b are scaled by
+ *    the power of two that brings max(|W|, |b|) there. Every metric is
+ *    invariant under these scalings (NC4 and accuracy compare logits of the
+ *    same sample, all scaled by the same factor), and they keep squared norms,
+ *    Gram matrices and distances far from overflow and underflow, so data
+ *    of magnitude 1e-300 or 1e300 gives the same numbers as data of magnitude 1.
+ *  - Class means are computed in two passes: the sum divided by n_k, then the
+ *    mean of the residuals added back, which removes most of the rounding of
+ *    the first pass.
+ *  - NC1 uses the thin SVD F = Mbar diag(sqrt(c_k)) = U S V^T, so that
+ *    Sigma_B = U S^2 U^T, and keeps the directions with s_r^2 > rtol s_1^2.
+ *    Then NC1 = (1/(K N)) sum_i sum_r ((u_r . (h_i - mu_{y_i})) / s_r)^2: cost
+ *    O(N d K), no d x d matrix. Columns of H are processed in blocks of B
+ *    (d B and K B doubles of about 256 KB each, in the workspace); h_i - mu_{y_i}
+ *    is formed before projecting, which keeps precision for nearly collapsed
+ *    features. Squares are summed per direction r with the Neumaier
+ *    accumulator, into srr[r] = u_r^T (sum_i x_i x_i^T) u_r; the final step
+ *    NC1 = (1/(K N)) sum_r srr[r] / s_r^2 is shared with the streaming
+ *    accumulators (stream.c), which obtain srr from the scatter projected on
+ *    a basis of the span of the centred means (nc__metrics_from_summary).
+ *  - Degenerate geometry never yields a silent NaN: the affected metrics are
+ *    made unavailable (nc_metrics_get returns NC_ERR_UNAVAILABLE) and
+ *    nc_metrics_last_error says why, while nc_metrics_compute still returns
+ *    NC_SUCCESS with every other metric set. The cases:
+ *      * all centred class means are zero to rounding (max_k ||mu_k - mu_G|| <=
+ *        32 eps max_k ||mu_k||: they are then rounding noise, and Sigma_B = 0):
+ *        NC1, every NC2 of the means, NC3 and NC3 (W Mbar) are unavailable;
+ *      * one centred mean is zero to rounding (same test): its cosines are
+ *        undefined, so the equiangle and max-angle measures of the means are;
+ *      * a row of W is exactly zero: equiangle and max-angle of W unavailable;
+ *      * W = 0: in addition equinorm and ETF of W, NC3 and NC3 (W Mbar);
+ *      * W Mbar is zero to rounding (||W Mbar||_F <= 2 (d+2) eps ||W||_F
+ *        ||Mbar||_F, e.g. W orthogonal to the means): NC3 (W Mbar);
+ *      * a logit overflows (only if d max|h| exceeds about 1e308): NC4 and
+ *        accuracy; an NC1 that overflows (rtol = 0 with a subnormal s_r): NC1.
+ *  - K == 2 has a single pair of classes: the standard deviation of one
+ *    cosine is defined as 0 (the n-1 denominator would give 0/0).
+ *  - NC4: the logits come from one dgemm per block. The nearest class mean
+ *    is the argmin of the squared distances computed directly,
+ *    sum_t (h_t - mu_kt)^2, with ties to the smallest index. To avoid the
+ *    direct O(d) sum for every class, the expansion ||h||^2 - 2 mu_k.h +
+ *    ||mu_k||^2 (from one dgemm) screens the classes: a class is evaluated
+ *    directly only if its expansion is within a rigorous rounding bound,
+ *    4 (d+4) eps (||h|| + ||mu_k||)^2, of the smallest. The result is exactly
+ *    the argmin of the direct distances. Argmax ties also go to the smallest
+ *    index.
+ *  - Messages: every compute clears the handle's message first, so after a
+ *    compute it describes that compute (a failure, or the unavailable metrics).
+ *    A failed compute leaves every metric unavailable.
+ *  - nc_metrics_get stores NaN in *value when it returns NC_ERR_UNAVAILABLE.
+ *  - With W == NULL, ldw and b are ignored. BLAS and LAPACK take int sizes,
+ *    so d, K, ldh and ldw must be at most INT_MAX (NC_ERR_INVALID_SIZE
+ *    otherwise); N is only limited by size_t.
+ */
+#include "metrics/metrics.h"
+#include "model/model.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+struct nc_metrics {
+    /* Conventions. */
+    nc_global_mean global_mean;
+    nc_between_weight between_weight;
+    double pinv_rtol;
+
+    /* Workspace: grows to the largest problem seen, never shrinks. */
+    double *work;
+    size_t work_cap; /* doubles */
+    size_t *counts;  /* class counts of the current problem */
+    size_t counts_cap;
+
+    /* Results of the last compute. */
+    double value[NC_METRIC_COUNT];
+    unsigned char available[NC_METRIC_COUNT];
+
+    char msg[NC_MSG_SIZE];
+};
+
+static const char *const metric_names[NC_METRIC_COUNT] = {
+    "nc1",
+    "nc2_equinorm_means",
+    "nc2_equinorm_w",
+    "nc2_equiangle_means",
+    "nc2_equiangle_w",
+    "nc2_maxangle_means",
+    "nc2_maxangle_w",
+    "nc2_etf_means",
+    "nc2_etf_w",
+    "nc3",
+    "nc3_wm_etf",
+    "nc4",
+    "accuracy",
+};
+
+/* Target of a block of columns: B columns of d doubles make about 256 KB. */
+#define NC_METRICS_BLOCK_DOUBLES 32768
+
+/* ---- small helpers --------------------------------------------------------- */
+
+
+static int is_finite(double x) { return x - x == 0.0; }
+
+/* Append a note to the handle's message, "; "-separated, truncated to fit. */
+static void note(nc_metrics *m, const char *text)
+{
+    size_t len = strlen(m->msg);
+    size_t i;
+    if (len > 0 && len + 2 < NC_MSG_SIZE) {
+        m->msg[len++] = ';';
+        m->msg[len++] = ' ';
+    }
+    for (i = 0; text[i] != '\0' && len + 1 < NC_MSG_SIZE; i++) m->msg[len++] = text[i];
+    m->msg[len] = '\0';
+}
+
+static void set_value(nc_metrics *m, nc_metric which, double v)
+{
+    m->value[which] = v;
+    m->available[which] = 1;
+}
+
+static double frob(const double *x, size_t n) { return sqrt(nc__norm2(x, n)); }
+
+/* std (n-1 denominator) / mean of K values; the caller ensures mean > 0. */
+static double std_over_mean(const double *x, size_t K)
+{
+    nc__sum s = {0.0, 0.0}, v = {0.0, 0.0};
+    double mean;
+    size_t k;
+    for (k = 0; k < K; k++) nc__sum_add(&s, x[k]);
+    mean = nc__sum_value(&s) / (double)K;
+    for (k = 0; k < K; k++) nc__sum_add(&v, (x[k] - mean) * (x[k] - mean));
+    return sqrt(nc__sum_value(&v) / (double)(K - 1)) / mean;
+}
+
+/* From the K x K matrix C of cosines (column-major, strict upper triangle
+ * read): std (n-1 denominator; 0 for K == 2) and mean |cos + 1/(K-1)| over
+ * the K(K-1)/2 distinct pairs. */
+static void cosine_stats(const double *C, size_t K, double *equiangle, double *maxangle)
+{
+    nc__sum s = {0.0, 0.0}, v = {0.0, 0.0}, a = {0.0, 0.0};
+    const double npairs = 0.5 * (double)K * (double)(K - 1);
+    const double shift = 1.0 / (double)(K - 1);
+    double mean;
+    size_t j, k;
+    for (k = 1; k < K; k++)
+        for (j = 0; j < k; j++) {
+            nc__sum_add(&s, C[j + k * K]);
+            nc__sum_add(&a, fabs(C[j + k * K] + shift));
+        }
+    mean = nc__sum_value(&s) / npairs;
+    for (k = 1; k < K; k++)
+        for (j = 0; j < k; j++) {
+            const double dev = C[j + k * K] - mean;
+            nc__sum_add(&v, dev * dev);
+        }
+    *equiangle = K == 2 ? 0.0 : sqrt(nc__sum_value(&v) / (npairs - 1.0));
+    *maxangle = nc__sum_value(&a) / npairs;
+}
+
+/* || G/||G||_F - (I - J/K)/sqrt(K-1) ||_F for a K x K matrix G with
+ * ||G||_F = gnorm > 0. */
+static double etf_distance(const double *G, size_t K, double gnorm)
+{
+    const double r = sqrt((double)(K - 1));
+    const double diag = (1.0 - 1.0 / (double)K) / r;
+    const double off = -1.0 / ((double)K * r);
+    nc__sum s = {0.0, 0.0};
+    size_t j, k;
+    for (k = 0; k < K; k++)
+        for (j = 0; j < K; j++) {
+            const double dev = G[j + k * K] / gnorm - (j == k ? diag : off);
+            nc__sum_add(&s, dev * dev);
+        }
+    return sqrt(nc__sum_value(&s));
+}
+
+/* G = A^T B for d x K column-major A, B with leading dimension d. */
+static void gram(const double *A, const double *B, size_t d, size_t K, double *G)
+{
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)d, 1.0, A, (int)d,
+                B, (int)d, 0.0, G, (int)K);
+}
+
+/* Columns of A (d x K, ld d) divided by their norms into Out. */
+static void normalize_columns(const double *A, const double *norms, size_t d, size_t K,
+                              double *Out)
+{
+    size_t k, t;
+    for (k = 0; k < K; k++) {
+        const double inv = 1.0 / norms[k];
+        for (t = 0; t < d; t++) Out[k * d + t] = A[k * d + t] * inv;
+    }
+}
+
+static double sqdist(const double *a, const double *b, size_t d)
+{
+    double s = 0.0;
+    size_t t;
+    for (t = 0; t < d; t++) {
+        const double e = a[t] - b[t];
+        s += e * e;
+    }
+    return s;
+}
+
+/* ---- workspace ---------------------------------------------------------------- */
+
+/* Pointers into the workspace for one problem. */
+typedef struct layout {
+    size_t p;     /* min(d, K): number of singular values */
+    size_t block; /* columns per block */
+    size_t lwork; /* dgesvd workspace */
+    double *mu;   /* d x K class means (scaled) */
+    double *mbar; /* d x K centred means */
+    double *T;    /* d x K scratch: residuals, normalised vectors, then F and U */
+    double *Wp;   /* d x K scaled copy of W (column k = w_k) */
+    double *G;    /* K x K Gram matrices */
+    double *s;    /* p singular values */
+    double *bp;   /* K scaled bias */
+    double *nrmM; /* K norms of the centred means */
+    double *nrmW; /* K norms of the rows of W */
+    double *munrm; /* K norms of the (uncentred) means */
+    double *tmpH; /* d x block scaled features */
+    double *tmpX; /* d x block features minus their class means */
+    double *P;    /* p x block projections */
+    double *Z;    /* K x block logits */
+    double *IP;   /* K x block inner products mu_k . h_i */
+    double *acc;  /* 2 p: Neumaier sums (value, compensation) of the projected scatter */
+    double *srr;  /* p: u_r^T (sum_i x_i x_i^T) u_r, r < rank */
+    double *A;    /* K x K: Q^T U of a summary */
+    double *B;    /* K x K: S Q^T U of a summary */
+    double *lwk;  /* lwork */
+} layout;
+
+static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, layout *L)
+{
+    size_t need = 0, big = d > K ? d : K;
+    double wq = 0.0, dummy = 0.0;
+    lapack_int info;
+    double *w;
+
+    L->p = d < K ? d : K;
+    L->block = NC_METRICS_BLOCK_DOUBLES / big;
+    if (L->block < 1) L->block = 1;
+    if (L->block > N) L->block = N;
+
+    /* Workspace query of the SVD (jobu = 'O': U overwrites F). */
+    info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, &dummy,
+                               (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
+    if (info != 0)
+        return nc__fail(m->msg, NC_ERR_LAPACK, "dgesvd workspace query failed (info %d)",
+                        (int)info);
+    if (!(wq >= 1.0)) wq = 1.0;
+    if (wq > (double)INT_MAX)
+        return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "SVD workspace of %g doubles is too large",
+                        wq);
+    L->lwork = (size_t)wq;
+
+    if (nc__size_mad(&need, 4 * d, K) || nc__size_mad(&need, K, K) || nc__size_mad(&need, 1, L->p) ||
+        nc__size_mad(&need, 4, K) || nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) ||
+        nc__size_mad(&need, 3, L->p) || nc__size_mad(&need, 2 * K, K) ||
+        nc__size_mad(&need, 1, L->lwork))
+        return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
+                        "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
+                        (unsigned long)K);
+    if (need > SIZE_MAX / sizeof(double))
+        return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "workspace size overflows size_t");
+    if (need > m->work_cap) {
+        double *nw = (double *)realloc(m->work, need * sizeof(double));
+        if (nw == NULL)
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
+                            "cannot allocate a workspace of %lu doubles", (unsigned long)need);
+        m->work = nw;
+        m->work_cap = need;
+    }
+
+    w = m->work;
+    L->mu = w;
+    w += d * K;
+    L->mbar = w;
+    w += d * K;
+    L->T = w;
+    w += d * K;
+    L->Wp = w;
+    w += d * K;
+    L->G = w;
+    w += K * K;
+    L->s = w;
+    w += L->p;
+    L->bp = w;
+    w += K;
+    L->nrmM = w;
+    w += K;
+    L->nrmW = w;
+    w += K;
+    L->munrm = w;
+    w += K;
+    L->tmpH = w;
+    w += d * L->block;
+    L->tmpX = w;
+    w += d * L->block;
+    L->P = w;
+    w += L->p * L->block;
+    L->Z = w;
+    w += K * L->block;
+    L->IP = w;
+    w += K * L->block;
+    L->acc = w;
+    w += 2 * L->p;
+    L->srr = w;
+    w += L->p;
+    L->A = w;
+    w += K * K;
+    L->B = w;
+    w += K * K;
+    L->lwk = w;
+    return NC_SUCCESS;
+}
+
+/* ---- pieces shared with the streaming accumulators (nc_data.h) ------------------ */
+
+void nc__class_means(size_t d, size_t K, size_t n, const double *H, size_t ldh,
+                     const int32_t *labels, double s, size_t *counts, double *mu, double *resid)
+{
+    size_t i, k, t;
+    for (k = 0; k < K; k++) counts[k] = 0;
+    memset(mu, 0, d * K * sizeof(double));
+    for (i = 0; i < n; i++) {
+        const double *h = H + i * ldh;
+        double *muk = mu + (size_t)labels[i] * d;
+        counts[labels[i]]++;
+        for (t = 0; t < d; t++) muk[t] += s * h[t];
+    }
+    for (k = 0; k < K; k++) {
+        const double c = (double)counts[k];
+        if (counts[k] > 0)
+            for (t = 0; t < d; t++) mu[k * d + t] /= c;
+    }
+    /* Second pass: the mean residual removes most of the first pass's rounding. */
+    memset(resid, 0, d * K * sizeof(double));
+    for (i = 0; i < n; i++) {
+        const double *h = H + i * ldh;
+        const size_t y = (size_t)labels[i];
+        const double *muk = mu + y * d;
+        double *r = resid + y * d;
+        for (t = 0; t < d; t++) r[t] += s * h[t] - muk[t];
+    }
+    for (k = 0; k < K; k++) {
+        const double c = (double)counts[k];
+        if (counts[k] > 0)
+            for (t = 0; t < d; t++) mu[k * d + t] += resid[k * d + t] / c;
+    }
+}
+
+void nc__scale_classifier(size_t d, size_t K, const double *W, size_t ldw, const double *b,
+                          double *Wp, double *bp, double *zalpha)
+{
+    size_t k, t;
+    const double aW = nc__amax_mat(W, d, K, ldw);
+    const double ab = b != NULL ? nc__amax_mat(b, K, 1, K) : 0.0;
+    const double aZ = ab > aW ? ab : aW;
+    /* W alone is scaled by sW for its geometry; the logits z = W h + b
+     * are scaled by sZ (from W and b together): z sZ = zalpha (W sW) h
+     * + b sZ with zalpha = sZ / sW <= 1, a power of two. */
+    const double sW = nc__pow2_scale(aW), sZ = nc__pow2_scale(aZ);
+    *zalpha = sZ / sW;
+    for (k = 0; k < K; k++) {
+        for (t = 0; t < d; t++) Wp[k * d + t] = sW * W[k * ldw + t];
+        bp[k] = b != NULL ? sZ * b[k] : 0.0;
+    }
+}
+
+int nc__nc4_block(size_t d, size_t K, size_t nb, const double *Hraw, size_t ldh,
+                  const int32_t *labels, const double *xh, const double *mu,
+                  const double *munrm, const double *Wp, const double *bp, double zalpha,
+                  double *Z, double *IP, size_t *mismatches, size_t *correct)
+{
+    const double ctol = 4.0 * (double)(d + 4) * DBL_EPSILON;
+    const double atol = 4.0 * (double)(d + 4) * DBL_MIN;
+    size_t j, k;
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, zalpha, Wp,
+                (int)d, Hraw, (int)ldh, 0.0, Z, (int)K);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0, mu,
+                (int)d, xh, (int)d, 0.0, IP, (int)K);
+    for (j = 0; j < nb; j++) {
+        const double *z = Z + j * K;
+        const double *ip = IP + j * K;
+        const double *h = xh + j * d;
+        const double hn2 = cblas_ddot((int)d, h, 1, h, 1);
+        const double hn = sqrt(hn2);
+        size_t pred = 0, nearest = 0;
+        double zbest = 0.0, upper = 0.0, ebest = 0.0;
+        int have = 0;
+        /* Classifier decision: first maximum. */
+        for (k = 0; k < K; k++) {
+            const double zk = z[k] + bp[k];
+            if (!is_finite(zk)) return 0;
+            if (k == 0 || zk > zbest) {
+                zbest = zk;
+                pred = k;
+            }
+        }
+        /* Nearest mean: screen with the expansion, decide with direct
+         * distances (see the top of the file). */
+        for (k = 0; k < K; k++) {
+            const double a = hn2 - 2.0 * ip[k] + munrm[k] * munrm[k];
+            const double s = hn + munrm[k];
+            const double hi = a + ctol * s * s + atol;
+            if (k == 0 || hi < upper) upper = hi;
+        }
+        for (k = 0; k < K; k++) {
+            const double a = hn2 - 2.0 * ip[k] + munrm[k] * munrm[k];
+            const double s = hn + munrm[k];
+            if (a - ctol * s * s - atol <= upper) {
+                const double e = sqdist(h, mu + k * d, d);
+                if (!have || e < ebest) {
+                    ebest = e;
+                    nearest = k;
+                    have = 1;
+                }
+            }
+        }
+        if (pred != nearest) (*mismatches)++;
+        if (pred == (size_t)labels[j]) (*correct)++;
+    }
+    return 1;
+}
+
+/* ---- the computation ---------------------------------------------------------- */
+
+/* What the geometry step leaves for the pass over H and the final step. */
+typedef struct geom {
+    int nc1_ok;    /* the SVD has a positive s_1: U (in L->T) and s are usable */
+    size_t rank;   /* directions kept by the pseudo-inverse */
+    double zalpha; /* logits scale of W (see nc__scale_classifier) */
+} geom;
+
+/*
+ * From the class counts and the scaled means in L->mu (and W, b): the global
+ * mean and centred means, every NC2 and NC3 metric, the scaled classifier
+ * (L->Wp, L->bp), the norms of the means (L->munrm), and the thin SVD of
+ * F = Mbar diag(sqrt(c_k)) for NC1, U in L->T and s in L->s.
+ */
+static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, size_t N,
+                                  const size_t *counts, const double *W, size_t ldw,
+                                  const double *b, geom *g)
+{
+    size_t k, t;
+    double scale_mu, tau, maxM, normMF = 0.0;
+    int means_ok, cols_ok;
+
+    g->nc1_ok = 0;
+    g->rank = 0;
+    g->zalpha = 1.0;
+
+    /* ---- global mean and centred means ---- */
+    {
+        double *muG = L->T; /* d values of scratch */
+        for (t = 0; t < d; t++) muG[t] = 0.0;
+        for (k = 0; k < K; k++) {
+            const double c = m->global_mean == NC_GLOBAL_MEAN_SAMPLE
+                                 ? (double)counts[k] / (double)N
+                                 : 1.0 / (double)K;
+            for (t = 0; t < d; t++) muG[t] += c * L->mu[k * d + t];
+        }
+        for (k = 0; k < K; k++)
+            for (t = 0; t < d; t++) L->mbar[k * d + t] = L->mu[k * d + t] - muG[t];
+    }
+    scale_mu = 0.0;
+    maxM = 0.0;
+    cols_ok = 1;
+    for (k = 0; k < K; k++) {
+        L->munrm[k] = cblas_dnrm2((int)d, L->mu + k * d, 1);
+        L->nrmM[k] = cblas_dnrm2((int)d, L->mbar + k * d, 1);
+        if (L->munrm[k] > scale_mu) scale_mu = L->munrm[k];
+        if (L->nrmM[k] > maxM) maxM = L->nrmM[k];
+    }
+    /* Centred means this small are the rounding noise of the means. */
+    tau = 32.0 * DBL_EPSILON * scale_mu;
+    means_ok = maxM > tau;
+    for (k = 0; k < K; k++)
+        if (!(L->nrmM[k] > tau)) cols_ok = 0;
+
+    /* ---- NC2 of the means ---- */
+    if (means_ok) {
+        double gn;
+        normMF = frob(L->mbar, d * K);
+        set_value(m, NC_METRIC_NC2_EQUINORM_MEANS, std_over_mean(L->nrmM, K));
+        gram(L->mbar, L->mbar, d, K, L->G);
+        gn = frob(L->G, K * K);
+        if (gn > 0.0) set_value(m, NC_METRIC_NC2_ETF_MEANS, etf_distance(L->G, K, gn));
+        if (cols_ok) {
+            double ea, ma;
+            normalize_columns(L->mbar, L->nrmM, d, K, L->T);
+            gram(L->T, L->T, d, K, L->G);
+            cosine_stats(L->G, K, &ea, &ma);
+            set_value(m, NC_METRIC_NC2_EQUIANGLE_MEANS, ea);
+            set_value(m, NC_METRIC_NC2_MAXANGLE_MEANS, ma);
+        } else {
+            note(m, "a centred class mean is zero: equiangle/max-angle of the means unavailable");
+        }
+    } else {
+        note(m, "all class means coincide (Sigma_B = 0): NC1, NC2 of the means, NC3 and "
+                "NC3 (W Mbar) unavailable");
+    }
+
+    /* ---- metrics of W ---- */
+    if (W != NULL) {
+        double normWF;
+        int rows_ok = 1;
+        nc__scale_classifier(d, K, W, ldw, b, L->Wp, L->bp, &g->zalpha);
+        for (k = 0; k < K; k++) {
+            L->nrmW[k] = cblas_dnrm2((int)d, L->Wp + k * d, 1);
+            if (!(L->nrmW[k] > 0.0)) rows_ok = 0;
+        }
+        normWF = frob(L->Wp, d * K);
+        if (normWF > 0.0) {
+            set_value(m, NC_METRIC_NC2_EQUINORM_W, std_over_mean(L->nrmW, K));
+            gram(L->Wp, L->Wp, d, K, L->G);
+            set_value(m, NC_METRIC_NC2_ETF_W, etf_distance(L->G, K, frob(L->G, K * K)));
+            if (rows_ok) {
+                double ea, ma;
+                normalize_columns(L->Wp, L->nrmW, d, K, L->T);
+                gram(L->T, L->T, d, K, L->G);
+                cosine_stats(L->G, K, &ea, &ma);
+                set_value(m, NC_METRIC_NC2_EQUIANGLE_W, ea);
+                set_value(m, NC_METRIC_NC2_MAXANGLE_W, ma);
+            } else {
+                note(m, "a row of W is zero: equiangle/max-angle of W unavailable");
+            }
+            if (means_ok) {
+                nc__sum s = {0.0, 0.0};
+                double gn;
+                const size_t n = d * K;
+                for (t = 0; t < n; t++) {
+                    const double dev = L->Wp[t] / normWF - L->mbar[t] / normMF;
+                    nc__sum_add(&s, dev * dev);
+                }
+                set_value(m, NC_METRIC_NC3, nc__sum_value(&s));
+                gram(L->Wp, L->mbar, d, K, L->G); /* (W Mbar)_{jk} = w_j . mbar_k */
+                gn = frob(L->G, K * K);
+                if (gn > 2.0 * (double)(d + 2) * DBL_EPSILON * normWF * normMF)
+                    set_value(m, NC_METRIC_NC3_WM_ETF, etf_distance(L->G, K, gn));
+                else
+                    note(m, "W Mbar is zero: NC3 (W Mbar) unavailable");
+            }
+        } else {
+            note(m, "W is zero: NC2 of W, NC3 and NC3 (W Mbar) unavailable");
+        }
+    }
+
+    /* ---- SVD of F = Mbar diag(sqrt(c_k)) for NC1 ---- */
+    if (means_ok) {
+        lapack_int info;
+        double dummy = 0.0;
+        for (k = 0; k < K; k++) {
+            const double c = sqrt(m->between_weight == NC_BETWEEN_UNIFORM
+                                      ? 1.0 / (double)K
+                                      : (double)counts[k] / (double)N);
+            for (t = 0; t < d; t++) L->T[k * d + t] = c * L->mbar[k * d + t];
+        }
+        info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
+                                   L->T, (lapack_int)d, L->s, &dummy, 1, &dummy, 1, L->lwk,
+                                   (lapack_int)L->lwork);
+        if (info != 0)
+            return nc__fail(m->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
+                            (int)info);
+        if (L->s[0] > 0.0) {
+            size_t rank;
+            for (rank = 0; rank < L->p; rank++) {
+                const double ratio = L->s[rank] / L->s[0];
+                if (!(ratio * ratio > m->pinv_rtol)) break;
+            }
+            g->rank = rank;
+            g->nc1_ok = 1;
+        } else {
+            note(m, "Sigma_B = 0: NC1 unavailable");
+        }
+    }
+    return NC_SUCCESS;
+}
+
+/*
+ * The last step, shared by both paths: NC1 = (1/(K N)) sum_r srr[r] / s_r^2,
+ * where srr[r] = u_r^T (sum_i x_i x_i^T) u_r is the within-class scatter along
+ * the r-th kept direction; NC4 and accuracy from their counts.
+ */
+static void metrics_finish(nc_metrics *m, const layout *L, const geom *g, size_t K, size_t N,
+                           int have_W, int logits_ok, size_t mismatches, size_t correct)
+{
+    if (g->nc1_ok) {
+        nc__sum acc = {0.0, 0.0};
+        double v;
+        size_t r;
+        for (r = 0; r < g->rank; r++) nc__sum_add(&acc, L->srr[r] / L->s[r] / L->s[r]);
+        v = nc__sum_value(&acc) / (double)N / (double)K;
+        if (is_finite(v))
+            set_value(m, NC_METRIC_NC1, v);
+        else
+            note(m, "NC1 overflowed (Sigma_B nearly singular with rtol = 0): NC1 unavailable");
+    }
+    if (have_W) {
+        if (logits_ok) {
+            set_value(m, NC_METRIC_NC4, (double)mismatches / (double)N);
+            set_value(m, NC_METRIC_ACCURACY, (double)correct / (double)N);
+        } else {
+            note(m, "a logit overflowed: NC4 and accuracy unavailable");
+        }
+    }
+}
+
+static void fail_all(nc_metrics *m)
+{
+    size_t k;
+    for (k = 0; k < NC_METRIC_COUNT; k++) m->available[k] = 0;
+}
+
+static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const double *H,
+                              size_t ldh, const int32_t *labels, const double *W, size_t ldw,
+                              const double *b)
+{
+    layout L;
+    geom g;
+    size_t i, j, k, t, i0, r;
+    size_t *counts;
+    double sH;
+    int logits_ok = 1;
+    size_t mismatches = 0, correct = 0;
+    nc_status st;
+
+    memset(&L, 0, sizeof L);
+    /* ---- validation ---- */
+    if (d == 0 || N == 0 || K < 2)
+        return nc__fail(m->msg, NC_ERR_INVALID_SIZE,
+                        "need d >= 1, N >= 1 and K >= 2 (got d = %lu, K = %lu, N = %lu)",
+                        (unsigned long)d, (unsigned long)K, (unsigned long)N);
+    if (!nc__fits_int(d) || !nc__fits_int(K))
+        return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "d and K must be at most %d", INT_MAX);
+    if (ldh < d)
+        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "ldh = %lu is smaller than d = %lu",
+                        (unsigned long)ldh, (unsigned long)d);
+    if (W != NULL && ldw < d)
+        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "ldw = %lu is smaller than d = %lu",
+                        (unsigned long)ldw, (unsigned long)d);
+    if (!nc__fits_int(ldh) || (W != NULL && !nc__fits_int(ldw)))
+        return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "ldh and ldw must be at most %d", INT_MAX);
+    {
+        /* Index arithmetic on H and W must not overflow. */
+        size_t extH = d, extW = d;
+        if (nc__size_mad(&extH, N - 1, ldh) || (W != NULL && nc__size_mad(&extW, K - 1, ldw)))
+            return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "H or W is too large to index");
+    }
+
+    if (K > m->counts_cap) {
+        size_t bytes;
+        size_t *nc;
+        if (nc__mul_size(K, sizeof(size_t), &bytes))
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "K = %lu is too large",
+                            (unsigned long)K);
+        nc = (size_t *)realloc(m->counts, bytes);
+        if (nc == NULL)
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "cannot allocate %lu class counts",
+                            (unsigned long)K);
+        m->counts = nc;
+        m->counts_cap = K;
+    }
+    counts = m->counts;
+    for (k = 0; k < K; k++) counts[k] = 0;
+    for (i = 0; i < N; i++) {
+        const int32_t y = labels[i];
+        if (y < 0 || (size_t)y >= K)
+            return nc__fail(m->msg, NC_ERR_LABEL_OUT_OF_RANGE,
+                            "label %ld of sample %lu is outside [0, %lu)", (long)y,
+                            (unsigned long)i, (unsigned long)K);
+        counts[y]++;
+    }
+    for (k = 0; k < K; k++)
+        if (counts[k] == 0)
+            return nc__fail(m->msg, NC_ERR_EMPTY_CLASS, "class %lu has no samples",
+                            (unsigned long)k);
+
+    if (!nc__all_finite_mat(H, d, N, ldh))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "H contains NaN or Inf");
+    if (W != NULL && !nc__all_finite_mat(W, d, K, ldw))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "W contains NaN or Inf");
+    if (W != NULL && b != NULL && !nc__all_finite(b, K))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "b contains NaN or Inf");
+
+    st = prepare_workspace(m, d, K, N, &L);
+    if (st != NC_SUCCESS) return st;
+
+    /* ---- class means of the scaled features, in two passes ---- */
+    sH = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
+    nc__class_means(d, K, N, H, ldh, labels, sH, counts, L.mu, L.T);
+
+    st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
+    if (st != NC_SUCCESS) return st;
+
+    /* ---- one pass over H in column blocks: NC1, NC4, accuracy ---- */
+    for (r = 0; r < 2 * L.p; r++) L.acc[r] = 0.0;
+    if (g.nc1_ok || W != NULL) {
+        for (i0 = 0; i0 < N; i0 += L.block) {
+            const size_t nb = N - i0 < L.block ? N - i0 : L.block;
+            for (j = 0; j < nb; j++) {
+                const double *h = H + (i0 + j) * ldh;
+                const double *mu = L.mu + (size_t)labels[i0 + j] * d;
+                double *xh = L.tmpH + j * d;
+                double *xx = L.tmpX + j * d;
+                for (t = 0; t < d; t++) {
+                    xh[t] = sH * h[t];
+                    xx[t] = xh[t] - mu[t];
+                }
+            }
+            if (g.nc1_ok && g.rank > 0) {
+                const size_t rank = g.rank;
+                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)rank, (int)nb, (int)d,
+                            1.0, L.T, (int)d, L.tmpX, (int)d, 0.0, L.P, (int)rank);
+                for (r = 0; r < rank; r++) {
+                    nc__sum a;
+                    a.s = L.acc[2 * r];
+                    a.c = L.acc[2 * r + 1];
+                    for (j = 0; j < nb; j++) {
+                        const double v = L.P[r + j * rank];
+                        nc__sum_add(&a, v * v);
+                    }
+                    L.acc[2 * r] = a.s;
+                    L.acc[2 * r + 1] = a.c;
+                }
+            }
+            if (W != NULL && logits_ok)
+                logits_ok = nc__nc4_block(d, K, nb, H + i0 * ldh, ldh, labels + i0, L.tmpH, L.mu,
+                                          L.munrm, L.Wp, L.bp, g.zalpha, L.Z, L.IP, &mismatches,
+                                          &correct);
+        }
+    }
+    for (r = 0; r < g.rank; r++) L.srr[r] = L.acc[2 * r] + L.acc[2 * r + 1];
+    metrics_finish(m, &L, &g, K, N, W != NULL, logits_ok, mismatches, correct);
+    return NC_SUCCESS;
+}
+
+nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message)
+{
+    fail_all(m);
+    return nc__fail(m->msg, status, "%s", message);
+}
+
+nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
+{
+    layout L;
+    geom g;
+    nc_status st;
+    const size_t d = sm->d, K = sm->K, q = sm->q;
+    size_t r, j;
+
+    fail_all(m);
+    m->msg[0] = '\0';
+    memset(&L, 0, sizeof L);
+    st = prepare_workspace(m, d, K, 1, &L);
+    if (st != NC_SUCCESS) return st;
+    memcpy(L.mu, sm->mu, d * K * sizeof(double));
+    st = metrics_geometry(m, &L, d, K, sm->N, sm->counts, sm->W, sm->ldw, sm->b, &g);
+    if (st != NC_SUCCESS) {
+        fail_all(m);
+        return st;
+    }
+    if (g.nc1_ok && g.rank > 0) {
+        /* The kept directions u_r lie in the span of the centred means, which
+         * Q spans: u_r = Q a_r with A = Q^T U, so that
+         * u_r^T (sum_i x_i x_i^T) u_r = a_r^T S a_r. */
+        const size_t rank = g.rank;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
+                    sm->Q, (int)d, L.T, (int)d, 0.0, L.A, (int)q);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)q, (int)rank, (int)q, 1.0,
+                    sm->S, (int)q, L.A, (int)q, 0.0, L.B, (int)q);
+        for (r = 0; r < rank; r++) {
+            nc__sum a = {0.0, 0.0};
+            for (j = 0; j < q; j++) nc__sum_add(&a, L.A[j + r * q] * L.B[j + r * q]);
+            /* S is positive semi-definite: a negative value is rounding. */
+            L.srr[r] = nc__sum_value(&a) > 0.0 ? nc__sum_value(&a) : 0.0;
+        }
+    }
+    metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
+                   sm->correct);
+    return NC_SUCCESS;
+}
+
+/* ---- public functions ---------------------------------------------------------- */
+
+NC_API nc_status nc_metrics_create(nc_metrics **metrics)
+{
+    nc_metrics *m;
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    *metrics = NULL;
+    m = (nc_metrics *)calloc(1, sizeof *m);
+    if (m == NULL) return NC_ERR_OUT_OF_MEMORY;
+    m->global_mean = NC_GLOBAL_MEAN_SAMPLE;
+    m->between_weight = NC_BETWEEN_UNIFORM;
+    m->pinv_rtol = 1e-13;
+    m->work = NULL;
+    m->work_cap = 0;
+    m->counts = NULL;
+    m->counts_cap = 0;
+    m->msg[0] = '\0';
+    *metrics = m;
+    return NC_SUCCESS;
+}
+
+NC_API void nc_metrics_destroy(nc_metrics *metrics)
+{
+    if (metrics == NULL) return;
+    free(metrics->work);
+    free(metrics->counts);
+    free(metrics);
+}
+
+NC_API nc_status nc_metrics_set_global_mean(nc_metrics *metrics, nc_global_mean convention)
+{
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (convention != NC_GLOBAL_MEAN_SAMPLE && convention != NC_GLOBAL_MEAN_CLASS_AVG)
+        return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE,
+                        "unknown global mean convention %d", (int)convention);
+    metrics->global_mean = convention;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_weight weighting)
+{
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (weighting != NC_BETWEEN_UNIFORM && weighting != NC_BETWEEN_WEIGHTED)
+        return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE,
+                        "unknown between-class weighting %d", (int)weighting);
+    metrics->between_weight = weighting;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol)
+{
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (!is_finite(rtol) || rtol < 0.0 || rtol >= 1.0)
+        return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE,
+                        "pseudo-inverse rtol must be finite and in [0, 1) (got %g)", rtol);
+    metrics->pinv_rtol = rtol;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_metrics_compute_data(nc_metrics *metrics, size_t d, size_t K, size_t N,
+                                         const double *H, size_t ldh, const int32_t *labels,
+                                         const double *W, size_t ldw, const double *b)
+{
+    nc_status st;
+    size_t k;
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
+    metrics->msg[0] = '\0';
+    if (H == NULL || labels == NULL)
+        return nc__fail(metrics->msg, NC_ERR_NULL_ARGUMENT, "%s is NULL",
+                        H == NULL ? "H" : "labels");
+    st = compute_impl(metrics, d, K, N, H, ldh, labels, W, ldw, W != NULL ? b : NULL);
+    if (st != NC_SUCCESS)
+        for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
+    return st;
+}
+
+NC_API nc_status nc_metrics_compute(nc_metrics *metrics, const nc_model *model)
+{
+    size_t k;
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (model == NULL) {
+        for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
+        return nc__fail(metrics->msg, NC_ERR_NULL_ARGUMENT, "model is NULL");
+    }
+    if (model->W == NULL) {
+        for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
+        return nc__fail(metrics->msg, NC_ERR_NULL_ARGUMENT, "the model has no W");
+    }
+    return nc_metrics_compute_data(metrics, model->d, model->K, model->N, model->H, model->d,
+                                   model->labels, model->W, model->d,
+                                   model->bias ? model->b : NULL);
+}
+
+NC_API nc_status nc_metrics_get(const nc_metrics *metrics, nc_metric metric, double *value)
+{
+    if (metrics == NULL || value == NULL) return NC_ERR_NULL_ARGUMENT;
+    if ((int)metric < 0 || (int)metric >= (int)NC_METRIC_COUNT) return NC_ERR_INVALID_VALUE;
+    if (!metrics->available[metric]) {
+        *value = NAN;
+        return NC_ERR_UNAVAILABLE;
+    }
+    *value = metrics->value[metric];
+    return NC_SUCCESS;
+}
+
+NC_API const char *nc_metric_name(nc_metric metric)
+{
+    if ((int)metric < 0 || (int)metric >= (int)NC_METRIC_COUNT) return "unknown";
+    return metric_names[metric];
+}
+
+NC_API const char *nc_metrics_last_error(const nc_metrics *metrics)
+{
+    return metrics != NULL ? metrics->msg : "";
+}

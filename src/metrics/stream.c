@@ -1,0 +1,477 @@
+/*
+ * stream.c - streaming, mergeable accumulators for the NC metrics
+ * ("Data" in ncollapse.h).
+ *
+ * How the result equals the in-memory one (metrics.c):
+ *  - Scaling. nc_metrics_compute_data scales H by the power of two sH that
+ *    brings max|H| into [1/2, 1). The stream keeps its class means in the
+ *    units of the largest |h| seen so far; when a larger value arrives, the
+ *    means are rescaled by a power of two (exact). At the end of pass 1 the
+ *    scale is sH, and pass 2 scales each column by sH as metrics.c does.
+ *  - Means. Each batch's class means come from nc__class_means (the same
+ *    two-pass means as metrics.c), and are merged into the running means by
+ *    Chan's update mu += (mu_b - mu) n_b / (n + n_b); a single batch gives
+ *    the in-memory means bit for bit.
+ *  - NC1. The kept directions u_r of the pseudo-inverse lie in the span of
+ *    the centred class means, whatever the conventions (mu_G is an affine
+ *    combination of the class means, so the centred means span the
+ *    differences mu_k - mu_j). Pass 2 projects h_i - mu_{y_i} on an
+ *    orthonormal basis Q (d x q, q = min(d, K)) of that span, the left
+ *    singular vectors of the class-average-centred means, and accumulates
+ *    S = sum_i Q^T x_i x_i^T Q (q x q, one dgemm per block of columns, added
+ *    to a Neumaier-compensated sum). metrics.c turns S into the within-class
+ *    scatter along each u_r (nc__metrics_from_summary), so one pass 2 serves
+ *    every convention and rtol of the metrics handle.
+ *  - NC4 and accuracy come from nc__nc4_block, the code metrics.c runs,
+ *    with the frozen means and the same scaled classifier.
+ *  - Merges add counts, S (with its compensation) and the NC4 counts;
+ *    pass-1 merges combine the means with Chan's update after bringing both
+ *    to the larger scale.
+ *  - Files (nc_stream_save, nc_stream_load; io/stream_file.c) hold every field a merge or
+ *    nc_metrics_compute_stream reads, bit for bit, so an accumulator saved
+ *    by one process and loaded by another merges exactly as the original.
+ */
+#include "metrics/metrics.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+/* Same column-block target as metrics.c: about 256 KB per d x B block. */
+#define NC_STREAM_BLOCK_DOUBLES 32768
+
+
+/* Point the arrays of s into s->mem and s->smem. */
+static void layout_arrays(nc_stream *s)
+{
+    const size_t d = s->d, K = s->K, q = s->q, B = s->block;
+    double *w = s->mem;
+    size_t *z = s->smem;
+    s->W = w; w += d * K;
+    s->b = w; w += K;
+    s->mu = w; w += d * K;
+    s->Q = w; w += d * q;
+    s->munrm = w; w += K;
+    s->Wp = w; w += d * K;
+    s->bp = w; w += K;
+    s->Ss = w; w += q * q;
+    s->Sc = w; w += q * q;
+    s->Sv = w; w += q * q;
+    s->bmu = w; w += d * K;
+    s->bres = w; w += d * K;
+    s->tmpH = w; w += d * B;
+    s->tmpX = w; w += d * B;
+    s->P = w; w += q * B;
+    s->Sb = w; w += q * q;
+    s->Z = w; w += K * B;
+    s->IP = w; w += K * B;
+    s->svdw = w;
+    s->counts = z; z += K;
+    s->counts2 = z; z += K;
+    s->bcounts = z;
+}
+
+NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
+{
+    nc_stream *s;
+    size_t need = 0, big;
+    double wq = 0.0, dummy = 0.0;
+    lapack_int info;
+    if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
+    *stream = NULL;
+    if (d == 0 || K < 2 || !nc__fits_int(d) || !nc__fits_int(K)) return NC_ERR_INVALID_SIZE;
+    s = (nc_stream *)calloc(1, sizeof *s);
+    if (s == NULL) return NC_ERR_OUT_OF_MEMORY;
+    s->d = d;
+    s->K = K;
+    s->q = d < K ? d : K;
+    big = d > K ? d : K;
+    s->block = NC_STREAM_BLOCK_DOUBLES / big;
+    if (s->block < 1) s->block = 1;
+    info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, &dummy,
+                               (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
+    if (info != 0 || wq > (double)INT_MAX) {
+        free(s);
+        return info != 0 ? NC_ERR_LAPACK : NC_ERR_OUT_OF_MEMORY;
+    }
+    s->lwork = wq >= 1.0 ? (size_t)wq : 1;
+    /* 7 d x K, d x q, 2 d x B, q x B, 2 K x B, 4 q x q, 3 K, lwork. */
+    if (nc__size_mad(&need, 7 * d, K) || nc__size_mad(&need, d, s->q) ||
+        nc__size_mad(&need, 2 * d, s->block) || nc__size_mad(&need, s->q + 2 * K, s->block) ||
+        nc__size_mad(&need, 4 * s->q, s->q) || nc__size_mad(&need, 3, K) ||
+        nc__size_mad(&need, 1, s->lwork) ||
+        need > SIZE_MAX / sizeof(double)) {
+        free(s);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    s->mem = (double *)calloc(need, sizeof(double));
+    s->smem = (size_t *)calloc(3 * K, sizeof(size_t));
+    if (s->mem == NULL || s->smem == NULL) {
+        free(s->mem);
+        free(s->smem);
+        free(s);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    s->mem_doubles = need;
+    layout_arrays(s);
+    s->pass = 1;
+    s->scale = 1.0;
+    s->zalpha = 1.0;
+    s->logits_ok = 1;
+    *stream = s;
+    return NC_SUCCESS;
+}
+
+NC_API void nc_stream_destroy(nc_stream *stream)
+{
+    if (stream == NULL) return;
+    free(stream->mem);
+    free(stream->smem);
+    free(stream);
+}
+
+NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
+{
+    nc_stream *c;
+    nc_status st;
+    if (copy == NULL) return NC_ERR_NULL_ARGUMENT;
+    *copy = NULL;
+    if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
+    st = nc_stream_create(&c, stream->d, stream->K);
+    if (st != NC_SUCCESS) return st;
+    {
+        double *mem = c->mem;
+        size_t *smem = c->smem;
+        memcpy(mem, stream->mem, stream->mem_doubles * sizeof(double));
+        memcpy(smem, stream->smem, 3 * stream->K * sizeof(size_t));
+        *c = *stream;
+        c->mem = mem;
+        c->smem = smem;
+        layout_arrays(c);
+    }
+    *copy = c;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, size_t ldw,
+                                          const double *b)
+{
+    nc_stream *s = stream;
+    size_t k;
+    if (s == NULL) return NC_ERR_NULL_ARGUMENT;
+    s->msg[0] = '\0';
+    if (s->pass != 1)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the classifier can only be set in pass 1");
+    if (W == NULL) {
+        s->has_W = s->has_b = 0;
+        return NC_SUCCESS;
+    }
+    if (ldw < s->d)
+        return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "ldw = %lu is smaller than d = %lu",
+                        (unsigned long)ldw, (unsigned long)s->d);
+    if (!nc__all_finite_mat(W, s->d, s->K, ldw))
+        return nc__fail(s->msg, NC_ERR_NON_FINITE, "W contains NaN or Inf");
+    if (b != NULL && !nc__all_finite(b, s->K))
+        return nc__fail(s->msg, NC_ERR_NON_FINITE, "b contains NaN or Inf");
+    for (k = 0; k < s->K; k++) memcpy(s->W + k * s->d, W + k * ldw, s->d * sizeof(double));
+    if (b != NULL)
+        memcpy(s->b, b, s->K * sizeof(double));
+    else
+        memset(s->b, 0, s->K * sizeof(double));
+    s->has_W = 1;
+    s->has_b = b != NULL;
+    return NC_SUCCESS;
+}
+
+/* Validate a batch; on success s->bcounts holds its class counts and *amax
+ * its largest |h|. */
+static nc_status check_batch(nc_stream *s, size_t n, const double *H, size_t ldh,
+                             const int32_t *labels, double *amax)
+{
+    size_t i, k, ext = s->d;
+    if (H == NULL || labels == NULL)
+        return nc__fail(s->msg, NC_ERR_NULL_ARGUMENT, "%s is NULL", H == NULL ? "H" : "labels");
+    if (ldh < s->d)
+        return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "ldh = %lu is smaller than d = %lu",
+                        (unsigned long)ldh, (unsigned long)s->d);
+    if (!nc__fits_int(ldh) || nc__size_mad(&ext, n - 1, ldh))
+        return nc__fail(s->msg, NC_ERR_INVALID_SIZE, "the batch is too large to index");
+    for (k = 0; k < s->K; k++) s->bcounts[k] = 0;
+    for (i = 0; i < n; i++) {
+        const int32_t y = labels[i];
+        if (y < 0 || (size_t)y >= s->K)
+            return nc__fail(s->msg, NC_ERR_LABEL_OUT_OF_RANGE,
+                            "label %ld of batch sample %lu is outside [0, %lu)", (long)y,
+                            (unsigned long)i, (unsigned long)s->K);
+        s->bcounts[y]++;
+    }
+    if (!nc__all_finite_mat(H, s->d, n, ldh))
+        return nc__fail(s->msg, NC_ERR_NON_FINITE, "H contains NaN or Inf");
+    *amax = nc__amax_mat(H, s->d, n, ldh);
+    return NC_SUCCESS;
+}
+
+/* Chan's update of the means mu (counts cnt) with the means bmu (counts
+ * bcnt), both in the same units; counts are added. */
+static void merge_means(size_t d, size_t K, double *mu, size_t *cnt, const double *bmu,
+                        const size_t *bcnt)
+{
+    size_t k, t;
+    for (k = 0; k < K; k++) {
+        if (bcnt[k] == 0) continue;
+        if (cnt[k] == 0) {
+            memcpy(mu + k * d, bmu + k * d, d * sizeof(double));
+        } else {
+            const double w = (double)bcnt[k] / ((double)cnt[k] + (double)bcnt[k]);
+            for (t = 0; t < d; t++) mu[k * d + t] += (bmu[k * d + t] - mu[k * d + t]) * w;
+        }
+        cnt[k] += bcnt[k];
+    }
+}
+
+static void scale_means(double *mu, size_t n, double factor)
+{
+    size_t i;
+    if (factor == 1.0) return;
+    for (i = 0; i < n; i++) mu[i] *= factor;
+}
+
+/* Add a compensated q x q sum (vs, vc) into (Ss, Sc), refresh Sv. */
+static void add_scatter(nc_stream *s, const double *vs, const double *vc)
+{
+    size_t i;
+    const size_t n = s->q * s->q;
+    for (i = 0; i < n; i++) {
+        nc__sum a;
+        a.s = s->Ss[i];
+        a.c = s->Sc[i];
+        nc__sum_add(&a, vs[i]);
+        if (vc != NULL) nc__sum_add(&a, vc[i]);
+        s->Ss[i] = a.s;
+        s->Sc[i] = a.c;
+        s->Sv[i] = a.s + a.c;
+    }
+}
+
+static void pass2_block(nc_stream *s, size_t nb, const double *H, size_t ldh,
+                        const int32_t *labels)
+{
+    const size_t d = s->d, q = s->q;
+    size_t j, t;
+    for (j = 0; j < nb; j++) {
+        const double *h = H + j * ldh;
+        const double *mu = s->mu + (size_t)labels[j] * d;
+        double *xh = s->tmpH + j * d;
+        double *xx = s->tmpX + j * d;
+        for (t = 0; t < d; t++) {
+            xh[t] = s->scale * h[t];
+            xx[t] = xh[t] - mu[t];
+        }
+    }
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)nb, (int)d, 1.0, s->Q,
+                (int)d, s->tmpX, (int)d, 0.0, s->P, (int)q);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)q, (int)q, (int)nb, 1.0, s->P,
+                (int)q, s->P, (int)q, 0.0, s->Sb, (int)q);
+    add_scatter(s, s->Sb, NULL);
+    if (s->has_W && s->logits_ok)
+        s->logits_ok = nc__nc4_block(d, s->K, nb, H, ldh, labels, s->tmpH, s->mu, s->munrm, s->Wp,
+                                     s->bp, s->zalpha, s->Z, s->IP, &s->mismatches, &s->correct);
+}
+
+NC_API nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh,
+                               const int32_t *labels)
+{
+    nc_stream *s = stream;
+    nc_status st;
+    double bmax = 0.0;
+    size_t k, i0;
+    if (s == NULL) return NC_ERR_NULL_ARGUMENT;
+    s->msg[0] = '\0';
+    if (n == 0) return NC_SUCCESS;
+    st = check_batch(s, n, H, ldh, labels, &bmax);
+    if (st != NC_SUCCESS) return st;
+    if (s->pass == 1) {
+        const double newmax = bmax > s->amax ? bmax : s->amax;
+        const double snew = nc__pow2_scale(newmax);
+        if (n > SIZE_MAX - s->n1)
+            return nc__fail(s->msg, NC_ERR_INVALID_SIZE, "sample count overflows");
+        /* Bring the running means to the new units (a power of two <= 1). */
+        if (s->n1 > 0) scale_means(s->mu, s->d * s->K, snew / s->scale);
+        s->scale = snew;
+        s->amax = newmax;
+        nc__class_means(s->d, s->K, n, H, ldh, labels, snew, s->bcounts, s->bmu, s->bres);
+        merge_means(s->d, s->K, s->mu, s->counts, s->bmu, s->bcounts);
+        s->n1 += n;
+        return NC_SUCCESS;
+    }
+    /* Pass 2: the same samples as pass 1. */
+    if (bmax > s->amax)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "pass 2 sees |h| = %g, larger than any "
+                        "value of pass 1 (%g): not the same data", bmax, s->amax);
+    for (k = 0; k < s->K; k++)
+        if (s->bcounts[k] > s->counts[k] - s->counts2[k])
+            return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "pass 2 has seen more samples of "
+                            "class %lu than pass 1 (%lu)", (unsigned long)k,
+                            (unsigned long)s->counts[k]);
+    for (i0 = 0; i0 < n; i0 += s->block) {
+        const size_t nb = n - i0 < s->block ? n - i0 : s->block;
+        pass2_block(s, nb, H + i0 * ldh, ldh, labels + i0);
+    }
+    for (k = 0; k < s->K; k++) s->counts2[k] += s->bcounts[k];
+    s->n2 += n;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_stream_next_pass(nc_stream *stream)
+{
+    nc_stream *s = stream;
+    const size_t d = s != NULL ? s->d : 0, K = s != NULL ? s->K : 0;
+    size_t k, t;
+    lapack_int info;
+    double dummy = 0.0;
+    if (s == NULL) return NC_ERR_NULL_ARGUMENT;
+    s->msg[0] = '\0';
+    if (s->pass != 1) return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the stream is in pass 2");
+    for (k = 0; k < K; k++)
+        if (s->counts[k] == 0)
+            return nc__fail(s->msg, NC_ERR_EMPTY_CLASS, "class %lu has no samples",
+                            (unsigned long)k);
+    /* Q: left singular vectors of the class-average-centred means (bmu is
+     * scratch: nothing of the state changes unless the SVD succeeds). */
+    for (t = 0; t < d; t++) {
+        double g = 0.0;
+        for (k = 0; k < K; k++) g += s->mu[k * d + t];
+        g /= (double)K;
+        for (k = 0; k < K; k++) s->bmu[k * d + t] = s->mu[k * d + t] - g;
+    }
+    info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, s->bmu,
+                               (lapack_int)d, s->bres, &dummy, 1, &dummy, 1, s->svdw,
+                               (lapack_int)s->lwork);
+    if (info != 0)
+        return nc__fail(s->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
+                        (int)info);
+    memcpy(s->Q, s->bmu, d * s->q * sizeof(double));
+    for (k = 0; k < K; k++) s->munrm[k] = cblas_dnrm2((int)d, s->mu + k * d, 1);
+    if (s->has_W)
+        nc__scale_classifier(d, K, s->W, d, s->has_b ? s->b : NULL, s->Wp, s->bp, &s->zalpha);
+    memset(s->Ss, 0, s->q * s->q * sizeof(double));
+    memset(s->Sc, 0, s->q * s->q * sizeof(double));
+    memset(s->Sv, 0, s->q * s->q * sizeof(double));
+    for (k = 0; k < K; k++) s->counts2[k] = 0;
+    s->n2 = 0;
+    s->mismatches = s->correct = 0;
+    s->logits_ok = 1;
+    s->pass = 2;
+    return NC_SUCCESS;
+}
+
+static int same_classifier(const nc_stream *a, const nc_stream *b)
+{
+    if (a->has_W != b->has_W || a->has_b != b->has_b) return 0;
+    if (!a->has_W) return 1;
+    return memcmp(a->W, b->W, a->d * a->K * sizeof(double)) == 0 &&
+           memcmp(a->b, b->b, a->K * sizeof(double)) == 0;
+}
+
+NC_API nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other)
+{
+    nc_stream *s = stream;
+    const nc_stream *o = other;
+    size_t k;
+    if (s == NULL) return NC_ERR_NULL_ARGUMENT;
+    s->msg[0] = '\0';
+    if (o == NULL) return nc__fail(s->msg, NC_ERR_NULL_ARGUMENT, "other is NULL");
+    if (o == s) return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "cannot merge a stream into itself");
+    if (o->d != s->d || o->K != s->K)
+        return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "streams of d = %lu, K = %lu and d = %lu, "
+                        "K = %lu", (unsigned long)s->d, (unsigned long)s->K, (unsigned long)o->d,
+                        (unsigned long)o->K);
+    if (o->pass != s->pass)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "streams in passes %d and %d", s->pass,
+                        o->pass);
+    if (!same_classifier(s, o))
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the streams hold different classifiers");
+    if (s->pass == 1) {
+        const double newmax = o->amax > s->amax ? o->amax : s->amax;
+        const double snew = nc__pow2_scale(newmax);
+        if (o->n1 > SIZE_MAX - s->n1)
+            return nc__fail(s->msg, NC_ERR_INVALID_SIZE, "sample count overflows");
+        if (o->n1 == 0) return NC_SUCCESS;
+        if (s->n1 > 0) scale_means(s->mu, s->d * s->K, snew / s->scale);
+        memcpy(s->bmu, o->mu, s->d * s->K * sizeof(double));
+        scale_means(s->bmu, s->d * s->K, snew / o->scale);
+        merge_means(s->d, s->K, s->mu, s->counts, s->bmu, o->counts);
+        s->scale = snew;
+        s->amax = newmax;
+        s->n1 += o->n1;
+        return NC_SUCCESS;
+    }
+    /* Pass 2: both must come from the same pass 1. */
+    if (s->n1 != o->n1 || s->amax != o->amax ||
+        memcmp(s->counts, o->counts, s->K * sizeof(size_t)) != 0 ||
+        memcmp(s->mu, o->mu, s->d * s->K * sizeof(double)) != 0 ||
+        memcmp(s->Q, o->Q, s->d * s->q * sizeof(double)) != 0)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the pass-2 streams derive from different "
+                        "pass-1 data (copy one stream after nc_stream_next_pass)");
+    for (k = 0; k < s->K; k++)
+        if (o->counts2[k] > s->counts[k] - s->counts2[k])
+            return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "together the streams have seen more "
+                            "samples of class %lu in pass 2 than in pass 1", (unsigned long)k);
+    add_scatter(s, o->Ss, o->Sc);
+    for (k = 0; k < s->K; k++) s->counts2[k] += o->counts2[k];
+    s->n2 += o->n2;
+    s->mismatches += o->mismatches;
+    s->correct += o->correct;
+    s->logits_ok = s->logits_ok && o->logits_ok;
+    return NC_SUCCESS;
+}
+
+NC_API int nc_stream_pass(const nc_stream *stream) { return stream != NULL ? stream->pass : 0; }
+
+NC_API size_t nc_stream_num_samples(const nc_stream *stream)
+{
+    if (stream == NULL) return 0;
+    return stream->pass == 1 ? stream->n1 : stream->n2;
+}
+
+NC_API const char *nc_stream_last_error(const nc_stream *stream)
+{
+    return stream != NULL ? stream->msg : "";
+}
+
+NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream *stream)
+{
+    const nc_stream *s = stream;
+    nc__summary sm;
+    size_t k;
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (s == NULL) return nc__metrics_fail(metrics, NC_ERR_NULL_ARGUMENT, "stream is NULL");
+    if (s->pass != 2)
+        return nc__metrics_fail(metrics, NC_ERR_UNAVAILABLE, "the stream is in pass 1: call "
+                                "nc_stream_next_pass and add the data again");
+    for (k = 0; k < s->K; k++)
+        if (s->counts2[k] != s->counts[k])
+            return nc__metrics_fail(metrics, NC_ERR_SIZE_MISMATCH, "pass 2 has not seen the "
+                                    "samples of pass 1 (class counts differ)");
+    memset(&sm, 0, sizeof sm);
+    sm.d = s->d;
+    sm.K = s->K;
+    sm.N = s->n1;
+    sm.counts = s->counts;
+    sm.mu = s->mu;
+    sm.W = s->has_W ? s->W : NULL;
+    sm.ldw = s->d;
+    sm.b = s->has_W && s->has_b ? s->b : NULL;
+    sm.Q = s->Q;
+    sm.q = s->q;
+    sm.S = s->Sv;
+    sm.logits_ok = s->logits_ok;
+    sm.mismatches = s->mismatches;
+    sm.correct = s->correct;
+    return nc__metrics_from_summary(metrics, &sm);
+}

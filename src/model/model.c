@@ -1,0 +1,900 @@
+/*
+ * model.c - the layered unconstrained feature model: state and options.
+ * The column-blocked pass that evaluates objective and gradient (and, for
+ * the first-order optimizers, updates H in the same pass) is in pass.c.
+ *
+ * Layout of the small variables (one contiguous vector, all row-major):
+ *   [W_1 .. W_{M-1} (d x d each) | W_M (K x d) | b (K)]
+ * m->W is the end-to-end classifier P = W_M ... W_1 (the same pointer as W_M
+ * when M = 1), so the pass and the metrics never see the depth.
+ */
+#include "model/model.h"
+#include "common/rng.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static double *alloc_doubles(size_t a, size_t b)
+{
+    size_t n;
+    if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n)) return NULL;
+    return (double *)calloc(n ? n / sizeof(double) : 1, sizeof(double));
+}
+
+size_t nc__model_small_size(const nc_model *m) { return m->n_hidden + m->d * m->K + m->K; }
+
+/* Allocate the depth-dependent storage for depth M; on success the small
+ * variables are zero except that W_M and b are copied from old_Wc/old_b. */
+static nc_status set_layout(nc_model *m, size_t depth, const double *old_Wc, const double *old_b)
+{
+    const size_t d = m->d, K = m->K;
+    size_t n_hidden, total, t;
+    double *small, *gsmall, *P = NULL, *prefix = NULL, *sa = NULL, *sb = NULL;
+    if (nc__mul_size(d, d, &t) || nc__mul_size(t, depth - 1, &n_hidden) ||
+        n_hidden > SIZE_MAX - d * K - K)
+        return NC_ERR_INVALID_SIZE;
+    total = n_hidden + d * K + K;
+    small = alloc_doubles(total, 1);
+    gsmall = alloc_doubles(total, 1);
+    if (depth > 1) {
+        P = alloc_doubles(d, K);
+        prefix = alloc_doubles(n_hidden, 1);
+        sa = alloc_doubles(d, d > K ? d : K);
+        sb = alloc_doubles(d, d > K ? d : K);
+    }
+    if (!small || !gsmall || (depth > 1 && (!P || !prefix || !sa || !sb))) {
+        free(small); free(gsmall); free(P); free(prefix); free(sa); free(sb);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    if (old_Wc) memcpy(small + n_hidden, old_Wc, d * K * sizeof(double));
+    if (old_b) memcpy(small + n_hidden + d * K, old_b, K * sizeof(double));
+    if (m->depth > 1) free(m->W);
+    free(m->small); free(m->gsmall); free(m->prefix); free(m->scratch_a); free(m->scratch_b);
+    m->small = small;
+    m->gsmall = gsmall;
+    m->n_hidden = n_hidden;
+    m->depth = depth;
+    m->Wc = small + n_hidden;
+    m->b = small + n_hidden + d * K;
+    m->W = depth > 1 ? P : m->Wc;
+    m->prefix = prefix;
+    m->scratch_a = sa;
+    m->scratch_b = sb;
+    nc__model_update_product(m);
+    return NC_SUCCESS;
+}
+
+/* Allocate a model for validated sizes. */
+static nc_status model_alloc(nc_model **out, size_t d, size_t K, size_t N)
+{
+    nc_model *m;
+    nc_status st;
+    size_t nlab;
+    *out = NULL;
+    m = (nc_model *)calloc(1, sizeof *m);
+    if (!m) return NC_ERR_OUT_OF_MEMORY;
+    m->d = d;
+    m->K = K;
+    m->N = N;
+    m->loss = NC_LOSS_CE;
+    m->loss_ctx.target_scale = 1.0;
+    m->loss_ctx.smoothing = 0.1;
+    m->loss_ctx.focal_gamma = 2.0;
+    m->loss_ctx.logit_tau = 1.0;
+    m->loss_ctx.dot_target = 1.0;
+    m->isa = nc__isa_detect();
+    if (nc__mul_size(N, sizeof(int32_t), &nlab)) goto oom;
+    m->labels = (int32_t *)malloc(nlab ? nlab : 1);
+    m->counts = (size_t *)calloc(K, sizeof(size_t));
+    m->class_weights = alloc_doubles(K, 1);
+    m->log_prior = alloc_doubles(K, 1);
+    m->H = nc__calloc_aligned(d, N);
+    m->means = alloc_doubles(d, K);
+    m->class_grad = alloc_doubles(d, K);
+    m->align_gP = alloc_doubles(d, K);
+    if (!m->labels || !m->counts || !m->class_weights || !m->log_prior || !m->H || !m->means ||
+        !m->class_grad || !m->align_gP || nc__pass_set_threads(m, 1) != NC_SUCCESS)
+        goto oom;
+    st = set_layout(m, 1, NULL, NULL);
+    if (st != NC_SUCCESS) {
+        nc_model_destroy(m);
+        return st;
+    }
+    m->loss_ctx.class_weights = m->class_weights;
+    m->loss_ctx.log_prior = m->log_prior;
+    *out = m;
+    return NC_SUCCESS;
+oom:
+    nc_model_destroy(m);
+    return NC_ERR_OUT_OF_MEMORY;
+}
+
+/* Counts are set: class weights 1 and the log prior log(n_k/N). */
+static void init_class_data(nc_model *m)
+{
+    size_t k;
+    for (k = 0; k < m->K; k++) {
+        m->class_weights[k] = 1.0;
+        m->log_prior[k] = log((double)m->counts[k] / (double)m->N);
+    }
+}
+
+static nc_status check_sizes(size_t d, size_t K, size_t N)
+{
+    size_t t;
+    if (d == 0 || K < 2 || N == 0) return NC_ERR_INVALID_SIZE;
+    /* Labels are int32_t, BLAS takes int sizes (d, K and the d x K blocks
+     * passed to daxpy), and the largest matrix must be addressable. */
+    if (K > (size_t)INT32_MAX || d > (size_t)INT_MAX || nc__mul_size(d, K, &t) ||
+        t > (size_t)INT_MAX || nc__mul_size(d, N, &t) || nc__mul_size(t, sizeof(double), &t) ||
+        nc__mul_size(K, N, &t) || nc__mul_size(t, sizeof(double), &t))
+        return NC_ERR_INVALID_SIZE;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_create(nc_model **model, size_t d, size_t K, size_t N,
+                                 const int32_t *labels)
+{
+    nc_model *m;
+    nc_status st;
+    size_t i, k;
+    if (!model) return NC_ERR_NULL_ARGUMENT;
+    *model = NULL;
+    if (!labels) return NC_ERR_NULL_ARGUMENT;
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
+    for (i = 0; i < N; i++)
+        if (labels[i] < 0 || (size_t)labels[i] >= K) return NC_ERR_LABEL_OUT_OF_RANGE;
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+    memcpy(m->labels, labels, N * sizeof(int32_t));
+    for (i = 0; i < N; i++) m->counts[labels[i]]++;
+    for (k = 0; k < K; k++)
+        if (m->counts[k] == 0) {
+            nc_model_destroy(m);
+            return NC_ERR_EMPTY_CLASS;
+        }
+    init_class_data(m);
+    *model = m;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_create_counts(nc_model **model, size_t d, size_t K, const size_t *counts)
+{
+    nc_model *m;
+    nc_status st;
+    size_t N = 0, k, i, pos = 0;
+    if (!model) return NC_ERR_NULL_ARGUMENT;
+    *model = NULL;
+    if (!counts) return NC_ERR_NULL_ARGUMENT;
+    if (K < 2 || d == 0) return NC_ERR_INVALID_SIZE;
+    for (k = 0; k < K; k++) {
+        if (counts[k] == 0) return NC_ERR_EMPTY_CLASS;
+        if (counts[k] > SIZE_MAX - N) return NC_ERR_INVALID_SIZE;
+        N += counts[k];
+    }
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+    for (k = 0; k < K; k++) {
+        m->counts[k] = counts[k];
+        for (i = 0; i < counts[k]; i++) m->labels[pos++] = (int32_t)k;
+    }
+    init_class_data(m);
+    *model = m;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
+{
+    nc_model *m;
+    nc_status st;
+    if (!copy) return NC_ERR_NULL_ARGUMENT;
+    *copy = NULL;
+    if (!src) return NC_ERR_NULL_ARGUMENT;
+    if ((st = model_alloc(&m, src->d, src->K, src->N)) != NC_SUCCESS) return st;
+    if (src->depth > 1 && (st = set_layout(m, src->depth, NULL, NULL)) != NC_SUCCESS) {
+        nc_model_destroy(m);
+        return st;
+    }
+    memcpy(m->labels, src->labels, src->N * sizeof(int32_t));
+    memcpy(m->counts, src->counts, src->K * sizeof(size_t));
+    memcpy(m->class_weights, src->class_weights, src->K * sizeof(double));
+    memcpy(m->log_prior, src->log_prior, src->K * sizeof(double));
+    memcpy(m->small, src->small, nc__model_small_size(src) * sizeof(double));
+    memcpy(m->H, src->H, src->d * src->N * sizeof(double));
+    m->loss = src->loss;
+    m->loss_ctx.target_scale = src->loss_ctx.target_scale;
+    m->loss_ctx.smoothing = src->loss_ctx.smoothing;
+    m->loss_ctx.focal_gamma = src->loss_ctx.focal_gamma;
+    m->loss_ctx.logit_tau = src->loss_ctx.logit_tau;
+    m->loss_ctx.dot_target = src->loss_ctx.dot_target;
+    m->bias = src->bias;
+    m->lambda_W = src->lambda_W;
+    m->lambda_H = src->lambda_H;
+    m->lambda_b = src->lambda_b;
+    m->features = src->features;
+    m->fixed = src->fixed;
+    m->alpha = src->alpha;
+    m->beta = src->beta;
+    m->isa = src->isa;
+    m->kernel = src->kernel;
+    if (src->threads > 1 && (st = nc__pass_set_threads(m, src->threads)) != NC_SUCCESS) {
+        nc_model_destroy(m);
+        return st;
+    }
+    nc__model_update_product(m);
+    *copy = m;
+    return NC_SUCCESS;
+}
+
+NC_API void nc_model_destroy(nc_model *m)
+{
+    if (!m) return;
+    if (m->depth > 1) free(m->W);
+    free(m->small);
+    free(m->gsmall);
+    free(m->prefix);
+    free(m->scratch_a);
+    free(m->scratch_b);
+    free(m->labels);
+    free(m->counts);
+    free(m->class_weights);
+    free(m->log_prior);
+    nc__free_aligned(m->H);
+    nc__pass_free(m);
+    free(m->means);
+    free(m->class_grad);
+    free(m->align_gP);
+    free(m);
+}
+
+NC_API size_t nc_model_dim(const nc_model *m) { return m ? m->d : 0; }
+NC_API size_t nc_model_num_classes(const nc_model *m) { return m ? m->K : 0; }
+NC_API size_t nc_model_num_samples(const nc_model *m) { return m ? m->N : 0; }
+
+NC_API nc_status nc_model_get_labels(const nc_model *m, int32_t *labels)
+{
+    if (!m || !labels) return NC_ERR_NULL_ARGUMENT;
+    memcpy(labels, m->labels, m->N * sizeof(int32_t));
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_class_counts(const nc_model *m, size_t *counts)
+{
+    if (!m || !counts) return NC_ERR_NULL_ARGUMENT;
+    memcpy(counts, m->counts, m->K * sizeof(size_t));
+    return NC_SUCCESS;
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+NC_API nc_status nc_model_set_loss(nc_model *m, nc_loss loss)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!nc__loss_lookup(loss))
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_loss: unknown loss %d",
+                        (int)loss);
+    m->loss = loss;
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_loss nc_model_get_loss(const nc_model *m) { return m ? m->loss : NC_LOSS_CE; }
+
+NC_API nc_status nc_model_set_loss_parameter(nc_model *m, nc_loss_parameter p, double v)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(v))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_loss_parameter: not finite");
+    switch (p) {
+    case NC_LOSS_PARAM_TARGET_SCALE:
+        if (!(v > 0)) break;
+        m->loss_ctx.target_scale = v;
+        m->version++;
+        return NC_SUCCESS;
+    case NC_LOSS_PARAM_SMOOTHING:
+        if (!(v >= 0 && v < 1)) break;
+        m->loss_ctx.smoothing = v;
+        m->version++;
+        return NC_SUCCESS;
+    case NC_LOSS_PARAM_FOCAL_GAMMA:
+        if (!(v >= 0)) break;
+        m->loss_ctx.focal_gamma = v;
+        m->version++;
+        return NC_SUCCESS;
+    case NC_LOSS_PARAM_LOGIT_TAU:
+        m->loss_ctx.logit_tau = v;
+        m->version++;
+        return NC_SUCCESS;
+    case NC_LOSS_PARAM_DOT_TARGET:
+        if (!(v > 0)) break;
+        m->loss_ctx.dot_target = v;
+        m->version++;
+        return NC_SUCCESS;
+    default:
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_loss_parameter: unknown parameter %d", (int)p);
+    }
+    return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                    "nc_model_set_loss_parameter: value %g outside the range of parameter %d", v,
+                    (int)p);
+}
+
+NC_API nc_status nc_model_get_loss_parameter(const nc_model *m, nc_loss_parameter p, double *v)
+{
+    if (!m || !v) return NC_ERR_NULL_ARGUMENT;
+    switch (p) {
+    case NC_LOSS_PARAM_TARGET_SCALE: *v = m->loss_ctx.target_scale; return NC_SUCCESS;
+    case NC_LOSS_PARAM_SMOOTHING: *v = m->loss_ctx.smoothing; return NC_SUCCESS;
+    case NC_LOSS_PARAM_FOCAL_GAMMA: *v = m->loss_ctx.focal_gamma; return NC_SUCCESS;
+    case NC_LOSS_PARAM_LOGIT_TAU: *v = m->loss_ctx.logit_tau; return NC_SUCCESS;
+    case NC_LOSS_PARAM_DOT_TARGET: *v = m->loss_ctx.dot_target; return NC_SUCCESS;
+    default: return NC_ERR_INVALID_VALUE;
+    }
+}
+
+NC_API nc_status nc_model_set_class_weights(nc_model *m, const double *w)
+{
+    size_t k;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!w) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_class_weights: NULL");
+    if (!nc__all_finite(w, m->K))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_class_weights: not finite");
+    for (k = 0; k < m->K; k++)
+        if (!(w[k] > 0))
+            return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                            "nc_model_set_class_weights: weight %zu is %g, not > 0", k, w[k]);
+    memcpy(m->class_weights, w, m->K * sizeof(double));
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_set_bias(nc_model *m, int enabled)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    m->bias = enabled != 0;
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API int nc_model_get_bias(const nc_model *m) { return m ? m->bias : 0; }
+
+NC_API nc_status nc_model_set_weight_decay(nc_model *m, double lW, double lH, double lb)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(lW) || !isfinite(lH) || !isfinite(lb))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_weight_decay: non-finite value");
+    if (lW < 0 || lH < 0 || lb < 0)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_weight_decay: negative weight decay (%g, %g, %g)", lW, lH,
+                        lb);
+    m->lambda_W = lW;
+    m->lambda_H = lH;
+    m->lambda_b = lb;
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_weight_decay(const nc_model *m, double *lW, double *lH, double *lb)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (lW) *lW = m->lambda_W;
+    if (lH) *lH = m->lambda_H;
+    if (lb) *lb = m->lambda_b;
+    return NC_SUCCESS;
+}
+
+static int all_nonnegative(const double *x, size_t rows, size_t cols, size_t ld)
+{
+    size_t i, j;
+    for (j = 0; j < cols; j++)
+        for (i = 0; i < rows; i++)
+            if (x[j * ld + i] < 0) return 0;
+    return 1;
+}
+
+NC_API nc_status nc_model_set_features(nc_model *m, nc_features f)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (f != NC_FEATURES_FREE && f != NC_FEATURES_RELU)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_features: unknown model %d",
+                        (int)f);
+    if (f == NC_FEATURES_RELU && !all_nonnegative(m->H, m->d, m->N, m->d))
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_features: H has negative entries; choose ReLU features "
+                        "before initialising, or supply H >= 0");
+    m->features = f;
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_features nc_model_get_features(const nc_model *m)
+{
+    return m ? m->features : NC_FEATURES_FREE;
+}
+
+NC_API nc_status nc_model_set_depth(nc_model *m, size_t depth)
+{
+    nc_status st;
+    double *Wc;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (depth == 0 || depth > 1024)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_depth: depth %zu not in [1, 1024]",
+                        depth);
+    if (depth == m->depth) return NC_SUCCESS;
+    /* Keep W_M and b across the new layout. */
+    Wc = alloc_doubles(m->d * m->K + m->K, 1);
+    if (!Wc) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "nc_model_set_depth: out of memory");
+    memcpy(Wc, m->Wc, (m->d * m->K + m->K) * sizeof(double));
+    st = set_layout(m, depth, Wc, Wc + m->d * m->K);
+    free(Wc);
+    if (st != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_depth: cannot allocate %zu layers", depth);
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API size_t nc_model_get_depth(const nc_model *m) { return m ? m->depth : 0; }
+
+NC_API nc_status nc_model_set_threads(nc_model *m, size_t threads)
+{
+    nc_status st;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (threads == 0 || threads > 1024)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_threads: %zu threads not in [1, 1024]", threads);
+    if (threads == m->threads) return NC_SUCCESS;
+    if ((st = nc__pass_set_threads(m, threads)) != NC_SUCCESS)
+        return nc__fail(m->msg, st,
+                        "nc_model_set_threads: cannot allocate the workspaces or start %zu threads",
+                        threads);
+    return NC_SUCCESS;
+}
+
+NC_API size_t nc_model_get_threads(const nc_model *m) { return m ? m->threads : 0; }
+
+NC_API nc_status nc_model_set_allnc(nc_model *m, double alpha, double beta)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(alpha) || !isfinite(beta))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_allnc: not finite");
+    if (alpha < 0 || beta < 0)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_allnc: negative weight");
+    m->alpha = alpha;
+    m->beta = beta;
+    m->version++;
+    return NC_SUCCESS;
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+NC_API nc_status nc_model_init_gaussian(nc_model *m, double std, uint64_t seed)
+{
+    nc__rng rng;
+    size_t i, n;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(std))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_init_gaussian: std is not finite");
+    if (std < 0)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_init_gaussian: std %g < 0", std);
+    nc__rng_seed(&rng, seed);
+    /* W_M row by row (skipped when fixed), then H column by column, then
+     * W_1..W_{M-1}: with M = 1 the order of the draws is that of version 0.1. */
+    n = m->d * m->K;
+    if (!m->fixed)
+        for (i = 0; i < n; i++) m->Wc[i] = std * nc__rng_normal(&rng);
+    n = m->d * m->N;
+    for (i = 0; i < n; i++) m->H[i] = std * nc__rng_normal(&rng);
+    if (m->features == NC_FEATURES_RELU)
+        for (i = 0; i < n; i++) m->H[i] = fabs(m->H[i]);
+    for (i = 0; i < m->n_hidden; i++) m->small[i] = std * nc__rng_normal(&rng);
+    memset(m->b, 0, m->K * sizeof(double));
+    nc__model_update_product(m);
+    m->version++;
+    return NC_SUCCESS;
+}
+
+/* Copy a rows x cols matrix whose column j starts at src + j*lds. */
+static void copy_strided(double *dst, size_t ldd, const double *src, size_t lds, size_t rows,
+                         size_t cols)
+{
+    size_t j;
+    for (j = 0; j < cols; j++) memcpy(dst + j * ldd, src + j * lds, rows * sizeof(double));
+}
+
+NC_API nc_status nc_model_set_layer(nc_model *m, size_t l, const double *A, size_t lda)
+{
+    size_t rows;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!A) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_layer: NULL matrix");
+    if (l >= m->depth)
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_layer: layer %zu >= depth %zu",
+                        l, m->depth);
+    if (lda < m->d)
+        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_set_layer: lda %zu < d %zu", lda,
+                        m->d);
+    if (l == m->depth - 1 && m->fixed)
+        return nc__fail(m->msg, NC_ERR_UNSUPPORTED,
+                        "the classifier is fixed: unfix it before setting it");
+    rows = l == m->depth - 1 ? m->K : m->d;
+    if (!nc__all_finite_mat(A, m->d, rows, lda))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_layer: NaN or Inf");
+    copy_strided(m->small + l * m->d * m->d, m->d, A, lda, m->d, rows);
+    nc__model_update_product(m);
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_layer(const nc_model *m, size_t l, double *A, size_t lda)
+{
+    if (!m || !A) return NC_ERR_NULL_ARGUMENT;
+    if (l >= m->depth) return NC_ERR_INVALID_VALUE;
+    if (lda < m->d) return NC_ERR_SIZE_MISMATCH;
+    copy_strided(A, lda, m->small + l * m->d * m->d, m->d, m->d,
+                 l == m->depth - 1 ? m->K : m->d);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_product(const nc_model *m, double *P, size_t ldp)
+{
+    if (!m || !P) return NC_ERR_NULL_ARGUMENT;
+    if (ldp < m->d) return NC_ERR_SIZE_MISMATCH;
+    copy_strided(P, ldp, m->W, m->d, m->d, m->K);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_set_W(nc_model *m, const double *W, size_t ldw)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    return nc_model_set_layer(m, m->depth - 1, W, ldw);
+}
+
+NC_API nc_status nc_model_set_H(nc_model *m, const double *H, size_t ldh)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!H) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_H: H is NULL");
+    if (ldh < m->d)
+        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_set_H: ldh %zu < d %zu", ldh,
+                        m->d);
+    if (!nc__all_finite_mat(H, m->d, m->N, ldh))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_H: H has a NaN or Inf");
+    if (m->features == NC_FEATURES_RELU && !all_nonnegative(H, m->d, m->N, ldh))
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_H: ReLU features need H >= 0");
+    copy_strided(m->H, m->d, H, ldh, m->d, m->N);
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_set_b(nc_model *m, const double *b)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!b) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_b: b is NULL");
+    if (!nc__all_finite(b, m->K))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_b: b has a NaN or Inf");
+    memcpy(m->b, b, m->K * sizeof(double));
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_W(const nc_model *m, double *W, size_t ldw)
+{
+    if (!m || !W) return NC_ERR_NULL_ARGUMENT;
+    if (ldw < m->d) return NC_ERR_SIZE_MISMATCH;
+    copy_strided(W, ldw, m->Wc, m->d, m->d, m->K);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_H(const nc_model *m, double *H, size_t ldh)
+{
+    if (!m || !H) return NC_ERR_NULL_ARGUMENT;
+    if (ldh < m->d) return NC_ERR_SIZE_MISMATCH;
+    copy_strided(H, ldh, m->H, m->d, m->d, m->N);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_get_b(const nc_model *m, double *b)
+{
+    if (!m || !b) return NC_ERR_NULL_ARGUMENT;
+    memcpy(b, m->b, m->K * sizeof(double));
+    return NC_SUCCESS;
+}
+
+/* ---- fixed classifiers ------------------------------------------------------ */
+
+NC_API nc_status nc_model_fix_classifier(nc_model *m, const double *W, size_t ldw)
+{
+    nc_status st;
+    int was_fixed;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    /* set_W refuses a fixed classifier: lift the flag for the copy, and put
+     * it back if the copy is refused, so a failure changes nothing. */
+    was_fixed = m->fixed;
+    m->fixed = 0;
+    if ((st = nc_model_set_W(m, W, ldw)) != NC_SUCCESS) {
+        m->fixed = was_fixed;
+        return st;
+    }
+    m->fixed = 1;
+    return NC_SUCCESS;
+}
+
+/* Orthonormal d x K columns into Q (ld d): copied from P after a check, or
+ * from the QR factorisation of a Gaussian matrix drawn from seed. */
+static nc_status orthonormal_columns(nc_model *m, double *Q, uint64_t seed, const double *P,
+                                     size_t ldp)
+{
+    const size_t d = m->d, K = m->K;
+    size_t i, j, k;
+    if (P) {
+        if (ldp < d)
+            return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "fixed frame: ldp %zu < d %zu", ldp, d);
+        if (!nc__all_finite_mat(P, d, K, ldp))
+            return nc__fail(m->msg, NC_ERR_NON_FINITE, "fixed frame: P has a NaN or Inf");
+        copy_strided(Q, d, P, ldp, d, K);
+        for (j = 0; j < K; j++)
+            for (k = 0; k <= j; k++) {
+                double s = 0;
+                for (i = 0; i < d; i++) s += Q[j * d + i] * Q[k * d + i];
+                if (fabs(s - (j == k ? 1.0 : 0.0)) > 1e-10)
+                    return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                                    "fixed frame: columns %zu and %zu of P are not orthonormal "
+                                    "(inner product %.3g)", j, k, s);
+            }
+    } else {
+        nc__rng rng;
+        double *tau = alloc_doubles(K, 1);
+        lapack_int info;
+        if (!tau) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "fixed frame: out of memory");
+        nc__rng_seed(&rng, seed);
+        for (i = 0; i < d * K; i++) Q[i] = nc__rng_normal(&rng);
+        info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)d, (lapack_int)K, Q, (lapack_int)d, tau);
+        if (info == 0)
+            info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)d, (lapack_int)K, (lapack_int)K, Q,
+                                  (lapack_int)d, tau);
+        free(tau);
+        if (info != 0)
+            return nc__fail(m->msg, NC_ERR_LAPACK, "fixed frame: QR failed (info %d)", (int)info);
+    }
+    return NC_SUCCESS;
+}
+
+static nc_status fix_frame(nc_model *m, double norm, uint64_t seed, const double *P, size_t ldp,
+                           int etf)
+{
+    const size_t d = m->d, K = m->K;
+    double *Q;
+    nc_status st;
+    size_t i, k;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(norm)) return nc__fail(m->msg, NC_ERR_NON_FINITE, "fixed frame: norm not finite");
+    if (!(norm > 0)) return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "fixed frame: norm %g <= 0", norm);
+    if (d < K)
+        return nc__fail(m->msg, NC_ERR_INVALID_SIZE,
+                        "fixed frame: needs d >= K (d = %zu, K = %zu)", d, K);
+    Q = alloc_doubles(d, K);
+    if (!Q) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "fixed frame: out of memory");
+    if ((st = orthonormal_columns(m, Q, seed, P, ldp)) != NC_SUCCESS) {
+        free(Q);
+        return st;
+    }
+    if (etf) {
+        /* w_k = norm sqrt(K/(K-1)) (q_k - qbar): unit rows, cosines -1/(K-1). */
+        const double c = norm * sqrt((double)K / (double)(K - 1));
+        for (i = 0; i < d; i++) {
+            double mean = 0;
+            for (k = 0; k < K; k++) mean += Q[k * d + i];
+            mean /= (double)K;
+            for (k = 0; k < K; k++) Q[k * d + i] = c * (Q[k * d + i] - mean);
+        }
+    } else {
+        for (i = 0; i < d * K; i++) Q[i] *= norm;
+    }
+    /* Q (d x K column-major, column k = w_k) is W (K x d row-major). */
+    st = nc_model_fix_classifier(m, Q, d);
+    free(Q);
+    return st;
+}
+
+NC_API nc_status nc_model_fix_classifier_etf(nc_model *m, double norm, uint64_t seed,
+                                             const double *P, size_t ldp)
+{
+    return fix_frame(m, norm, seed, P, ldp, 1);
+}
+
+NC_API nc_status nc_model_fix_classifier_orthogonal(nc_model *m, double norm, uint64_t seed,
+                                                    const double *P, size_t ldp)
+{
+    return fix_frame(m, norm, seed, P, ldp, 0);
+}
+
+NC_API nc_status nc_model_unfix_classifier(nc_model *m)
+{
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    m->fixed = 0;
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API int nc_model_classifier_is_fixed(const nc_model *m) { return m ? m->fixed : 0; }
+
+/* ---- depth: products and back-propagation ----------------------------------- */
+
+void nc__model_update_product(nc_model *m)
+{
+    const int d = (int)m->d, K = (int)m->K;
+    size_t l;
+    if (m->depth == 1) return;
+    /* R_1 = W_1, R_l = W_l R_{l-1}; P = W_M R_{M-1} (all row-major). */
+    memcpy(m->prefix, m->small, m->d * m->d * sizeof(double));
+    for (l = 1; l + 1 < m->depth; l++)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d, d, d, 1.0,
+                    m->small + l * m->d * m->d, d, m->prefix + (l - 1) * m->d * m->d, d, 0.0,
+                    m->prefix + l * m->d * m->d, d);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, d, d, 1.0, m->Wc, d,
+                m->prefix + (m->depth - 2) * m->d * m->d, d, 0.0, m->W, d);
+}
+
+/* ---- AllNC terms ------------------------------------------------------------ */
+
+void nc__model_prepare(nc_model *m)
+{
+    const size_t d = m->d, K = m->K, N = m->N;
+    size_t i, k, j;
+    double value = 0.0, extra2 = 0.0;
+    memset(m->align_gP, 0, d * K * sizeof(double));
+    memset(m->class_grad, 0, d * K * sizeof(double));
+    m->allnc_align_value = 0.0;
+    m->allnc_extra_bound = 0.0;
+    if (m->alpha == 0.0 && m->beta == 0.0) return;
+    memset(m->means, 0, d * K * sizeof(double));
+    for (i = 0; i < N; i++) {
+        const double *h = m->H + i * d;
+        double *mu = m->means + (size_t)m->labels[i] * d;
+        for (j = 0; j < d; j++) mu[j] += h[j];
+    }
+    for (k = 0; k < K; k++)
+        for (j = 0; j < d; j++) m->means[k * d + j] /= (double)m->counts[k];
+    if (m->beta > 0.0) {
+        double *D = m->class_grad, *cbar = m->Gblock; /* Gblock holds >= d doubles */
+        const double w = m->beta / (double)K;
+        memset(cbar, 0, d * sizeof(double));
+        for (k = 0; k < K; k++)
+            for (j = 0; j < d; j++) cbar[j] += m->means[k * d + j] / (double)K;
+        for (k = 0; k < K; k++) {
+            const double *p = m->W + k * d, *mu = m->means + k * d;
+            double np = 0, nc = 0, pc = 0, cs;
+            for (j = 0; j < d; j++) {
+                const double c = mu[j] - cbar[j];
+                np += p[j] * p[j];
+                nc += c * c;
+                pc += p[j] * c;
+            }
+            np = sqrt(np);
+            nc = sqrt(nc);
+            if (np == 0.0 || nc == 0.0) continue; /* undefined cosine: no contribution */
+            cs = pc / (np * nc);
+            value += w * (1.0 - cs);
+            for (j = 0; j < d; j++) {
+                const double c = mu[j] - cbar[j];
+                m->align_gP[k * d + j] = -w * (c / nc - cs * p[j] / np) / np;
+                D[k * d + j] = -w * (p[j] / np - cs * c / nc) / nc;
+            }
+        }
+        /* dT/dmu_j = D_j - mean_k D_k, spread over the n_j features of class j. */
+        memset(cbar, 0, d * sizeof(double));
+        for (k = 0; k < K; k++)
+            for (j = 0; j < d; j++) cbar[j] += D[k * d + j] / (double)K;
+        for (k = 0; k < K; k++) {
+            double s = 0;
+            for (j = 0; j < d; j++) {
+                D[k * d + j] = (D[k * d + j] - cbar[j]) / (double)m->counts[k];
+                s += D[k * d + j] * D[k * d + j];
+            }
+            extra2 += s * (double)m->counts[k];
+        }
+    }
+    m->allnc_align_value = value;
+    /* ||alpha/N (H - M_Y)|| <= alpha/N * 2||H|| is added by the optimizer's bound. */
+    m->allnc_extra_bound = sqrt(extra2);
+}
+
+nc_status nc__model_evaluate(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
+                             nc__pass_out *out)
+{
+    nc__model_prepare(m);
+    return nc__model_evaluate_prepared(m, gH, ldgh, upd, out);
+}
+
+NC_API nc_status nc_model_objective(nc_model *m, double *objective)
+{
+    return nc_model_gradient(m, objective, NULL, 0, NULL, 0, NULL);
+}
+
+NC_API nc_status nc_model_gradient(nc_model *m, double *objective, double *gW, size_t ldgw,
+                                   double *gH, size_t ldgh, double *gb)
+{
+    nc__pass_out out;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (gW && ldgw < m->d)
+        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_gradient: ldgw %zu < d %zu", ldgw,
+                        m->d);
+    if (gH && ldgh < m->d)
+        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_gradient: ldgh %zu < d %zu", ldgh,
+                        m->d);
+    nc__model_evaluate(m, gH, ldgh, NULL, &out);
+    if (objective) *objective = out.objective;
+    if (gW) copy_strided(gW, ldgw, m->gsmall + m->n_hidden, m->d, m->d, m->K);
+    if (gb) {
+        if (m->bias)
+            memcpy(gb, m->gsmall + m->n_hidden + m->d * m->K, m->K * sizeof(double));
+        else
+            memset(gb, 0, m->K * sizeof(double));
+    }
+    if (!isfinite(out.objective))
+        return nc__fail(m->msg, NC_ERR_OVERFLOW,
+                        "nc_model_gradient: the objective at this state overflowed");
+    return NC_SUCCESS;
+}
+
+/* ---- all variables as one vector ----------------------------------------- */
+
+NC_API size_t nc_model_num_variables(const nc_model *m)
+{
+    if (!m) return 0;
+    return m->n_hidden + (m->fixed ? 0 : m->d * m->K) + m->d * m->N + (m->bias ? m->K : 0);
+}
+
+NC_API nc_status nc_model_get_variables(const nc_model *m, double *x)
+{
+    size_t n;
+    if (!m || !x) return NC_ERR_NULL_ARGUMENT;
+    n = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
+    memcpy(x, m->small, n * sizeof(double));
+    memcpy(x + n, m->H, m->d * m->N * sizeof(double));
+    if (m->bias) memcpy(x + n + m->d * m->N, m->b, m->K * sizeof(double));
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_set_variables(nc_model *m, const double *x)
+{
+    size_t n;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    if (!x) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_variables: NULL");
+    if (!nc__all_finite(x, nc_model_num_variables(m)))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_variables: NaN or Inf");
+    n = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
+    if (m->features == NC_FEATURES_RELU && !all_nonnegative(x + n, m->d * m->N, 1, 0))
+        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                        "nc_model_set_variables: ReLU features need H >= 0");
+    memcpy(m->small, x, n * sizeof(double));
+    memcpy(m->H, x + n, m->d * m->N * sizeof(double));
+    if (m->bias) memcpy(m->b, x + n + m->d * m->N, m->K * sizeof(double));
+    nc__model_update_product(m);
+    m->version++;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_model_gradient_vector(nc_model *m, double *objective, double *g)
+{
+    nc__pass_out out;
+    size_t n;
+    if (!m) return NC_ERR_NULL_ARGUMENT;
+    n = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
+    nc__model_evaluate(m, g ? g + n : NULL, m->d, NULL, &out);
+    if (g) {
+        memcpy(g, m->gsmall, n * sizeof(double));
+        if (m->bias)
+            memcpy(g + n + m->d * m->N, m->gsmall + m->n_hidden + m->d * m->K,
+                   m->K * sizeof(double));
+    }
+    if (objective) *objective = out.objective;
+    if (!isfinite(out.objective))
+        return nc__fail(m->msg, NC_ERR_OVERFLOW, "nc_model_gradient_vector: overflow");
+    return NC_SUCCESS;
+}
+
+NC_API const char *nc_model_last_error(const nc_model *m) { return m ? m->msg : ""; }

@@ -1,0 +1,142 @@
+/*
+ * model/model.h - the model handle (struct nc_model) and the pass over H
+ * that evaluates it (pass.c): objective, gradients and the fused step.
+ */
+#ifndef NC_MODEL_H
+#define NC_MODEL_H
+
+#include "common/common.h"
+#include "common/sum.h"
+#include "common/threads.h"
+#include "kernels/kernels.h"
+#include "kernels/rule.h"
+#include "loss/loss.h"
+
+/* One thread's workspace and partial results of a pass. */
+typedef struct nc__pass_ws {
+    double *Z;  /* K x max(block, block_fused): logits, then dL/dZ / N */
+    double *G;  /* d x max(block, 8): feature gradient of a block (unless written to gH) */
+    double *gP; /* d x K partial gradient of P (thread 0: the model's gP) */
+    double *gb; /* K partial gradient of b, on cache lines of its own (gb_mem + 8) */
+    double *gb_mem;
+    double *T;  /* small-d path: Ht (d x ldt), Zt (K x ldt), Gt (d x ldt), transposed; 4 ldt scratch */
+    size_t ldt; /* block_fused rounded up to NC__SMALL_PAD */
+    nc__sum loss, h2, gh2, nc1, h2_new, v2_new, s2_new; /* written once, at the end of a part */
+} nc__pass_ws;
+
+/* Which implementation the pass uses (tests and benchmarks may force one). */
+enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2, NC__KERNEL_SMALL = 3 };
+
+/* ---- model ---------------------------------------------------------------- */
+struct nc_model {
+    size_t d, K, N;
+    int32_t *labels; /* N */
+    size_t *counts;  /* K */
+    nc_loss loss;
+    nc__loss_ctx loss_ctx;
+    double *class_weights, *log_prior; /* K each, owned; pointed to by loss_ctx */
+    int bias;
+    double lambda_W, lambda_H, lambda_b;
+    nc_features features;
+    size_t depth;
+    int fixed;          /* classifier W_M is not a variable */
+    double alpha, beta; /* AllNC terms */
+
+    /* Small variables, contiguous: [W_1 .. W_{M-1} | W_M | b], all row-major.
+     * n_hidden = (M-1) d^2. gsmall has the same layout (gradient). */
+    double *small, *gsmall;
+    size_t n_hidden;
+    double *Wc; /* small + n_hidden: the classifier layer W_M (K x d) */
+    double *b;  /* small + n_hidden + d K */
+    /* The end-to-end classifier P = W_M ... W_1, K x d row-major (== d x K
+     * column-major, ld d: column k is the row p_k). Equal to Wc when M == 1
+     * (same pointer); kept up to date by every change of the layers. */
+    double *W;
+    double *H; /* d x N column-major (ld d) */
+    /* Incremented by every change of state or options, so that an optimizer
+     * can tell that cached norms are stale. */
+    uint64_t version;
+
+    /* Depth workspace (M >= 2): prefix products R_m = W_m ... W_1 for
+     * m = 1..M-1 (d x d each), and two d x d scratch matrices. */
+    double *prefix, *scratch_a, *scratch_b;
+    /* AllNC workspace (d x K each): class means, the per-class vector added
+     * to the gradient of every feature of the class, and the gradient of the
+     * alignment term with respect to P. Filled by nc__model_prepare. */
+    double *means, *class_grad, *align_gP;
+    double allnc_align_value;   /* the alignment term at the prepared state */
+    double allnc_extra_bound;   /* bound on the Frobenius norm it adds to gH */
+
+    /* Workspace of the pass (allocated when the sizes are fixed, and again
+     * by nc_model_set_threads). */
+    size_t block;       /* columns per block of the BLAS-3 path */
+    size_t block_fused; /* columns per block of the fused small-K and small-d kernels */
+    size_t parallel_min; /* K d N below which the parts run on the calling thread */
+    double *Zblock;     /* == ws[0].Z */
+    double *Gblock;     /* == ws[0].G (nc__model_prepare borrows it, >= d doubles) */
+    double *gP;         /* d x K column-major: gradient of the product P (== ws[0].gP) */
+    double *Ppack;      /* d x K: P packed for the fused kernels */
+    size_t threads;     /* >= 1 */
+    nc__pass_ws *ws;    /* threads workspaces */
+    nc__pool *pool;     /* threads - 1 workers; NULL when threads == 1 */
+    nc__isa isa;        /* kernels' instruction set (detected at creation) */
+    int kernel;         /* NC__KERNEL_*: AUTO picks fused for small K */
+
+    char msg[NC_MSG_SIZE];
+};
+
+/* Optional in-pass update of H (the fused gradient step). */
+typedef struct nc__h_update {
+    nc__rule rule;
+    double *v, *s; /* d x N buffers the rule needs, else NULL */
+    /* Outputs: squared norms of the new H and of the new v and s. */
+    double norm2_H_new, norm2_v_new, norm2_s_new;
+} nc__h_update;
+
+/* Results of a pass. */
+typedef struct nc__pass_out {
+    double objective; /* full objective at the state the pass started from */
+    double norm2_H;   /* ||H||^2 at the start */
+    double norm2_gH;  /* ||gH||^2 (projected gradient for ReLU features) */
+    double norm2_gsmall; /* squared norm of the gradient of the small variables
+                            that are variables (excludes a fixed classifier, and
+                            b when the bias is off) */
+} nc__pass_out;
+
+/*
+ * Evaluate at the current state: objective, the gradient of the small
+ * variables into m->gsmall, the gradient of H into gH (d x N, ld ldgh) if
+ * gH != NULL, and, if upd != NULL, update H in place block by block after
+ * the block's contribution to the other gradients was accumulated (so the
+ * fused step equals the simultaneous step).
+ */
+nc_status nc__model_evaluate(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
+                             nc__pass_out *out);
+/* AllNC terms: class means and the gradient pieces at the current state.
+ * nc__model_evaluate calls it itself unless told the state is prepared. */
+void nc__model_prepare(nc_model *m);
+/* Like nc__model_evaluate, but trusts a preceding nc__model_prepare. */
+nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
+                                      nc__pass_out *out);
+/* Workspaces (and worker threads) for the given thread count; on failure
+ * the model keeps its previous ones. nc__pass_free releases them. */
+nc_status nc__pass_set_threads(nc_model *m, size_t threads);
+void nc__pass_free(nc_model *m);
+/* Tests and benchmarks: force the BLAS-3 or fused path and an instruction set
+ * (NC_ERR_UNSUPPORTED if this CPU lacks it). */
+nc_status nc__model_set_kernel(nc_model *m, int kernel, nc__isa isa);
+/* Tests: block sizes (columns, 0 keeps) and the K d N below which the parts
+ * run on the calling thread; reallocates the workspaces. */
+nc_status nc__model_set_blocks(nc_model *m, size_t block, size_t block_fused, size_t parallel_min);
+/* Whether the pass at the current options uses the fused kernels. */
+/* The path of the pass: NC__KERNEL_FUSED, _BLAS or _SMALL (small d). */
+int nc__model_path(const nc_model *m);
+/* Columns of a transposed block are padded to a multiple of this (the
+ * widest vector), with zeros. */
+/* Recompute the product P after the layers changed (no-op for M == 1). */
+void nc__model_update_product(nc_model *m);
+/* Number of small variables: [hidden layers][classifier unless fixed][b if bias]
+ * are the ranges [0, n_hidden), [n_hidden, n_hidden + dK), [.., + K). */
+size_t nc__model_small_size(const nc_model *m);
+
+#endif /* NC_MODEL_H */

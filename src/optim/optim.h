@@ -1,0 +1,55 @@
+/* optim/optim.h - the optimizer handle (struct nc_optimizer). */
+#ifndef NC_OPTIM_H
+#define NC_OPTIM_H
+
+#include "common/common.h"
+#include "model/model.h"
+
+/* ---- optimizer ---------------------------------------------------------- */
+struct nc_optimizer {
+    nc_model *model;
+    nc_algorithm algorithm;
+    size_t depth;      /* of the model at creation */
+    size_t n_small;    /* small variables (layers + b) */
+    size_t n_max;      /* all variables at most (L-BFGS vectors) */
+    double lr_layers, lr_H, lr_b;
+    double momentum;
+    double beta1, beta2, eps;
+    nc_schedule schedule;
+    size_t period;
+    double sched_param;
+    size_t max_iterations;
+    double gtol;
+    nc_progress_fn callback;
+    void *user_data;
+    size_t every;
+
+    /* First-order buffers: small v, s; H v (momentum or Adam), s (Adam). */
+    double *v_small, *s_small, *v_H, *s_H;
+    int buffers_valid; /* 0: stale, zero before use */
+
+    /* L-BFGS. */
+    size_t history, hist_len, hist_next;
+    double *S, *Y, *rho, *alpha_tmp; /* history x n_max, history, history */
+    double *x, *g, *xt, *gt, *p;     /* n_max each */
+    unsigned char *mask;             /* n_max: variables held at the bound */
+    double f;                        /* objective at x */
+    int lbfgs_valid;                 /* x, g, f describe the model's state */
+    /* Steps since the objective or the gradient norm last reached a new
+     * lowest value, and those values (L-BFGS near the limit of the arithmetic). */
+    size_t lbfgs_stall;
+    double lbfgs_best_f, lbfgs_best_g;
+    uint64_t lbfgs_version;
+
+    size_t iterations, evaluations;
+    double objective, gradient_norm;
+
+    /* Norms for the divergence guard, valid while model->version == version. */
+    uint64_t version;
+    int norms_valid;
+    double n_small2, nH2, nvs2, nss2, nvH2, nsH2;
+
+    char msg[NC_MSG_SIZE];
+};
+
+#endif /* NC_OPTIM_H */

@@ -1,0 +1,777 @@
+/*
+ * optimizer.c - first-order methods (GD, Nesterov, Adam) through the fused
+ * pass, and L-BFGS (projected for ReLU features) through full evaluations.
+ *
+ * Divergence guard of the first-order methods. H is updated in place, so a
+ * step cannot be undone. Before a step we therefore bound every value it can
+ * produce from the norms of the state and of the buffers (Frobenius norms
+ * bound spectral norms and entries), with w the norm of all small variables
+ * (layers, b), M the depth and Gb the loss's bound on ||dL/dz|| of a sample:
+ *   logits       |z| <= Zb = w^M ||H|| + w
+ *   dL/dZ / N    ||G|| <= Gb(Zb)
+ *   gradients    ||gP|| <= ||G|| ||H|| + ||align||, layers M w^{M-1} ||gP||,
+ *                ||gH|| <= w^M ||G|| + lH ||H|| + (AllNC) 2 alpha ||H||/N + ||class terms||,
+ *                ||gb|| <= sqrt(N) ||G||, plus the weight decays
+ *   steps        heavy ball / Nesterov: ||v'|| <= mu ||v|| + ||g||, step <= ||g|| + mu ||v'||;
+ *                Adam: each entry of the step is at most A = 1/sqrt((1-b2)(1-b1^2/b2))
+ *                (Cauchy-Schwarz on the moment sums), so ||step|| <= A sqrt(n)
+ *   new state    ||x'|| <= ||x|| + lr ||step||, and the logit bound of the new state
+ * and require each to be below NC_BOUND. Then no value of the step or of an
+ * evaluation of the new state can overflow. A step whose bound fails is not
+ * taken: NC_ERR_DIVERGED, with the model at x_t.
+ */
+#include "optim/optim.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#define NC_BOUND 1e100
+
+/* struct nc_optimizer is defined in nc_internal.h (the checkpoint code reads it). */
+
+static double *alloc_doubles(size_t n)
+{
+    size_t bytes;
+    if (nc__mul_size(n ? n : 1, sizeof(double), &bytes)) return NULL;
+    return (double *)calloc(n ? n : 1, sizeof(double));
+}
+
+static nc_status alloc_lbfgs(nc_optimizer *o, size_t history)
+{
+    size_t hn;
+    double *S, *Y, *rho, *at;
+    if (nc__mul_size(history, o->n_max, &hn)) return NC_ERR_OUT_OF_MEMORY;
+    S = alloc_doubles(hn);
+    Y = alloc_doubles(hn);
+    rho = alloc_doubles(history);
+    at = alloc_doubles(history);
+    if (!S || !Y || !rho || !at) {
+        free(S); free(Y); free(rho); free(at);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    free(o->S); free(o->Y); free(o->rho); free(o->alpha_tmp);
+    o->S = S; o->Y = Y; o->rho = rho; o->alpha_tmp = at;
+    o->history = history;
+    o->hist_len = o->hist_next = 0;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_algorithm algorithm)
+{
+    nc_optimizer *o;
+    size_t dN;
+    if (!out) return NC_ERR_NULL_ARGUMENT;
+    *out = NULL;
+    if (!model) return NC_ERR_NULL_ARGUMENT;
+    if (algorithm != NC_OPT_GD && algorithm != NC_OPT_NESTEROV && algorithm != NC_OPT_ADAM &&
+        algorithm != NC_OPT_LBFGS)
+        return NC_ERR_INVALID_VALUE;
+    /* L-BFGS works on vectors of all variables with BLAS level 1 (int sizes). */
+    if (algorithm == NC_OPT_LBFGS &&
+        nc__model_small_size(model) + model->d * model->N > (size_t)INT_MAX)
+        return NC_ERR_INVALID_SIZE;
+    o = (nc_optimizer *)calloc(1, sizeof *o);
+    if (!o) return NC_ERR_OUT_OF_MEMORY;
+    o->model = model;
+    o->algorithm = algorithm;
+    o->depth = model->depth;
+    o->n_small = nc__model_small_size(model);
+    dN = model->d * model->N; /* checked at model creation */
+    o->n_max = o->n_small + dN;
+    o->lr_layers = o->lr_H = o->lr_b = algorithm == NC_OPT_ADAM ? 1e-3 : 0.1;
+    o->momentum = algorithm == NC_OPT_NESTEROV ? 0.9 : 0.0;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->eps = 1e-8;
+    o->max_iterations = 10000;
+    o->every = 1;
+    o->period = 1;
+    o->sched_param = 1.0;
+    o->objective = NAN;
+    o->gradient_norm = NAN;
+    o->v_small = alloc_doubles(o->n_small);
+    o->s_small = alloc_doubles(o->n_small);
+    if (!o->v_small || !o->s_small) goto oom;
+    if (o->momentum > 0 || algorithm == NC_OPT_ADAM) {
+        o->v_H = nc__calloc_aligned(dN, 1);
+        if (!o->v_H) goto oom;
+    }
+    if (algorithm == NC_OPT_ADAM) {
+        o->s_H = nc__calloc_aligned(dN, 1);
+        if (!o->s_H) goto oom;
+    }
+    if (algorithm == NC_OPT_LBFGS) {
+        o->x = alloc_doubles(o->n_max);
+        o->g = alloc_doubles(o->n_max);
+        o->xt = alloc_doubles(o->n_max);
+        o->gt = alloc_doubles(o->n_max);
+        o->p = alloc_doubles(o->n_max);
+        o->mask = (unsigned char *)calloc(o->n_max ? o->n_max : 1, 1);
+        if (!o->x || !o->g || !o->xt || !o->gt || !o->p || !o->mask) goto oom;
+        if (alloc_lbfgs(o, 10) != NC_SUCCESS) goto oom;
+    }
+    *out = o;
+    return NC_SUCCESS;
+oom:
+    nc_optimizer_destroy(o);
+    return NC_ERR_OUT_OF_MEMORY;
+}
+
+NC_API void nc_optimizer_destroy(nc_optimizer *o)
+{
+    if (!o) return;
+    free(o->v_small); free(o->s_small); nc__free_aligned(o->v_H); nc__free_aligned(o->s_H);
+    free(o->S); free(o->Y); free(o->rho); free(o->alpha_tmp);
+    free(o->x); free(o->g); free(o->xt); free(o->gt); free(o->p); free(o->mask);
+    free(o);
+}
+
+static nc_status check_positive(nc_optimizer *o, double x, const char *what)
+{
+    if (!isfinite(x)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "%s is not finite", what);
+    if (x <= 0) return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "%s must be > 0 (got %g)", what, x);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_learning_rate(nc_optimizer *o, double lr)
+{
+    nc_status st;
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if ((st = check_positive(o, lr, "learning rate")) != NC_SUCCESS) return st;
+    o->lr_layers = o->lr_H = o->lr_b = lr;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_block_learning_rate(nc_optimizer *o, nc_block block, double lr)
+{
+    nc_status st;
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if ((st = check_positive(o, lr, "learning rate")) != NC_SUCCESS) return st;
+    switch (block) {
+    case NC_BLOCK_LAYERS: o->lr_layers = lr; return NC_SUCCESS;
+    case NC_BLOCK_FEATURES: o->lr_H = lr; return NC_SUCCESS;
+    case NC_BLOCK_BIAS: o->lr_b = lr; return NC_SUCCESS;
+    default: return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "unknown block %d", (int)block);
+    }
+}
+
+NC_API nc_status nc_optimizer_set_feature_learning_rate(nc_optimizer *o, double lr_H)
+{
+    return nc_optimizer_set_block_learning_rate(o, NC_BLOCK_FEATURES, lr_H);
+}
+
+NC_API nc_status nc_optimizer_set_momentum(nc_optimizer *o, double momentum)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(momentum)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "momentum is not finite");
+    if (momentum < 0 || momentum >= 1)
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "momentum must be in [0, 1) (got %g)",
+                        momentum);
+    if (momentum > 0 && !o->v_H) {
+        /* The d x N buffer exists only for runs that use it; allocated here,
+         * in a setter, never inside an iteration. */
+        o->v_H = nc__calloc_aligned(o->model->d, o->model->N);
+        if (!o->v_H)
+            return nc__fail(o->msg, NC_ERR_OUT_OF_MEMORY,
+                            "cannot allocate the momentum buffer of H (%zu x %zu)", o->model->d,
+                            o->model->N);
+        o->buffers_valid = 0;
+    }
+    if (o->momentum == 0 && momentum > 0) o->buffers_valid = 0;
+    o->momentum = momentum;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_adam(nc_optimizer *o, double b1, double b2, double eps)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(b1) || !isfinite(b2) || !isfinite(eps))
+        return nc__fail(o->msg, NC_ERR_NON_FINITE, "Adam parameters must be finite");
+    if (!(b1 >= 0 && b1 < 1 && b2 > 0 && b2 < 1 && b1 * b1 < b2 && eps > 0))
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE,
+                        "Adam needs b1 in [0,1), b2 in (0,1), b1^2 < b2, eps > 0");
+    o->beta1 = b1;
+    o->beta2 = b2;
+    o->eps = eps;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_history(nc_optimizer *o, size_t history)
+{
+    nc_status st;
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (history == 0 || history > 1000)
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "history must be in [1, 1000]");
+    if (o->algorithm != NC_OPT_LBFGS) {
+        o->history = history;
+        return NC_SUCCESS;
+    }
+    if ((st = alloc_lbfgs(o, history)) != NC_SUCCESS)
+        return nc__fail(o->msg, st, "cannot allocate an L-BFGS history of %zu", history);
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_schedule(nc_optimizer *o, nc_schedule sched, size_t period,
+                                           double param)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (sched != NC_SCHEDULE_CONSTANT && sched != NC_SCHEDULE_STEP && sched != NC_SCHEDULE_COSINE)
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "unknown schedule %d", (int)sched);
+    if (sched != NC_SCHEDULE_CONSTANT) {
+        if (period == 0) return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "period must be >= 1");
+        if (!isfinite(param)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "schedule parameter");
+        if (sched == NC_SCHEDULE_STEP && !(param > 0 && param <= 1))
+            return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "step decay gamma must be in (0, 1]");
+        if (sched == NC_SCHEDULE_COSINE && !(param >= 0 && param <= 1))
+            return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "cosine floor must be in [0, 1]");
+    }
+    o->schedule = sched;
+    o->period = period ? period : 1;
+    o->sched_param = param;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_max_iterations(nc_optimizer *o, size_t max_iterations)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (max_iterations == 0)
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "max_iterations must be >= 1");
+    o->max_iterations = max_iterations;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_gradient_tolerance(nc_optimizer *o, double tol)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (!isfinite(tol)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "tolerance is not finite");
+    if (tol < 0) return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "tolerance must be >= 0");
+    o->gtol = tol;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_callback(nc_optimizer *o, nc_progress_fn fn, void *user_data,
+                                           size_t every)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (fn && every == 0)
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "callback frequency must be >= 1");
+    o->callback = fn;
+    o->user_data = user_data;
+    o->every = fn ? every : 1;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_reset(nc_optimizer *o)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    o->buffers_valid = 0;
+    o->norms_valid = 0;
+    o->lbfgs_valid = 0;
+    o->hist_len = o->hist_next = 0;
+    o->iterations = 0;
+    o->objective = NAN;
+    o->gradient_norm = NAN;
+    return NC_SUCCESS;
+}
+
+/* ---- first-order methods ---------------------------------------------------- */
+
+static void zero_buffers(nc_optimizer *o)
+{
+    const nc_model *m = o->model;
+    memset(o->v_small, 0, o->n_small * sizeof(double));
+    memset(o->s_small, 0, o->n_small * sizeof(double));
+    if (o->v_H) memset(o->v_H, 0, m->d * m->N * sizeof(double));
+    if (o->s_H) memset(o->s_H, 0, m->d * m->N * sizeof(double));
+    o->nvs2 = o->nss2 = o->nvH2 = o->nsH2 = 0.0;
+    o->buffers_valid = 1;
+}
+
+static double schedule_factor(const nc_optimizer *o, size_t t)
+{
+    switch (o->schedule) {
+    case NC_SCHEDULE_STEP:
+        return pow(o->sched_param, (double)(t / o->period));
+    case NC_SCHEDULE_COSINE: {
+        const double tt = (double)(t < o->period ? t : o->period) / (double)o->period;
+        return o->sched_param + (1.0 - o->sched_param) * 0.5 * (1.0 + cos(3.14159265358979323846 * tt));
+    }
+    default:
+        return 1.0;
+    }
+}
+
+static nc__rule make_rule(const nc_optimizer *o, double lr, int project)
+{
+    nc__rule r;
+    const double t = (double)(o->iterations + 1);
+    memset(&r, 0, sizeof r);
+    r.kind = o->algorithm == NC_OPT_ADAM ? NC__RULE_ADAM
+             : o->algorithm == NC_OPT_NESTEROV ? NC__RULE_NESTEROV : NC__RULE_HEAVY_BALL;
+    r.lr = lr;
+    r.momentum = o->momentum;
+    r.beta1 = o->beta1;
+    r.beta2 = o->beta2;
+    r.eps = o->eps;
+    if (r.kind == NC__RULE_ADAM) { /* pow costs 1% of a tiny step */
+        r.bc1 = 1.0 / (1.0 - pow(o->beta1, t));
+        r.bc2 = 1.0 / (1.0 - pow(o->beta2, t));
+    }
+    r.project = project;
+    return r;
+}
+
+static void refresh_state_norms(nc_optimizer *o)
+{
+    const nc_model *m = o->model;
+    o->n_small2 = nc__norm2(m->small, o->n_small);
+    o->nH2 = nc__norm2(m->H, m->d * m->N);
+    o->version = m->version;
+    o->norms_valid = 1;
+}
+
+/* Largest value the step from the current state can produce (see top), or
+ * infinity. The AllNC pieces must be prepared (nc__model_prepare). */
+static double step_bound(const nc_optimizer *o, double lr_max)
+{
+    const nc_model *m = o->model;
+    const nc__loss_def *loss = nc__loss_lookup(m->loss);
+    const double mu = o->momentum, M = (double)m->depth;
+    const double w = sqrt(o->n_small2), nH = sqrt(o->nH2);
+    /* depth 1 without pow (exact either way; pow was 1% of a tiny step) */
+    const double wM = M == 1.0 ? w : pow(w, M), wM1 = M == 1.0 ? 1.0 : pow(w, M - 1.0);
+    const double Zb = wM * nH + w;
+    const double Gb = loss->grad_bound(&m->loss_ctx, m->K, Zb);
+    const double align = m->beta > 0 ? nc__norm2(m->align_gP, m->d * m->K) : 0.0;
+    const double gPb = Gb * nH + sqrt(align);
+    const double gsb = M * wM1 * gPb + m->lambda_W * w + sqrt((double)m->N) * Gb + m->lambda_b * w;
+    const double gHb = wM * Gb + m->lambda_H * nH + 2.0 * m->alpha * nH / (double)m->N +
+                       m->allnc_extra_bound;
+    double steps, steph, ws, hn, zn;
+    if (o->algorithm == NC_OPT_ADAM) {
+        const double A = 1.0 / sqrt((1.0 - o->beta2) * (1.0 - o->beta1 * o->beta1 / o->beta2));
+        steps = A * sqrt((double)o->n_small);
+        steph = A * sqrt((double)(m->d * m->N));
+    } else {
+        const double vs = mu * sqrt(o->nvs2) + gsb, vh = mu * sqrt(o->nvH2) + gHb;
+        steps = gsb + mu * vs;
+        steph = gHb + mu * vh;
+    }
+    ws = w + lr_max * steps;
+    hn = nH + lr_max * steph;
+    zn = (M == 1.0 ? ws : pow(ws, M)) * hn + ws;
+    {
+        const double all[] = {Zb, Gb, gPb, gsb, gHb, steps, steph, ws, hn, zn};
+        double worst = 0.0;
+        size_t i;
+        for (i = 0; i < sizeof all / sizeof all[0]; i++) {
+            if (!(all[i] <= NC_BOUND)) return INFINITY; /* also catches NaN */
+            if (all[i] > worst) worst = all[i];
+        }
+        return worst;
+    }
+}
+
+static nc_status first_order_step(nc_optimizer *o)
+{
+    nc_model *m = o->model;
+    nc__h_update upd;
+    nc__pass_out out;
+    const double factor = schedule_factor(o, o->iterations);
+    const double lrW = o->lr_layers * factor, lrH = o->lr_H * factor, lrb = o->lr_b * factor;
+    const double lr_max = lrW > lrH ? (lrW > lrb ? lrW : lrb) : (lrH > lrb ? lrH : lrb);
+    const int adam = o->algorithm == NC_OPT_ADAM, mom = adam || o->momentum > 0;
+    const size_t n_layers = m->n_hidden + m->d * m->K;
+    size_t i;
+    nc__rule rs;
+
+    if (!o->buffers_valid) zero_buffers(o);
+    if (!o->norms_valid || o->version != m->version) refresh_state_norms(o);
+    nc__model_prepare(m);
+    if (!(step_bound(o, lr_max) <= NC_BOUND))
+        return nc__fail(o->msg, NC_ERR_DIVERGED,
+                        "step %zu not taken: the state's norms (small variables %.3g, H %.3g) "
+                        "bound the next values above %.0e; the model keeps its last finite "
+                        "iterate",
+                        o->iterations + 1, sqrt(o->n_small2), sqrt(o->nH2), NC_BOUND);
+
+    upd.rule = make_rule(o, lrH, m->features == NC_FEATURES_RELU);
+    upd.v = mom ? o->v_H : NULL;
+    upd.s = adam ? o->s_H : NULL;
+    nc__model_evaluate_prepared(m, NULL, 0, &upd, &out);
+    o->evaluations++;
+
+    /* The small variables: the same rule, block by block. */
+    rs = make_rule(o, lrW, 0);
+    {
+        double v2 = 0.0, s2 = 0.0;
+        for (i = 0; i < o->n_small; i++) {
+            const int is_b = i >= n_layers;
+            if ((is_b && !m->bias) || (!is_b && i >= m->n_hidden && m->fixed)) continue;
+            rs.lr = is_b ? lrb : lrW;
+            m->small[i] = nc__rule_apply(&rs, m->small[i], m->gsmall[i], mom ? o->v_small + i : NULL,
+                                         adam ? o->s_small + i : NULL);
+            v2 += o->v_small[i] * o->v_small[i];
+            s2 += o->s_small[i] * o->s_small[i];
+        }
+        o->nvs2 = v2;
+        o->nss2 = s2;
+    }
+    nc__model_update_product(m);
+    m->version++;
+
+    o->iterations++;
+    o->objective = out.objective;
+    o->gradient_norm = sqrt(out.norm2_gsmall + out.norm2_gH);
+    o->n_small2 = nc__norm2(m->small, o->n_small);
+    o->nH2 = upd.norm2_H_new;
+    o->nvH2 = upd.norm2_v_new;
+    o->nsH2 = upd.norm2_s_new;
+    o->version = m->version;
+    if (!isfinite(o->objective) || !isfinite(o->gradient_norm))
+        /* Excluded by the bound above; kept as a last line of defence. */
+        return nc__fail(o->msg, NC_ERR_OVERFLOW, "step %zu overflowed despite the bound",
+                        o->iterations);
+    return NC_SUCCESS;
+}
+
+/* ---- L-BFGS ----------------------------------------------------------------- */
+
+/* Search-direction arithmetic needs no compensated sums (the reported
+ * gradient norm does, see kkt_norm): BLAS level 1 here. */
+static double dot(const double *a, const double *b, size_t n)
+{
+    return cblas_ddot((int)n, a, 1, b, 1);
+}
+
+/* Range of the H variables in the packed vector, for the projection. */
+static void h_range(const nc_model *m, size_t *h0, size_t *h1)
+{
+    *h0 = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
+    *h1 = *h0 + m->d * m->N;
+}
+
+/* Evaluate at xt (already written into the model): f and gt. */
+static double lbfgs_eval(nc_optimizer *o, const double *xt, double *gt)
+{
+    double f;
+    nc_model_set_variables(o->model, xt);
+    nc_model_gradient_vector(o->model, &f, gt);
+    o->evaluations++;
+    return isfinite(f) ? f : INFINITY;
+}
+
+/* Norm of the (projected, for ReLU) gradient at x. */
+static double kkt_norm(const nc_optimizer *o, const double *x, const double *g, size_t n)
+{
+    size_t h0, h1, i;
+    nc__sum s = {0.0, 0.0};
+    const int relu = o->model->features == NC_FEATURES_RELU;
+    h_range(o->model, &h0, &h1);
+    for (i = 0; i < n; i++) {
+        const double gi = (relu && i >= h0 && i < h1 && x[i] <= 0.0 && g[i] > 0.0) ? 0.0 : g[i];
+        nc__sum_add(&s, gi * gi);
+    }
+    return sqrt(nc__sum_value(&s));
+}
+
+/* Two-loop recursion: p = -H_k q, with q = g restricted to the free set. */
+static void lbfgs_direction(nc_optimizer *o, size_t n, const unsigned char *bound_mask)
+{
+    double *p = o->p;
+    size_t j, c, i;
+    memcpy(p, o->g, n * sizeof(double));
+    if (bound_mask)
+        for (i = 0; i < n; i++)
+            if (bound_mask[i]) p[i] = 0.0;
+    for (c = 0; c < o->hist_len; c++) {
+        j = (o->hist_next + o->history - 1 - c) % o->history;
+        o->alpha_tmp[j] = o->rho[j] * dot(o->S + j * o->n_max, p, n);
+        cblas_daxpy((int)n, -o->alpha_tmp[j], o->Y + j * o->n_max, 1, p, 1);
+    }
+    if (o->hist_len > 0) {
+        j = (o->hist_next + o->history - 1) % o->history;
+        {
+            const double *y = o->Y + j * o->n_max;
+            const double gamma = dot(o->S + j * o->n_max, y, n) / dot(y, y, n);
+            for (i = 0; i < n; i++) p[i] *= gamma;
+        }
+    }
+    for (c = o->hist_len; c-- > 0;) {
+        double beta;
+        j = (o->hist_next + o->history - o->hist_len + (o->hist_len - 1 - c)) % o->history;
+        beta = o->rho[j] * dot(o->Y + j * o->n_max, p, n);
+        cblas_daxpy((int)n, o->alpha_tmp[j] - beta, o->S + j * o->n_max, 1, p, 1);
+    }
+    for (i = 0; i < n; i++) p[i] = -p[i];
+    if (bound_mask)
+        for (i = 0; i < n; i++)
+            if (bound_mask[i]) p[i] = 0.0;
+}
+
+/* Cubic minimiser of the interpolant on [a, b] with values and slopes,
+ * safeguarded to the middle 80% of the interval (bisection otherwise). */
+static double cubic_step(double a, double fa, double da, double b, double fb, double db)
+{
+    const double lo = a < b ? a : b, hi = a < b ? b : a;
+    const double d1 = da + db - 3.0 * (fa - fb) / (a - b);
+    const double disc = d1 * d1 - da * db;
+    double t;
+    if (disc >= 0 && isfinite(fb)) {
+        const double d2 = (b > a ? 1.0 : -1.0) * sqrt(disc);
+        t = b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2);
+    } else {
+        t = 0.5 * (a + b);
+    }
+    if (!isfinite(t) || t < lo + 0.1 * (hi - lo) || t > hi - 0.1 * (hi - lo)) t = 0.5 * (a + b);
+    return t;
+}
+
+#define NC_LBFGS_STALL 20
+
+/* Strong Wolfe line search along p (N&W algorithms 3.5 and 3.6), accepting
+ * the approximate Wolfe conditions near the limit of the arithmetic. On
+ * success xt, gt, *ft hold the accepted point (the model holds it). */
+static int wolfe_search(nc_optimizer *o, size_t n, double f0, double d0, double a1, double *ft)
+{
+    const double c1 = 1e-4, c2 = 0.9, ftol = 1e-12 * fabs(f0) + 1e-300;
+    double a_prev = 0.0, f_prev = f0, d_prev = d0, a = a1, lo, hi, flo, fhi, dlo, dhi;
+    size_t it, i;
+#define TRY(alpha, fv, dv)                                                    \
+    do {                                                                      \
+        for (i = 0; i < n; i++) o->xt[i] = o->x[i] + (alpha)*o->p[i];         \
+        fv = lbfgs_eval(o, o->xt, o->gt);                                     \
+        dv = isfinite(fv) ? dot(o->gt, o->p, n) : INFINITY;                   \
+    } while (0)
+#define ACCEPTABLE(fv, dv)                                                                   \
+    ((fv <= f0 + c1 * a * d0 && fabs(dv) <= -c2 * d0) ||                                      \
+     (fv <= f0 + ftol && dv >= c2 * d0 && dv <= (2.0 * c1 - 1.0) * d0))
+#define FLAT(fv, dv) (fv <= f0 + ftol && dv < c2 * d0)
+    for (it = 0; it < 30; it++) {
+        double fa, da;
+        TRY(a, fa, da);
+        if (!isfinite(fa)) { /* too long a step: shrink towards a_prev */
+            a = a_prev + 0.25 * (a - a_prev);
+            continue;
+        }
+        if (ACCEPTABLE(fa, da)) { *ft = fa; return 1; }
+        /* Where f is flat to rounding (within ftol) its comparisons are
+         * noise: a still negative slope says the step is too short, so
+         * keep expanding rather than zoom into [a_prev, a], which may hold
+         * no point of enough curvature. */
+        if (!FLAT(fa, da) && (fa > f0 + c1 * a * d0 || (it > 0 && fa >= f_prev))) {
+            lo = a_prev; flo = f_prev; dlo = d_prev; hi = a; fhi = fa; dhi = da;
+            goto zoom;
+        }
+        if (da >= 0) {
+            lo = a; flo = fa; dlo = da; hi = a_prev; fhi = f_prev; dhi = d_prev;
+            goto zoom;
+        }
+        a_prev = a; f_prev = fa; d_prev = da;
+        a *= 2.0;
+    }
+    return 0;
+zoom:
+    for (it = 0; it < 40; it++) {
+        double fa, da;
+        a = cubic_step(lo, flo, dlo, hi, fhi, dhi);
+        TRY(a, fa, da);
+        if (ACCEPTABLE(fa, da)) { *ft = fa; return 1; }
+        if (!isfinite(fa) || (!FLAT(fa, da) && (fa > f0 + c1 * a * d0 || fa >= flo))) {
+            hi = a; fhi = fa; dhi = da;
+        } else {
+            if (da * (hi - lo) >= 0) { hi = lo; fhi = flo; dhi = dlo; }
+            lo = a; flo = fa; dlo = da;
+        }
+        if (fabs(hi - lo) <= 1e-16 * fabs(lo)) break;
+    }
+    return 0;
+#undef TRY
+#undef ACCEPTABLE
+#undef FLAT
+}
+
+/* Projected backtracking for H >= 0: x(a) = P(x + a p); accept sufficient
+ * decrease, or near the limit of the arithmetic a smaller KKT residual. */
+static int projected_search(nc_optimizer *o, size_t n, double f0, double a, double *ft)
+{
+    const double c1 = 1e-4, ftol = 1e-12 * fabs(f0) + 1e-300;
+    const double k0 = kkt_norm(o, o->x, o->g, n);
+    size_t h0, h1, i, it;
+    h_range(o->model, &h0, &h1);
+    for (it = 0; it < 60; it++, a *= 0.5) {
+        double f, decrease = 0.0;
+        for (i = 0; i < n; i++) {
+            double v = o->x[i] + a * o->p[i];
+            if (i >= h0 && i < h1 && v < 0.0) v = 0.0;
+            o->xt[i] = v;
+        }
+        for (i = 0; i < n; i++) decrease += o->g[i] * (o->xt[i] - o->x[i]);
+        f = lbfgs_eval(o, o->xt, o->gt);
+        if (!isfinite(f)) continue;
+        if (f <= f0 + c1 * decrease || (f <= f0 + ftol && kkt_norm(o, o->xt, o->gt, n) < k0)) {
+            *ft = f;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static nc_status lbfgs_step(nc_optimizer *o)
+{
+    nc_model *m = o->model;
+    const size_t n = nc_model_num_variables(m);
+    const int relu = m->features == NC_FEATURES_RELU;
+    unsigned char *mask = NULL;
+    double d0, ft = 0.0, a1, gnorm;
+    size_t i, h0, h1;
+    int ok, attempt;
+
+    if (!o->lbfgs_valid || o->lbfgs_version != m->version) {
+        nc_model_get_variables(m, o->x);
+        o->f = lbfgs_eval(o, o->x, o->g);
+        if (!isfinite(o->f))
+            return nc__fail(o->msg, NC_ERR_OVERFLOW, "the objective at the starting point overflowed");
+        o->hist_len = o->hist_next = 0;
+        o->lbfgs_valid = 1;
+        o->lbfgs_stall = 0;
+        o->lbfgs_best_f = o->f;
+        o->lbfgs_best_g = INFINITY;
+    }
+    h_range(m, &h0, &h1);
+    if (relu) {
+        /* Variables at the bound pushed outwards are held fixed. */
+        mask = o->mask;
+        for (i = 0; i < n; i++) mask[i] = (i >= h0 && i < h1 && o->x[i] <= 0.0 && o->g[i] > 0.0);
+    }
+    for (attempt = 0; attempt < 2; attempt++) {
+        lbfgs_direction(o, n, relu ? mask : NULL);
+        d0 = dot(o->g, o->p, n);
+        if (!(d0 < 0.0)) { /* not a descent direction: restart from -g */
+            o->hist_len = o->hist_next = 0;
+            lbfgs_direction(o, n, relu ? mask : NULL);
+            d0 = dot(o->g, o->p, n);
+            if (!(d0 < 0.0)) break;
+        }
+        gnorm = sqrt(dot(o->p, o->p, n));
+        a1 = o->hist_len == 0 ? (gnorm > 1.0 ? 1.0 / gnorm : 1.0) : 1.0;
+        ok = relu ? projected_search(o, n, o->f, a1, &ft) : wolfe_search(o, n, o->f, d0, a1, &ft);
+        if (ok) {
+            /* s = xt - x, y = gt - g into the history when the curvature is positive. */
+            double *s = o->S + o->hist_next * o->n_max, *y = o->Y + o->hist_next * o->n_max;
+            double sy;
+            for (i = 0; i < n; i++) {
+                s[i] = o->xt[i] - o->x[i];
+                y[i] = o->gt[i] - o->g[i];
+            }
+            sy = dot(s, y, n);
+            if (sy > 1e-12 * sqrt(dot(s, s, n) * dot(y, y, n)) && sy > 0) {
+                o->rho[o->hist_next] = 1.0 / sy;
+                o->hist_next = (o->hist_next + 1) % o->history;
+                if (o->hist_len < o->history) o->hist_len++;
+            }
+            memcpy(o->x, o->xt, n * sizeof(double));
+            memcpy(o->g, o->gt, n * sizeof(double));
+            o->f = ft;
+            o->iterations++;
+            o->objective = ft;
+            o->gradient_norm = kkt_norm(o, o->x, o->g, n);
+            o->lbfgs_version = m->version;
+            /* Steps accepted within rounding (approximate Wolfe) can wander
+             * in the noise of f and g forever: without a new lowest f or
+             * gradient norm in NC_LBFGS_STALL steps, stop. */
+            if (ft < o->lbfgs_best_f || o->gradient_norm < o->lbfgs_best_g) {
+                if (ft < o->lbfgs_best_f) o->lbfgs_best_f = ft;
+                if (o->gradient_norm < o->lbfgs_best_g) o->lbfgs_best_g = o->gradient_norm;
+                o->lbfgs_stall = 0;
+            } else if (++o->lbfgs_stall >= NC_LBFGS_STALL)
+                return nc__fail(o->msg, NC_STOP_NO_PROGRESS,
+                                "%d steps without a lower objective than %.17g or a smaller "
+                                "gradient norm than %.3g: the limit of the arithmetic",
+                                NC_LBFGS_STALL, o->lbfgs_best_f, o->lbfgs_best_g);
+            return NC_SUCCESS;
+        }
+        /* Restore the model, forget the history and try steepest descent once. */
+        nc_model_set_variables(m, o->x);
+        o->hist_len = o->hist_next = 0;
+        if (relu)
+            for (i = 0; i < n; i++) mask[i] = (i >= h0 && i < h1 && o->x[i] <= 0.0 && o->g[i] > 0.0);
+    }
+    nc_model_set_variables(m, o->x);
+    o->lbfgs_version = m->version;
+    o->objective = o->f;
+    o->gradient_norm = kkt_norm(o, o->x, o->g, n);
+    return nc__fail(o->msg, NC_STOP_NO_PROGRESS,
+                    "no step along the search direction decreases the objective %.17g "
+                    "(gradient norm %.3g)", o->f, o->gradient_norm);
+}
+
+/* ---- driver ----------------------------------------------------------------- */
+
+NC_API nc_status nc_optimizer_step(nc_optimizer *o)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (o->model->depth != o->depth)
+        return nc__fail(o->msg, NC_ERR_UNSUPPORTED,
+                        "the model's depth changed after the optimizer was created; create a "
+                        "new optimizer");
+    return o->algorithm == NC_OPT_LBFGS ? lbfgs_step(o) : first_order_step(o);
+}
+
+/* Evaluate the model's current state into o->objective / o->gradient_norm. */
+static nc_status evaluate_current(nc_optimizer *o)
+{
+    nc__pass_out out;
+    if (o->algorithm == NC_OPT_LBFGS && o->lbfgs_valid && o->lbfgs_version == o->model->version)
+        return NC_SUCCESS; /* L-BFGS's values already belong to the current state */
+    nc__model_evaluate(o->model, NULL, 0, NULL, &out);
+    o->evaluations++;
+    o->objective = out.objective;
+    o->gradient_norm = sqrt(out.norm2_gsmall + out.norm2_gH);
+    if (!isfinite(o->objective) || !isfinite(o->gradient_norm))
+        return nc__fail(o->msg, NC_ERR_OVERFLOW, "the objective of the final state overflowed");
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_run(nc_optimizer *o)
+{
+    size_t t;
+    nc_status st;
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    for (t = 0; t < o->max_iterations; t++) {
+        if ((st = nc_optimizer_step(o)) != NC_SUCCESS) return st;
+        if (o->gtol > 0 && o->gradient_norm <= o->gtol) {
+            /* For first-order steps the value belongs to the start of the
+             * step: certify the state the model now holds before stopping. */
+            if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+            if (o->gradient_norm <= o->gtol) {
+                if (o->callback)
+                    o->callback(o->model, o->iterations, o->objective, o->gradient_norm,
+                                o->user_data);
+                return NC_STOP_GRADIENT_TOLERANCE;
+            }
+        }
+        if (o->callback && o->iterations % o->every == 0 && t + 1 < o->max_iterations &&
+            o->callback(o->model, o->iterations, o->objective, o->gradient_norm, o->user_data)) {
+            if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+            return NC_STOP_CALLBACK;
+        }
+    }
+    if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+    if (o->callback)
+        o->callback(o->model, o->iterations, o->objective, o->gradient_norm, o->user_data);
+    return NC_STOP_MAX_ITERATIONS;
+}
+
+NC_API size_t nc_optimizer_iterations(const nc_optimizer *o) { return o ? o->iterations : 0; }
+NC_API size_t nc_optimizer_evaluations(const nc_optimizer *o) { return o ? o->evaluations : 0; }
+NC_API double nc_optimizer_objective(const nc_optimizer *o) { return o ? o->objective : NAN; }
+NC_API double nc_optimizer_gradient_norm(const nc_optimizer *o)
+{
+    return o ? o->gradient_norm : NAN;
+}
+NC_API const char *nc_optimizer_last_error(const nc_optimizer *o) { return o ? o->msg : ""; }
