@@ -48,14 +48,6 @@ static nc_status check_frame(size_t d, size_t K, const double *A, size_t lda, in
 
 
 /* Allocate n doubles (n >= 1), NULL on overflow or failure. */
-static double *alloc_doubles(size_t n)
-{
-    size_t bytes;
-    if (n == 0) n = 1;
-    if (nc__mul_size(n, sizeof(double), &bytes)) return NULL;
-    return (double *)malloc(bytes);
-}
-
 /* Copy a d x K frame scaled by s into a dense d x K buffer (ld d). */
 static void copy_scaled(size_t d, size_t K, const double *A, size_t lda, double s, double *out)
 {
@@ -70,7 +62,7 @@ static nc_status singular_values(size_t m, size_t n, double *X, double *s)
     double *superb;
     lapack_int info;
     const size_t p = m < n ? m : n;
-    superb = alloc_doubles(p);
+    superb = nc__alloc_doubles(p, 1);
     if (superb == NULL) return NC_ERR_OUT_OF_MEMORY;
     info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'N', (lapack_int)m, (lapack_int)n, X,
                           (lapack_int)m, s, NULL, 1, NULL, 1, superb);
@@ -146,10 +138,10 @@ NC_API nc_status nc_frame_random_orthogonal(size_t d, size_t p, uint64_t seed, d
     {
         size_t n;
         if (nc__mul_size(d, p, &n)) return NC_ERR_INVALID_SIZE;
-        A = alloc_doubles(n);
+        A = nc__alloc_doubles(n, 1);
     }
-    tau = alloc_doubles(p);
-    diag = alloc_doubles(p);
+    tau = nc__alloc_doubles(p, 1);
+    diag = nc__alloc_doubles(p, 1);
     if (A == NULL || tau == NULL || diag == NULL) {
         free(A);
         free(tau);
@@ -194,7 +186,7 @@ NC_API nc_status nc_frame_transform(size_t d, size_t K, const double *Q, size_t 
     st = check_frame(d, K, M, ldm, 1);
     if (st != NC_SUCCESS) return st;
     if (nc__mul_size(d, K, &n)) return NC_ERR_INVALID_SIZE;
-    tmp = alloc_doubles(n);
+    tmp = nc__alloc_doubles(n, 1);
     if (tmp == NULL) return NC_ERR_OUT_OF_MEMORY;
     copy_scaled(d, K, M, ldm, 1.0, tmp);
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)K, (int)d, 1.0, Q,
@@ -221,7 +213,7 @@ NC_API nc_status nc_frame_center(size_t d, size_t K, const double *A, size_t lda
             if (counts[k] > SIZE_MAX - N) return NC_ERR_INVALID_SIZE;
             N += counts[k];
         }
-    mean = alloc_doubles(d);
+    mean = nc__alloc_doubles(d, 1);
     if (mean == NULL) return NC_ERR_OUT_OF_MEMORY;
     for (i = 0; i < d; i++) {
         nc__sum acc = {0.0, 0.0};
@@ -286,8 +278,8 @@ NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda,
     st_ = nc__pow2_scale(nc__amax_mat(T, d, K, ldt));
     if (nc__amax_mat(A, d, K, lda) == 0.0) return NC_ERR_UNAVAILABLE; /* s undefined */
     if (nc__mul_size(d, K, &n)) return NC_ERR_INVALID_SIZE;
-    a = alloc_doubles(n);
-    t = alloc_doubles(n);
+    a = nc__alloc_doubles(n, 1);
+    t = nc__alloc_doubles(n, 1);
     if (a == NULL || t == NULL) {
         st = NC_ERR_OUT_OF_MEMORY;
         goto done;
@@ -301,7 +293,7 @@ NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda,
         double *C, *U, *VT, *S, *sup, *RA;
         size_t dd = 0, need = 0;
         if (nc__size_mad(&dd, d, d) || nc__size_mad(&need, 3, dd) || nc__size_mad(&need, 2, d) || nc__size_mad(&need, 1, n) ||
-            (work = alloc_doubles(need)) == NULL) {
+            (work = nc__alloc_doubles(need, 1)) == NULL) {
             st = NC_ERR_OUT_OF_MEMORY;
             goto done;
         }
@@ -339,7 +331,7 @@ NC_API nc_status nc_frame_align(size_t d, size_t K, const double *A, size_t lda,
         double *tau, *RA, *B, *U1, *VT1, *S, *sup, *X, *Y;
         size_t kk = 0, need = 0;
         if (nc__size_mad(&kk, K, K) || nc__size_mad(&need, 3, kk) || nc__size_mad(&need, 3, n) || nc__size_mad(&need, 3, K) ||
-            (work = alloc_doubles(need)) == NULL) {
+            (work = nc__alloc_doubles(need, 1)) == NULL) {
             st = NC_ERR_OUT_OF_MEMORY;
             goto done;
         }
@@ -419,7 +411,7 @@ static nc_status frame_distance(size_t d, size_t K, const double *A, size_t lda,
     sc = nc__pow2_scale(sc);
     if (nc__mul_size(d, K, &n)) return NC_ERR_INVALID_SIZE;
     p = d < K ? d : K;
-    X = n > SIZE_MAX - p - d ? NULL : alloc_doubles(n + p + d);
+    X = n > SIZE_MAX - p - d ? NULL : nc__alloc_doubles(n + p + d, 1);
     if (X == NULL) return NC_ERR_OUT_OF_MEMORY;
     s = X + n;
     copy_scaled(d, K, A, lda, sc, X);

@@ -82,7 +82,6 @@ struct nc_prediction {
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-static int is_finite(double x) { return x - x == 0.0; }
 
 static nc_status fail(nc_prediction *p, nc_status st, const char *what)
 {
@@ -190,7 +189,7 @@ NC_API nc_status nc_prediction_set_weight_decay(nc_prediction *p, double lambda_
                                                 double lambda_H, double lambda_b)
 {
     if (p == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (!is_finite(lambda_W) || !is_finite(lambda_H) || !is_finite(lambda_b))
+    if (!nc__is_finite(lambda_W) || !nc__is_finite(lambda_H) || !nc__is_finite(lambda_b))
         return fail(p, NC_ERR_NON_FINITE, "weight decays must be finite");
     if (lambda_W < 0.0 || lambda_H < 0.0 || lambda_b < 0.0)
         return fail(p, NC_ERR_INVALID_VALUE, "weight decays must be >= 0");
@@ -230,7 +229,7 @@ NC_API nc_status nc_prediction_set_dim(nc_prediction *p, size_t d)
 NC_API nc_status nc_prediction_set_classifier_norm(nc_prediction *p, double norm)
 {
     if (p == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (!is_finite(norm)) return fail(p, NC_ERR_NON_FINITE, "classifier norm must be finite");
+    if (!nc__is_finite(norm)) return fail(p, NC_ERR_NON_FINITE, "classifier norm must be finite");
     if (!(norm > 0.0)) return fail(p, NC_ERR_INVALID_VALUE, "classifier norm must be > 0");
     p->classifier_norm = norm;
     p->computed = 0;
@@ -240,7 +239,7 @@ NC_API nc_status nc_prediction_set_classifier_norm(nc_prediction *p, double norm
 NC_API nc_status nc_prediction_set_tolerance(nc_prediction *p, double tol, size_t max_iterations)
 {
     if (p == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (!is_finite(tol)) return fail(p, NC_ERR_NON_FINITE, "tolerance must be finite");
+    if (!nc__is_finite(tol)) return fail(p, NC_ERR_NON_FINITE, "tolerance must be finite");
     if (!(tol > 0.0) || max_iterations < 1)
         return fail(p, NC_ERR_INVALID_VALUE, "need tolerance > 0 and max_iterations >= 1");
     p->tol = tol;
@@ -495,7 +494,7 @@ static nc_status compute_hong_ling(nc_prediction *p, size_t *rank, int *converge
         theta = theta_next;
         if (dot > 0.0) theta = 1.0; /* restart: next extrapolation is zero */
         res = 2.0 * sqrt(gm2) / g0;
-        if (!is_finite(res)) return fail(p, NC_ERR_DIVERGED, "the proximal gradient method diverged");
+        if (!nc__is_finite(res)) return fail(p, NC_ERR_DIVERGED, "the proximal gradient method diverged");
         if (res <= p->tol) {
             *converged = 1;
             it++;
@@ -778,7 +777,7 @@ NC_API nc_status nc_prediction_compute(nc_prediction *p)
         p->kind != NC_PREDICT_FIXED_ETF)
         collapse_by_columns(p, 1e-6);
     finish_norms(p);
-    if (!is_finite(p->objective))
+    if (!nc__is_finite(p->objective))
         return nc__fail(p->msg, NC_ERR_OVERFLOW, "the optimal objective is not finite");
     if (p->d != 0 && rank > p->d)
         return nc__fail(p->msg, NC_ERR_UNSUPPORTED,

@@ -14,6 +14,7 @@
  */
 #include "common/common.h"
 #include "common/sum.h"
+#include "metrics/metrics.h"
 
 #include <float.h>
 #include <limits.h>
@@ -23,7 +24,6 @@
 
 #include <cblas.h>
 
-static int is_finite(double x) { return x - x == 0.0; }
 
 static nc_status check_mat(size_t rows, size_t cols, const double *A, size_t lda,
                            int need_finite)
@@ -32,14 +32,6 @@ static nc_status check_mat(size_t rows, size_t cols, const double *A, size_t lda
 }
 
 
-
-static double *alloc_doubles(size_t n)
-{
-    size_t bytes;
-    if (n == 0) n = 1;
-    if (nc__mul_size(n, sizeof(double), &bytes)) return NULL;
-    return (double *)malloc(bytes);
-}
 
 /* Validate labels and count classes into counts (K entries). */
 static nc_status count_labels(size_t K, size_t N, const int32_t *labels, size_t *counts)
@@ -54,31 +46,6 @@ static nc_status count_labels(size_t K, size_t N, const int32_t *labels, size_t 
     for (k = 0; k < K; k++)
         if (counts[k] == 0) return NC_ERR_EMPTY_CLASS;
     return NC_SUCCESS;
-}
-
-/* Means of s H (d x K, ld d) in two passes; resid is d x K scratch. */
-static void class_means_scaled(size_t d, size_t K, size_t N, const double *H, size_t ldh,
-                               const int32_t *labels, const size_t *counts, double s,
-                               double *mu, double *resid)
-{
-    size_t i, k, t;
-    memset(mu, 0, d * K * sizeof(double));
-    for (i = 0; i < N; i++) {
-        const double *h = H + i * ldh;
-        double *m = mu + (size_t)labels[i] * d;
-        for (t = 0; t < d; t++) m[t] += s * h[t];
-    }
-    for (k = 0; k < K; k++)
-        for (t = 0; t < d; t++) mu[k * d + t] /= (double)counts[k];
-    memset(resid, 0, d * K * sizeof(double));
-    for (i = 0; i < N; i++) {
-        const size_t y = (size_t)labels[i];
-        const double *h = H + i * ldh, *m = mu + y * d;
-        double *r = resid + y * d;
-        for (t = 0; t < d; t++) r[t] += s * h[t] - m[t];
-    }
-    for (k = 0; k < K; k++)
-        for (t = 0; t < d; t++) mu[k * d + t] += resid[k * d + t] / (double)counts[k];
 }
 
 static nc_status check_features(size_t d, size_t K, size_t N, const double *H, size_t ldh,
@@ -106,7 +73,7 @@ NC_API nc_status nc_structure_class_means(size_t d, size_t K, size_t N, const do
     if (st != NC_SUCCESS) return st;
     if (nc__mul_size(d, K, &n) || n > SIZE_MAX / 2) return NC_ERR_INVALID_SIZE;
     cnt = (size_t *)malloc(K * sizeof(size_t));
-    mu = alloc_doubles(2 * n);
+    mu = nc__alloc_doubles(2 * n, 1);
     if (cnt == NULL || mu == NULL) {
         free(cnt);
         free(mu);
@@ -117,7 +84,7 @@ NC_API nc_status nc_structure_class_means(size_t d, size_t K, size_t N, const do
     if (st == NC_SUCCESS && !nc__all_finite_mat(H, d, N, ldh)) st = NC_ERR_NON_FINITE;
     if (st == NC_SUCCESS) {
         s = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
-        class_means_scaled(d, K, N, H, ldh, labels, cnt, s, mu, resid);
+        nc__class_means(d, K, N, H, ldh, labels, s, cnt, mu, resid);
         for (k = 0; k < K; k++)
             for (t = 0; t < d; t++) M[k * ldm + t] = mu[k * d + t] / s;
         if (counts != NULL) memcpy(counts, cnt, K * sizeof(size_t));
@@ -227,7 +194,7 @@ NC_API nc_status nc_structure_minority(size_t d, size_t K, const double *A, size
         free(isminor);
         return NC_ERR_INVALID_VALUE;
     }
-    U = alloc_doubles(d * K + K);
+    U = nc__alloc_doubles(d * K + K, 1);
     if (U == NULL) {
         free(isminor);
         return NC_ERR_OUT_OF_MEMORY;
@@ -287,7 +254,7 @@ NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H
     if (pairs != NULL && ldp < K) return NC_ERR_SIZE_MISMATCH;
     if (nc__mul_size(d, K, &n) || n > SIZE_MAX / 2 - K) return NC_ERR_INVALID_SIZE;
     cnt = (size_t *)malloc(K * sizeof(size_t));
-    mu = alloc_doubles(2 * n + K);
+    mu = nc__alloc_doubles(2 * n + K, 1);
     if (cnt == NULL || mu == NULL) {
         free(cnt);
         free(mu);
@@ -299,7 +266,7 @@ NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H
     if (st == NC_SUCCESS && !nc__all_finite_mat(H, d, N, ldh)) st = NC_ERR_NON_FINITE;
     if (st != NC_SUCCESS) goto done;
     s = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
-    class_means_scaled(d, K, N, H, ldh, labels, cnt, s, mu, resid);
+    nc__class_means(d, K, N, H, ldh, labels, s, cnt, mu, resid);
     {
         nc__sum *acc = (nc__sum *)calloc(K, sizeof(nc__sum));
         if (acc == NULL) {
@@ -330,7 +297,7 @@ NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H
                 goto done;
             }
             c = (V[i] + V[j]) / (2.0 * dist2);
-            if (!is_finite(c)) {
+            if (!nc__is_finite(c)) {
                 st = NC_ERR_OVERFLOW;
                 goto done;
             }

@@ -45,6 +45,13 @@ int nc__mul_size(size_t a, size_t b, size_t *out);
 double *nc__calloc_aligned(size_t a, size_t b);
 void nc__free_aligned(double *p);
 
+/* a x b doubles, zeroed (at least one), from calloc; NULL on overflow or
+ * failure. Free with free(). The one allocation helper of the library for
+ * arrays that need no particular alignment. */
+double *nc__alloc_doubles(size_t a, size_t b);
+
+/* 1 if x is finite (x - x is NaN for NaN and +-Inf). */
+static inline int nc__is_finite(double x) { return x - x == 0.0; }
 /* 1 if all n values (stride 1) are finite. */
 int nc__all_finite(const double *x, size_t n);
 /* 1 if the m x n column-major matrix with leading dimension ld is finite. */

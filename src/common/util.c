@@ -17,6 +17,13 @@ int nc__mul_size(size_t a, size_t b, size_t *out)
 }
 
 /* The pointer calloc returned sits just below the aligned block. */
+double *nc__alloc_doubles(size_t a, size_t b)
+{
+    size_t n, bytes;
+    if (nc__mul_size(a, b, &n) || nc__mul_size(n ? n : 1, sizeof(double), &bytes)) return NULL;
+    return (double *)calloc(n ? n : 1, sizeof(double));
+}
+
 double *nc__calloc_aligned(size_t a, size_t b)
 {
     size_t n;

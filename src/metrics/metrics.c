@@ -111,7 +111,6 @@ static const char *const metric_names[NC_METRIC_COUNT] = {
 /* ---- small helpers --------------------------------------------------------- */
 
 
-static int is_finite(double x) { return x - x == 0.0; }
 
 /* Append a note to the handle's message, "; "-separated, truncated to fit. */
 static void note(nc_metrics *m, const char *text)
@@ -408,7 +407,7 @@ int nc__nc4_block(size_t d, size_t K, size_t nb, const double *Hraw, size_t ldh,
         /* Classifier decision: first maximum. */
         for (k = 0; k < K; k++) {
             const double zk = z[k] + bp[k];
-            if (!is_finite(zk)) return 0;
+            if (!nc__is_finite(zk)) return 0;
             if (k == 0 || zk > zbest) {
                 zbest = zk;
                 pred = k;
@@ -608,7 +607,7 @@ static void metrics_finish(nc_metrics *m, const layout *L, const geom *g, size_t
         size_t r;
         for (r = 0; r < g->rank; r++) nc__sum_add(&acc, L->srr[r] / L->s[r] / L->s[r]);
         v = nc__sum_value(&acc) / (double)N / (double)K;
-        if (is_finite(v))
+        if (nc__is_finite(v))
             set_value(m, NC_METRIC_NC1, v);
         else
             note(m, "NC1 overflowed (Sigma_B nearly singular with rtol = 0): NC1 unavailable");
@@ -850,7 +849,7 @@ NC_API nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_w
 NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol)
 {
     if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (!is_finite(rtol) || rtol < 0.0 || rtol >= 1.0)
+    if (!nc__is_finite(rtol) || rtol < 0.0 || rtol >= 1.0)
         return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE,
                         "pseudo-inverse rtol must be finite and in [0, 1) (got %g)", rtol);
     metrics->pinv_rtol = rtol;

@@ -19,13 +19,6 @@
 #include <string.h>
 
 
-static double *alloc_doubles(size_t a, size_t b)
-{
-    size_t n;
-    if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n)) return NULL;
-    return (double *)calloc(n ? n / sizeof(double) : 1, sizeof(double));
-}
-
 size_t nc__model_small_size(const nc_model *m) { return m->n_hidden + m->d * m->K + m->K; }
 
 /* Allocate the depth-dependent storage for depth M; on success the small
@@ -39,13 +32,13 @@ static nc_status set_layout(nc_model *m, size_t depth, const double *old_Wc, con
         n_hidden > SIZE_MAX - d * K - K)
         return NC_ERR_INVALID_SIZE;
     total = n_hidden + d * K + K;
-    small = alloc_doubles(total, 1);
-    gsmall = alloc_doubles(total, 1);
+    small = nc__alloc_doubles(total, 1);
+    gsmall = nc__alloc_doubles(total, 1);
     if (depth > 1) {
-        P = alloc_doubles(d, K);
-        prefix = alloc_doubles(n_hidden, 1);
-        sa = alloc_doubles(d, d > K ? d : K);
-        sb = alloc_doubles(d, d > K ? d : K);
+        P = nc__alloc_doubles(d, K);
+        prefix = nc__alloc_doubles(n_hidden, 1);
+        sa = nc__alloc_doubles(d, d > K ? d : K);
+        sb = nc__alloc_doubles(d, d > K ? d : K);
     }
     if (!small || !gsmall || (depth > 1 && (!P || !prefix || !sa || !sb))) {
         free(small); free(gsmall); free(P); free(prefix); free(sa); free(sb);
@@ -91,12 +84,12 @@ static nc_status model_alloc(nc_model **out, size_t d, size_t K, size_t N)
     if (nc__mul_size(N, sizeof(int32_t), &nlab)) goto oom;
     m->labels = (int32_t *)malloc(nlab ? nlab : 1);
     m->counts = (size_t *)calloc(K, sizeof(size_t));
-    m->class_weights = alloc_doubles(K, 1);
-    m->log_prior = alloc_doubles(K, 1);
+    m->class_weights = nc__alloc_doubles(K, 1);
+    m->log_prior = nc__alloc_doubles(K, 1);
     m->H = nc__calloc_aligned(d, N);
-    m->means = alloc_doubles(d, K);
-    m->class_grad = alloc_doubles(d, K);
-    m->align_gP = alloc_doubles(d, K);
+    m->means = nc__alloc_doubles(d, K);
+    m->class_grad = nc__alloc_doubles(d, K);
+    m->align_gP = nc__alloc_doubles(d, K);
     if (!m->labels || !m->counts || !m->class_weights || !m->log_prior || !m->H || !m->means ||
         !m->class_grad || !m->align_gP || nc__pass_set_threads(m, 1) != NC_SUCCESS)
         goto oom;
@@ -426,7 +419,7 @@ NC_API nc_status nc_model_set_depth(nc_model *m, size_t depth)
                         depth);
     if (depth == m->depth) return NC_SUCCESS;
     /* Keep W_M and b across the new layout. */
-    Wc = alloc_doubles(m->d * m->K + m->K, 1);
+    Wc = nc__alloc_doubles(m->d * m->K + m->K, 1);
     if (!Wc) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "nc_model_set_depth: out of memory");
     memcpy(Wc, m->Wc, (m->d * m->K + m->K) * sizeof(double));
     st = set_layout(m, depth, Wc, Wc + m->d * m->K);
@@ -646,7 +639,7 @@ static nc_status orthonormal_columns(nc_model *m, double *Q, uint64_t seed, cons
             }
     } else {
         nc__rng rng;
-        double *tau = alloc_doubles(K, 1);
+        double *tau = nc__alloc_doubles(K, 1);
         lapack_int info;
         if (!tau) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "fixed frame: out of memory");
         nc__rng_seed(&rng, seed);
@@ -675,7 +668,7 @@ static nc_status fix_frame(nc_model *m, double norm, uint64_t seed, const double
     if (d < K)
         return nc__fail(m->msg, NC_ERR_INVALID_SIZE,
                         "fixed frame: needs d >= K (d = %zu, K = %zu)", d, K);
-    Q = alloc_doubles(d, K);
+    Q = nc__alloc_doubles(d, K);
     if (!Q) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "fixed frame: out of memory");
     if ((st = orthonormal_columns(m, Q, seed, P, ldp)) != NC_SUCCESS) {
         free(Q);

@@ -82,13 +82,6 @@ static void choose_blocks(nc_model *m)
     if (m->block_fused > m->N) m->block_fused = m->N;
 }
 
-static double *alloc_doubles(size_t a, size_t b)
-{
-    size_t n;
-    if (nc__mul_size(a, b, &n) || nc__mul_size(n, sizeof(double), &n)) return NULL;
-    return (double *)calloc(n ? n / sizeof(double) : 1, sizeof(double));
-}
-
 /* The fused column path runs the loss on the block transposed too (its
  * value_grad_t: vectorised across samples, where the column form loops over
  * each sample's K logits in scalar code; at (10, 64, 5000) the column CE
@@ -135,7 +128,7 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
     zcols = m->block > m->block_fused ? m->block : m->block_fused;
     gcols = m->block > m->block_fused ? m->block : m->block_fused;
     if (gcols < 8) gcols = 8;
-    Ppack = alloc_doubles(m->d, m->K);
+    Ppack = nc__alloc_doubles(m->d, m->K);
     ws = (nc__pass_ws *)calloc(threads, sizeof *ws);
     if (!ws || !Ppack) {
         free(ws);
@@ -143,12 +136,12 @@ nc_status nc__pass_set_threads(nc_model *m, size_t threads)
         return NC_ERR_OUT_OF_MEMORY;
     }
     for (t = 0; t < threads; t++) {
-        ws[t].Z = alloc_doubles(m->K, zcols);
-        ws[t].G = alloc_doubles(m->d, gcols);
-        ws[t].gP = alloc_doubles(m->d, m->K);
+        ws[t].Z = nc__alloc_doubles(m->K, zcols);
+        ws[t].G = nc__alloc_doubles(m->d, gcols);
+        ws[t].gP = nc__alloc_doubles(m->d, m->K);
         /* 64 bytes of padding on both sides: no other thread's data shares
          * the cache lines that this thread adds to at every block. */
-        ws[t].gb_mem = alloc_doubles(m->K + 16, 1);
+        ws[t].gb_mem = nc__alloc_doubles(m->K + 16, 1);
         ws[t].gb = ws[t].gb_mem ? ws[t].gb_mem + 8 : NULL;
         ws[t].ldt = NC__SMALL_ROUND(m->block_fused);
         /* rows 512 bytes apart would share L1 sets: the transposes write d

@@ -33,22 +33,15 @@
 
 /* struct nc_optimizer is defined in nc_internal.h (the checkpoint code reads it). */
 
-static double *alloc_doubles(size_t n)
-{
-    size_t bytes;
-    if (nc__mul_size(n ? n : 1, sizeof(double), &bytes)) return NULL;
-    return (double *)calloc(n ? n : 1, sizeof(double));
-}
-
 static nc_status alloc_lbfgs(nc_optimizer *o, size_t history)
 {
     size_t hn;
     double *S, *Y, *rho, *at;
     if (nc__mul_size(history, o->n_max, &hn)) return NC_ERR_OUT_OF_MEMORY;
-    S = alloc_doubles(hn);
-    Y = alloc_doubles(hn);
-    rho = alloc_doubles(history);
-    at = alloc_doubles(history);
+    S = nc__alloc_doubles(hn, 1);
+    Y = nc__alloc_doubles(hn, 1);
+    rho = nc__alloc_doubles(history, 1);
+    at = nc__alloc_doubles(history, 1);
     if (!S || !Y || !rho || !at) {
         free(S); free(Y); free(rho); free(at);
         return NC_ERR_OUT_OF_MEMORY;
@@ -93,8 +86,8 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     o->sched_param = 1.0;
     o->objective = NAN;
     o->gradient_norm = NAN;
-    o->v_small = alloc_doubles(o->n_small);
-    o->s_small = alloc_doubles(o->n_small);
+    o->v_small = nc__alloc_doubles(o->n_small, 1);
+    o->s_small = nc__alloc_doubles(o->n_small, 1);
     if (!o->v_small || !o->s_small) goto oom;
     if (o->momentum > 0 || algorithm == NC_OPT_ADAM) {
         o->v_H = nc__calloc_aligned(dN, 1);
@@ -105,11 +98,11 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
         if (!o->s_H) goto oom;
     }
     if (algorithm == NC_OPT_LBFGS) {
-        o->x = alloc_doubles(o->n_max);
-        o->g = alloc_doubles(o->n_max);
-        o->xt = alloc_doubles(o->n_max);
-        o->gt = alloc_doubles(o->n_max);
-        o->p = alloc_doubles(o->n_max);
+        o->x = nc__alloc_doubles(o->n_max, 1);
+        o->g = nc__alloc_doubles(o->n_max, 1);
+        o->xt = nc__alloc_doubles(o->n_max, 1);
+        o->gt = nc__alloc_doubles(o->n_max, 1);
+        o->p = nc__alloc_doubles(o->n_max, 1);
         o->mask = (unsigned char *)calloc(o->n_max ? o->n_max : 1, 1);
         if (!o->x || !o->g || !o->xt || !o->gt || !o->p || !o->mask) goto oom;
         if (alloc_lbfgs(o, 10) != NC_SUCCESS) goto oom;
