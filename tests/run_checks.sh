@@ -80,6 +80,21 @@ count_step "header compiles alone" $ok
 echo "== layers: each source includes only its own layer and the layers before it"
 sh tests/check_layers.sh >"$log" 2>&1; count_harness "check_layers" $?
 
+echo "== docs: every public function, type and constant in docs/API.md"
+# The checker and its self-test (which proves it reports a deleted, an
+# altered and an invented prototype) each end with a harness line.
+if [ -x /usr/bin/python3 ]; then py=/usr/bin/python3; else py=$(command -v python3); fi
+if [ -n "$py" ]; then
+    "$py" tests/check_api_docs.py include/ncollapse.h docs/API.md >"$log" 2>&1
+    count_harness "check_api_docs" $?
+    "$py" tests/check_api_docs.py --self-test include/ncollapse.h docs/API.md >"$log" 2>&1
+    count_harness "check_api_docs --self-test" $?
+else
+    echo "no python3 found (neither /usr/bin/python3 nor python3 in PATH): docs/API.md cannot be checked" >"$log"
+    count_step "check_api_docs" 1
+    count_step "check_api_docs --self-test" 1
+fi
+
 echo "== staged install + pkg-config"
 stage=$(pwd)/tests/stage
 rm -rf "$stage"

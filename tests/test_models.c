@@ -1,5 +1,5 @@
 /*
- * test_models.c - the papers' models (issue 3): finite-difference gradients
+ * test_models.c - the papers' models: finite-difference gradients
  * for every combination of feature model x depth x classifier x loss x bias
  * (and the AllNC terms), the known optima reached by the optimizers, and the
  * errors of invalid combinations.

@@ -47,7 +47,7 @@
  * it measured faster than the fused kernels (docs/performance.md, K = 4,
  * 10, 100): d <= 24 1.1-2.8x; d < 48 not a multiple of 8 1.1-1.8x (the
  * fused kernels do those last rows one at a time); d = 32 and 40, since its
- * 4 x 4 register tiles (seventh session), 1.2-1.3x at K = 4 and 10 and
+ * 4 x 4 register tiles, 1.2-1.3x at K = 4 and 10 and
  * 1.5-1.8x at K = 100 with AVX-512, 1.0-1.7x with AVX2. At d = 48-64 the
  * two are within 1.2x either way, at d = 96 the fused kernels win at small K. */
 #define NC_SMALL_MAX_D 47
