@@ -43,7 +43,7 @@ LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm -pthread
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 # The sources of each layer live in src/<layer>/ (docs/DESIGN.md, "Layers").
-LAYERS := common kernels loss model optim metrics analysis io
+LAYERS := common kernels loss model metrics analysis optim io
 SRCS := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 OBJS := $(patsubst src/%.c,lib/obj/%.o,$(SRCS))
 SAN_OBJS := $(patsubst src/%.c,lib/obj-san/%.o,$(SRCS))

@@ -267,6 +267,19 @@ NC_API nc_status nc_model_get_layer(const nc_model *model, size_t layer, double 
 /* The end-to-end classifier P = W_M ... W_1 (K x d row-major, stride ldp >= d);
  * logits are P h + b. For M = 1, P = W. Metrics of a model use P. */
 NC_API nc_status nc_model_get_product(const nc_model *model, double *P, size_t ldp);
+/*
+ * What layer l in [0, M) sees (Dang et al. 2023 measure NC at every layer):
+ * its features H_l = W_l ... W_1 H (H_0 = H), d x N column-major with column
+ * stride ldh >= d, and the classifier above them, C_l = W_M ... W_{l+1}
+ * (C_0 = P, C_{M-1} = W_M), K x d row-major with row stride ldc >= d; C_l H_l
+ * = P H at every l. Computed from the layers' current values at each call
+ * (O(l d^3 + d^2 N) and O((M - l) d^3 + K d^2)). NC_ERR_INVALID_VALUE for
+ * layer >= M, NC_ERR_SIZE_MISMATCH for a short stride, NC_ERR_OUT_OF_MEMORY.
+ */
+NC_API nc_status nc_model_get_layer_features(const nc_model *model, size_t layer, double *Hl,
+                                             size_t ldh);
+NC_API nc_status nc_model_get_layer_classifier(const nc_model *model, size_t layer, double *C,
+                                               size_t ldc);
 
 /*
  * Fix the classifier (the last layer W_M): it is no longer a variable, has
@@ -526,6 +539,101 @@ NC_API size_t nc_optimizer_evaluations(const nc_optimizer *optimizer);
 /* Message describing the last failure on this optimizer ("" if none). */
 NC_API const char *nc_optimizer_last_error(const nc_optimizer *optimizer);
 
+/* ---- second-order check of a point -------------------------------------------- */
+/*
+ * Is the model's current state a strict saddle, a local minimum, or is the
+ * test inconclusive? A small gradient does not say: on the ReLU UFM projected
+ * methods can stop at KKT points where a class is held at h = 0 far above the
+ * optimum, and deep linear models stop at W = H = 0.
+ *
+ * The check computes the gradient (the KKT residual for ReLU features: a
+ * component at h = 0 counts only if it is negative), the multipliers at
+ * h = 0 (the gradient there; KKT needs them >= 0), the classes whose
+ * features are all 0, and the extreme eigenvalues of the Hessian by Lanczos
+ * (full reorthogonalisation, seeded random start) on Hessian-vector products
+ * by central differences of exact gradients (about 1e-10 relative). With
+ * ReLU features the variables at h = 0 are held fixed: the Hessian of the
+ * face of active bounds. The point is
+ *   NC_POINT_NOT_STATIONARY  gradient norm > gtol (default 1e-8);
+ *   NC_POINT_STRICT_SADDLE   lambda_min < -ctol * max|lambda| (default ctol
+ *                            1e-6): the Ritz vector is a direction of
+ *                            negative curvature (a Rayleigh quotient, so a
+ *                            certificate whether or not Lanczos converged);
+ *   NC_POINT_LOCAL_MINIMUM   lambda_min - residual >= -ctol * max|lambda|
+ *                            and, for ReLU features, every multiplier at
+ *                            h = 0 > gtol: no direction of negative
+ *                            curvature, a local minimum up to flat
+ *                            directions (the objective is invariant under
+ *                            rotations H -> Q H, W -> W Q^T, so its Hessian
+ *                            has zero eigenvalues at every point), and not
+ *                            necessarily the global one: compare with a
+ *                            prediction, or let the optimizer's escape try
+ *                            its non-local moves;
+ *   NC_POINT_INCONCLUSIVE    otherwise (flat directions, degenerate
+ *                            multipliers, Lanczos not converged).
+ * Cost: 1 + 2 x (Lanczos steps, default at most 60) gradient evaluations and
+ * (steps + 8) vectors of all variables. The model's state is the same, bit
+ * for bit, after the call (its options too); the model is borrowed and
+ * must outlive the handle. One handle per thread at a time.
+ */
+typedef struct nc_curvature nc_curvature;
+
+typedef enum nc_point {
+    NC_POINT_NOT_STATIONARY = 0,
+    NC_POINT_STRICT_SADDLE = 1,
+    NC_POINT_LOCAL_MINIMUM = 2,
+    NC_POINT_INCONCLUSIVE = 3
+} nc_point;
+
+/* Short name ("strict saddle", ...); "unknown" otherwise. */
+NC_API const char *nc_point_name(nc_point point);
+NC_API nc_status nc_curvature_create(nc_curvature **curvature, nc_model *model);
+/* Free; accepts NULL. */
+NC_API void nc_curvature_destroy(nc_curvature *curvature);
+/* Lanczos steps in [1, 10000] (default 60), relative residual rtol in (0, 1)
+ * at which it stops (default 1e-6), seed of its random start (default 1). */
+NC_API nc_status nc_curvature_set_lanczos(nc_curvature *curvature, size_t max_steps, double rtol,
+                                          uint64_t seed);
+/* gtol (gradient norm of a stationary point, default 1e-8) and ctol (the
+ * band |lambda| <= ctol max|lambda| that is inconclusive, default 1e-6):
+ * finite, >= 0. */
+NC_API nc_status nc_curvature_set_tolerances(nc_curvature *curvature, double gtol, double ctol);
+/* Check the model's current state. NC_ERR_OVERFLOW if a gradient overflows,
+ * NC_ERR_OUT_OF_MEMORY, NC_ERR_LAPACK. */
+NC_API nc_status nc_curvature_compute(nc_curvature *curvature);
+/* Results of the last successful compute (NC_POINT_INCONCLUSIVE, NaN or 0
+ * before one). */
+NC_API nc_point nc_curvature_point(const nc_curvature *curvature);
+NC_API double nc_curvature_objective(const nc_curvature *curvature);
+NC_API double nc_curvature_gradient_norm(const nc_curvature *curvature);
+/* Extreme Ritz values of the (face) Hessian and the Lanczos residual of the
+ * lowest one: lambda_min lies within the residual of it. */
+NC_API double nc_curvature_min_eigenvalue(const nc_curvature *curvature);
+NC_API double nc_curvature_max_eigenvalue(const nc_curvature *curvature);
+NC_API double nc_curvature_residual(const nc_curvature *curvature);
+/* ReLU features: the smallest gradient component at h = 0 (NaN if no h is
+ * 0) and the number of variables at the bound. */
+NC_API double nc_curvature_min_multiplier(const nc_curvature *curvature);
+NC_API size_t nc_curvature_active_bounds(const nc_curvature *curvature);
+/* Classes whose features are all 0: their number, and their indices into
+ * classes (K entries, may be NULL). */
+NC_API size_t nc_curvature_dead_classes(const nc_curvature *curvature, size_t *classes);
+NC_API size_t nc_curvature_lanczos_steps(const nc_curvature *curvature);
+/* Gradient evaluations of the last compute. */
+NC_API size_t nc_curvature_evaluations(const nc_curvature *curvature);
+/* The unit Ritz vector of lambda_min in the order of nc_model_get_variables
+ * (nc_model_num_variables values; 0 on variables at the bound). */
+NC_API nc_status nc_curvature_get_direction(const nc_curvature *curvature, double *direction);
+NC_API const char *nc_curvature_last_error(const nc_curvature *curvature);
+
+/* The moves of the optimizer's escape (nc_optimizer_set_escape). */
+typedef enum nc_escape {
+    NC_ESCAPE_NONE = 0,                /* no move lowered the objective */
+    NC_ESCAPE_NEGATIVE_CURVATURE = 1,  /* from a strict saddle, along negative curvature */
+    NC_ESCAPE_REVIVE_CLASS = 2,        /* a class held at h = 0 given a coordinate of its own */
+    NC_ESCAPE_FROM_ZERO = 3            /* from W = H = 0 along the label-aligned point */
+} nc_escape;
+
 /* ---- checkpoints ----------------------------------------------------------- */
 /*
  * Save the full state of a model (sizes, labels, options, all variables) and,
@@ -636,6 +744,26 @@ NC_API nc_status nc_metrics_compute(nc_metrics *metrics, const nc_model *model);
 NC_API nc_status nc_metrics_compute_data(nc_metrics *metrics, size_t d, size_t K, size_t N,
                                          const double *H, size_t ldh, const int32_t *labels,
                                          const double *W, size_t ldw, const double *b);
+/*
+ * The metrics at layer l in [0, M) of a deep model: nc_metrics_compute_data
+ * on the layer's features H_l and the classifier above them, C_l (see
+ * nc_model_get_layer_features), with the model's labels and bias. Layer 0 is
+ * nc_metrics_compute. NC4 and accuracy do not depend on l (C_l H_l = P H).
+ * Allocates d x N + K x d doubles for the call.
+ */
+NC_API nc_status nc_metrics_compute_layer(nc_metrics *metrics, const nc_model *model,
+                                          size_t layer);
+/*
+ * The same from caller arrays: H (d x N, ldh >= d), labels, the depth M >= 1
+ * layers W_1 .. W_M (layers[l] = W_{l+1}; d x d row-major for l < M - 1 and
+ * K x d for the classifier W_M, all with row stride lda >= d), optional b (K
+ * values or NULL) and layer l < M. Every value must be finite.
+ */
+NC_API nc_status nc_metrics_compute_layer_data(nc_metrics *metrics, size_t d, size_t K, size_t N,
+                                               const double *H, size_t ldh,
+                                               const int32_t *labels, size_t depth,
+                                               const double *const *layers, size_t lda,
+                                               const double *b, size_t layer);
 /* One result of the last compute. NC_ERR_UNAVAILABLE if it needs W that was
  * not given, or if nothing was computed yet. */
 NC_API nc_status nc_metrics_get(const nc_metrics *metrics, nc_metric metric, double *value);

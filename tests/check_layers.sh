@@ -2,7 +2,7 @@
 # check_layers.sh - every private include of src/ respects the layers: a
 # file in src/<layer>/ includes only headers of its own layer and of the
 # layers before it, in this order (docs/DESIGN.md, "Layers"):
-LAYERS="common kernels loss model optim metrics analysis io"
+LAYERS="common kernels loss model metrics analysis optim io"
 # Prints each violation and the harness line "check_layers: N passed, M failed".
 cd "$(dirname "$0")/.." || exit 1
 rank() { i=0; for l in $LAYERS; do [ "$l" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo -1; }

@@ -7,7 +7,7 @@
  *
  * Layers (src/<layer>/), each including only its own headers and those of
  * the layers before it:
- *   common -> kernels -> loss -> model -> optim -> metrics -> analysis -> io
+ *   common -> kernels -> loss -> model -> metrics -> analysis -> optim -> io
  */
 #ifndef NC_COMMON_H
 #define NC_COMMON_H

@@ -89,7 +89,8 @@ struct nc_metrics {
     char msg[NC_MSG_SIZE];
 };
 
-static const char *const metric_names[NC_METRIC_COUNT] = {
+/* One name per metric, in the enum's order (nc_metric_name). */
+static const char *const metric_names[] = {
     "nc1",
     "nc2_equinorm_means",
     "nc2_equinorm_w",
@@ -104,6 +105,9 @@ static const char *const metric_names[NC_METRIC_COUNT] = {
     "nc4",
     "accuracy",
 };
+/* A metric added to the enum without a name here fails to compile. */
+typedef char nc__metric_names_complete[sizeof metric_names / sizeof metric_names[0] ==
+                                               NC_METRIC_COUNT ? 1 : -1];
 
 /* Target of a block of columns: B columns of d doubles make about 256 KB. */
 #define NC_METRICS_BLOCK_DOUBLES 32768

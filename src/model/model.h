@@ -139,4 +139,15 @@ void nc__model_update_product(nc_model *m);
  * are the ranges [0, n_hidden), [n_hidden, n_hidden + dK), [.., + K). */
 size_t nc__model_small_size(const nc_model *m);
 
+/* ---- what each layer of a deep model sees (layers.c) ----------------------- */
+/* layers[0..depth) are W_1 .. W_M, row-major with row stride lda (W_M: K
+ * rows). Sizes are checked by the caller (BLAS int range). */
+/* Hl (d x N, ld ldo) = W_l ... W_1 H (H itself for l = 0). */
+nc_status nc__layer_features(size_t d, size_t N, const double *H, size_t ldh,
+                             const double *const *layers, size_t lda, size_t l, double *Hl,
+                             size_t ldo);
+/* C (K x d row-major, ld ldc) = W_M ... W_{l+1} (W_M for l = M - 1). */
+nc_status nc__layer_classifier(size_t d, size_t K, const double *const *layers, size_t lda,
+                               size_t depth, size_t l, double *C, size_t ldc);
+
 #endif /* NC_MODEL_H */

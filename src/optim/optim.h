@@ -52,4 +52,10 @@ struct nc_optimizer {
     char msg[NC_MSG_SIZE];
 };
 
+/* Check the model's state with c and, if it is a strict saddle, holds a
+ * class at h = 0 or sits at W = H = 0, try the escape moves (escape.c). The
+ * model is left at the lowest point found: *kind says which move lowered
+ * the objective, by *decrease (NC_ESCAPE_NONE: the state is unchanged). */
+nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *decrease);
+
 #endif /* NC_OPTIM_H */

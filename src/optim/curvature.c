@@ -1,0 +1,396 @@
+/*
+ * optim/curvature.c - the second-order check of a point (nc_curvature): is
+ * a stationary point a strict saddle (with the direction of negative
+ * curvature), a local minimum, or is the test inconclusive?
+ *
+ * The Hessian is reached through Hessian-vector products by central
+ * differences of exact gradients, Hv = (g(x + e v) - g(x - e v)) / (2 e) with
+ * e = cbrt(eps) max(1, |x|_inf) for a unit v: the error is O(e^2) in the
+ * third derivatives plus O(eps |g| / e) of rounding, about 1e-10 relative.
+ * Lanczos with full reorthogonalisation (from a seeded random start) gives
+ * the extreme Ritz values of the Hessian restricted to the free variables.
+ * A Ritz value is a Rayleigh quotient, so theta_min < 0 certifies negative
+ * curvature along its Ritz vector whatever the convergence; a local minimum
+ * is reported only when theta_min - residual >= -tol. Zero eigenvalues are
+ * expected, not suspicious: the UFM's objective is invariant under
+ * rotations (H -> Q H, W -> W Q^T; in deep models between layers too), so
+ * at any point its Hessian has flat directions along them.
+ *
+ * ReLU features (H >= 0): the variables at the bound (h = 0) are held fixed,
+ * so the Hessian is that of the face of active bounds, evaluated on the
+ * objective's smooth extension to h < 0 (the difference points may leave
+ * the feasible set by e); the multipliers at h = 0 are the gradient
+ * components there, and KKT needs them >= 0 (the KKT residual counts the
+ * negative ones). A positive multiplier makes the point a minimum along its
+ * coordinate to first order, so a class whose features are all held at 0
+ * can sit at a strict local minimum that is not the global one: this check
+ * reports such dead classes; the optimizer's escape tries to revive them.
+ */
+#include "optim/optim.h"
+#include "common/rng.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+struct nc_curvature {
+    nc_model *model;
+    size_t max_steps;
+    double rtol, gtol, ctol;
+    uint64_t seed;
+
+    int computed;
+    nc_point point;
+    double objective, gnorm, lambda_min, lambda_max, residual, min_multiplier;
+    size_t n, active, steps, evaluations, n_dead;
+    double *direction; /* n, after a compute */
+    size_t *dead;      /* K */
+    char msg[NC_MSG_SIZE];
+};
+
+static const char *const point_names[] = {"not stationary", "strict saddle", "local minimum",
+                                          "inconclusive"};
+typedef char nc__point_names_complete[sizeof point_names / sizeof point_names[0] ==
+                                              NC_POINT_INCONCLUSIVE + 1 ? 1 : -1];
+
+NC_API const char *nc_point_name(nc_point point)
+{
+    if ((int)point < 0 || (int)point > (int)NC_POINT_INCONCLUSIVE) return "unknown";
+    return point_names[point];
+}
+
+NC_API nc_status nc_curvature_create(nc_curvature **curvature, nc_model *model)
+{
+    nc_curvature *c;
+    if (curvature == NULL) return NC_ERR_NULL_ARGUMENT;
+    *curvature = NULL;
+    if (model == NULL) return NC_ERR_NULL_ARGUMENT;
+    c = (nc_curvature *)calloc(1, sizeof *c);
+    if (c == NULL) return NC_ERR_OUT_OF_MEMORY;
+    c->dead = (size_t *)calloc(model->K, sizeof(size_t));
+    if (c->dead == NULL) {
+        free(c);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    c->model = model;
+    c->max_steps = 60;
+    c->rtol = 1e-6;
+    c->gtol = 1e-8;
+    c->ctol = 1e-6;
+    c->seed = 1;
+    c->lambda_min = c->lambda_max = c->residual = c->min_multiplier = NAN;
+    c->objective = c->gnorm = NAN;
+    *curvature = c;
+    return NC_SUCCESS;
+}
+
+NC_API void nc_curvature_destroy(nc_curvature *c)
+{
+    if (c == NULL) return;
+    free(c->direction);
+    free(c->dead);
+    free(c);
+}
+
+NC_API nc_status nc_curvature_set_lanczos(nc_curvature *c, size_t max_steps, double rtol,
+                                          uint64_t seed)
+{
+    if (c == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (max_steps < 1 || max_steps > 10000)
+        return nc__fail(c->msg, NC_ERR_INVALID_VALUE, "max_steps %zu is outside [1, 10000]",
+                        max_steps);
+    if (!(rtol > 0.0 && rtol < 1.0))
+        return nc__fail(c->msg, NC_ERR_INVALID_VALUE, "rtol must be in (0, 1)");
+    c->max_steps = max_steps;
+    c->rtol = rtol;
+    c->seed = seed;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_curvature_set_tolerances(nc_curvature *c, double gtol, double ctol)
+{
+    if (c == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (!(gtol >= 0.0 && gtol <= DBL_MAX) || !(ctol >= 0.0 && ctol <= DBL_MAX))
+        return nc__fail(c->msg, NC_ERR_INVALID_VALUE,
+                        "tolerances must be finite and >= 0 (gtol %g, ctol %g)", gtol, ctol);
+    c->gtol = gtol;
+    c->ctol = ctol;
+    return NC_SUCCESS;
+}
+
+/* Put x into the model without the feasibility test (the difference points
+ * of the ReLU model may be e below 0: the objective's smooth extension). */
+static void put_x(nc_model *m, const double *x)
+{
+    const size_t n = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
+    memcpy(m->small, x, n * sizeof(double));
+    memcpy(m->H, x + n, m->d * m->N * sizeof(double));
+    if (m->bias) memcpy(m->b, x + n + m->d * m->N, m->K * sizeof(double));
+    nc__model_update_product(m);
+    m->version++;
+}
+
+typedef struct hvp_ctx {
+    nc_model *m;
+    size_t n;
+    const double *x0;
+    const unsigned char *fixed; /* n: held at the bound, or NULL */
+    double e;
+    double *xt, *gp, *gm;
+    size_t evaluations;
+} hvp_ctx;
+
+/* out = (masked) H v for a (masked) unit v; 0 on success. */
+static nc_status hvp(hvp_ctx *h, const double *v, double *out)
+{
+    size_t i;
+    double f;
+    nc_status st;
+    for (i = 0; i < h->n; i++) h->xt[i] = h->x0[i] + h->e * v[i];
+    put_x(h->m, h->xt);
+    st = nc_model_gradient_vector(h->m, &f, h->gp);
+    if (st != NC_SUCCESS) return st;
+    for (i = 0; i < h->n; i++) h->xt[i] = h->x0[i] - h->e * v[i];
+    put_x(h->m, h->xt);
+    st = nc_model_gradient_vector(h->m, &f, h->gm);
+    if (st != NC_SUCCESS) return st;
+    h->evaluations += 2;
+    for (i = 0; i < h->n; i++)
+        out[i] = (h->fixed && h->fixed[i]) ? 0.0 : (h->gp[i] - h->gm[i]) / (2.0 * h->e);
+    if (!nc__all_finite(out, h->n)) return NC_ERR_OVERFLOW;
+    return NC_SUCCESS;
+}
+
+/* Lowest and highest eigenpairs of the j x j tridiagonal (a, b): theta
+ * values into th[0] (lowest), th[1] (highest); the lowest eigenvector's
+ * last component into *zlast and the whole vector into z (j). */
+static int tridiag_extremes(size_t j, const double *a, const double *b, double *work, double *z,
+                            double *th, double *zlast)
+{
+    double *dd = work, *ee = work + j, *Z = work + 2 * j;
+    size_t i;
+    memcpy(dd, a, j * sizeof(double));
+    if (j > 1) memcpy(ee, b, (j - 1) * sizeof(double));
+    if (LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', (int)j, dd, ee, Z, (int)j) != 0) return 0;
+    th[0] = dd[0];
+    th[1] = dd[j - 1];
+    for (i = 0; i < j; i++) z[i] = Z[i];
+    *zlast = Z[j - 1];
+    return 1;
+}
+
+NC_API nc_status nc_curvature_compute(nc_curvature *c)
+{
+    nc_model *m;
+    size_t n, i, k, j, steps, hoff, nfree = 0;
+    double *x0 = NULL, *g0 = NULL, *Q = NULL, *w = NULL, *xt = NULL, *gp = NULL, *gm = NULL;
+    double *a = NULL, *b = NULL, *tw = NULL, *z = NULL, *dir = NULL;
+    unsigned char *fixed = NULL;
+    double f0, g2 = 0.0, amax = 0.0, th[2] = {NAN, NAN}, zlast = 0.0, scale;
+    nc_status st = NC_SUCCESS;
+    nc__rng rng;
+    hvp_ctx h;
+    if (c == NULL) return NC_ERR_NULL_ARGUMENT;
+    m = c->model;
+    c->computed = 0;
+    c->msg[0] = '\0';
+    n = nc_model_num_variables(m);
+    steps = c->max_steps;
+    if (steps > n) steps = n;
+    if (!nc__fits_int(n) || nc__mul_size(steps + 1, n, &i))
+        return nc__fail(c->msg, NC_ERR_INVALID_SIZE, "the Lanczos basis (%zu x %zu) is too large",
+                        steps + 1, n);
+    x0 = nc__alloc_doubles(n, 1);
+    g0 = nc__alloc_doubles(n, 1);
+    w = nc__alloc_doubles(n, 1);
+    xt = nc__alloc_doubles(n, 1);
+    gp = nc__alloc_doubles(n, 1);
+    gm = nc__alloc_doubles(n, 1);
+    dir = nc__alloc_doubles(n, 1);
+    Q = nc__alloc_doubles(steps + 1, n);
+    a = nc__alloc_doubles(steps + 1, 1);
+    b = nc__alloc_doubles(steps + 1, 1);
+    tw = nc__alloc_doubles(steps + 2, steps + 2);
+    z = nc__alloc_doubles(steps + 1, 1);
+    fixed = (unsigned char *)calloc(n, 1);
+    if (!x0 || !g0 || !w || !xt || !gp || !gm || !dir || !Q || !a || !b || !tw || !z || !fixed) {
+        st = nc__fail(c->msg, NC_ERR_OUT_OF_MEMORY,
+                      "no memory for the check: it keeps %zu vectors of %zu variables", steps + 8,
+                      n);
+        goto done;
+    }
+    nc_model_get_variables(m, x0);
+    st = nc_model_gradient_vector(m, &f0, g0);
+    if (st != NC_SUCCESS) {
+        st = nc__fail(c->msg, st, "the gradient at the point is not finite");
+        goto done;
+    }
+    /* first order: KKT residual, multipliers, dead classes */
+    hoff = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
+    c->active = 0;
+    c->min_multiplier = NAN;
+    for (i = 0; i < n; i++) {
+        const int in_H = i >= hoff && i < hoff + m->d * m->N;
+        if (m->features == NC_FEATURES_RELU && in_H && x0[i] == 0.0) {
+            fixed[i] = 1;
+            c->active++;
+            if (!(c->min_multiplier <= g0[i])) c->min_multiplier = g0[i];
+            if (g0[i] < 0.0) g2 += g0[i] * g0[i];
+        } else {
+            g2 += g0[i] * g0[i];
+            nfree++;
+        }
+        if (fabs(x0[i]) > amax) amax = fabs(x0[i]);
+    }
+    c->objective = f0;
+    c->gnorm = sqrt(g2);
+    c->n_dead = 0;
+    for (k = 0; k < m->K; k++) {
+        int all_zero = 1;
+        for (i = 0; i < m->N && all_zero; i++)
+            if ((size_t)m->labels[i] == k)
+                for (j = 0; j < m->d; j++)
+                    if (m->H[i * m->d + j] != 0.0) {
+                        all_zero = 0;
+                        break;
+                    }
+        if (all_zero) c->dead[c->n_dead++] = k;
+    }
+    if (steps > nfree) steps = nfree;
+    /* Lanczos on the Hessian of the free variables */
+    h.m = m;
+    h.n = n;
+    h.x0 = x0;
+    h.fixed = c->active ? fixed : NULL;
+    h.e = cbrt(DBL_EPSILON) * (amax > 1.0 ? amax : 1.0);
+    h.xt = xt;
+    h.gp = gp;
+    h.gm = gm;
+    h.evaluations = 1;
+    nc__rng_seed(&rng, c->seed);
+    {
+        double nrm = 0.0;
+        for (i = 0; i < n; i++) {
+            Q[i] = fixed[i] ? 0.0 : nc__rng_normal(&rng);
+            nrm += Q[i] * Q[i];
+        }
+        nrm = sqrt(nrm);
+        if (nrm > 0.0)
+            for (i = 0; i < n; i++) Q[i] /= nrm;
+    }
+    c->steps = 0;
+    c->residual = NAN;
+    for (j = 0; j < steps; j++) {
+        double *q = Q + j * n, beta, nrm;
+        size_t r, pass;
+        st = hvp(&h, q, w);
+        if (st != NC_SUCCESS) {
+            st = nc__fail(c->msg, st, "a Hessian-vector product overflowed at Lanczos step %zu", j);
+            goto restore;
+        }
+        a[j] = cblas_ddot((int)n, q, 1, w, 1);
+        /* full reorthogonalisation, twice (Kahan's "twice is enough") */
+        for (pass = 0; pass < 2; pass++)
+            for (r = 0; r <= j; r++) {
+                const double p = cblas_ddot((int)n, Q + r * n, 1, w, 1);
+                cblas_daxpy((int)n, -p, Q + r * n, 1, w, 1);
+            }
+        nrm = cblas_dnrm2((int)n, w, 1);
+        beta = nrm;
+        b[j] = beta;
+        c->steps = j + 1;
+        if (!tridiag_extremes(j + 1, a, b, tw, z, th, &zlast)) {
+            st = nc__fail(c->msg, NC_ERR_LAPACK, "dstev failed on the Lanczos matrix");
+            goto restore;
+        }
+        c->residual = beta * fabs(zlast);
+        scale = fabs(th[0]) > fabs(th[1]) ? fabs(th[0]) : fabs(th[1]);
+        if (c->residual <= c->rtol * (scale > 0.0 ? scale : 1.0) || j + 1 == steps) break;
+        if (beta <= DBL_EPSILON * (scale > 0.0 ? scale : 1.0)) break; /* invariant subspace */
+        for (i = 0; i < n; i++) Q[(j + 1) * n + i] = w[i] / beta;
+    }
+    c->lambda_min = th[0];
+    c->lambda_max = th[1];
+    /* Ritz vector of theta_min */
+    memset(dir, 0, n * sizeof(double));
+    for (j = 0; j < c->steps; j++) cblas_daxpy((int)n, z[j], Q + j * n, 1, dir, 1);
+    {
+        const double nrm = cblas_dnrm2((int)n, dir, 1);
+        if (nrm > 0.0) cblas_dscal((int)n, 1.0 / nrm, dir, 1);
+    }
+    free(c->direction);
+    c->direction = dir;
+    dir = NULL;
+    c->n = n;
+    c->evaluations = h.evaluations;
+    /* classify */
+    scale = fabs(c->lambda_min) > fabs(c->lambda_max) ? fabs(c->lambda_min) : fabs(c->lambda_max);
+    {
+        const double tol = c->ctol * (scale > 0.0 ? scale : 1.0);
+        if (c->gnorm > c->gtol)
+            c->point = NC_POINT_NOT_STATIONARY;
+        else if (c->lambda_min < -tol)
+            c->point = NC_POINT_STRICT_SADDLE;
+        else if (c->lambda_min - c->residual >= -tol &&
+                 !(c->active > 0 && !(c->min_multiplier > c->gtol)))
+            c->point = NC_POINT_LOCAL_MINIMUM;
+        else
+            c->point = NC_POINT_INCONCLUSIVE;
+    }
+    c->computed = 1;
+restore:
+    put_x(m, x0); /* the model's state, bit for bit */
+done:
+    free(x0);
+    free(g0);
+    free(w);
+    free(xt);
+    free(gp);
+    free(gm);
+    free(dir);
+    free(Q);
+    free(a);
+    free(b);
+    free(tw);
+    free(z);
+    free(fixed);
+    return st;
+}
+
+#define NC__GETTER(type, name, field, none)                                                      \
+    NC_API type nc_curvature_##name(const nc_curvature *c)                                       \
+    {                                                                                            \
+        return (c && c->computed) ? c->field : none;                                             \
+    }
+NC__GETTER(nc_point, point, point, NC_POINT_INCONCLUSIVE)
+NC__GETTER(double, objective, objective, NAN)
+NC__GETTER(double, gradient_norm, gnorm, NAN)
+NC__GETTER(double, min_eigenvalue, lambda_min, NAN)
+NC__GETTER(double, max_eigenvalue, lambda_max, NAN)
+NC__GETTER(double, residual, residual, NAN)
+NC__GETTER(double, min_multiplier, min_multiplier, NAN)
+NC__GETTER(size_t, active_bounds, active, 0)
+NC__GETTER(size_t, lanczos_steps, steps, 0)
+NC__GETTER(size_t, evaluations, evaluations, 0)
+#undef NC__GETTER
+
+NC_API size_t nc_curvature_dead_classes(const nc_curvature *c, size_t *classes)
+{
+    if (c == NULL || !c->computed) return 0;
+    if (classes) memcpy(classes, c->dead, c->n_dead * sizeof(size_t));
+    return c->n_dead;
+}
+
+NC_API nc_status nc_curvature_get_direction(const nc_curvature *c, double *x)
+{
+    if (c == NULL || x == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (!c->computed) return NC_ERR_UNAVAILABLE;
+    memcpy(x, c->direction, c->n * sizeof(double));
+    return NC_SUCCESS;
+}
+
+NC_API const char *nc_curvature_last_error(const nc_curvature *c) { return c ? c->msg : ""; }
