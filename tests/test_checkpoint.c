@@ -164,11 +164,7 @@ static void check_refusals(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nc_ckpt_XXXXXX");
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "cannot create a temporary directory\n");
-        return 1;
-    }
+    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_checkpoint") != 0) return 1;
     check_resume(NC_OPT_GD, 0, 1, "GD + momentum + step schedule");
     check_resume(NC_OPT_ADAM, 0, 1, "Adam");
     check_resume(NC_OPT_LBFGS, 0, 1, "L-BFGS");

@@ -26,6 +26,7 @@
 
 #include "ncollapse.h"
 #include "harness.h"
+#include "testutil.h"
 
 #define NM NC_METRIC_COUNT
 
@@ -78,16 +79,6 @@ static void random_perm(trng *r, size_t n, size_t *p)
         p[i - 1] = p[j];
         p[j] = t;
     }
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "test_metrics: out of memory\n");
-        exit(2);
-    }
-    return p;
 }
 
 /* ---- datasets ------------------------------------------------------------- */

@@ -10,13 +10,8 @@
 
 #include "harness.h"
 #include "ncollapse.h"
-
-static unsigned long long lcg_state = 987654321;
-static double urand(void)
-{
-    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(lcg_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0;
-}
+#define NC_TEST_LCG_SEED 987654321
+#include "testutil.h"
 
 /* ---- finite differences over the variable vector --------------------------- */
 

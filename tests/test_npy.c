@@ -831,12 +831,7 @@ static void remove_dir(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/nc_test_npy.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-        fprintf(stderr, "cannot create a temporary directory\n");
-        return 1;
-    }
+    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_npy") != 0) return 1;
     test_misc();
     test_round_trips();
     test_values_and_header();
