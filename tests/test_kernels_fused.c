@@ -1,5 +1,5 @@
 /*
- * test_fused.c - the fused first-order step (H updated inside the pass, by
+ * test_kernels_fused.c - the fused first-order step (H updated inside the pass, by
  * the small-K kernels, the small-d path or the BLAS-3 path, on 1, 2 or 3
  * threads) against an
  * unfused reference: full gradients from nc_model_gradient_vector on a copy

@@ -1,5 +1,5 @@
 /*
- * test_predict.c - the closed-form predictions of the papers' global
+ * test_analysis_predict.c - the closed-form predictions of the papers' global
  * minimisers, each checked two ways: against an independent computation
  * (another formula, another algorithm, a brute-force search, or the model's
  * own objective and KKT conditions at the constructed solution) and against

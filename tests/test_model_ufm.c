@@ -1,5 +1,5 @@
 /*
- * test_model.c - the UFM model and the gradient-descent optimizer:
+ * test_model_ufm.c - the UFM model and the gradient-descent optimizer:
  * finite-difference gradients, loss precision, the balanced CE closed form,
  * reproducibility, the fused step against an unfused reference, and every
  * status code of the model and optimizer API.

@@ -1,5 +1,5 @@
 /*
- * test_stream.c - streaming, mergeable metrics (nc_stream) against the
+ * test_metrics_stream.c - streaming, mergeable metrics (nc_stream) against the
  * in-memory nc_metrics_compute_data: uneven and empty batches, different
  * batchings in the two passes, shard merges in different orders, every
  * convention, extreme magnitudes, a stream over far more samples than are
@@ -1071,15 +1071,15 @@ int main(void)
     test_replicated();
     test_errors();
     test_degenerate();
-    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_stream") != 0) return 1;
+    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_metrics_stream") != 0) return 1;
     test_file_shards();
     test_fork();
     test_round_trip();
     test_refusals();
     nc_test_int(nc_test_count_temps(dir), 0, "no temporary file left");
     rmdir(dir);
-    printf("test_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);
-    printf("test_stream: largest relative difference of shards merged through files (in one "
+    printf("test_metrics_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);
+    printf("test_metrics_stream: largest relative difference of shards merged through files (in one "
            "process and from forked children) vs in-memory: %.3g\n", max_rel_files);
-    return nc_test_summary("test_stream");
+    return nc_test_summary("test_metrics_stream");
 }

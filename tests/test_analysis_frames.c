@@ -1,10 +1,11 @@
 /*
- * test_analysis.c - frames, Procrustes alignment, distances to the nearest
- * ETF / orthogonal frame, and the structure metrics (class means, Grams,
- * structure distance, minority-collapse indicators, CDNV): exact frames score
- * zero, known rotations and scales are recovered, closed forms agree with an
- * independent route (Procrustes onto a generated frame), results are
- * invariant under rotation, scale and translation, and every error path.
+ * test_analysis_frames.c - frames, Procrustes alignment, distances to the
+ * nearest ETF / orthogonal frame, and the structure metrics (class means,
+ * Grams, structure distance, minority-collapse indicators, CDNV): exact
+ * frames score zero, known rotations and scales are recovered, closed forms
+ * agree with an independent route (Procrustes onto a generated frame),
+ * results are invariant under rotation, scale and translation, and every
+ * error path.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -476,5 +477,5 @@ int main(void)
     check_distances();
     check_structure();
     check_errors();
-    return nc_test_summary("test_analysis");
+    return nc_test_summary("test_analysis_frames");
 }
