@@ -1,7 +1,8 @@
 # libncollapse - hand-written Makefile.
 #   make            build lib/libncollapse.a and lib/libncollapse.so.$(ABI)
 #   make demo       the main demonstration (imbalanced UFM, NC metrics over time)
-#   make test       the unit tests alone (about a minute)
+#   make test       the unit tests alone, one line per program (a few seconds
+#                   once built)
 #   make check      every test: unit tests, examples, tools, exported symbols,
 #                   the API reference against the header, a program built
 #                   against a staged install through pkg-config, and the tests

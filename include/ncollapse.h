@@ -772,6 +772,65 @@ NC_API const char *nc_metric_name(nc_metric metric);
 /* Message describing the last failure on this handle ("" if none). */
 NC_API const char *nc_metrics_last_error(const nc_metrics *metrics);
 
+/* ---- a metrics history ---------------------------------------------------------- */
+/*
+ * Rows of (step, objective, gradient norm, chosen metrics at every layer),
+ * recorded from a model: by the optimizer during nc_optimizer_run
+ * (nc_optimizer_set_recorder: every n steps, step 0 and the final state) or
+ * by the caller (nc_history_record). A row measures layer 0 with
+ * nc_metrics_compute and, for deep models (unless all layers are turned
+ * off), layers 1..M-1 with nc_metrics_compute_layer; a metric that cannot
+ * be computed at a row is stored as NaN (nc_history_get: NC_ERR_UNAVAILABLE).
+ * The metrics and the layers are fixed by the first row. Rows are kept in
+ * memory (8 (3 + layers x metrics) bytes each) and written as CSV or JSON.
+ * One handle per thread at a time.
+ */
+typedef struct nc_history nc_history;
+
+NC_API nc_status nc_history_create(nc_history **history);
+/* Free; accepts NULL. */
+NC_API void nc_history_destroy(nc_history *history);
+/* The metrics of a row, in this order: count distinct values (metrics NULL
+ * and count 0: all, the default). NC_ERR_UNSUPPORTED once the history has
+ * rows, NC_ERR_INVALID_VALUE for an unknown or repeated metric. */
+NC_API nc_status nc_history_set_metrics(nc_history *history, const nc_metric *metrics,
+                                        size_t count);
+/* Measure every layer of deep models (nonzero, the default) or layer 0 only. */
+NC_API nc_status nc_history_set_all_layers(nc_history *history, int enabled);
+/* The handle that measures the rows: set its conventions (global mean,
+ * between-class weighting, pinv rtol) with the nc_metrics setters. Owned
+ * by the history. */
+NC_API nc_metrics *nc_history_metrics(nc_history *history);
+/* Append a row measuring the model's current state, with the given step,
+ * objective and gradient norm. NC_ERR_MISMATCH if the model's depth differs
+ * from the rows' (with all layers), NC_ERR_OUT_OF_MEMORY. */
+NC_API nc_status nc_history_record(nc_history *history, const nc_model *model, size_t step,
+                                   double objective, double gradient_norm);
+NC_API size_t nc_history_rows(const nc_history *history);
+/* Layers per row (0 before the first row). */
+NC_API size_t nc_history_layers(const nc_history *history);
+/* A row's step, objective and gradient norm (any may be NULL). */
+NC_API nc_status nc_history_get_row(const nc_history *history, size_t row, size_t *step,
+                                    double *objective, double *gradient_norm);
+/* A row's metric at a layer: NC_ERR_UNAVAILABLE (value NaN) if not
+ * recorded or not available at that row. */
+NC_API nc_status nc_history_get(const nc_history *history, size_t row, size_t layer,
+                                nc_metric metric, double *value);
+/* Drop every row (the metrics and layers may then be chosen again). */
+NC_API nc_status nc_history_clear(nc_history *history);
+/*
+ * Write the rows, replacing path atomically. CSV: a header line
+ * "step,objective,gradient_norm,<metric>..." (for rows of several layers
+ * "l<layer>_<metric>"), one line per row, 17 significant digits (values
+ * read back bit for bit), "nan" for an unavailable value. JSON: {"metrics":
+ * [names], "layers": L, "rows": [{"step": s, "objective": f,
+ * "gradient_norm": g, "values": [[layer 0's values], ...]}, ...]}, null for
+ * an unavailable value. NC_ERR_IO, NC_ERR_OUT_OF_MEMORY.
+ */
+NC_API nc_status nc_history_save_csv(nc_history *history, const char *path);
+NC_API nc_status nc_history_save_json(nc_history *history, const char *path);
+NC_API const char *nc_history_last_error(const nc_history *history);
+
 /* ======================================================================== */
 /* Analysis: frames, alignment, structure metrics, closed-form predictions  */
 /* ======================================================================== */

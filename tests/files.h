@@ -1,8 +1,9 @@
 /*
  * files.h - small file helpers shared by the tests of the library's files
- * (.npy, checkpoints, stream files): whole files as bytes, and the count of
- * temporary files an atomic write may have left in a directory. Header-only;
- * include it after defining _POSIX_C_SOURCE (it uses <dirent.h>).
+ * (.npy, checkpoints, stream files): a fresh temporary directory, whole
+ * files as bytes, and the count of temporary files an atomic write may have
+ * left in a directory. Header-only; include it after defining
+ * _POSIX_C_SOURCE 200809L (it uses <dirent.h> and mkdtemp).
  */
 #ifndef NC_TEST_FILES_H
 #define NC_TEST_FILES_H
@@ -11,6 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Create a fresh directory $TMPDIR/<prefix>.XXXXXX (/tmp when TMPDIR is unset
+ * or empty) and write its path to dir; 0 on success, -1 with a message on
+ * stderr otherwise. */
+static inline int nc_test_make_temp_dir(char *dir, size_t cap, const char *prefix)
+{
+    const char *tmp = getenv("TMPDIR");
+    const int len = snprintf(dir, cap, "%s/%s.XXXXXX", tmp && tmp[0] ? tmp : "/tmp", prefix);
+    if (len < 0 || (size_t)len >= cap || mkdtemp(dir) == NULL) {
+        fprintf(stderr, "cannot create a temporary directory\n");
+        return -1;
+    }
+    return 0;
+}
 
 /* The bytes of a file, malloc'd (NULL, *n = 0 if it cannot be read). */
 static inline unsigned char *nc_test_read_bytes(const char *path, size_t *n)

@@ -145,12 +145,12 @@ if [ -n "$clang_cc" ]; then
     cdir=$(mktemp -d)
     mkdir -p "$cdir/tests" && cp -r Makefile include src "$cdir/" && cp tests/*.c tests/*.h tests/deps.sh "$cdir/tests/"
     if $MAKE_CMD --no-print-directory -C "$cdir" CC="$clang_cc" CFLAGS="-O2 -g -march=native" \
-        tests/bin/test_fused tests/bin/test_vmath >"$log" 2>&1; then
-        for t in test_fused test_vmath; do
+        tests/bin/test_kernels_fused tests/bin/test_kernels_vmath >"$log" 2>&1; then
+        for t in test_kernels_fused test_kernels_vmath; do
             "$cdir/tests/bin/$t" >"$log" 2>&1; count_harness "$t (clang)" $?
         done
     else
-        count_step "clang build of test_fused and test_vmath" 1
+        count_step "clang build of test_kernels_fused and test_kernels_vmath" 1
     fi
     rm -rf "$cdir"
 else

@@ -49,7 +49,7 @@ typedef struct nc__pf {
  * multiple of 8 and at most 128, spreads the range evenly, and two lines
  * per iteration leave no gap: when len <= 128 iters every line of the range
  * but at most the last two is asked for, and the offsets stay in [0, len)
- * (tests/test_fused.c checks both). Covering the last lines too needs a step
+ * (tests/test_kernels_fused.c checks both). Covering the last lines too needs a step
  * just above 64 where the range is one line per iteration, so a second
  * prefetch in every iteration: measured slower. */
 static inline size_t nc__pf_step(size_t len, size_t iters)

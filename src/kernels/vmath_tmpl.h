@@ -14,7 +14,7 @@
  * branches (exp's polynomial by Estrin's scheme: the same coefficients, a
  * shorter chain). Every copy performs the same operations in the same order with
  * no fused multiply-add, so all instruction sets give bit-identical results
- * (tests/test_vmath.c checks this and the accuracy: < 1 ulp against
+ * (tests/test_kernels_vmath.c checks this and the accuracy: < 1 ulp against
  * long-double references).
  */
 

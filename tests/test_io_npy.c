@@ -1,5 +1,5 @@
 /*
- * test_npy.c - .npy reader and writer: round trips over every dtype, order,
+ * test_io_npy.c - .npy reader and writer: round trips over every dtype, order,
  * format version and byte order; chunked reads and writes; the malformed-file
  * matrix; atomicity of writes; and files written and read by NumPy itself
  * when /usr/bin/python3 has numpy (skipped with a note otherwise, and then
@@ -741,7 +741,7 @@ static void test_numpy(void)
     char p[300], tag[200];
     int i, o, v;
     if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
-        printf("test_npy: NOTE: NumPy check skipped (/usr/bin/python3 has no numpy); not counted\n");
+        printf("test_io_npy: NOTE: NumPy check skipped (/usr/bin/python3 has no numpy); not counted\n");
         return;
     }
     nc_test_int(run_python(py_write, dir), 0, "NumPy writes the test files");
@@ -831,12 +831,7 @@ static void remove_dir(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/nc_test_npy.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-        fprintf(stderr, "cannot create a temporary directory\n");
-        return 1;
-    }
+    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_io_npy") != 0) return 1;
     test_misc();
     test_round_trips();
     test_values_and_header();
@@ -846,5 +841,5 @@ int main(void)
     test_chunks();
     test_numpy();
     remove_dir();
-    return nc_test_summary("test_npy");
+    return nc_test_summary("test_io_npy");
 }

@@ -1,5 +1,6 @@
 /*
- * test_vmath.c - the vectorised exp and log1p of the losses (vmath_tmpl.h).
+ * test_kernels_vmath.c - the vectorised exp and log1p of the losses
+ * (vmath_tmpl.h).
  *
  * Accuracy: the error of every result against a long-double reference
  * (expl, log1pl) must be below 1 ulp of the reference (fdlibm's bound),
@@ -126,7 +127,7 @@ static void check_accuracy(const nc__kernels *kern, int ext)
               x[i]);
     snprintf(msg, sizeof msg, "vlog1p: worst error %.3f ulp at x = %.17g", el.worst, el.at);
     nc_test_true(el.worst < bound, msg);
-    printf("test_vmath: worst error against %s: exp %.3f ulp, log1p %.3f ulp\n",
+    printf("test_kernels_vmath: worst error against %s: exp %.3f ulp, log1p %.3f ulp\n",
            ext ? "long double" : "libm", ee.worst, el.worst);
     free(x);
     free(y);
@@ -258,7 +259,7 @@ int main(void)
     const nc__kernels *scalar = nc__kernels_get(NC__ISA_SCALAR);
     int isa;
     if (!ext)
-        printf("test_vmath: long double has no extra precision here; reference = libm\n");
+        printf("test_kernels_vmath: long double has no extra precision here; reference = libm\n");
     for (isa = NC__ISA_SCALAR; isa <= NC__ISA_AVX512; isa++) {
         const nc__kernels *kern;
         if (!nc__isa_supported((nc__isa)isa)) continue;
@@ -270,5 +271,5 @@ int main(void)
             check_identity(scalar, kern, nc__isa_name((nc__isa)isa));
     }
     check_compensated_sum();
-    return nc_test_summary("test_vmath");
+    return nc_test_summary("test_kernels_vmath");
 }

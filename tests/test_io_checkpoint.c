@@ -1,5 +1,5 @@
 /*
- * test_checkpoint.c - checkpoints: a run interrupted, saved, restored into
+ * test_io_checkpoint.c - checkpoints: a run interrupted, saved, restored into
  * fresh handles and resumed ends bit-identical to an uninterrupted run (for
  * GD with momentum, Adam, L-BFGS, ReLU and depth 2); corrupted, truncated,
  * mismatched and missing files are refused with named errors and change
@@ -164,11 +164,7 @@ static void check_refusals(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nc_ckpt_XXXXXX");
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "cannot create a temporary directory\n");
-        return 1;
-    }
+    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_io_checkpoint") != 0) return 1;
     check_resume(NC_OPT_GD, 0, 1, "GD + momentum + step schedule");
     check_resume(NC_OPT_ADAM, 0, 1, "Adam");
     check_resume(NC_OPT_LBFGS, 0, 1, "L-BFGS");

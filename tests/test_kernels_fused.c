@@ -1,5 +1,5 @@
 /*
- * test_fused.c - the fused first-order step (H updated inside the pass, by
+ * test_kernels_fused.c - the fused first-order step (H updated inside the pass, by
  * the small-K kernels, the small-d path or the BLAS-3 path, on 1, 2 or 3
  * threads) against an
  * unfused reference: full gradients from nc_model_gradient_vector on a copy
@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "ncollapse.h"
+#include "testutil.h"
 #include "model/model.h"
 
 enum { GD, HEAVY, NESTEROV, ADAM };
@@ -147,17 +148,6 @@ static double *run_reference(const tcase *c, double *objective)
     free(g); free(v); free(s);
     nc_model_destroy(m);
     return x;
-}
-
-static double rel_diff(const double *a, const double *b, size_t n)
-{
-    double e = 0.0, r = 0.0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        e += (a[i] - b[i]) * (a[i] - b[i]);
-        r += b[i] * b[i];
-    }
-    return sqrt(e / r);
 }
 
 /* The kernels' transpose (W x W blocks in registers, edges one by one)
@@ -316,7 +306,7 @@ static void check_small(const tcase *c, const double *ref, double f_ref, size_t 
         if (!nc__isa_supported((nc__isa)isa)) continue;
         for (threads = 1; threads <= (isa == (int)best ? 3u : 1u); threads++) {
             double *x = run_fused(c, NC__KERNEL_SMALL, (nc__isa)isa, threads, 1, &f);
-            const double e = rel_diff(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
+            const double e = rel_fro(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
             snprintf(desc, sizeof desc, "%s, d = %zu, small-d %s, %zu threads: state vs unfused (%.2e)",
                      c->name, D, nc__isa_name((nc__isa)isa), threads, e);
             nc_test_abs(e, 0.0, 1e-12, desc);
@@ -361,7 +351,7 @@ int main(void)
             if (ci == 0) isas++;
             for (threads = 1; threads <= (isa == (int)best ? 3u : 1u); threads++) {
                 double *x = run_fused(c, NC__KERNEL_FUSED, (nc__isa)isa, threads, 1, &f);
-                const double e = rel_diff(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
+                const double e = rel_fro(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
                 snprintf(desc, sizeof desc, "%s, fused %s, %zu threads: state vs unfused (%.2e)",
                          c->name, nc__isa_name((nc__isa)isa), threads, e);
                 nc_test_abs(e, 0.0, 1e-12, desc);
@@ -380,7 +370,7 @@ int main(void)
         check_small(c, ref, f_ref, n, &worst_small, &worst_obj, &identical);
         for (threads = 1; threads <= 3; threads += 2) {
             double *x = run_fused(c, NC__KERNEL_BLAS, best, threads, 1, &f);
-            const double e = rel_diff(x, ref, n);
+            const double e = rel_fro(x, ref, n);
             snprintf(desc, sizeof desc, "%s, BLAS-3, %zu threads: state vs unfused (%.2e)", c->name,
                      threads, e);
             nc_test_abs(e, 0.0, 1e-12, desc);
@@ -421,7 +411,7 @@ int main(void)
             if (!nc__isa_supported((nc__isa)isa)) continue;
             for (threads = 1; threads <= (isa == (int)best ? 3u : 1u); threads += 2) {
                 double *x = run_fused(c, NC__KERNEL_FUSED, (nc__isa)isa, threads, 1, &f);
-                const double e = rel_diff(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
+                const double e = rel_fro(x, ref, n), eo = fabs(f - f_ref) / fabs(f_ref);
                 snprintf(desc, sizeof desc, "d = %zu, %s, fused %s, %zu threads: state vs unfused (%.2e)",
                          D, c->name, nc__isa_name((nc__isa)isa), threads, e);
                 nc_test_abs(e, 0.0, 1e-12, desc);

@@ -1,5 +1,5 @@
 /*
- * test_threads.c - "one handle per thread at a time, different handles
+ * test_optim_threads.c - "one handle per thread at a time, different handles
  * concurrently": jobs that each train their own model (GD, Adam, L-BFGS),
  * compute its metrics and a prediction, run first one after another and then
  * on concurrent threads, must give bit-identical results. Exercises BLAS and
@@ -84,5 +84,5 @@ int main(void)
         nc_test_true(memcmp(par[i].W, seq[i].W, sizeof par[i].W) == 0,
                      "bit-identical W on concurrent threads");
     }
-    return nc_test_summary("test_threads");
+    return nc_test_summary("test_optim_threads");
 }

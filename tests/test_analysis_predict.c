@@ -1,5 +1,5 @@
 /*
- * test_predict.c - the closed-form predictions of the papers' global
+ * test_analysis_predict.c - the closed-form predictions of the papers' global
  * minimisers, each checked two ways: against an independent computation
  * (another formula, another algorithm, a brute-force search, or the model's
  * own objective and KKT conditions at the constructed solution) and against
@@ -16,19 +16,9 @@
 
 #include "harness.h"
 #include "ncollapse.h"
+#include "testutil.h"
 
 static int verbose = 0;
-
-static double rel_fro(const double *A, const double *B, size_t n)
-{
-    double e = 0, b = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        e += (A[i] - B[i]) * (A[i] - B[i]);
-        b += B[i] * B[i];
-    }
-    return b > 0 ? sqrt(e / b) : sqrt(e);
-}
 
 static size_t total(const size_t *c, size_t K)
 {

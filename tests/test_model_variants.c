@@ -1,5 +1,5 @@
 /*
- * test_models.c - the papers' models: finite-difference gradients
+ * test_model_variants.c - the papers' models: finite-difference gradients
  * for every combination of feature model x depth x classifier x loss x bias
  * (and the AllNC terms), the known optima reached by the optimizers, and the
  * errors of invalid combinations.
@@ -10,13 +10,8 @@
 
 #include "harness.h"
 #include "ncollapse.h"
-
-static unsigned long long lcg_state = 987654321;
-static double urand(void)
-{
-    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(lcg_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0;
-}
+#define NC_TEST_LCG_SEED 987654321
+#include "testutil.h"
 
 /* ---- finite differences over the variable vector --------------------------- */
 
@@ -119,7 +114,7 @@ static void check_all_gradients(void)
      * AllNC on top of every CE combination and of the learned, bias-free
      * combinations of the 6 other losses. */
     nc_test_int(combos, 7 * 2 * 3 * 4 * 2 + 2 * 3 * 4 * 2 + 6 * 2 * 3, "number of combinations checked");
-    printf("test_models: %d gradient combinations, worst relative error %.2e\n", combos, worst);
+    printf("test_model_variants: %d gradient combinations, worst relative error %.2e\n", combos, worst);
 }
 
 /* Loss special cases that pin the definitions. */
@@ -210,7 +205,7 @@ static void check_relu_optimum(void)
     nc_test_abs(f, 0.6224489, 1e-7, "ReLU CE: F* = 0.6224489");
     class_mean_norms2(m, h2);
     for (k = 0; k < 4; k++) nc_test_abs(h2[k], want_h2[k], 1e-6, "ReLU CE: ||h_k||^2");
-    printf("test_models: ReLU CE F* = %.10f after %zu L-BFGS iterations (KKT %.1e)\n", f, it, g);
+    printf("test_model_variants: ReLU CE F* = %.10f after %zu L-BFGS iterations (KKT %.1e)\n", f, it, g);
 
     /* lambda = 0.02: the two n = 50 classes collapse (h = 0). */
     nc_model_set_weight_decay(m, 0.02, 0.02, 0);
@@ -300,7 +295,7 @@ static void check_deep_linear(size_t M, double lam, int expect_collapse, double 
         nc_model_objective(m, &f);
         snprintf(desc, sizeof desc, "deep linear M = %zu lambda %g: objective = F*", M, lam);
         nc_test_rel(f, fstar, 1e-9, desc);
-        printf("test_models: deep linear M = %zu lambda %g init %g: objective %.12f, F* %.12f\n",
+        printf("test_model_variants: deep linear M = %zu lambda %g init %g: objective %.12f, F* %.12f\n",
                M, lam, init_std, f, fstar);
     }
     snprintf(desc, sizeof desc, "deep linear M = %zu: P Hbar = diag(s^2/(s^2 + N lH))", M);
@@ -309,7 +304,7 @@ static void check_deep_linear(size_t M, double lam, int expect_collapse, double 
     nc_test_abs(worst_h, 0.0, 1e-6, desc);
     snprintf(desc, sizeof desc, "deep linear M = %zu lambda %g: collapsed classes", M, lam);
     nc_test_int(collapsed, expect_collapse, desc);
-    printf("test_models: deep linear M = %zu lambda %g: %zu L-BFGS iterations, gradient %.1e, "
+    printf("test_model_variants: deep linear M = %zu lambda %g: %zu L-BFGS iterations, gradient %.1e, "
            "max |P Hbar - pred| %.1e, max |h^2 - pred| %.1e\n", M, lam, it, g, worst_z, worst_h);
     nc_model_destroy(m);
 }
@@ -373,7 +368,7 @@ static void check_fixed_etf(void)
         }
     }
     nc_test_abs(worst / t, 0.0, 1e-8, "fixed ETF: every h_i = t w_y/||w|| under imbalance");
-    printf("test_models: fixed ETF t = %.12f, max |h_i - t w_y/||w||| / t = %.1e (%zu iterations)\n",
+    printf("test_model_variants: fixed ETF t = %.12f, max |h_i - t w_y/||w||| / t = %.1e (%zu iterations)\n",
            t, worst / t, it);
     /* Every fixed classifier row has the ETF geometry. */
     {
@@ -414,7 +409,7 @@ static void check_first_order_relu(void)
         nc_model_get_H(m, H, 16);
         for (i = 0; i < 16 * 400; i++) H0 = H[i] < H0 ? H[i] : H0;
         nc_test_true(H0 >= 0.0, "projected first-order method keeps H >= 0");
-        printf("test_models: %s + cosine, 2500 steps: objective %.9f (F* 0.6224489)\n",
+        printf("test_model_variants: %s + cosine, 2500 steps: objective %.9f (F* 0.6224489)\n",
                algs[a] == NC_OPT_ADAM ? "Adam" : "Nesterov", f);
         nc_test_abs(f, 0.6224489, 2e-4, algs[a] == NC_OPT_ADAM ? "Adam + cosine approaches F*"
                                                               : "Nesterov + cosine approaches F*");
@@ -552,5 +547,5 @@ int main(void)
     check_first_order_relu();
     check_no_progress();
     check_errors();
-    return nc_test_summary("test_models");
+    return nc_test_summary("test_model_variants");
 }

@@ -1,5 +1,6 @@
 /*
- * test_metrics.c - independent checks of the NC1-NC4 metrics (nc_metrics_*).
+ * test_metrics_compute.c - independent checks of the NC1-NC4 metrics
+ * (nc_metrics_*).
  *
  * Written against the public contract in ncollapse.h only. Every value the
  * library returns is compared with one of:
@@ -26,6 +27,7 @@
 
 #include "ncollapse.h"
 #include "harness.h"
+#include "testutil.h"
 
 #define NM NC_METRIC_COUNT
 
@@ -78,16 +80,6 @@ static void random_perm(trng *r, size_t n, size_t *p)
         p[i - 1] = p[j];
         p[j] = t;
     }
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "test_metrics: out of memory\n");
-        exit(2);
-    }
-    return p;
 }
 
 /* ---- datasets ------------------------------------------------------------- */
@@ -185,7 +177,7 @@ static void random_orthogonal(trng *r, size_t m, size_t n, double *Q)
         info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)n, (lapack_int)n, Q,
                               (lapack_int)m, tau);
     if (info != 0) {
-        fprintf(stderr, "test_metrics: LAPACKE QR failed (%d)\n", (int)info);
+        fprintf(stderr, "test_metrics_compute: LAPACKE QR failed (%d)\n", (int)info);
         exit(2);
     }
     free(tau);
@@ -338,7 +330,7 @@ static void ref_compute(const dataset *ds, int gm, int bw, double rtol, mset *ou
     }
     info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)d, SB, (lapack_int)d, ev);
     if (info != 0) {
-        fprintf(stderr, "test_metrics: dsyev failed (%d)\n", (int)info);
+        fprintf(stderr, "test_metrics_compute: dsyev failed (%d)\n", (int)info);
         exit(2);
     }
     {
@@ -1521,5 +1513,5 @@ int main(void)
     test_degenerate();
     test_model();
     test_workspace();
-    return nc_test_summary("test_metrics");
+    return nc_test_summary("test_metrics_compute");
 }

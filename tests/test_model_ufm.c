@@ -1,5 +1,5 @@
 /*
- * test_model.c - the UFM model and the gradient-descent optimizer:
+ * test_model_ufm.c - the UFM model and the gradient-descent optimizer:
  * finite-difference gradients, loss precision, the balanced CE closed form,
  * reproducibility, the fused step against an unfused reference, and every
  * status code of the model and optimizer API.
@@ -10,19 +10,9 @@
 
 #include "harness.h"
 #include "ncollapse.h"
-
-/* Deterministic test data: a tiny LCG, independent of the library's RNG. */
-static unsigned long long lcg_state = 12345;
-static double urand(void)
-{
-    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(lcg_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0;
-}
-static void fill(double *x, size_t n, double scale)
-{
-    size_t i;
-    for (i = 0; i < n; i++) x[i] = scale * urand();
-}
+/* Deterministic test data: the LCG of testutil.h, independent of the library's RNG. */
+#define NC_TEST_LCG_SEED 12345
+#include "testutil.h"
 
 static nc_model *make_model(size_t d, size_t K, const size_t *counts, nc_loss loss, int bias,
                             double lW, double lH, double lb)

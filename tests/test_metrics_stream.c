@@ -1,5 +1,5 @@
 /*
- * test_stream.c - streaming, mergeable metrics (nc_stream) against the
+ * test_metrics_stream.c - streaming, mergeable metrics (nc_stream) against the
  * in-memory nc_metrics_compute_data: uneven and empty batches, different
  * batchings in the two passes, shard merges in different orders, every
  * convention, extreme magnitudes, a stream over far more samples than are
@@ -23,6 +23,7 @@
 #include "files.h"
 #include "harness.h"
 #include "ncollapse.h"
+#include "testutil.h"
 
 #define NM NC_METRIC_COUNT
 
@@ -44,16 +45,6 @@ static double trng_normal(trng *r)
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 static size_t trng_below(trng *r, size_t n) { return (size_t)(trng_next(r) % n); }
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 typedef struct data {
     size_t d, K, N;
@@ -1074,26 +1065,21 @@ static void test_refusals(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
     test_vs_memory();
     test_shards();
     test_magnitudes();
     test_replicated();
     test_errors();
     test_degenerate();
-    snprintf(dir, sizeof dir, "%s/nc_test_stream.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-        fprintf(stderr, "cannot create a temporary directory\n");
-        return 1;
-    }
+    if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_metrics_stream") != 0) return 1;
     test_file_shards();
     test_fork();
     test_round_trip();
     test_refusals();
     nc_test_int(nc_test_count_temps(dir), 0, "no temporary file left");
     rmdir(dir);
-    printf("test_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);
-    printf("test_stream: largest relative difference of shards merged through files (in one "
+    printf("test_metrics_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);
+    printf("test_metrics_stream: largest relative difference of shards merged through files (in one "
            "process and from forked children) vs in-memory: %.3g\n", max_rel_files);
-    return nc_test_summary("test_stream");
+    return nc_test_summary("test_metrics_stream");
 }

@@ -1,10 +1,11 @@
 /*
- * test_analysis.c - frames, Procrustes alignment, distances to the nearest
- * ETF / orthogonal frame, and the structure metrics (class means, Grams,
- * structure distance, minority-collapse indicators, CDNV): exact frames score
- * zero, known rotations and scales are recovered, closed forms agree with an
- * independent route (Procrustes onto a generated frame), results are
- * invariant under rotation, scale and translation, and every error path.
+ * test_analysis_frames.c - frames, Procrustes alignment, distances to the
+ * nearest ETF / orthogonal frame, and the structure metrics (class means,
+ * Grams, structure distance, minority-collapse indicators, CDNV): exact
+ * frames score zero, known rotations and scales are recovered, closed forms
+ * agree with an independent route (Procrustes onto a generated frame),
+ * results are invariant under rotation, scale and translation, and every
+ * error path.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -12,18 +13,8 @@
 
 #include "harness.h"
 #include "ncollapse.h"
-
-static unsigned long long lcg_state = 4242;
-static double urand(void)
-{
-    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(lcg_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0;
-}
-static void fill(double *x, size_t n, double scale)
-{
-    size_t i;
-    for (i = 0; i < n; i++) x[i] = scale * urand();
-}
+#define NC_TEST_LCG_SEED 4242
+#include "testutil.h"
 
 /* max |A_ij - B_ij| over a rows x cols pair of strided matrices */
 static double maxdiff(const double *A, size_t lda, const double *B, size_t ldb, size_t rows,
@@ -486,5 +477,5 @@ int main(void)
     check_distances();
     check_structure();
     check_errors();
-    return nc_test_summary("test_analysis");
+    return nc_test_summary("test_analysis_frames");
 }
