@@ -976,29 +976,43 @@ NC_API nc_status nc_structure_cdnv(size_t d, size_t K, size_t N, const double *H
  */
 typedef struct nc_prediction nc_prediction;
 
+/*
+ * The kinds, one list as an X-macro X(name, value, id): the enumerator, its
+ * value (0, 1, 2, ... in list order; pinned forever: a new kind gets the
+ * next number) and a lowercase identifier of the kind, for token pasting
+ * (the library names each kind's descriptor after it). The list yields the
+ * nc_prediction_kind enum and the library's table of kinds, so the two
+ * cannot drift. Callers may use it to loop over the kinds, e.g.
+ * #define KIND(name, value, id) name, in an array initializer.
+ */
+#define NC_PREDICTION_KINDS(X)                                                              \
+    /* CE, all n_k equal (else NC_ERR_INVALID_VALUE), with or without bias:                \
+     * Z = m (I - J/K), m = log(1/(lambda sqrt(n)) - (K-1)) if                             \
+     * lambda sqrt(n) < 1/K, else 0; b = 0. */                                              \
+    X(NC_PREDICT_BALANCED_CE, 0, balanced_ce)                                               \
+    /* MSE (1/2)||z - e_y||^2, all n_k equal; without bias Z = a I,                        \
+     * a = max(0, 1 - K lambda sqrt(n)); with bias Z = a (I - J/K) + u J/K and             \
+     * b = gamma 1 (u = 0, gamma = 1/(K(1 + lambda_b)) unless lambda_b is large,           \
+     * see docs/theory.md). */                                                              \
+    X(NC_PREDICT_BALANCED_MSE, 1, balanced_mse)                                             \
+    /* Hong & Ling 2023: CE with bias (nc_prediction_set_bias(p, 0) removes                \
+     * it), any counts; the convex problem in Y = Z D^{1/2} solved by                      \
+     * proximal gradient (FISTA with restart, singular-value thresholding). */              \
+    X(NC_PREDICT_HONG_LING_CE, 2, hong_ling_ce)                                             \
+    /* Dang et al. 2024: CE, ReLU features H >= 0, no bias: orthogonal class               \
+     * means, ||h_k||^2 = M_k sqrt((K-1) lambda_W / (K lambda_H n_k)). */                   \
+    X(NC_PREDICT_DANG_RELU_CE, 3, dang_relu_ce)                                             \
+    /* Dang et al. 2023: deep linear UFM (depth M, nc_prediction_set_depth),               \
+     * MSE, no bias; per-class root by bisection, compared with x = 0. */                   \
+    X(NC_PREDICT_DEEP_LINEAR_MSE, 4, deep_linear_mse)                                       \
+    /* Yang et al. 2022: CE with the classifier fixed to a simplex ETF with                \
+     * ||w_k|| = classifier norm, no bias, no W decay: h_i = t w_{y_i}/||w||. */            \
+    X(NC_PREDICT_FIXED_ETF, 5, fixed_etf)
+
 typedef enum nc_prediction_kind {
-    /* CE, all n_k equal (else NC_ERR_INVALID_VALUE), with or without bias:
-     * Z = m (I - J/K), m = log(1/(lambda sqrt(n)) - (K-1)) if
-     * lambda sqrt(n) < 1/K, else 0; b = 0. */
-    NC_PREDICT_BALANCED_CE = 0,
-    /* MSE (1/2)||z - e_y||^2, all n_k equal; without bias Z = a I,
-     * a = max(0, 1 - K lambda sqrt(n)); with bias Z = a (I - J/K) + u J/K and
-     * b = gamma 1 (u = 0, gamma = 1/(K(1 + lambda_b)) unless lambda_b is large,
-     * see docs/theory.md). */
-    NC_PREDICT_BALANCED_MSE = 1,
-    /* Hong & Ling 2023: CE with bias (nc_prediction_set_bias(p, 0) removes
-     * it), any counts; the convex problem in Y = Z D^{1/2} solved by
-     * proximal gradient (FISTA with restart, singular-value thresholding). */
-    NC_PREDICT_HONG_LING_CE = 2,
-    /* Dang et al. 2024: CE, ReLU features H >= 0, no bias: orthogonal class
-     * means, ||h_k||^2 = M_k sqrt((K-1) lambda_W / (K lambda_H n_k)). */
-    NC_PREDICT_DANG_RELU_CE = 3,
-    /* Dang et al. 2023: deep linear UFM (depth M, nc_prediction_set_depth),
-     * MSE, no bias; per-class root by bisection, compared with x = 0. */
-    NC_PREDICT_DEEP_LINEAR_MSE = 4,
-    /* Yang et al. 2022: CE with the classifier fixed to a simplex ETF with
-     * ||w_k|| = classifier norm, no bias, no W decay: h_i = t w_{y_i}/||w||. */
-    NC_PREDICT_FIXED_ETF = 5
+#define NC_PREDICTION_KIND_ENTRY(name, value, id) name = value,
+    NC_PREDICTION_KINDS(NC_PREDICTION_KIND_ENTRY)
+#undef NC_PREDICTION_KIND_ENTRY
 } nc_prediction_kind;
 
 /* Create for 2 <= K <= 46340 classes (K^2 must fit a LAPACK int) with

@@ -7,6 +7,7 @@
  * (objective <= 1e-7 relative, Gram matrices <= 1e-5 relative).
  * Set NC_TEST_VERBOSE=1 to print the measured numbers.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include <lapacke.h>
 
+#include "analysis/predict.h"
 #include "harness.h"
 #include "ncollapse.h"
 #include "testutil.h"
@@ -688,6 +690,76 @@ static void check_fixed_etf(void)
     nc_prediction_destroy(q);
 }
 
+/* ---- kinds: one list, the names, values outside it ------------------------------------- */
+
+/* Each kind's name as its messages give it. */
+static const struct {
+    nc_prediction_kind kind;
+    const char *name;
+} kind_names[] = {
+    {NC_PREDICT_BALANCED_CE, "balanced CE"},
+    {NC_PREDICT_BALANCED_MSE, "balanced MSE"},
+    {NC_PREDICT_HONG_LING_CE, "Hong & Ling 2023 CE"},
+    {NC_PREDICT_DANG_RELU_CE, "Dang et al. 2024 ReLU CE"},
+    {NC_PREDICT_DEEP_LINEAR_MSE, "Dang et al. 2023 deep linear MSE"},
+    {NC_PREDICT_FIXED_ETF, "Yang et al. 2022 fixed ETF"},
+};
+
+static void check_kinds(void)
+{
+#define ONE_KIND(name, value, id) +1
+    enum { n_kinds = 0 NC_PREDICTION_KINDS(ONE_KIND) };
+#undef ONE_KIND
+    const size_t c[3] = {5, 5, 5};
+    const int outside[] = {-1, n_kinds, n_kinds + 1, 1000, INT_MAX, INT_MIN};
+    size_t i;
+    char desc[160];
+    nc_test_int(n_kinds, sizeof kind_names / sizeof kind_names[0],
+                "every kind of the list has its name here");
+    for (i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++) {
+        const nc_prediction_kind kind = kind_names[i].kind;
+        const char *name = kind_names[i].name;
+        const nc__prediction_def *def = nc__prediction_lookup(kind);
+        nc_prediction *p = NULL;
+        const char *msg;
+        snprintf(desc, sizeof desc, "kind %d: value %lu in list order", (int)kind,
+                 (unsigned long)i);
+        nc_test_int((int)kind, (long long)i, desc);
+        snprintf(desc, sizeof desc, "kind %d: a descriptor of that kind named '%s'", (int)kind,
+                 name);
+        nc_test_true(def != NULL && def->kind == kind && strcmp(def->name, name) == 0 &&
+                         def->compute != NULL && def->critical_count != NULL,
+                     desc);
+        snprintf(desc, sizeof desc, "kind %d: create", (int)kind);
+        nc_test_int(nc_prediction_create(&p, kind, 3, c), NC_SUCCESS, desc);
+        /* The decays are 0 at creation: compute refuses and names the kind. */
+        snprintf(desc, sizeof desc, "kind %d: compute without decays", (int)kind);
+        nc_test_int(nc_prediction_compute(p), NC_ERR_INVALID_VALUE, desc);
+        msg = nc_prediction_last_error(p);
+        snprintf(desc, sizeof desc, "kind %d: message '%s' starts with '%s needs '", (int)kind,
+                 msg, name);
+        nc_test_true(strncmp(msg, name, strlen(name)) == 0 &&
+                         strncmp(msg + strlen(name), " needs ", 7) == 0,
+                     desc);
+        nc_prediction_destroy(p);
+    }
+    /* A value outside the list is refused by each function that takes a kind,
+     * with a named error (no handle exists yet to hold a message). */
+    for (i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        nc_prediction *p = NULL;
+        const nc_prediction_kind kind = (nc_prediction_kind)outside[i];
+        snprintf(desc, sizeof desc, "kind %d outside the list: create refuses it", outside[i]);
+        nc_test_int(nc_prediction_create(&p, kind, 3, c), NC_ERR_INVALID_VALUE, desc);
+        snprintf(desc, sizeof desc, "kind %d outside the list: no handle", outside[i]);
+        nc_test_true(p == NULL, desc);
+        snprintf(desc, sizeof desc, "kind %d outside the list: no descriptor", outside[i]);
+        nc_test_true(nc__prediction_lookup(kind) == NULL, desc);
+    }
+    nc_test_true(strcmp(nc_status_name(NC_ERR_INVALID_VALUE), "NC_ERR_INVALID_VALUE") == 0 &&
+                     strlen(nc_strerror(NC_ERR_INVALID_VALUE)) > 0,
+                 "the refusal is a named error with a message");
+}
+
 /* ---- errors -------------------------------------------------------------------------- */
 
 static void check_errors(void)
@@ -764,6 +836,7 @@ int main(void)
     check_dang_relu();
     check_deep_linear();
     check_fixed_etf();
+    check_kinds();
     check_errors();
     return nc_test_summary("test_predict");
 }
