@@ -131,7 +131,7 @@ NC_API unsigned nc_version_number(void);
  */
 typedef struct nc_model nc_model;
 
-/* Losses of the logits z of one sample with label y (one file each in src/).
+/* Losses of the logits z of one sample with label y (one file each in src/loss/).
  * The objective averages them over the N samples. */
 typedef enum nc_loss {
     /* Softmax cross-entropy: log sum_j exp(z_j) - z_y, computed with the
@@ -652,9 +652,11 @@ NC_API nc_status nc_checkpoint_save(const char *path, nc_model *model,
  * sizes, depth and labels (and algorithm and L-BFGS history size); options and
  * all state are taken from the file. A resumed run continues bit-identically.
  * Refused, with nothing changed: NC_ERR_IO, NC_ERR_FORMAT (not a checkpoint,
- * unknown version), NC_ERR_TRUNCATED, NC_ERR_FILE_SIZE, NC_ERR_CHECKSUM
- * (corrupted), NC_ERR_MISMATCH (other sizes, labels, algorithm, or no
- * optimizer section when one is asked for).
+ * unknown version, a loss past the last), NC_ERR_TRUNCATED, NC_ERR_FILE_SIZE,
+ * NC_ERR_CHECKSUM (corrupted), NC_ERR_MISMATCH (other sizes, labels,
+ * algorithm, or no optimizer section when one is asked for), NC_ERR_NON_FINITE
+ * or NC_ERR_INVALID_VALUE (a loss parameter that nc_model_set_loss_parameter
+ * would refuse).
  */
 NC_API nc_status nc_checkpoint_load(const char *path, nc_model *model, nc_optimizer *optimizer);
 

@@ -255,8 +255,8 @@ static void test_transposed_losses(void)
         const nc__loss_def *def = nc__loss_lookup(losses[li]);
         nc__loss_ctx ctx;
         memset(&ctx, 0, sizeof ctx);
-        ctx.target_scale = 1.5;
-        ctx.logit_tau = 0.75;
+        ctx.param[NC_LOSS_PARAM_TARGET_SCALE] = 1.5;
+        ctx.param[NC_LOSS_PARAM_LOGIT_TAU] = 0.75;
         ctx.class_weights = weights;
         ctx.log_prior = log_prior;
         nc_test_true(def && def->value_grad_t != NULL, "the loss has a transposed form");

@@ -1,10 +1,13 @@
 /*
  * test_model_ufm.c - the UFM model and the gradient-descent optimizer:
  * finite-difference gradients, loss precision, the balanced CE closed form,
- * reproducibility, the fused step against an unfused reference, and every
- * status code of the model and optimizer API.
+ * reproducibility, the fused step against an unfused reference, every
+ * status code of the model and optimizer API, and the range of every loss
+ * parameter (values at and beside each bound, NaN, Inf).
  */
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -445,6 +448,122 @@ static void check_errors(void)
     }
 }
 
+/* The documented range and default of every loss parameter (the header's
+ * nc_loss and nc_loss_parameter): lo < v (lo <= v if lo_in), v < hi (v <= hi
+ * if hi_in); -INFINITY/INFINITY: no bound on that side. */
+static const struct {
+    nc_loss_parameter p;
+    const char *name;
+    double lo, hi;
+    int lo_in, hi_in;
+    double def;
+} param_ranges[] = {
+    {NC_LOSS_PARAM_TARGET_SCALE, "target scale", 0.0, INFINITY, 0, 0, 1.0},
+    {NC_LOSS_PARAM_SMOOTHING, "smoothing", 0.0, 1.0, 1, 0, 0.1},
+    {NC_LOSS_PARAM_FOCAL_GAMMA, "focal gamma", 0.0, INFINITY, 1, 0, 2.0},
+    {NC_LOSS_PARAM_LOGIT_TAU, "logit tau", -INFINITY, INFINITY, 0, 0, 1.0},
+    {NC_LOSS_PARAM_DOT_TARGET, "dot target", 0.0, INFINITY, 0, 0, 1.0},
+};
+
+/* set(p, v) must give want; on success get returns v bit for bit, on failure
+ * the previous value (and the model's message says why). */
+static void check_param_set(nc_model *m, size_t r, double v, nc_status want, const char *what)
+{
+    char desc[200];
+    double before = NAN, after = NAN;
+    const nc_loss_parameter p = param_ranges[r].p;
+    nc_model_get_loss_parameter(m, p, &before);
+    snprintf(desc, sizeof desc, "%s = %.17g (%s)", param_ranges[r].name, v, what);
+    nc_test_int(nc_model_set_loss_parameter(m, p, v), want, desc);
+    nc_model_get_loss_parameter(m, p, &after);
+    if (want == NC_SUCCESS) {
+        snprintf(desc, sizeof desc, "%s = %.17g (%s): stored exactly", param_ranges[r].name, v,
+                 what);
+        nc_test_true(memcmp(&after, &v, sizeof v) == 0, desc);
+    } else {
+        snprintf(desc, sizeof desc, "%s = %.17g (%s): refused, value unchanged and a message",
+                 param_ranges[r].name, v, what);
+        nc_test_true(memcmp(&after, &before, sizeof v) == 0 &&
+                         strstr(nc_model_last_error(m), "loss parameter") != NULL,
+                     desc);
+    }
+}
+
+static void check_loss_parameters(void)
+{
+    const size_t counts[3] = {4, 3, 2};
+    const size_t nr = sizeof param_ranges / sizeof param_ranges[0];
+    nc_model *m = NULL, *c = NULL;
+    size_t r, np = 0;
+    double v;
+    nc_test_int(nc_model_create_counts(&m, 3, 3, counts), NC_SUCCESS, "create");
+    /* The table above covers every parameter the API knows. */
+    while (nc_model_get_loss_parameter(m, (nc_loss_parameter)np, &v) == NC_SUCCESS) np++;
+    nc_test_int(np, nr, "one documented range per loss parameter");
+    nc_test_int(nc_model_get_loss_parameter(m, (nc_loss_parameter)-1, &v), NC_ERR_INVALID_VALUE,
+                "get of parameter -1");
+    nc_test_int(nc_model_set_loss_parameter(m, (nc_loss_parameter)-1, 1.0), NC_ERR_INVALID_VALUE,
+                "set of parameter -1");
+    nc_test_int(nc_model_set_loss_parameter(m, (nc_loss_parameter)nr, 1.0), NC_ERR_INVALID_VALUE,
+                "set of the parameter after the last");
+    nc_test_int(nc_model_set_loss_parameter(NULL, NC_LOSS_PARAM_SMOOTHING, 0.5),
+                NC_ERR_NULL_ARGUMENT, "set on NULL");
+    nc_test_int(nc_model_get_loss_parameter(m, NC_LOSS_PARAM_SMOOTHING, NULL),
+                NC_ERR_NULL_ARGUMENT, "get into NULL");
+    for (r = 0; r < nr; r++) {
+        const double lo = param_ranges[r].lo, hi = param_ranges[r].hi;
+        char desc[200];
+        snprintf(desc, sizeof desc, "%s: default", param_ranges[r].name);
+        v = NAN;
+        nc_test_int(nc_model_get_loss_parameter(m, param_ranges[r].p, &v), NC_SUCCESS, desc);
+        nc_test_true(v == param_ranges[r].def, desc);
+        if (isinf(lo)) {
+            check_param_set(m, r, -DBL_MAX, NC_SUCCESS, "no lower bound: -DBL_MAX");
+            check_param_set(m, r, -INFINITY, NC_ERR_NON_FINITE, "-Inf");
+        } else {
+            const double in = param_ranges[r].lo_in ? lo : nextafter(lo, INFINITY);
+            const double out = param_ranges[r].lo_in ? nextafter(lo, -INFINITY) : lo;
+            check_param_set(m, r, in, NC_SUCCESS, "just inside the lower bound");
+            check_param_set(m, r, out, NC_ERR_INVALID_VALUE, "just outside the lower bound");
+            if (lo == 0.0)
+                check_param_set(m, r, -0.0,
+                                param_ranges[r].lo_in ? NC_SUCCESS : NC_ERR_INVALID_VALUE,
+                                "-0 against the bound 0");
+            check_param_set(m, r, lo - 1.0, NC_ERR_INVALID_VALUE, "below the lower bound");
+        }
+        if (isinf(hi)) {
+            check_param_set(m, r, DBL_MAX, NC_SUCCESS, "no upper bound: DBL_MAX");
+            check_param_set(m, r, INFINITY, NC_ERR_NON_FINITE, "Inf");
+        } else {
+            const double in = param_ranges[r].hi_in ? hi : nextafter(hi, -INFINITY);
+            const double out = param_ranges[r].hi_in ? nextafter(hi, INFINITY) : hi;
+            check_param_set(m, r, in, NC_SUCCESS, "just inside the upper bound");
+            check_param_set(m, r, out, NC_ERR_INVALID_VALUE, "just outside the upper bound");
+            check_param_set(m, r, hi + 1.0, NC_ERR_INVALID_VALUE, "above the upper bound");
+            check_param_set(m, r, INFINITY, NC_ERR_NON_FINITE, "Inf");
+        }
+        if (!isinf(lo)) check_param_set(m, r, -INFINITY, NC_ERR_NON_FINITE, "-Inf");
+        check_param_set(m, r, NAN, NC_ERR_NON_FINITE, "NaN");
+        check_param_set(m, r, -NAN, NC_ERR_NON_FINITE, "-NaN");
+    }
+    /* Every parameter persists across losses and is copied. */
+    for (r = 0; r < nr; r++)
+        nc_model_set_loss_parameter(m, param_ranges[r].p, param_ranges[r].def * 0.5);
+    nc_test_int(nc_model_set_loss(m, NC_LOSS_MSE), NC_SUCCESS, "set loss");
+    nc_test_int(nc_model_copy(&c, m), NC_SUCCESS, "copy");
+    for (r = 0; r < nr; r++) {
+        double vm = NAN, vc = NAN;
+        char desc[200];
+        nc_model_get_loss_parameter(m, param_ranges[r].p, &vm);
+        nc_model_get_loss_parameter(c, param_ranges[r].p, &vc);
+        snprintf(desc, sizeof desc, "%s persists across set_loss and is copied",
+                 param_ranges[r].name);
+        nc_test_true(vm == param_ranges[r].def * 0.5 && vc == vm, desc);
+    }
+    nc_model_destroy(c);
+    nc_model_destroy(m);
+}
+
 int main(void)
 {
     check_gradient(NC_LOSS_CE, 0, "CE, no bias");
@@ -458,5 +577,6 @@ int main(void)
     check_fused_vs_unfused(NC_LOSS_MSE);
     check_divergence();
     check_errors();
+    check_loss_parameters();
     return nc_test_summary("test_model");
 }

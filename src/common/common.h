@@ -29,6 +29,10 @@
 
 #define NC_MSG_SIZE 256
 
+/* A C99 compile-time assertion at file scope: an array of negative size
+ * when cond is false (name says what failed in the compiler's message). */
+#define NC__STATIC_ASSERT(cond, name) typedef char nc__static_assert_##name[(cond) ? 1 : -1]
+
 /* Record a formatted message in buf (size NC_MSG_SIZE) and return status. */
 nc_status nc__fail(char *buf, nc_status status, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -20,6 +20,30 @@
 
 static const nc__ser_format ckpt_format = {"NCCKPT\r\n", 1u, CKPT_HAS_OPTIMIZER, "checkpoint"};
 
+/* The loss parameters, in the order of nc_loss_parameter (the table in
+ * loss/params.c), each as a double. CHECK and READ validate every stored
+ * value by the check of nc_model_set_loss_parameter; READ assigns. */
+static void visit_loss_params(nc__ser *s, nc_model *m)
+{
+    int p;
+    for (p = 0; p < NC__LOSS_PARAM_COUNT && s->status == NC_SUCCESS; p++) {
+        double v;
+        uint64_t u;
+        char what[NC_MSG_SIZE];
+        nc_status st;
+        memcpy(&u, &m->loss_ctx.param[p], 8);
+        u = nc__ser_raw(s, u);
+        if (s->mode != NC_SER_CHECK && s->mode != NC_SER_READ) continue;
+        if (s->status != NC_SUCCESS) break;
+        memcpy(&v, &u, 8);
+        st = nc__loss_param_check((nc_loss_parameter)p, v, what);
+        if (st != NC_SUCCESS)
+            nc__ser_fail(s, st, what);
+        else if (s->mode == NC_SER_READ)
+            m->loss_ctx.param[p] = v;
+    }
+}
+
 static void visit_model(nc__ser *s, nc_model *m)
 {
     size_t i;
@@ -30,7 +54,7 @@ static void visit_model(nc__ser *s, nc_model *m)
     nc__ser_expect(s, m->depth, "the depth differs");
     for (i = 0; i < m->N && s->status == NC_SUCCESS; i++)
         nc__ser_expect(s, (uint64_t)(uint32_t)m->labels[i], "the labels differ");
-    nc__ser_enum(s, &loss, NC_LOSS_DOT_REGRESSION, "unknown loss");
+    nc__ser_enum(s, &loss, NC__LOSS_COUNT - 1, "unknown loss");
     nc__ser_enum(s, &features, NC_FEATURES_RELU, "unknown feature model");
     if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) {
         m->loss = (nc_loss)loss;
@@ -38,11 +62,7 @@ static void visit_model(nc__ser *s, nc_model *m)
     }
     nc__ser_int(s, &m->bias);
     nc__ser_int(s, &m->fixed);
-    nc__ser_double(s, &m->loss_ctx.target_scale);
-    nc__ser_double(s, &m->loss_ctx.smoothing);
-    nc__ser_double(s, &m->loss_ctx.focal_gamma);
-    nc__ser_double(s, &m->loss_ctx.logit_tau);
-    nc__ser_double(s, &m->loss_ctx.dot_target);
+    visit_loss_params(s, m);
     nc__ser_double(s, &m->lambda_W);
     nc__ser_double(s, &m->lambda_H);
     nc__ser_double(s, &m->lambda_b);

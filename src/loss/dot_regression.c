@@ -8,7 +8,7 @@ double nc__loss_dot_regression(const nc__loss_ctx *ctx, double *Z, size_t K, siz
                                const int32_t *labels)
 {
     nc__sum total = {0.0, 0.0};
-    const double c = ctx->dot_target;
+    const double c = ctx->param[NC_LOSS_PARAM_DOT_TARGET];
     size_t i, k;
     for (i = 0; i < n; i++) {
         double *z = Z + i * K;

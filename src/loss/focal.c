@@ -12,7 +12,7 @@ double nc__loss_focal(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
                       const int32_t *labels)
 {
     nc__sum total = {0.0, 0.0};
-    const double gamma = ctx->focal_gamma;
+    const double gamma = ctx->param[NC_LOSS_PARAM_FOCAL_GAMMA];
     nc__softmax sm[NC__SOFTMAX_CHUNK];
     double zys[NC__SOFTMAX_CHUNK];
     size_t i0, i, k;

@@ -9,7 +9,8 @@ double nc__loss_label_smoothing(const nc__loss_ctx *ctx, double *Z, size_t K, si
                                 const int32_t *labels)
 {
     nc__sum total = {0.0, 0.0};
-    const double eps = ctx->smoothing, off = eps / (double)K, on = 1.0 - eps + off;
+    const double eps = ctx->param[NC_LOSS_PARAM_SMOOTHING], off = eps / (double)K,
+                 on = 1.0 - eps + off;
     nc__softmax sm[NC__SOFTMAX_CHUNK];
     double zys[NC__SOFTMAX_CHUNK], others[NC__SOFTMAX_CHUNK];
     size_t i0, i, k;

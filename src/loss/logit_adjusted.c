@@ -6,12 +6,13 @@
 double nc__loss_logit_adjusted(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n,
                                const int32_t *labels)
 {
-    return nc__ce_family(ctx, Z, K, n, labels, ctx->logit_tau, ctx->log_prior, NULL);
+    return nc__ce_family(ctx, Z, K, n, labels, ctx->param[NC_LOSS_PARAM_LOGIT_TAU],
+                         ctx->log_prior, NULL);
 }
 
 double nc__loss_logit_adjusted_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K,
                                  size_t n, const int32_t *labels, double *scratch)
 {
-    return nc__ce_family_t(ctx, Zt, ldt, K, n, labels, ctx->logit_tau, ctx->log_prior, NULL,
-                           scratch);
+    return nc__ce_family_t(ctx, Zt, ldt, K, n, labels, ctx->param[NC_LOSS_PARAM_LOGIT_TAU],
+                           ctx->log_prior, NULL, scratch);
 }

@@ -99,33 +99,39 @@ static double bound_weighted(const nc__loss_ctx *c, size_t K, double zb)
 /* Focal: |dL/dz| <= (gamma * ratio + 1) sqrt(2) with ratio <= 1 + 2 zb + log K (= CE bound). */
 static double bound_focal(const nc__loss_ctx *c, size_t K, double zb)
 {
-    return sqrt(2.0) * (c->focal_gamma * (1.0 + 2.0 * zb + log((double)K)) + 1.0);
+    const double gamma = c->param[NC_LOSS_PARAM_FOCAL_GAMMA];
+    return sqrt(2.0) * (gamma * (1.0 + 2.0 * zb + log((double)K)) + 1.0);
 }
 static double bound_mse(const nc__loss_ctx *c, size_t K, double zb)
 {
-    return sqrt((double)K) * zb + c->target_scale;
+    return sqrt((double)K) * zb + c->param[NC_LOSS_PARAM_TARGET_SCALE];
 }
 static double bound_dot(const nc__loss_ctx *c, size_t K, double zb)
 {
+    const double t = c->param[NC_LOSS_PARAM_DOT_TARGET];
     (void)K;
-    return (zb + c->dot_target) / c->dot_target;
+    return (zb + t) / t;
 }
 
+/* Row l is loss l (designated initializers). */
 static const nc__loss_def loss_table[] = {
-    {NC_LOSS_CE, "ce", nc__loss_ce, bound_prob, nc__loss_ce_t},
-    {NC_LOSS_MSE, "mse", nc__loss_mse, bound_mse, nc__loss_mse_t},
-    {NC_LOSS_LABEL_SMOOTHING, "label_smoothing", nc__loss_label_smoothing, bound_prob, NULL},
-    {NC_LOSS_FOCAL, "focal", nc__loss_focal, bound_focal, NULL},
-    {NC_LOSS_WEIGHTED_CE, "weighted_ce", nc__loss_weighted_ce, bound_weighted, nc__loss_weighted_ce_t},
-    {NC_LOSS_LOGIT_ADJUSTED, "logit_adjusted", nc__loss_logit_adjusted, bound_prob,
-     nc__loss_logit_adjusted_t},
-    {NC_LOSS_DOT_REGRESSION, "dot_regression", nc__loss_dot_regression, bound_dot, NULL},
+    [NC_LOSS_CE] = {NC_LOSS_CE, "ce", nc__loss_ce, bound_prob, nc__loss_ce_t},
+    [NC_LOSS_MSE] = {NC_LOSS_MSE, "mse", nc__loss_mse, bound_mse, nc__loss_mse_t},
+    [NC_LOSS_LABEL_SMOOTHING] = {NC_LOSS_LABEL_SMOOTHING, "label_smoothing",
+                                 nc__loss_label_smoothing, bound_prob, NULL},
+    [NC_LOSS_FOCAL] = {NC_LOSS_FOCAL, "focal", nc__loss_focal, bound_focal, NULL},
+    [NC_LOSS_WEIGHTED_CE] = {NC_LOSS_WEIGHTED_CE, "weighted_ce", nc__loss_weighted_ce,
+                             bound_weighted, nc__loss_weighted_ce_t},
+    [NC_LOSS_LOGIT_ADJUSTED] = {NC_LOSS_LOGIT_ADJUSTED, "logit_adjusted", nc__loss_logit_adjusted,
+                                bound_prob, nc__loss_logit_adjusted_t},
+    [NC_LOSS_DOT_REGRESSION] = {NC_LOSS_DOT_REGRESSION, "dot_regression", nc__loss_dot_regression,
+                                bound_dot, NULL},
 };
+
+NC__STATIC_ASSERT(sizeof loss_table / sizeof loss_table[0] == NC__LOSS_COUNT, one_row_per_loss);
 
 const nc__loss_def *nc__loss_lookup(nc_loss id)
 {
-    size_t i;
-    for (i = 0; i < sizeof loss_table / sizeof loss_table[0]; i++)
-        if (loss_table[i].id == id) return &loss_table[i];
-    return NULL;
+    const int i = (int)id;
+    return i >= 0 && i < NC__LOSS_COUNT && loss_table[i].value_grad ? &loss_table[i] : NULL;
 }

@@ -1,6 +1,8 @@
 /* loss/loss.h - the loss registry: each loss gives its value and its gradient with
  * respect to the logits, for a block of samples. One file per loss; adding a
- * loss is one file and one row of the table in loss.c. */
+ * loss is one file and one row of the table in loss.c. The parameters of the
+ * losses are a second table (params.c): name, losses, range and default of
+ * each, and the one check of a value. */
 #ifndef NC_LOSS_H
 #define NC_LOSS_H
 
@@ -8,10 +10,20 @@
 #include "common/sum.h"
 #include "kernels/kernels.h"
 
+/* The last value of the public enums nc_loss and nc_loss_parameter, and so
+ * the number of rows of the two tables (loss.c and params.c assert that
+ * their tables have exactly these many rows). */
+#define NC__LOSS_LAST NC_LOSS_DOT_REGRESSION
+#define NC__LOSS_COUNT ((int)NC__LOSS_LAST + 1)
+#define NC__LOSS_PARAM_LAST NC_LOSS_PARAM_DOT_TARGET
+#define NC__LOSS_PARAM_COUNT ((int)NC__LOSS_PARAM_LAST + 1)
+
 /* What a loss reads besides the logits: its parameters, the class weights
  * and priors, and the kernels it may call. */
 typedef struct nc__loss_ctx {
-    double target_scale, smoothing, focal_gamma, logit_tau, dot_target;
+    /* every parameter of every loss, indexed by nc_loss_parameter: a loss
+     * reads ctx->param[NC_LOSS_PARAM_...] */
+    double param[NC__LOSS_PARAM_COUNT];
     const double *class_weights; /* K */
     const double *log_prior;     /* K: log(n_k / N) */
     /* exp and log1p on arrays (the kernels' instruction set; NULL: portable) */
@@ -47,6 +59,31 @@ typedef struct nc__loss_def {
 
 /* NULL for an unknown id. */
 const nc__loss_def *nc__loss_lookup(nc_loss id);
+
+/* One loss parameter (params.c): the table row of nc_loss_parameter id. The
+ * valid values are the finite v with lo < v (lo <= v when lo_closed) and
+ * v < hi (v <= hi when hi_closed); lo = -INFINITY or hi = INFINITY is no
+ * bound on that side. */
+typedef struct nc__loss_param_def {
+    nc_loss_parameter id;
+    const char *name;   /* for messages and documentation */
+    unsigned losses;    /* bit NC__LOSS_BIT(l) set: loss l reads the parameter */
+    double lo, hi;
+    int lo_closed, hi_closed;
+    double default_value; /* the value of a new model */
+} nc__loss_param_def;
+#define NC__LOSS_BIT(l) (1u << (unsigned)(l))
+
+/* NULL for an unknown id. */
+const nc__loss_param_def *nc__loss_param_lookup(nc_loss_parameter id);
+/* The one validation of a parameter value (nc_model_set_loss_parameter and
+ * the checkpoint loader): NC_SUCCESS, or NC_ERR_NON_FINITE (NaN, Inf) or
+ * NC_ERR_INVALID_VALUE (unknown parameter, value outside the range) with
+ * what failed in msg (NC_MSG_SIZE), e.g. "loss parameter smoothing
+ * (label_smoothing) = 1 outside [0, 1)". */
+nc_status nc__loss_param_check(nc_loss_parameter id, double value, char *msg);
+/* param[p] = the default of p, for every parameter. */
+void nc__loss_param_defaults(double param[NC__LOSS_PARAM_COUNT]);
 
 /* Stable softmax of the columns of a block, in place: column i becomes
  * softmax(z_i). With a = argmax (first), m = z_a and r = sum_{k != a}

@@ -10,7 +10,7 @@ double nc__loss_mse(const nc__loss_ctx *ctx, double *Z, size_t K, size_t n, cons
         const size_t nb = n - i0 < 64 ? n - i0 : 64;
         for (i = 0; i < nb; i++) {
             double *z = Z + (i0 + i) * K;
-            z[labels[i0 + i]] -= ctx->target_scale;
+            z[labels[i0 + i]] -= ctx->param[NC_LOSS_PARAM_TARGET_SCALE];
             s[i] = 0.0;
             for (k = 0; k < K; k++) s[i] += z[k] * z[k];
             s[i] *= 0.5;
@@ -28,7 +28,7 @@ double nc__loss_mse_t(const nc__loss_ctx *ctx, double *Zt, size_t ldt, size_t K,
     const nc__kernels *portable = nc__kernels_get(NC__ISA_SCALAR);
     nc__sum total[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
     (ctx->t_mse ? ctx->t_mse : portable->t_mse)(K, NC__SMALL_ROUND(n), n, Zt, ldt, labels,
-                                               ctx->target_scale, scratch);
+                                                ctx->param[NC_LOSS_PARAM_TARGET_SCALE], scratch);
     nc__sum4_add_n(total, scratch, n);
     return nc__sum4_value(total);
 }

@@ -75,11 +75,7 @@ static nc_status model_alloc(nc_model **out, size_t d, size_t K, size_t N)
     m->K = K;
     m->N = N;
     m->loss = NC_LOSS_CE;
-    m->loss_ctx.target_scale = 1.0;
-    m->loss_ctx.smoothing = 0.1;
-    m->loss_ctx.focal_gamma = 2.0;
-    m->loss_ctx.logit_tau = 1.0;
-    m->loss_ctx.dot_target = 1.0;
+    nc__loss_param_defaults(m->loss_ctx.param);
     m->isa = nc__isa_detect();
     if (nc__mul_size(N, sizeof(int32_t), &nlab)) goto oom;
     m->labels = (int32_t *)malloc(nlab ? nlab : 1);
@@ -199,11 +195,7 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
     memcpy(m->small, src->small, nc__model_small_size(src) * sizeof(double));
     memcpy(m->H, src->H, src->d * src->N * sizeof(double));
     m->loss = src->loss;
-    m->loss_ctx.target_scale = src->loss_ctx.target_scale;
-    m->loss_ctx.smoothing = src->loss_ctx.smoothing;
-    m->loss_ctx.focal_gamma = src->loss_ctx.focal_gamma;
-    m->loss_ctx.logit_tau = src->loss_ctx.logit_tau;
-    m->loss_ctx.dot_target = src->loss_ctx.dot_target;
+    memcpy(m->loss_ctx.param, src->loss_ctx.param, sizeof m->loss_ctx.param);
     m->bias = src->bias;
     m->lambda_W = src->lambda_W;
     m->lambda_H = src->lambda_H;
@@ -277,56 +269,25 @@ NC_API nc_status nc_model_set_loss(nc_model *m, nc_loss loss)
 
 NC_API nc_loss nc_model_get_loss(const nc_model *m) { return m ? m->loss : NC_LOSS_CE; }
 
+/* Names, ranges and defaults of the parameters: the table in loss/params.c. */
 NC_API nc_status nc_model_set_loss_parameter(nc_model *m, nc_loss_parameter p, double v)
 {
+    char what[NC_MSG_SIZE];
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
-    if (!isfinite(v))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_loss_parameter: not finite");
-    switch (p) {
-    case NC_LOSS_PARAM_TARGET_SCALE:
-        if (!(v > 0)) break;
-        m->loss_ctx.target_scale = v;
-        m->version++;
-        return NC_SUCCESS;
-    case NC_LOSS_PARAM_SMOOTHING:
-        if (!(v >= 0 && v < 1)) break;
-        m->loss_ctx.smoothing = v;
-        m->version++;
-        return NC_SUCCESS;
-    case NC_LOSS_PARAM_FOCAL_GAMMA:
-        if (!(v >= 0)) break;
-        m->loss_ctx.focal_gamma = v;
-        m->version++;
-        return NC_SUCCESS;
-    case NC_LOSS_PARAM_LOGIT_TAU:
-        m->loss_ctx.logit_tau = v;
-        m->version++;
-        return NC_SUCCESS;
-    case NC_LOSS_PARAM_DOT_TARGET:
-        if (!(v > 0)) break;
-        m->loss_ctx.dot_target = v;
-        m->version++;
-        return NC_SUCCESS;
-    default:
-        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                        "nc_model_set_loss_parameter: unknown parameter %d", (int)p);
-    }
-    return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                    "nc_model_set_loss_parameter: value %g outside the range of parameter %d", v,
-                    (int)p);
+    st = nc__loss_param_check(p, v, what);
+    if (st != NC_SUCCESS) return nc__fail(m->msg, st, "nc_model_set_loss_parameter: %s", what);
+    m->loss_ctx.param[p] = v;
+    m->version++;
+    return NC_SUCCESS;
 }
 
 NC_API nc_status nc_model_get_loss_parameter(const nc_model *m, nc_loss_parameter p, double *v)
 {
     if (!m || !v) return NC_ERR_NULL_ARGUMENT;
-    switch (p) {
-    case NC_LOSS_PARAM_TARGET_SCALE: *v = m->loss_ctx.target_scale; return NC_SUCCESS;
-    case NC_LOSS_PARAM_SMOOTHING: *v = m->loss_ctx.smoothing; return NC_SUCCESS;
-    case NC_LOSS_PARAM_FOCAL_GAMMA: *v = m->loss_ctx.focal_gamma; return NC_SUCCESS;
-    case NC_LOSS_PARAM_LOGIT_TAU: *v = m->loss_ctx.logit_tau; return NC_SUCCESS;
-    case NC_LOSS_PARAM_DOT_TARGET: *v = m->loss_ctx.dot_target; return NC_SUCCESS;
-    default: return NC_ERR_INVALID_VALUE;
-    }
+    if (!nc__loss_param_lookup(p)) return NC_ERR_INVALID_VALUE;
+    *v = m->loss_ctx.param[p];
+    return NC_SUCCESS;
 }
 
 NC_API nc_status nc_model_set_class_weights(nc_model *m, const double *w)
