@@ -838,5 +838,5 @@ int main(void)
     check_fixed_etf();
     check_kinds();
     check_errors();
-    return nc_test_summary("test_predict");
+    return nc_test_summary("test_analysis_predict");
 }

@@ -398,5 +398,5 @@ int main(void)
     check_loss_round_trip();
     check_loss_refusals();
     rmdir(dir);
-    return nc_test_summary("test_checkpoint");
+    return nc_test_summary("test_io_checkpoint");
 }

@@ -578,5 +578,5 @@ int main(void)
     check_divergence();
     check_errors();
     check_loss_parameters();
-    return nc_test_summary("test_model");
+    return nc_test_summary("test_model_ufm");
 }
