@@ -1100,6 +1100,61 @@ NC_API size_t nc_prediction_iterations(const nc_prediction *prediction);
 NC_API double nc_prediction_residual(const nc_prediction *prediction);
 NC_API const char *nc_prediction_last_error(const nc_prediction *prediction);
 
+/*
+ * The prediction for a model: the kind that covers the model's options, with
+ * its counts, decays (lambda_W dropped for a fixed classifier), bias,
+ * depth, dimension and, for a classifier fixed to a simplex ETF, its row
+ * norm, so that model and prediction cannot disagree on an option. Not yet
+ * computed. The kind: ReLU features: Dang et al. 2024; a fixed classifier
+ * (CE, checked to be a simplex ETF to 1e-10): Yang et al. 2022; depth >= 2
+ * (MSE): deep linear; CE without bias and equal counts: balanced CE; other
+ * CE: Hong & Ling; MSE with equal counts: balanced MSE; other MSE without
+ * bias: deep linear of depth 1. A model no kind covers (other losses, AllNC terms, an MSE
+ * target scale other than 1, MSE with bias under imbalance, ...) is
+ * NC_ERR_UNSUPPORTED with *prediction NULL and a message naming the option
+ * in nc_model_last_error(model) (the model is otherwise not changed).
+ */
+NC_API nc_status nc_prediction_create_from_model(nc_prediction **prediction, nc_model *model);
+/* The kind of a prediction (NC_PREDICT_BALANCED_CE for NULL). */
+NC_API nc_prediction_kind nc_prediction_get_kind(const nc_prediction *prediction);
+
+/* What nc_prediction_compare measures (indices of its values array). */
+typedef enum nc_comparison_value {
+    NC_COMPARE_OBJECTIVE = 0,           /* F of the model's state */
+    NC_COMPARE_PREDICTED_OBJECTIVE = 1, /* F* */
+    NC_COMPARE_OBJECTIVE_GAP = 2,       /* (F - F*) / |F*| */
+    NC_COMPARE_CLASSIFIER_GRAM = 3,     /* ||P P^T - (P P^T)*||_F / ||(P P^T)*||_F */
+    NC_COMPARE_FEATURE_GRAM = 4,        /* the same for Hbar^T Hbar (uncentred means) */
+    NC_COMPARE_LOGITS = 5,              /* the same for Z = P Hbar */
+    NC_COMPARE_COLLAPSE_AGREEMENT = 6,  /* fraction of classes whose collapse agrees */
+    NC_COMPARE_COUNT = 7                /* number of values; not a value */
+} nc_comparison_value;
+
+/* The verdict of a comparison. */
+typedef enum nc_verdict {
+    NC_VERDICT_OPTIMUM = 0,            /* |gap| <= rtol, geometry within sqrt(rtol) */
+    NC_VERDICT_ABOVE_PREDICTION = 1,   /* gap > rtol: not converged, or a spurious point */
+    NC_VERDICT_BELOW_PREDICTION = 2,   /* gap < -rtol: the prediction is wrong for this model */
+    NC_VERDICT_GEOMETRY_DIFFERS = 3    /* the objective agrees, the Grams or collapse do not */
+} nc_verdict;
+
+/* "optimum", "above the prediction", ...; "unknown" otherwise. */
+NC_API const char *nc_verdict_name(nc_verdict verdict);
+
+/*
+ * Compare the model's current state with the prediction (computed first if
+ * it was not): values (NC_COMPARE_COUNT doubles) and the verdict for the
+ * relative tolerance rtol in (0, 1) on the objective (sqrt(rtol) on the
+ * three relative distances, which are rotation invariant; each is absolute
+ * when the predicted matrix is 0). A class collapses in the model by the
+ * kind's rule: its mean feature below 1e-6 of the largest (ReLU, deep
+ * linear), or its logit column within 1e-6 of another's (other kinds).
+ * NC_ERR_SIZE_MISMATCH / NC_ERR_MISMATCH if K or the counts differ,
+ * NC_ERR_INVALID_VALUE for rtol, the prediction's compute errors.
+ */
+NC_API nc_status nc_prediction_compare(nc_prediction *prediction, nc_model *model, double rtol,
+                                       double *values, nc_verdict *verdict);
+
 /* ======================================================================== */
 /* Data: .npy files and streaming metrics                                    */
 /* ======================================================================== */

@@ -90,6 +90,10 @@ struct nc__prediction_def {
      * NC_ERR_UNAVAILABLE (nc_prediction_get_thresholds; no compute needed);
      * NULL: none for this kind. */
     nc_status (*thresholds)(const nc_prediction *p, double *lambda);
+    /* How a class collapses: its mean feature becomes 0 (1), or its logits
+     * coincide with another class's (0). nc_prediction_compare judges a
+     * model's classes by the same rule. */
+    int collapse_to_zero;
     int has_singular_values; /* else nc_prediction_get_singular_values: NC_ERR_UNAVAILABLE */
     int has_feature_scale;   /* else nc_prediction_get_feature_scale: NC_ERR_UNAVAILABLE */
 };

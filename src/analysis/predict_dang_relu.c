@@ -83,6 +83,7 @@ static nc_status dang_relu_thresholds(const nc_prediction *p, double *lambda)
 const nc__prediction_def nc__prediction_dang_relu_ce = {
     .kind = NC_PREDICT_DANG_RELU_CE,
     .name = "Dang et al. 2024 ReLU CE",
+    .collapse_to_zero = 1,
     .equal_counts = 0,
     .default_bias = 0,
     .has_bias = 0,

@@ -99,6 +99,7 @@ static nc_status deep_linear_thresholds(const nc_prediction *p, double *lambda)
 const nc__prediction_def nc__prediction_deep_linear_mse = {
     .kind = NC_PREDICT_DEEP_LINEAR_MSE,
     .name = "Dang et al. 2023 deep linear MSE",
+    .collapse_to_zero = 1,
     .equal_counts = 0,
     .default_bias = 0,
     .has_bias = 0,
