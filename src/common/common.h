@@ -65,6 +65,16 @@ int nc__all_finite_mat(const double *x, size_t m, size_t n, size_t ld);
 int nc__fits_int(size_t n);
 /* *acc += a * b for sizes; 1 on overflow. */
 int nc__size_mad(size_t *acc, size_t a, size_t b);
+/* The span of a rows x cols column-major matrix with leading dimension ld:
+ * NC_ERR_SIZE_MISMATCH if ld < rows, NC_ERR_INVALID_SIZE if the last
+ * element's offset (cols - 1) ld + rows overflows (a pointer plus such an ld
+ * would wrap), else NC_SUCCESS (also for rows or cols 0). Every
+ * pointer-plus-leading-dimension argument goes through it. */
+nc_status nc__check_span(size_t rows, size_t cols, size_t ld);
+/* The first NaN or Inf of a rows x cols column-major matrix (ld), scanning
+ * column by column: 1 with its row and column, 0 if all are finite. */
+int nc__find_nonfinite(const double *x, size_t rows, size_t cols, size_t ld, size_t *row,
+                       size_t *col);
 /* Validate a rows x cols column-major matrix argument with leading dimension
  * lda: NULL, zero or non-int sizes, lda < rows, an address range that
  * overflows, and (need_finite) NaN or Inf, each with its status. */

@@ -85,15 +85,42 @@ int nc__size_mad(size_t *acc, size_t a, size_t b)
     return 0;
 }
 
-nc_status nc__check_matrix(const double *A, size_t rows, size_t cols, size_t lda, int need_finite)
+nc_status nc__check_span(size_t rows, size_t cols, size_t ld)
 {
     size_t p;
+    if (ld < rows) return NC_ERR_SIZE_MISMATCH;
+    if (cols == 0) return NC_SUCCESS;
+    if (nc__mul_size(cols - 1, ld, &p) || p > SIZE_MAX - rows ||
+        p + rows > SIZE_MAX / sizeof(double))
+        return NC_ERR_INVALID_SIZE;
+    return NC_SUCCESS;
+}
+
+int nc__find_nonfinite(const double *x, size_t rows, size_t cols, size_t ld, size_t *row,
+                       size_t *col)
+{
+    size_t i, j;
+    for (j = 0; j < cols; j++) {
+        const double *c = x + j * ld;
+        for (i = 0; i < rows; i++)
+            if (!(c[i] - c[i] == 0.0)) {
+                *row = i;
+                *col = j;
+                return 1;
+            }
+    }
+    return 0;
+}
+
+nc_status nc__check_matrix(const double *A, size_t rows, size_t cols, size_t lda, int need_finite)
+{
+    nc_status st;
     if (A == NULL) return NC_ERR_NULL_ARGUMENT;
     if (rows == 0 || cols == 0 || !nc__fits_int(rows) || !nc__fits_int(cols))
         return NC_ERR_INVALID_SIZE;
     if (lda < rows) return NC_ERR_SIZE_MISMATCH;
     if (!nc__fits_int(lda)) return NC_ERR_INVALID_SIZE;
-    if (nc__mul_size(cols - 1, lda, &p) || p > SIZE_MAX - rows) return NC_ERR_INVALID_SIZE;
+    if ((st = nc__check_span(rows, cols, lda)) != NC_SUCCESS) return st;
     if (need_finite && !nc__all_finite_mat(A, rows, cols, lda)) return NC_ERR_NON_FINITE;
     return NC_SUCCESS;
 }

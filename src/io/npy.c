@@ -406,13 +406,20 @@ NC_API nc_status nc_npy_reader_open(nc_npy_reader *reader, const char *path)
     nc_npy_reader_close(reader);
     reader->msg[0] = '\0';
     if (path == NULL) return nc__fail(reader->msg, NC_ERR_NULL_ARGUMENT, "path is NULL");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO without a writer would block forever */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return nc__fail(reader->msg, NC_ERR_IO, "cannot open '%.150s': %s", path,
                         strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0) {
+        const int err = errno;
         close(fd);
-        return nc__fail(reader->msg, NC_ERR_IO, "'%.150s' is not a regular file", path);
+        return nc__fail(reader->msg, NC_ERR_IO, "cannot read '%.150s': %s", path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return nc__fail(reader->msg, NC_ERR_IO, "'%.150s' is %s, not a regular file", path,
+                        nc__file_kind(sb.st_mode));
     }
     fsize = (uint64_t)sb.st_size;
 

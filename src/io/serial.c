@@ -298,13 +298,26 @@ int nc__write_full(int fd, const unsigned char *p, size_t n, uint64_t off)
     return 0;
 }
 
+const char *nc__file_kind(unsigned mode)
+{
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISREG(mode)) return "a regular file";
+    return "of an unknown type";
+}
+
 nc_status nc__read_file(const char *path, unsigned char **data, size_t *n, char *msg,
                         const char *who)
 {
     struct stat sb;
     unsigned char *buf;
     size_t len;
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO without a writer would block forever; a
+     * regular file reads the same either way */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     *data = NULL;
     *n = 0;
     if (fd < 0)
@@ -316,7 +329,8 @@ nc_status nc__read_file(const char *path, unsigned char **data, size_t *n, char 
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return io_fail(msg, NC_ERR_IO, who, "cannot read %.150s: not a regular file", path);
+        return io_fail(msg, NC_ERR_IO, who, "cannot read %.150s: it is %s, not a regular file",
+                       path, nc__file_kind(sb.st_mode));
     }
     if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX) {
         close(fd);

@@ -105,6 +105,9 @@ void nc__ser_begin(nc__ser *s, nc__ser_mode mode, unsigned char *image, size_t p
 int nc__read_full(int fd, unsigned char *p, size_t n, uint64_t off);
 int nc__write_full(int fd, const unsigned char *p, size_t n, uint64_t off);
 
+/* "a directory", "a FIFO", ... for the st_mode of a file (messages). */
+const char *nc__file_kind(unsigned mode);
+
 /* Read a regular file whole into *data (free it; never NULL on success) of
  * *n bytes. NC_ERR_IO, NC_ERR_OUT_OF_MEMORY; msg gets "<who>: ..." (who may
  * be NULL). */

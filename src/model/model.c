@@ -461,21 +461,25 @@ static void copy_strided(double *dst, size_t ldd, const double *src, size_t lds,
 
 NC_API nc_status nc_model_set_layer(nc_model *m, size_t l, const double *A, size_t lda)
 {
-    size_t rows;
+    size_t rows, r, c;
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!A) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_layer: NULL matrix");
     if (l >= m->depth)
         return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_layer: layer %zu >= depth %zu",
                         l, m->depth);
-    if (lda < m->d)
-        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_set_layer: lda %zu < d %zu", lda,
+    rows = l == m->depth - 1 ? m->K : m->d;
+    if ((st = nc__check_span(m->d, rows, lda)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_layer: lda %zu is %s for rows of d = %zu", lda,
+                        lda < m->d ? "less than d" : "too large (the matrix's span overflows)",
                         m->d);
     if (l == m->depth - 1 && m->fixed)
         return nc__fail(m->msg, NC_ERR_UNSUPPORTED,
                         "the classifier is fixed: unfix it before setting it");
-    rows = l == m->depth - 1 ? m->K : m->d;
-    if (!nc__all_finite_mat(A, m->d, rows, lda))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_layer: NaN or Inf");
+    if (nc__find_nonfinite(A, m->d, rows, lda, &c, &r))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE,
+                        "nc_model_set_layer: layer %zu has a NaN or Inf at row %zu, column %zu", l,
+                        r, c);
     copy_strided(m->small + l * m->d * m->d, m->d, A, lda, m->d, rows);
     nc__model_update_product(m);
     m->version++;
@@ -486,7 +490,10 @@ NC_API nc_status nc_model_get_layer(const nc_model *m, size_t l, double *A, size
 {
     if (!m || !A) return NC_ERR_NULL_ARGUMENT;
     if (l >= m->depth) return NC_ERR_INVALID_VALUE;
-    if (lda < m->d) return NC_ERR_SIZE_MISMATCH;
+    {
+        const nc_status st = nc__check_span(m->d, l == m->depth - 1 ? m->K : m->d, lda);
+        if (st != NC_SUCCESS) return st;
+    }
     copy_strided(A, lda, m->small + l * m->d * m->d, m->d, m->d,
                  l == m->depth - 1 ? m->K : m->d);
     return NC_SUCCESS;
@@ -495,7 +502,7 @@ NC_API nc_status nc_model_get_layer(const nc_model *m, size_t l, double *A, size
 NC_API nc_status nc_model_get_product(const nc_model *m, double *P, size_t ldp)
 {
     if (!m || !P) return NC_ERR_NULL_ARGUMENT;
-    if (ldp < m->d) return NC_ERR_SIZE_MISMATCH;
+    if (nc__check_span(m->d, m->K, ldp) != NC_SUCCESS) return nc__check_span(m->d, m->K, ldp);
     copy_strided(P, ldp, m->W, m->d, m->d, m->K);
     return NC_SUCCESS;
 }
@@ -508,13 +515,18 @@ NC_API nc_status nc_model_set_W(nc_model *m, const double *W, size_t ldw)
 
 NC_API nc_status nc_model_set_H(nc_model *m, const double *H, size_t ldh)
 {
+    size_t r, c;
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!H) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_H: H is NULL");
-    if (ldh < m->d)
-        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_set_H: ldh %zu < d %zu", ldh,
+    if ((st = nc__check_span(m->d, m->N, ldh)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_H: ldh %zu is %s for columns of d = %zu", ldh,
+                        ldh < m->d ? "less than d" : "too large (the matrix's span overflows)",
                         m->d);
-    if (!nc__all_finite_mat(H, m->d, m->N, ldh))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_H: H has a NaN or Inf");
+    if (nc__find_nonfinite(H, m->d, m->N, ldh, &r, &c))
+        return nc__fail(m->msg, NC_ERR_NON_FINITE,
+                        "nc_model_set_H: H has a NaN or Inf at row %zu of column (sample) %zu", r,
+                        c);
     if (m->features == NC_FEATURES_RELU && !all_nonnegative(H, m->d, m->N, ldh))
         return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
                         "nc_model_set_H: ReLU features need H >= 0");
@@ -527,8 +539,11 @@ NC_API nc_status nc_model_set_b(nc_model *m, const double *b)
 {
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!b) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_b: b is NULL");
-    if (!nc__all_finite(b, m->K))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_b: b has a NaN or Inf");
+    {
+        size_t r, c;
+        if (nc__find_nonfinite(b, m->K, 1, m->K, &r, &c))
+            return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_b: b[%zu] is NaN or Inf", r);
+    }
     memcpy(m->b, b, m->K * sizeof(double));
     m->version++;
     return NC_SUCCESS;
@@ -537,7 +552,7 @@ NC_API nc_status nc_model_set_b(nc_model *m, const double *b)
 NC_API nc_status nc_model_get_W(const nc_model *m, double *W, size_t ldw)
 {
     if (!m || !W) return NC_ERR_NULL_ARGUMENT;
-    if (ldw < m->d) return NC_ERR_SIZE_MISMATCH;
+    if (nc__check_span(m->d, m->K, ldw) != NC_SUCCESS) return nc__check_span(m->d, m->K, ldw);
     copy_strided(W, ldw, m->Wc, m->d, m->d, m->K);
     return NC_SUCCESS;
 }
@@ -545,7 +560,7 @@ NC_API nc_status nc_model_get_W(const nc_model *m, double *W, size_t ldw)
 NC_API nc_status nc_model_get_H(const nc_model *m, double *H, size_t ldh)
 {
     if (!m || !H) return NC_ERR_NULL_ARGUMENT;
-    if (ldh < m->d) return NC_ERR_SIZE_MISMATCH;
+    if (nc__check_span(m->d, m->N, ldh) != NC_SUCCESS) return nc__check_span(m->d, m->N, ldh);
     copy_strided(H, ldh, m->H, m->d, m->d, m->N);
     return NC_SUCCESS;
 }
@@ -584,8 +599,9 @@ static nc_status orthonormal_columns(nc_model *m, double *Q, uint64_t seed, cons
     const size_t d = m->d, K = m->K;
     size_t i, j, k;
     if (P) {
-        if (ldp < d)
-            return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "fixed frame: ldp %zu < d %zu", ldp, d);
+        if (nc__check_span(d, K, ldp) != NC_SUCCESS)
+            return nc__fail(m->msg, nc__check_span(d, K, ldp),
+                            "fixed frame: ldp %zu is less than d %zu or too large", ldp, d);
         if (!nc__all_finite_mat(P, d, K, ldp))
             return nc__fail(m->msg, NC_ERR_NON_FINITE, "fixed frame: P has a NaN or Inf");
         copy_strided(Q, d, P, ldp, d, K);
@@ -619,11 +635,13 @@ static nc_status orthonormal_columns(nc_model *m, double *Q, uint64_t seed, cons
 static nc_status fix_frame(nc_model *m, double norm, uint64_t seed, const double *P, size_t ldp,
                            int etf)
 {
-    const size_t d = m->d, K = m->K;
+    size_t d, K;
     double *Q;
     nc_status st;
     size_t i, k;
     if (!m) return NC_ERR_NULL_ARGUMENT;
+    d = m->d;
+    K = m->K;
     if (!isfinite(norm)) return nc__fail(m->msg, NC_ERR_NON_FINITE, "fixed frame: norm not finite");
     if (!(norm > 0)) return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "fixed frame: norm %g <= 0", norm);
     if (d < K)
@@ -773,12 +791,12 @@ NC_API nc_status nc_model_gradient(nc_model *m, double *objective, double *gW, s
 {
     nc__pass_out out;
     if (!m) return NC_ERR_NULL_ARGUMENT;
-    if (gW && ldgw < m->d)
-        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_gradient: ldgw %zu < d %zu", ldgw,
-                        m->d);
-    if (gH && ldgh < m->d)
-        return nc__fail(m->msg, NC_ERR_SIZE_MISMATCH, "nc_model_gradient: ldgh %zu < d %zu", ldgh,
-                        m->d);
+    if (gW && nc__check_span(m->d, m->K, ldgw) != NC_SUCCESS)
+        return nc__fail(m->msg, nc__check_span(m->d, m->K, ldgw),
+                        "nc_model_gradient: ldgw %zu is less than d %zu or too large", ldgw, m->d);
+    if (gH && nc__check_span(m->d, m->N, ldgh) != NC_SUCCESS)
+        return nc__fail(m->msg, nc__check_span(m->d, m->N, ldgh),
+                        "nc_model_gradient: ldgh %zu is less than d %zu or too large", ldgh, m->d);
     nc__model_evaluate(m, gH, ldgh, NULL, &out);
     if (objective) *objective = out.objective;
     if (gW) copy_strided(gW, ldgw, m->gsmall + m->n_hidden, m->d, m->d, m->K);
