@@ -23,7 +23,11 @@
 #include "ncollapse.h"
 #include "model/model.h"
 
-enum { GD, HEAVY, NESTEROV, ADAM };
+enum { GD, HEAVY, NESTEROV, ADAM, METHODS };
+/* The methods cover every rule of the table (kernels/rule.h; GD and HEAVY
+ * are its heavy-ball rule without and with momentum): a rule added there
+ * needs its method, cases and reference step here. */
+typedef char every_rule_has_a_method[METHODS - 1 == NC__RULE_COUNT ? 1 : -1];
 
 typedef struct tcase {
     const char *name;
