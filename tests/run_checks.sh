@@ -138,19 +138,19 @@ echo "== bit-identities under a second compiler (clang -O2 -march=native)"
 # The kernels are bit-identical across instruction sets and the transposed
 # losses to the column ones only if no compiler fuses a * b + c behind the
 # code's back (-ffp-contract=off in the Makefile); clang contracts by default
-# and -march=native gives it FMA instructions, so build the two tests that
+# and -march=native gives it FMA instructions, so build the tests that
 # compare bits with it, in a copy of the sources.
 clang_cc=$(command -v clang || command -v clang-14)
 if [ -n "$clang_cc" ]; then
     cdir=$(mktemp -d)
     mkdir -p "$cdir/tests" && cp -r Makefile include src "$cdir/" && cp tests/*.c tests/*.h tests/deps.sh "$cdir/tests/"
     if $MAKE_CMD --no-print-directory -C "$cdir" CC="$clang_cc" CFLAGS="-O2 -g -march=native" \
-        tests/bin/test_kernels_fused tests/bin/test_kernels_vmath >"$log" 2>&1; then
-        for t in test_kernels_fused test_kernels_vmath; do
+        tests/bin/test_kernels_fused tests/bin/test_kernels_vmath tests/bin/test_kernels_rules >"$log" 2>&1; then
+        for t in test_kernels_fused test_kernels_vmath test_kernels_rules; do
             "$cdir/tests/bin/$t" >"$log" 2>&1; count_harness "$t (clang)" $?
         done
     else
-        count_step "clang build of test_kernels_fused and test_kernels_vmath" 1
+        count_step "clang build of test_kernels_fused, test_kernels_vmath and test_kernels_rules" 1
     fi
     rm -rf "$cdir"
 else

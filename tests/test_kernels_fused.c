@@ -24,7 +24,11 @@
 #include "testutil.h"
 #include "model/model.h"
 
-enum { GD, HEAVY, NESTEROV, ADAM };
+enum { GD, HEAVY, NESTEROV, ADAM, METHODS };
+/* The methods cover every rule of the table (kernels/rule.h; GD and HEAVY
+ * are its heavy-ball rule without and with momentum): a rule added there
+ * needs its method, cases and reference step here. */
+typedef char every_rule_has_a_method[METHODS - 1 == NC__RULE_COUNT ? 1 : -1];
 
 typedef struct tcase {
     const char *name;
@@ -425,9 +429,9 @@ int main(void)
         }
         free(ref);
     }
-    printf("test_fused: %d instruction sets; largest relative difference to the unfused reference "
+    printf("test_kernels_fused: %d instruction sets; largest relative difference to the unfused reference "
            "after %d steps: fused %.2e, small-d %.2e, BLAS-3 %.2e, objective %.2e; same thread count "
            "%s\n",
            isas, STEPS, worst_fused, worst_small, worst_blas, worst_obj, identical ? "bit-identical" : "DIFFERS");
-    return nc_test_summary("test_fused");
+    return nc_test_summary("test_kernels_fused");
 }

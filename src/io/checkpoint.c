@@ -78,7 +78,8 @@ static void visit_model(nc__ser *s, nc_model *m)
 static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
 {
     const size_t dN = o->model->d * o->model->N;
-    int schedule = (int)o->schedule, has_vH;
+    const nc__rule_def *rule = o->rule_def; /* NULL for L-BFGS */
+    int schedule = (int)o->schedule, has_vH, p;
     nc__ser_expect(s, (uint64_t)o->algorithm, "the optimizer's algorithm differs");
     nc__ser_expect(s, o->n_small, "the optimizer's variable count differs");
     nc__ser_expect(s, o->n_max, "the optimizer's variable count differs");
@@ -89,10 +90,11 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
     nc__ser_double(s, &o->lr_layers);
     nc__ser_double(s, &o->lr_H);
     nc__ser_double(s, &o->lr_b);
-    nc__ser_double(s, &o->momentum);
-    nc__ser_double(s, &o->beta1);
-    nc__ser_double(s, &o->beta2);
-    nc__ser_double(s, &o->eps);
+    /* The rules' hyper-parameters (rule.h, nc__param): format 1's for every
+     * algorithm, any later one for the rules that read it. */
+    for (p = 0; p < NC__PARAM_COUNT; p++)
+        if (p < NC__PARAM_FORMAT1 || (rule && (rule->params & NC__PARAM_BIT(p))))
+            nc__ser_double(s, nc__rule_param(&o->hp, (nc__param)p));
     nc__ser_enum(s, &schedule, NC_SCHEDULE_COSINE, "unknown schedule");
     if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) o->schedule = (nc_schedule)schedule;
     nc__ser_size(s, &o->period);
@@ -111,7 +113,7 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
     nc__ser_f64s(s, o->v_small, o->n_small);
     nc__ser_f64s(s, o->s_small, o->n_small);
     if (has_vH) nc__ser_f64s(s, o->v_H, dN);
-    if (o->algorithm == NC_OPT_ADAM) nc__ser_f64s(s, o->s_H, dN);
+    if (rule && (rule->buffers & NC__RULE_S)) nc__ser_f64s(s, o->s_H, dN);
     if (o->algorithm == NC_OPT_LBFGS) {
         size_t len = o->hist_len, next = o->hist_next;
         nc__ser_size(s, &len);

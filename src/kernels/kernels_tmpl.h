@@ -23,8 +23,9 @@
  * Tiles are fixed at compile time, so the accumulators live in registers;
  * a partial tile at an edge repeats its first row / class / column (valid
  * memory, results discarded) instead of needing one more specialisation.
- * The update rule mirrors nc__rule_apply operation by operation (no fused
- * multiply-add), so that part is bit-identical to the scalar rule.
+ * The rules' vector forms (FN(column), one branch per rule of nc__rules in
+ * rule.h) mirror their scalar forms operation by operation (no fused
+ * multiply-add), so that part is bit-identical to nc__rule_apply.
  */
 
 #define NC_CAT_(a, b) a##b
@@ -275,12 +276,29 @@ typedef struct FN(col_sums) {
     double tn, th, tg, tnew, tv, ts;
 } FN(col_sums);
 
-/* Column c; allnc, relu, store_g and rule (COL_*) are constants where the
- * dispatcher below instantiates the common cases, so their branches fold. */
+/* The rule FN(column) applies: none, plain gradient descent (a rule with
+ * NC__RULE_V_MOMENTUM run without its buffer v), or the vector form of the
+ * rule of kind k, COL_RULE + k: one case per entry of nc__rules (rule.h),
+ * each with its branch in FN(column), its buffers there (v, s), its line
+ * in FN(columns)' choice of the case and its copy in the dispatcher.
+ * tests/test_kernels_rules.c checks every rule's vector form against its scalar
+ * form, bit for bit. */
 #ifndef NC__COL_RULES
 #define NC__COL_RULES
-enum { COL_NONE, COL_GD, COL_HEAVY, COL_NESTEROV, COL_ADAM };
+enum {
+    COL_NONE,
+    COL_GD,
+    COL_RULE,
+    COL_HEAVY = COL_RULE + NC__RULE_HEAVY_BALL,
+    COL_NESTEROV = COL_RULE + NC__RULE_NESTEROV,
+    COL_ADAM = COL_RULE + NC__RULE_ADAM,
+    COL_END /* one past the last rule's case */
+};
+typedef char nc__every_rule_has_a_vector_form[COL_END - COL_RULE == NC__RULE_COUNT ? 1 : -1];
 #endif
+
+/* Column c; allnc, relu, store_g and rule (COL_*) are constants where the
+ * dispatcher below instantiates the common cases, so their branches fold. */
 static inline ATTR NC_ALWAYS_INLINE void FN(column)(const nc__col_args *A, size_t c, double *H,
                                                     double *G, size_t ldg, double *V, double *S,
                                                     const int32_t *labels, FN(col_sums) *acc,
@@ -291,6 +309,7 @@ static inline ATTR NC_ALWAYS_INLINE void FN(column)(const nc__col_args *A, size_
     const nc__rule *R = A->rule;
     const VT lH = VSET(A->lH);
     double *h = H + c * d, *g = G + c * ldg;
+    /* the buffers of the rules (nc__rule_def.buffers): v for all, s for Adam */
     double *v = rule >= COL_HEAVY ? V + c * d : NULL, *s = rule == COL_ADAM ? S + c * d : NULL;
     const double *mu = allnc ? A->means + (size_t)labels[c] * d : NULL;
     const double *cg = allnc ? A->class_grad + (size_t)labels[c] * d : NULL;
@@ -309,7 +328,7 @@ static inline ATTR NC_ALWAYS_INLINE void FN(column)(const nc__col_args *A, size_
         if (store_g) VST(g + f, gv);
         if (rule != COL_NONE) {
             VT step, x;
-            if (rule == COL_ADAM) {
+            if (rule == COL_ADAM) { /* the vector forms: Adam */
                 VT vv = VLD(v + f), sq = VLD(s + f);
                 vv = VADD(VMUL(VSET(R->beta1), vv), VMUL(VSET(1.0 - R->beta1), gv));
                 sq = VADD(VMUL(VSET(R->beta2), sq), VMUL(VMUL(VSET(1.0 - R->beta2), gv), gv));
@@ -318,14 +337,14 @@ static inline ATTR NC_ALWAYS_INLINE void FN(column)(const nc__col_args *A, size_
                 VST(s + f, sq);
                 acc->v = VFMA(vv, vv, acc->v);
                 acc->s = VFMA(sq, sq, acc->s);
-            } else if (rule != COL_GD) {
+            } else if (rule != COL_GD) { /* heavy ball, Nesterov */
                 const VT m = VSET(R->momentum);
                 const VT vv = VADD(VMUL(m, VLD(v + f)), gv);
                 step = rule == COL_NESTEROV ? VADD(gv, VMUL(m, vv)) : vv;
                 VST(v + f, vv);
                 acc->v = VFMA(vv, vv, acc->v);
             } else
-                step = gv;
+                step = gv; /* COL_GD */
             x = VSUB(hv, VMUL(VSET(R->lr), step));
             if (R->project) x = VCLAMP0(x);
             VST(h + f, x);
@@ -395,6 +414,8 @@ static ATTR void FN(columns)(const nc__col_args *A, size_t n, double *H, double 
                              double *V, double *S, const int32_t *labels, double out[6])
 {
     const nc__rule *R = A->rule;
+    /* the case of the rule (COL_RULE + its kind), or COL_GD for a momentum
+     * rule without its buffer v */
     const int rule = !R ? COL_NONE
                      : R->kind == NC__RULE_ADAM ? COL_ADAM
                      : !V ? COL_GD

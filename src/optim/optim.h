@@ -3,18 +3,19 @@
 #define NC_OPTIM_H
 
 #include "common/common.h"
+#include "kernels/rule.h"
 #include "model/model.h"
 
 /* ---- optimizer ---------------------------------------------------------- */
 struct nc_optimizer {
     nc_model *model;
     nc_algorithm algorithm;
+    const nc__rule_def *rule_def; /* the first-order rule (nc__rules); NULL for L-BFGS */
     size_t depth;      /* of the model at creation */
     size_t n_small;    /* small variables (layers + b) */
     size_t n_max;      /* all variables at most (L-BFGS vectors) */
     double lr_layers, lr_H, lr_b;
-    double momentum;
-    double beta1, beta2, eps;
+    nc__rule hp;       /* the rules' hyper-parameters: momentum, beta1, beta2, eps */
     nc_schedule schedule;
     size_t period;
     double sched_param;
@@ -24,7 +25,8 @@ struct nc_optimizer {
     void *user_data;
     size_t every;
 
-    /* First-order buffers: small v, s; H v (momentum or Adam), s (Adam). */
+    /* First-order buffers: small v, s; H v, s when the rule keeps them
+     * (nc__rule_buffers; v_H also once a momentum > 0 was set). */
     double *v_small, *s_small, *v_H, *s_H;
     int buffers_valid; /* 0: stale, zero before use */
 

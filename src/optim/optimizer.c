@@ -12,8 +12,10 @@
  *   gradients    ||gP|| <= ||G|| ||H|| + ||align||, layers M w^{M-1} ||gP||,
  *                ||gH|| <= w^M ||G|| + lH ||H|| + (AllNC) 2 alpha ||H||/N + ||class terms||,
  *                ||gb|| <= sqrt(N) ||G||, plus the weight decays
- *   steps        heavy ball / Nesterov: ||v'|| <= mu ||v|| + ||g||, step <= ||g|| + mu ||v'||;
- *                Adam: each entry of the step is at most A = 1/sqrt((1-b2)(1-b1^2/b2))
+ *   steps        the rule's bound (nc__rule_def.step_bound, rule.h) from the
+ *                gradients' bounds and the buffers' norms; heavy ball / Nesterov:
+ *                ||v'|| <= mu ||v|| + ||g||, step <= ||g|| + mu ||v'||; Adam: each
+ *                entry of the step is at most A = 1/sqrt((1-b2)(1-b1^2/b2))
  *                (Cauchy-Schwarz on the moment sums), so ||step|| <= A sqrt(n)
  *   new state    ||x'|| <= ||x|| + lr ||step||, and the logit bound of the new state
  * and require each to be below NC_BOUND. Then no value of the step or of an
@@ -31,7 +33,7 @@
 
 #define NC_BOUND 1e100
 
-/* struct nc_optimizer is defined in nc_internal.h (the checkpoint code reads it). */
+/* struct nc_optimizer is defined in optim/optim.h (the checkpoint code reads it). */
 
 static nc_status alloc_lbfgs(nc_optimizer *o, size_t history)
 {
@@ -56,13 +58,14 @@ static nc_status alloc_lbfgs(nc_optimizer *o, size_t history)
 NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_algorithm algorithm)
 {
     nc_optimizer *o;
+    const nc__rule_def *rule_def;
     size_t dN;
+    unsigned buffers;
     if (!out) return NC_ERR_NULL_ARGUMENT;
     *out = NULL;
     if (!model) return NC_ERR_NULL_ARGUMENT;
-    if (algorithm != NC_OPT_GD && algorithm != NC_OPT_NESTEROV && algorithm != NC_OPT_ADAM &&
-        algorithm != NC_OPT_LBFGS)
-        return NC_ERR_INVALID_VALUE;
+    rule_def = nc__rule_lookup(algorithm);
+    if (!rule_def && algorithm != NC_OPT_LBFGS) return NC_ERR_INVALID_VALUE;
     /* L-BFGS works on vectors of all variables with BLAS level 1 (int sizes). */
     if (algorithm == NC_OPT_LBFGS &&
         nc__model_small_size(model) + model->d * model->N > (size_t)INT_MAX)
@@ -71,15 +74,17 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     if (!o) return NC_ERR_OUT_OF_MEMORY;
     o->model = model;
     o->algorithm = algorithm;
+    o->rule_def = rule_def;
     o->depth = model->depth;
     o->n_small = nc__model_small_size(model);
     dN = model->d * model->N; /* checked at model creation */
     o->n_max = o->n_small + dN;
-    o->lr_layers = o->lr_H = o->lr_b = algorithm == NC_OPT_ADAM ? 1e-3 : 0.1;
-    o->momentum = algorithm == NC_OPT_NESTEROV ? 0.9 : 0.0;
-    o->beta1 = 0.9;
-    o->beta2 = 0.999;
-    o->eps = 1e-8;
+    /* The rule's defaults; L-BFGS ignores these, checkpoints save them. */
+    o->lr_layers = o->lr_H = o->lr_b = rule_def ? rule_def->lr : 0.1;
+    o->hp.momentum = rule_def ? rule_def->momentum : 0.0;
+    o->hp.beta1 = 0.9;
+    o->hp.beta2 = 0.999;
+    o->hp.eps = 1e-8;
     o->max_iterations = 10000;
     o->every = 1;
     o->period = 1;
@@ -89,11 +94,12 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     o->v_small = nc__alloc_doubles(o->n_small, 1);
     o->s_small = nc__alloc_doubles(o->n_small, 1);
     if (!o->v_small || !o->s_small) goto oom;
-    if (o->momentum > 0 || algorithm == NC_OPT_ADAM) {
+    buffers = rule_def ? nc__rule_buffers(rule_def, o->hp.momentum) : 0u;
+    if (buffers & NC__RULE_V) {
         o->v_H = nc__calloc_aligned(dN, 1);
         if (!o->v_H) goto oom;
     }
-    if (algorithm == NC_OPT_ADAM) {
+    if (buffers & NC__RULE_S) {
         o->s_H = nc__calloc_aligned(dN, 1);
         if (!o->s_H) goto oom;
     }
@@ -174,8 +180,8 @@ NC_API nc_status nc_optimizer_set_momentum(nc_optimizer *o, double momentum)
                             o->model->N);
         o->buffers_valid = 0;
     }
-    if (o->momentum == 0 && momentum > 0) o->buffers_valid = 0;
-    o->momentum = momentum;
+    if (o->hp.momentum == 0 && momentum > 0) o->buffers_valid = 0;
+    o->hp.momentum = momentum;
     return NC_SUCCESS;
 }
 
@@ -187,9 +193,9 @@ NC_API nc_status nc_optimizer_set_adam(nc_optimizer *o, double b1, double b2, do
     if (!(b1 >= 0 && b1 < 1 && b2 > 0 && b2 < 1 && b1 * b1 < b2 && eps > 0))
         return nc__fail(o->msg, NC_ERR_INVALID_VALUE,
                         "Adam needs b1 in [0,1), b2 in (0,1), b1^2 < b2, eps > 0");
-    o->beta1 = b1;
-    o->beta2 = b2;
-    o->eps = eps;
+    o->hp.beta1 = b1;
+    o->hp.beta2 = b2;
+    o->hp.eps = eps;
     return NC_SUCCESS;
 }
 
@@ -298,22 +304,13 @@ static double schedule_factor(const nc_optimizer *o, size_t t)
     }
 }
 
+/* The rule of this step: the hyper-parameters, the step's constants. */
 static nc__rule make_rule(const nc_optimizer *o, double lr, int project)
 {
-    nc__rule r;
-    const double t = (double)(o->iterations + 1);
-    memset(&r, 0, sizeof r);
-    r.kind = o->algorithm == NC_OPT_ADAM ? NC__RULE_ADAM
-             : o->algorithm == NC_OPT_NESTEROV ? NC__RULE_NESTEROV : NC__RULE_HEAVY_BALL;
+    nc__rule r = o->hp;
+    r.kind = o->rule_def->kind;
     r.lr = lr;
-    r.momentum = o->momentum;
-    r.beta1 = o->beta1;
-    r.beta2 = o->beta2;
-    r.eps = o->eps;
-    if (r.kind == NC__RULE_ADAM) { /* pow costs 1% of a tiny step */
-        r.bc1 = 1.0 / (1.0 - pow(o->beta1, t));
-        r.bc2 = 1.0 / (1.0 - pow(o->beta2, t));
-    }
+    if (o->rule_def->begin) o->rule_def->begin(&r, (double)(o->iterations + 1));
     r.project = project;
     return r;
 }
@@ -333,7 +330,7 @@ static double step_bound(const nc_optimizer *o, double lr_max)
 {
     const nc_model *m = o->model;
     const nc__loss_def *loss = nc__loss_lookup(m->loss);
-    const double mu = o->momentum, M = (double)m->depth;
+    const double M = (double)m->depth;
     const double w = sqrt(o->n_small2), nH = sqrt(o->nH2);
     /* depth 1 without pow (exact either way; pow was 1% of a tiny step) */
     const double wM = M == 1.0 ? w : pow(w, M), wM1 = M == 1.0 ? 1.0 : pow(w, M - 1.0);
@@ -345,15 +342,8 @@ static double step_bound(const nc_optimizer *o, double lr_max)
     const double gHb = wM * Gb + m->lambda_H * nH + 2.0 * m->alpha * nH / (double)m->N +
                        m->allnc_extra_bound;
     double steps, steph, ws, hn, zn;
-    if (o->algorithm == NC_OPT_ADAM) {
-        const double A = 1.0 / sqrt((1.0 - o->beta2) * (1.0 - o->beta1 * o->beta1 / o->beta2));
-        steps = A * sqrt((double)o->n_small);
-        steph = A * sqrt((double)(m->d * m->N));
-    } else {
-        const double vs = mu * sqrt(o->nvs2) + gsb, vh = mu * sqrt(o->nvH2) + gHb;
-        steps = gsb + mu * vs;
-        steph = gHb + mu * vh;
-    }
+    steps = o->rule_def->step_bound(&o->hp, gsb, sqrt(o->nvs2), (double)o->n_small);
+    steph = o->rule_def->step_bound(&o->hp, gHb, sqrt(o->nvH2), (double)(m->d * m->N));
     ws = w + lr_max * steps;
     hn = nH + lr_max * steph;
     zn = (M == 1.0 ? ws : pow(ws, M)) * hn + ws;
@@ -377,7 +367,8 @@ static nc_status first_order_step(nc_optimizer *o)
     const double factor = schedule_factor(o, o->iterations);
     const double lrW = o->lr_layers * factor, lrH = o->lr_H * factor, lrb = o->lr_b * factor;
     const double lr_max = lrW > lrH ? (lrW > lrb ? lrW : lrb) : (lrH > lrb ? lrH : lrb);
-    const int adam = o->algorithm == NC_OPT_ADAM, mom = adam || o->momentum > 0;
+    const unsigned buffers = nc__rule_buffers(o->rule_def, o->hp.momentum);
+    const int use_v = (buffers & NC__RULE_V) != 0, use_s = (buffers & NC__RULE_S) != 0;
     const size_t n_layers = m->n_hidden + m->d * m->K;
     size_t i;
     nc__rule rs;
@@ -393,8 +384,8 @@ static nc_status first_order_step(nc_optimizer *o)
                         o->iterations + 1, sqrt(o->n_small2), sqrt(o->nH2), NC_BOUND);
 
     upd.rule = make_rule(o, lrH, m->features == NC_FEATURES_RELU);
-    upd.v = mom ? o->v_H : NULL;
-    upd.s = adam ? o->s_H : NULL;
+    upd.v = use_v ? o->v_H : NULL;
+    upd.s = use_s ? o->s_H : NULL;
     nc__model_evaluate_prepared(m, NULL, 0, &upd, &out);
     o->evaluations++;
 
@@ -406,8 +397,9 @@ static nc_status first_order_step(nc_optimizer *o)
             const int is_b = i >= n_layers;
             if ((is_b && !m->bias) || (!is_b && i >= m->n_hidden && m->fixed)) continue;
             rs.lr = is_b ? lrb : lrW;
-            m->small[i] = nc__rule_apply(&rs, m->small[i], m->gsmall[i], mom ? o->v_small + i : NULL,
-                                         adam ? o->s_small + i : NULL);
+            m->small[i] = nc__rule_apply(&rs, m->small[i], m->gsmall[i],
+                                         use_v ? o->v_small + i : NULL,
+                                         use_s ? o->s_small + i : NULL);
             v2 += o->v_small[i] * o->v_small[i];
             s2 += o->s_small[i] * o->s_small[i];
         }
