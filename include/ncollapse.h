@@ -417,14 +417,20 @@ NC_API const char *nc_model_last_error(const nc_model *model);
  * is not a variable; b only with the bias); with ReLU features the KKT
  * residual, in which a component with h = 0 and g > 0 counts as 0.
  *
- * Divergence (first-order methods): before each step the optimizer bounds,
- * from the norms of the state and of the optimizer's buffers, every value the
- * step can produce. If a bound exceeds 1e100 (beyond which the objective or
- * the next iterate could overflow), the step is not taken and
+ * Divergence (first-order methods): before each step the optimizer bounds
+ * every value the step can produce from the actual state (the end-to-end
+ * classifier P, the norms of each layer, of H, b and the optimizer's
+ * buffers). If every bound is below 1e100 the step is taken. If not, and the
+ * current state's own logits and gradients are below it, the step is staged:
+ * the mutable state is copied, the step taken, and the new state checked
+ * exactly (every value finite, logits bounded by ||P'|| ||H'|| + ||b'|| <=
+ * 1e100); a failing step is undone. Otherwise, or when the check fails,
  * NC_ERR_DIVERGED is returned: the model and the optimizer keep their last
- * iterate, which is finite and whose objective is finite. The recorded values
- * then belong to the iterate before it. L-BFGS treats an overflowing trial
- * point as too long a step and never leaves the model on one.
+ * iterate, which is finite and whose objective is finite; the recorded
+ * values then belong to the iterate before it. (A staged step costs a copy
+ * of H and its buffers; nc_optimizer_staged_steps counts them.) L-BFGS
+ * treats an overflowing trial point as too long a step and never leaves the
+ * model on one.
  *
  * The optimizer borrows the model: the model must outlive it, and must not be
  * used by another thread while the optimizer runs. Changing the model's state
@@ -539,6 +545,7 @@ NC_API size_t nc_optimizer_evaluations(const nc_optimizer *optimizer);
 /* Message describing the last failure on this optimizer ("" if none). */
 NC_API const char *nc_optimizer_last_error(const nc_optimizer *optimizer);
 
+
 /* ---- second-order check of a point -------------------------------------------- */
 /*
  * Is the model's current state a strict saddle, a local minimum, or is the
@@ -626,12 +633,14 @@ NC_API size_t nc_curvature_evaluations(const nc_curvature *curvature);
 NC_API nc_status nc_curvature_get_direction(const nc_curvature *curvature, double *direction);
 NC_API const char *nc_curvature_last_error(const nc_curvature *curvature);
 
-/* The moves of the optimizer's escape (nc_optimizer_set_escape). */
+/* The moves of the optimizer's escape (nc_optimizer_set_escape), each kept
+ * only if it lowers the objective. */
 typedef enum nc_escape {
     NC_ESCAPE_NONE = 0,                /* no move lowered the objective */
     NC_ESCAPE_NEGATIVE_CURVATURE = 1,  /* from a strict saddle, along negative curvature */
-    NC_ESCAPE_REVIVE_CLASS = 2,        /* a class held at h = 0 given a coordinate of its own */
-    NC_ESCAPE_FROM_ZERO = 3            /* from W = H = 0 along the label-aligned point */
+    NC_ESCAPE_REVIVE_CLASS = 2,        /* classes held at h = 0 given a coordinate each */
+    NC_ESCAPE_FROM_ZERO = 3,           /* from W = H = 0, the classes activated one by one */
+    NC_ESCAPE_RELOCATE_CLASS = 4       /* classes sharing coordinates given one each */
 } nc_escape;
 
 /* ---- checkpoints ----------------------------------------------------------- */
@@ -1154,6 +1163,55 @@ NC_API const char *nc_verdict_name(nc_verdict verdict);
  */
 NC_API nc_status nc_prediction_compare(nc_prediction *prediction, nc_model *model, double rtol,
                                        double *values, nc_verdict *verdict);
+
+/* ======================================================================== */
+/* Runs: what nc_optimizer_run records, checks and reports                  */
+/* ======================================================================== */
+/*
+ * Record the metrics history of nc_optimizer_run into history (borrowed; NULL
+ * stops recording): a row for the state after every `every` >= 1 steps,
+ * step 0 (the state the run starts from) and the final state included, each
+ * with the objective and gradient norm of that same state (a first-order
+ * step measures the metrics before it moves H, since its pass reports the
+ * state it starts from). Off by default, and free when off; on, each row
+ * costs the metrics of every layer (nc_history).
+ */
+NC_API nc_status nc_optimizer_set_recorder(nc_optimizer *optimizer, nc_history *history,
+                                           size_t every);
+/*
+ * Escape (default 0: off): when a run stops by the gradient tolerance or for
+ * lack of progress, check the point (nc_curvature) and, up to max_escapes
+ * times per run, leave it if it is a strict saddle, holds a class at h = 0
+ * (ReLU features) or is W = H = 0, by the moves of nc_escape, each kept only
+ * if the objective decreases; the run then goes on (the steps count against
+ * its iteration limit; momentum buffers and the L-BFGS history restart).
+ */
+NC_API nc_status nc_optimizer_set_escape(nc_optimizer *optimizer, size_t max_escapes);
+/* Check every stop by tolerance or lack of progress (nc_curvature), without
+ * escaping (nonzero; default 0; implied by escapes). */
+NC_API nc_status nc_optimizer_set_check(nc_optimizer *optimizer, int enabled);
+/* Compare every stop of nc_optimizer_run with this prediction (borrowed;
+ * NULL: none), at rtol 1e-6 (nc_prediction_compare): a stationary point
+ * above F* is reported as such, never as the optimum. */
+NC_API nc_status nc_optimizer_set_prediction(nc_optimizer *optimizer, nc_prediction *prediction);
+/* Escapes taken by the last run. */
+NC_API size_t nc_optimizer_escapes(const nc_optimizer *optimizer);
+/* Steps of the last run taken through the divergence guard's second tier
+ * (staged: copied, taken, checked). */
+NC_API size_t nc_optimizer_staged_steps(const nc_optimizer *optimizer);
+/* The check's verdict on the last run's final state (NC_POINT_INCONCLUSIVE
+ * when no check ran). */
+NC_API nc_point nc_optimizer_stop_point(const nc_optimizer *optimizer);
+/* The comparison of the last run's final state with the prediction:
+ * NC_ERR_UNAVAILABLE without one; values (NC_COMPARE_COUNT doubles) may be
+ * NULL. */
+NC_API nc_status nc_optimizer_stop_verdict(const nc_optimizer *optimizer, nc_verdict *verdict,
+                                           double *values);
+/* One line on why and where the last run stopped: the reason, the steps,
+ * the objective and gradient norm, steps staged by the guard, escapes, a
+ * warning at W = H = 0, the check's verdict and the comparison with the
+ * prediction ("" before a run). Belongs to the optimizer. */
+NC_API const char *nc_optimizer_stop_info(const nc_optimizer *optimizer);
 
 /* ======================================================================== */
 /* Data: .npy files and streaming metrics                                    */

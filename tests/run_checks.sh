@@ -112,13 +112,13 @@ count_step "program built with pkg-config against a staged install, then uninsta
 
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 for t in $TESTS; do
-    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    NC_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ./tests/bin-san/$t >"$log" 2>&1; count_harness "$t (asan+ubsan)" $?
 done
 
 echo "== unit tests under valgrind memcheck"
 for t in $TESTS; do
-    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    NC_TEST_QUICK=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
         ./tests/bin/$t >"$log" 2>&1; count_harness "$t (valgrind)" $?
 done
 

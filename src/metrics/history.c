@@ -106,13 +106,10 @@ static int grow(nc_history *h, size_t per_row)
     return 1;
 }
 
-NC_API nc_status nc_history_record(nc_history *h, const nc_model *model, size_t step,
-                                   double objective, double gradient_norm)
+nc_status nc__history_measure(nc_history *h, const nc_model *model)
 {
     size_t layers, l, k, per_row;
     double *row;
-    if (h == NULL) return NC_ERR_NULL_ARGUMENT;
-    if (model == NULL) return nc__fail(h->msg, NC_ERR_NULL_ARGUMENT, "model is NULL");
     layers = h->all_layers ? model->depth : 1;
     if (h->rows > 0 && layers != h->layers)
         return nc__fail(h->msg, NC_ERR_MISMATCH,
@@ -133,10 +130,28 @@ NC_API nc_status nc_history_record(nc_history *h, const nc_model *model, size_t 
             row[l * h->n_metrics + k] = v;
         }
     }
+    h->pending = 1;
+    return NC_SUCCESS;
+}
+
+void nc__history_commit(nc_history *h, size_t step, double objective, double gradient_norm)
+{
+    if (!h->pending) return;
     h->step[h->rows] = step;
     h->objective[h->rows] = objective;
     h->gradient_norm[h->rows] = gradient_norm;
     h->rows++;
+    h->pending = 0;
+}
+
+NC_API nc_status nc_history_record(nc_history *h, const nc_model *model, size_t step,
+                                   double objective, double gradient_norm)
+{
+    nc_status st;
+    if (h == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (model == NULL) return nc__fail(h->msg, NC_ERR_NULL_ARGUMENT, "model is NULL");
+    if ((st = nc__history_measure(h, model)) != NC_SUCCESS) return st;
+    nc__history_commit(h, step, objective, gradient_norm);
     return NC_SUCCESS;
 }
 
@@ -174,6 +189,7 @@ NC_API nc_status nc_history_clear(nc_history *h)
     if (h == NULL) return NC_ERR_NULL_ARGUMENT;
     h->rows = 0;
     h->layers = 0;
+    h->pending = 0;
     return NC_SUCCESS;
 }
 

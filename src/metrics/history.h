@@ -20,8 +20,16 @@ struct nc_history {
     size_t *step;
     double *objective, *gradient_norm, *values;
 
+    int pending;         /* row `rows` is measured, waiting for its step and objective */
     nc_metrics *measure; /* conventions of the recorded metrics */
     char msg[NC_MSG_SIZE];
 };
+
+/* Measure the model's state into the pending row: the optimizer measures
+ * before a first-order step, whose pass gives the objective and gradient
+ * norm of that same state. */
+nc_status nc__history_measure(nc_history *h, const nc_model *model);
+/* Append the pending row (if any) with its step, objective, gradient norm. */
+void nc__history_commit(nc_history *h, size_t step, double objective, double gradient_norm);
 
 #endif /* NC_HISTORY_H */

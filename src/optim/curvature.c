@@ -248,17 +248,24 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     }
     c->objective = f0;
     c->gnorm = sqrt(g2);
+    /* classes whose features are all 0, or below 1e-6 of the largest |h|
+     * (free features reach 0 only approximately) */
     c->n_dead = 0;
-    for (k = 0; k < m->K; k++) {
-        int all_zero = 1;
-        for (i = 0; i < m->N && all_zero; i++)
-            if ((size_t)m->labels[i] == k)
-                for (j = 0; j < m->d; j++)
-                    if (m->H[i * m->d + j] != 0.0) {
-                        all_zero = 0;
-                        break;
-                    }
-        if (all_zero) c->dead[c->n_dead++] = k;
+    {
+        double hmax = 0.0;
+        for (i = 0; i < m->d * m->N; i++)
+            if (fabs(m->H[i]) > hmax) hmax = fabs(m->H[i]);
+        for (k = 0; k < m->K; k++) {
+            int dead = 1;
+            for (i = 0; i < m->N && dead; i++)
+                if ((size_t)m->labels[i] == k)
+                    for (j = 0; j < m->d; j++)
+                        if (fabs(m->H[i * m->d + j]) > 1e-6 * hmax) {
+                            dead = 0;
+                            break;
+                        }
+            if (dead) c->dead[c->n_dead++] = k;
+        }
     }
     if (steps > nfree) steps = nfree;
     /* Lanczos on the Hessian of the free variables */

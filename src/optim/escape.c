@@ -5,18 +5,16 @@
  *  - negative curvature: from a strict saddle (nc_curvature), along the
  *    Ritz vector of lambda_min, signed so that it does not ascend to first
  *    order, with a doubling search of the step;
- *  - class revival (ReLU features): a class whose features are all held at
- *    h = 0 while its classifier row points away from every live coordinate
- *    is a KKT point with positive multipliers, a strict local minimum of the
- *    face that no local move leaves. The move gives the class the
- *    least-used coordinate j: h_i[j] = t for its samples and, when the
- *    classifier is the learned single layer, w_k[j] += s, over a grid of
- *    (s, t) on the scales of W and H;
- *  - from zero: W = H = 0 is a local minimum of deep linear models (M >= 2:
- *    the loss term is of order M + 1 >= 3 there, so the Hessian is the weight
- *    decay's) and a saddle or minimum of others. The move is t u with u the
- *    label-aligned point (h_i = e_{y_i}, hidden layers I, classifier rows
- *    e_k), over a doubling search of t.
+ *  - class activation: a class whose features are all (nearly) 0 - held at
+ *    h = 0 by ReLU features, where positive multipliers make it a strict
+ *    local minimum of the face that no local move leaves, or collapsed to 0
+ *    with the rest of the state at W = H = 0, a local minimum of deep linear
+ *    models (M >= 2: the loss term is of order M + 1 >= 3 there, so the
+ *    Hessian is the weight decay's). The move gives the class the
+ *    least-used feature coordinate j: h_i[j] = c for its samples and a on
+ *    the path from j to its logit (w_k[j] += a, W_m[j][j] += a), over a grid
+ *    of (a, c); the classes are tried largest first, each building on the
+ *    moves kept before it.
  */
 #include "optim/optim.h"
 
@@ -72,57 +70,261 @@ static void along_direction(search *s, const double *x0, const double *v)
     }
 }
 
-static void revive(search *s, const double *x0, size_t k)
+/* The activation move of class k at coordinate j with path weight aw and
+ * feature value c into s->trial; its objective. */
+static double activation(search *s, const double *x0, size_t k, size_t j, double aw, double c,
+                         int form)
 {
     nc_model *m = s->m;
-    const size_t d = m->d, N = m->N, woff = m->n_hidden;
-    const int move_w = m->depth == 1 && !m->fixed;
-    double *use, hmax = 0.0, wmax = 0.0;
-    size_t i, j, jmin = 0, a, b;
-    use = nc__alloc_doubles(d, 1);
-    if (use == NULL) return;
+    const size_t d = m->d, K = m->K, w0 = m->n_hidden;
+    const int centred = form & 1, reassign = form & 2;
+    size_t i, l, q;
+    memcpy(s->trial, x0, s->n * sizeof(double));
+    for (i = 0; i < m->N; i++)
+        if ((size_t)m->labels[i] == k) { /* the class's features become c e_j */
+            memset(s->trial + s->hoff + i * d, 0, d * sizeof(double));
+            s->trial[s->hoff + i * d + j] = c;
+        } else if (reassign) { /* the other classes leave coordinate j */
+            s->trial[s->hoff + i * d + j] = 0.0;
+        }
+    for (l = 0; l + 1 < m->depth; l++) {
+        double *W = s->trial + l * d * d;
+        if (reassign)
+            for (q = 0; q < d; q++) W[j * d + q] = W[q * d + j] = 0.0;
+        W[j * d + j] += aw;
+    }
+    if (!m->fixed) {
+        if (reassign)
+            for (i = 0; i < K; i++) s->trial[w0 + i * d + j] = 0.0;
+        if (!centred)
+            s->trial[w0 + k * d + j] += aw;
+        else /* the same margin a c for a cost (K-1)/K of the plain move's */
+            for (i = 0; i < K; i++)
+                s->trial[w0 + i * d + j] += i == k ? aw * (double)(K - 1) / (double)K
+                                                    : -aw / (double)K;
+    }
+    s->evaluations++;
+    return objective_at(m, s->trial, s->hoff);
+}
+
+/* Give class k the least-used coordinate j of the features: its features
+ * become c e_j, and a on the path from j to its logit (w_k[j] += a for a
+ * learned classifier, or w_k[j] += a (K-1)/K and w_l[j] -= a/K for the
+ * others, the centred move of the same margin; W_m[j][j] += a for the hidden
+ * layers), either added to the state or with coordinate j first taken from
+ * the other classes (their h[j], row and column j of the hidden layers and
+ * column j of the classifier set to 0: a class may have spread over every
+ * coordinate while the others were at 0). For each of these four forms and
+ * from each a of
+ * a grid of powers of two on the scale of the layers, the best c (powers of
+ * two on the scale of H, refined by halving steps), refined with a by a
+ * compass search in log (a, c) down to steps of 2^(1/64); the best of
+ * these. The decrease can lie in a narrow valley along a^M c = const, and
+ * the slice's origin is itself a local minimum, so a single best grid point
+ * would often be the smallest move. Kept only if it lowers the objective
+ * (consider). */
+/* Candidate coordinates for class k (at most NC__CANDIDATES): the least
+ * used by all features, and for every other class whose mean spreads over
+ * two or more coordinates the one of those it uses least (taking it from
+ * that class costs it least). */
+#define NC__CANDIDATES 12
+static size_t candidates(const search *s, const double *x0, size_t k, size_t *cand)
+{
+    const nc_model *m = s->m;
+    const size_t d = m->d, K = m->K, N = m->N;
+    double *use = nc__alloc_doubles(d, K + 1), *total;
+    size_t i, j, c, n = 0, q;
+    if (use == NULL) return 0;
+    total = use + d * K; /* use[c d + j]: class c's mass on coordinate j */
     for (i = 0; i < N; i++)
         for (j = 0; j < d; j++) {
             const double h = fabs(x0[s->hoff + i * d + j]);
-            use[j] += h;
-            if (h > hmax) hmax = h;
+            use[(size_t)m->labels[i] * d + j] += h;
+            total[j] += h;
         }
-    for (j = 1; j < d; j++)
-        if (use[j] < use[jmin]) jmin = j;
+    for (q = 0; q < 4 && q < d; q++) { /* the least used, in order */
+        size_t best = d;
+        for (j = 0; j < d; j++) {
+            int taken = 0;
+            for (c = 0; c < n; c++) taken |= cand[c] == j;
+            if (!taken && (best == d || total[j] < total[best])) best = j;
+        }
+        if (best < d) cand[n++] = best;
+    }
+    for (c = 0; c < K && n < NC__CANDIDATES; c++) {
+        double cmax = 0.0;
+        size_t support = 0, best = d;
+        if (c == k) continue;
+        for (j = 0; j < d; j++)
+            if (use[c * d + j] > cmax) cmax = use[c * d + j];
+        for (j = 0; j < d; j++)
+            if (use[c * d + j] > 1e-3 * cmax && cmax > 0.0) {
+                support++;
+                if (best == d || use[c * d + j] < use[c * d + best]) best = j;
+            }
+        if (support >= 2) {
+            int taken = 0;
+            for (q = 0; q < n; q++) taken |= cand[q] == best;
+            if (!taken) cand[n++] = best;
+        }
+    }
     free(use);
-    for (i = 0; i < m->d * m->K && move_w; i++)
-        if (fabs(x0[woff + i]) > wmax) wmax = fabs(x0[woff + i]);
-    if (hmax == 0.0) hmax = 1.0;
-    if (wmax == 0.0) wmax = 1.0;
-    for (a = 0; a < (move_w ? 11u : 1u); a++)
-        for (b = 0; b < 11; b++) {
-            const double t = hmax * ldexp(1.0, (int)b - 6), sw = wmax * ldexp(1.0, (int)a - 6);
-            memcpy(s->trial, x0, s->n * sizeof(double));
-            for (i = 0; i < N; i++)
-                if ((size_t)m->labels[i] == k) s->trial[s->hoff + i * d + jmin] = t;
-            if (move_w) s->trial[woff + k * d + jmin] += sw;
-            consider(s);
-        }
+    return n;
 }
 
-static void from_zero(search *s, const double *x0)
+/* The compass search in log (a, c) from (*la, *lc) with value *f, inside the
+ * box [la0 - 6, la0 + 4] x [lc0 - 6, lc0 + 4] (towards the origin the value
+ * falls to the slice's local minimum without end), down to steps of 2^-6. */
+static void compass(search *s, const double *x0, size_t k, size_t j, int form, int has_a,
+                    double la0, double lc0, double *la, double *lc, double *f)
+{
+    static const int dirs[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    double step;
+    for (step = 0.5; step >= 1.0 / 64.0; step *= 0.5) {
+        int moved = 1;
+        while (moved) {
+            int q;
+            moved = 0;
+            for (q = has_a ? 0 : 2; q < 4; q++) {
+                const double na = *la + step * dirs[q][0], nc = *lc + step * dirs[q][1];
+                double g;
+                if (na < la0 - 6 || na > la0 + 4 || nc < lc0 - 6 || nc > lc0 + 4) continue;
+                g = activation(s, x0, k, j, has_a ? exp2(na) : 0.0, exp2(nc), form);
+                if (g < *f) {
+                    *f = g;
+                    *la = na;
+                    *lc = nc;
+                    moved = 1;
+                }
+            }
+        }
+    }
+}
+
+static void activate(search *s, const double *x0, size_t k)
 {
     nc_model *m = s->m;
-    const size_t d = m->d, K = m->K, N = m->N;
-    double *u = nc__alloc_doubles(s->n, 1), t;
-    size_t i, l, k, r;
-    if (u == NULL) return;
-    for (l = 0; l + 1 < m->depth; l++) /* hidden layers: I */
-        for (r = 0; r < d; r++) u[l * d * d + r * d + r] = 1.0;
-    if (!m->fixed) /* classifier rows e_k (row-major K x d) */
-        for (k = 0; k < K; k++) u[m->n_hidden + k * d + k % d] = 1.0;
-    for (i = 0; i < N; i++) u[s->hoff + i * d + (size_t)m->labels[i] % d] = 1.0;
-    for (t = 1.0 / 1024.0; t <= 64.0; t *= 2.0) {
-        for (i = 0; i < s->n; i++)
-            s->trial[i] = (i >= s->hoff + d * N) ? x0[i] /* b */ : t * u[i];
-        consider(s);
+    const size_t d = m->d, N = m->N;
+    const int has_a = s->hoff > 0; /* some layer is a variable */
+    double hmax = 0.0, wmax = 0.0, la0, lc0, la = 0.0, lc = 0.0, fb = INFINITY;
+    size_t i, lj = 0, cand[NC__CANDIDATES], ncand, ci;
+    int a, form, lform = 0, found = 0;
+    ncand = candidates(s, x0, k, cand);
+    if (ncand == 0) return;
+    for (i = 0; i < N * d; i++)
+        if (fabs(x0[s->hoff + i]) > hmax) hmax = fabs(x0[s->hoff + i]);
+    for (i = 0; i < s->hoff; i++)
+        if (fabs(x0[i]) > wmax) wmax = fabs(x0[i]);
+    if (!(hmax > 1e-3)) hmax = 1.0;
+    if (!(wmax > 1e-3)) wmax = 1.0;
+    la0 = log2(wmax);
+    lc0 = log2(hmax);
+    /* For each coordinate, form and a of the grid, the best c (a grid of powers
+     * of two, then halving steps): the slice's origin is itself a local
+     * minimum, so the best point of a 2-D grid would often be its smallest
+     * move, far from the valley where a^M c is right. Stop at the first
+     * (coordinate, form) that lowers the objective. */
+    for (ci = 0; ci < ncand && !found; ci++)
+        for (form = 0; form < 4 && !found; form += (m->fixed ? 2 : 1)) {
+            double ra[11], rc[11], rf[11];
+            int r, nr = 0;
+            for (a = -6; a <= 4; a++) {
+                const double ta = la0 + a, aw = has_a ? exp2(ta) : 0.0;
+                double tc = lc0, fc = INFINITY, step;
+                int b;
+                for (b = -6; b <= 4; b++) {
+                    const double f = activation(s, x0, k, cand[ci], aw, exp2(lc0 + b), form);
+                    if (f < fc) {
+                        fc = f;
+                        tc = lc0 + b;
+                    }
+                }
+                for (step = 0.5; step >= 1.0 / 64.0; step *= 0.5) {
+                    const double up = activation(s, x0, k, cand[ci], aw, exp2(tc + step), form);
+                    const double dn = activation(s, x0, k, cand[ci], aw, exp2(tc - step), form);
+                    if (up < fc && up <= dn) {
+                        fc = up;
+                        tc += step;
+                    } else if (dn < fc) {
+                        fc = dn;
+                        tc -= step;
+                    }
+                }
+                ra[nr] = ta;
+                rc[nr] = tc;
+                rf[nr++] = fc;
+                if (!has_a) break;
+            }
+            /* refine the three best a whose best c is not the grid's smallest
+             * (those are the origin's basin), and take the best */
+            for (r = 0; r < 3; r++) {
+                int q, pick = -1;
+                for (q = 0; q < nr; q++)
+                    if (rc[q] > lc0 - 5.5 && rf[q] < INFINITY && (pick < 0 || rf[q] < rf[pick]))
+                        pick = q;
+                if (pick < 0) break;
+                compass(s, x0, k, cand[ci], form, has_a, la0, lc0, &ra[pick], &rc[pick], &rf[pick]);
+                if (rf[pick] < fb) {
+                    fb = rf[pick];
+                    la = ra[pick];
+                    lc = rc[pick];
+                    lform = form;
+                    lj = cand[ci];
+                }
+                rf[pick] = INFINITY; /* done */
+            }
+            found = fb < s->fbest;
+        }
+    activation(s, x0, k, lj, has_a ? exp2(la) : 0.0, exp2(lc), lform);
+    s->evaluations--; /* consider counts it */
+    consider(s);
+}
+
+/* The classes whose mean shares a coordinate with another class's mean (each
+ * mean's support: entries above 1e-3 of its largest), into classes; their
+ * number. */
+static size_t sharing_classes(const nc_model *m, const double *x, size_t hoff, size_t *classes)
+{
+    const size_t d = m->d, K = m->K;
+    double *mu = nc__alloc_doubles(d, K), *mx;
+    size_t i, j, k, l, n = 0;
+    if (mu == NULL) return 0;
+    for (i = 0; i < m->N; i++)
+        for (j = 0; j < d; j++) mu[(size_t)m->labels[i] * d + j] += fabs(x[hoff + i * d + j]);
+    mx = nc__alloc_doubles(K, 1);
+    if (mx == NULL) {
+        free(mu);
+        return 0;
     }
-    free(u);
+    for (k = 0; k < K; k++)
+        for (j = 0; j < d; j++)
+            if (mu[k * d + j] > mx[k]) mx[k] = mu[k * d + j];
+    for (k = 0; k < K; k++) {
+        int shares = 0;
+        for (l = 0; l < K && !shares; l++)
+            for (j = 0; j < d && l != k; j++)
+                if (mu[k * d + j] > 1e-3 * mx[k] && mu[l * d + j] > 1e-3 * mx[l] && mx[k] > 0.0 &&
+                    mx[l] > 0.0) {
+                    shares = 1;
+                    break;
+                }
+        if (shares) classes[n++] = k;
+    }
+    free(mu);
+    free(mx);
+    return n;
+}
+
+/* classes[0..n) by decreasing count (insertion sort: n is K). */
+static void sort_by_count(const nc_model *m, size_t *classes, size_t n)
+{
+    size_t a, b;
+    for (a = 1; a < n; a++)
+        for (b = a; b > 0 && m->counts[classes[b]] > m->counts[classes[b - 1]]; b--) {
+            const size_t tmp = classes[b];
+            classes[b] = classes[b - 1];
+            classes[b - 1] = tmp;
+        }
 }
 
 nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *decrease)
@@ -160,6 +362,8 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     for (i = 0; i < hoff + m->d * m->N; i++)
         if (fabs(x0[i]) > xmax) xmax = fabs(x0[i]);
     ndead = nc_curvature_dead_classes(c, dead);
+    if (xmax <= 1e-6) /* the zero state: every class is held at 0 */
+        for (ndead = 0; ndead < m->K; ndead++) dead[ndead] = ndead;
     if (nc_curvature_point(c) == NC_POINT_STRICT_SADDLE) {
         double gv = 0.0;
         nc_curvature_get_direction(c, v);
@@ -169,20 +373,27 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
         along_direction(&s, x0, v);
         if (s.fbest < f0) *kind = NC_ESCAPE_NEGATIVE_CURVATURE;
     }
-    if (*kind == NC_ESCAPE_NONE && xmax <= 1e-6) {
-        from_zero(&s, x0);
-        if (s.fbest < f0) *kind = NC_ESCAPE_FROM_ZERO;
-    }
-    if (*kind == NC_ESCAPE_NONE && ndead > 0 && ndead < m->K) {
+    if (*kind == NC_ESCAPE_NONE && ndead > 0) {
+        /* the classes held at 0 (all of them at W = H = 0), the largest first:
+         * each move builds on those kept before it */
+        sort_by_count(m, dead, ndead);
         for (i = 0; i < ndead; i++) {
-            double *base = x0;
-            if (s.fbest < f0) { /* build on the revivals kept so far */
-                memcpy(v, s.best, n * sizeof(double));
-                base = v;
-            }
-            revive(&s, base, dead[i]);
+            memcpy(v, s.best, n * sizeof(double));
+            activate(&s, v, dead[i]);
         }
-        if (s.fbest < f0) *kind = NC_ESCAPE_REVIVE_CLASS;
+        if (s.fbest < f0) *kind = xmax <= 1e-6 ? NC_ESCAPE_FROM_ZERO : NC_ESCAPE_REVIVE_CLASS;
+    }
+    if (*kind == NC_ESCAPE_NONE && xmax > 1e-6 && m->features == NC_FEATURES_RELU) {
+        /* a KKT point where live classes share feature coordinates (ReLU
+         * features: their means cannot be orthogonal there): move each such
+         * class, the largest first, to a coordinate of its own */
+        size_t nshare = sharing_classes(m, x0, hoff, dead);
+        sort_by_count(m, dead, nshare);
+        for (i = 0; i < nshare; i++) {
+            memcpy(v, s.best, n * sizeof(double));
+            activate(&s, v, dead[i]);
+        }
+        if (s.fbest < f0) *kind = NC_ESCAPE_RELOCATE_CLASS;
     }
     /* leave the model at the best point found (x0 when nothing helped) */
     st = nc_model_set_variables(m, *kind == NC_ESCAPE_NONE ? x0 : s.best);

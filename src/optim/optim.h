@@ -5,6 +5,7 @@
 #include "common/common.h"
 #include "kernels/rule.h"
 #include "model/model.h"
+#include "metrics/history.h"
 
 /* ---- optimizer ---------------------------------------------------------- */
 struct nc_optimizer {
@@ -50,6 +51,30 @@ struct nc_optimizer {
     uint64_t version;
     int norms_valid;
     double n_small2, nH2, nvs2, nss2, nvH2, nsH2;
+
+    /* Staged steps, the divergence guard's second tier: the mutable state
+     * (H, its v and s, and the small variables with theirs) copied before a
+     * step whose a-priori bound fails, restored if the step's new state fails
+     * its exact check. Allocated at the first such step. */
+    double *stage_H, *stage_vH, *stage_sH, *stage_small; /* stage_small: 3 n_small */
+    size_t staged_steps;
+
+    /* The metrics history of nc_optimizer_run (borrowed), every record_every steps. */
+    nc_history *recorder;
+    size_t record_every;
+    size_t recorded_step; /* the step of the last row recorded, or SIZE_MAX */
+
+    /* Escape from points that are not minima, and what the last run found. */
+    size_t max_escapes, escapes;
+    nc_curvature *curvature;  /* owned, created with the first check */
+    nc_prediction *prediction; /* borrowed: the stop is compared with it */
+    int check_stop;            /* check every stop, even without escapes */
+    int checked;               /* the stop was checked (curvature) */
+    nc_point point;
+    int compared;              /* the stop was compared with the prediction */
+    nc_verdict verdict;
+    double compare_values[NC_COMPARE_COUNT];
+    char stop_info[2 * NC_MSG_SIZE];
 
     char msg[NC_MSG_SIZE];
 };

@@ -2,25 +2,37 @@
  * optimizer.c - first-order methods (GD, Nesterov, Adam) through the fused
  * pass, and L-BFGS (projected for ReLU features) through full evaluations.
  *
- * Divergence guard of the first-order methods. H is updated in place, so a
- * step cannot be undone. Before a step we therefore bound every value it can
- * produce from the norms of the state and of the buffers (Frobenius norms
- * bound spectral norms and entries), with w the norm of all small variables
- * (layers, b), M the depth and Gb the loss's bound on ||dL/dz|| of a sample:
- *   logits       |z| <= Zb = w^M ||H|| + w
- *   dL/dZ / N    ||G|| <= Gb(Zb)
- *   gradients    ||gP|| <= ||G|| ||H|| + ||align||, layers M w^{M-1} ||gP||,
- *                ||gH|| <= w^M ||G|| + lH ||H|| + (AllNC) 2 alpha ||H||/N + ||class terms||,
- *                ||gb|| <= sqrt(N) ||G||, plus the weight decays
- *   steps        the rule's bound (nc__rule_def.step_bound, rule.h) from the
- *                gradients' bounds and the buffers' norms; heavy ball / Nesterov:
- *                ||v'|| <= mu ||v|| + ||g||, step <= ||g|| + mu ||v'||; Adam: each
- *                entry of the step is at most A = 1/sqrt((1-b2)(1-b1^2/b2))
- *                (Cauchy-Schwarz on the moment sums), so ||step|| <= A sqrt(n)
- *   new state    ||x'|| <= ||x|| + lr ||step||, and the logit bound of the new state
- * and require each to be below NC_BOUND. Then no value of the step or of an
- * evaluation of the new state can overflow. A step whose bound fails is not
- * taken: NC_ERR_DIVERGED, with the model at x_t.
+ * Divergence guard of the first-order methods. H is updated in place inside
+ * the pass, so a step cannot simply be undone; the guard has two tiers.
+ *
+ * 1. An a-priori bound, from the actual state: the end-to-end classifier P
+ *    (kept by the model), the norms of each layer W_m and of the prefix
+ *    products R_m = W_m ... W_1, of H, b and the buffers, with Gb the loss's
+ *    bound on ||dL/dz|| of a sample:
+ *      logits       |z| <= Zb = ||P|| ||H|| + ||b||
+ *      dL/dZ / N    ||G|| <= Gb(Zb)
+ *      gradients    ||gP|| <= ||G|| ||H|| + ||align||; layer m: ||C_m|| ||gP|| ||R_{m-1}||
+ *                   with ||C_m|| <= prod_{j > m} ||W_j||, plus lambda_W ||W_m||;
+ *                   ||gH|| <= ||P|| ||G|| + lH ||H|| + (AllNC) 2 alpha ||H||/N + ||class
+ *                   terms||; ||gb|| <= sqrt(N) ||G|| + lb ||b||
+ *      steps        the rule's bound (nc__rule_def.step_bound, rule.h) from the
+ *                   gradients' bounds and the buffers' norms
+ *      new state    ||W_m'|| <= ||W_m|| + lr ||step||, ||H'|| likewise, and the new
+ *                   logits |z'| <= prod_m ||W_m'|| ||H'|| + ||b'||
+ *    If every value is below NC_BOUND, no value of the step or of an
+ *    evaluation of the new state can overflow: the step is taken in place.
+ *    (The product of the layers' norms grows with the depth, so deep models
+ *    with large layers can exceed the bound while nothing diverges: hence
+ *    the second tier.)
+ * 2. Otherwise the step is staged: if the current state's own logits and
+ *    the values the pass computes from P (the logits, G, gP, gH above) are
+ *    below the bound, the mutable state is copied, the step is taken, and
+ *    the new state is checked exactly: every
+ *    value finite, and its logits bounded by ||P'|| ||H'|| + ||b'|| <=
+ *    NC_BOUND with P' the new end-to-end product. If the check fails the
+ *    copy is restored: NC_ERR_DIVERGED with the model at x_t.
+ * Either way a run that stops with NC_ERR_DIVERGED holds its last iterate,
+ * which is finite and whose objective is finite.
  */
 #include "optim/optim.h"
 
@@ -71,6 +83,7 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
         nc__model_small_size(model) + model->d * model->N > (size_t)INT_MAX)
         return NC_ERR_INVALID_SIZE;
     o = (nc_optimizer *)calloc(1, sizeof *o);
+    if (o) o->recorded_step = SIZE_MAX;
     if (!o) return NC_ERR_OUT_OF_MEMORY;
     o->model = model;
     o->algorithm = algorithm;
@@ -126,6 +139,9 @@ NC_API void nc_optimizer_destroy(nc_optimizer *o)
     free(o->v_small); free(o->s_small); nc__free_aligned(o->v_H); nc__free_aligned(o->s_H);
     free(o->S); free(o->Y); free(o->rho); free(o->alpha_tmp);
     free(o->x); free(o->g); free(o->xt); free(o->gt); free(o->p); free(o->mask);
+    nc__free_aligned(o->stage_H); nc__free_aligned(o->stage_vH); nc__free_aligned(o->stage_sH);
+    free(o->stage_small);
+    nc_curvature_destroy(o->curvature);
     free(o);
 }
 
@@ -272,6 +288,7 @@ NC_API nc_status nc_optimizer_reset(nc_optimizer *o)
     o->lbfgs_valid = 0;
     o->hist_len = o->hist_next = 0;
     o->iterations = 0;
+    o->recorded_step = SIZE_MAX;
     o->objective = NAN;
     o->gradient_norm = NAN;
     return NC_SUCCESS;
@@ -324,39 +341,100 @@ static void refresh_state_norms(nc_optimizer *o)
     o->norms_valid = 1;
 }
 
-/* Largest value the step from the current state can produce (see top), or
- * infinity. The AllNC pieces must be prepared (nc__model_prepare). */
-static double step_bound(const nc_optimizer *o, double lr_max)
+/* Frobenius norm of a rows x cols block (stride 1). */
+static double fro(const double *x, size_t n) { return sqrt(nc__norm2(x, n)); }
+
+/* The tier-1 bound (see top): the largest value the step from the current
+ * state can produce, or infinity. *current gets the largest value of the
+ * current state's own evaluation (logits, loss gradient, gradients), which
+ * a staged step needs below the bound. The AllNC pieces must be prepared
+ * (nc__model_prepare). */
+static double step_bound(const nc_optimizer *o, double lr_max, double *current)
 {
     const nc_model *m = o->model;
     const nc__loss_def *loss = nc__loss_lookup(m->loss);
-    const double M = (double)m->depth;
-    const double w = sqrt(o->n_small2), nH = sqrt(o->nH2);
-    /* depth 1 without pow (exact either way; pow was 1% of a tiny step) */
-    const double wM = M == 1.0 ? w : pow(w, M), wM1 = M == 1.0 ? 1.0 : pow(w, M - 1.0);
-    const double Zb = wM * nH + w;
-    const double Gb = loss->grad_bound(&m->loss_ctx, m->K, Zb);
-    const double align = m->beta > 0 ? nc__norm2(m->align_gP, m->d * m->K) : 0.0;
+    const size_t d = m->d, K = m->K, M = m->depth;
+    const double nH = sqrt(o->nH2), nP = fro(m->W, d * K);
+    const double nb = m->bias ? fro(m->b, K) : 0.0;
+    const double Zb = nP * nH + nb;
+    const double Gb = loss->grad_bound(&m->loss_ctx, K, Zb);
+    const double align = m->beta > 0 ? nc__norm2(m->align_gP, d * K) : 0.0;
     const double gPb = Gb * nH + sqrt(align);
-    const double gsb = M * wM1 * gPb + m->lambda_W * w + sqrt((double)m->N) * Gb + m->lambda_b * w;
-    const double gHb = wM * Gb + m->lambda_H * nH + 2.0 * m->alpha * nH / (double)m->N +
-                       m->allnc_extra_bound;
-    double steps, steph, ws, hn, zn;
+    double gs2 = 0.0, gsb, gHb, steps, steph, hn, zn, prod_new = 1.0, suffix = 1.0;
+    size_t l;
+    /* layers from the top: C_M = I, C_m = C_{m+1} W_{m+1}; R_0 = I */
+    for (l = M; l-- > 0;) {
+        const double nW = fro(m->small + l * d * d, (l + 1 == M ? K : d) * d);
+        const double nR = l == 0 ? 1.0 : (M == 1 ? 1.0 : fro(m->prefix + (l - 1) * d * d, d * d));
+        const double g = suffix * gPb * nR + m->lambda_W * nW;
+        gs2 += g * g;
+        suffix *= nW;
+    }
+    gsb = sqrt(gs2) + sqrt((double)m->N) * Gb + m->lambda_b * nb;
+    gHb = nP * Gb + m->lambda_H * nH + 2.0 * m->alpha * nH / (double)m->N + m->allnc_extra_bound;
     steps = o->rule_def->step_bound(&o->hp, gsb, sqrt(o->nvs2), (double)o->n_small);
-    steph = o->rule_def->step_bound(&o->hp, gHb, sqrt(o->nvH2), (double)(m->d * m->N));
-    ws = w + lr_max * steps;
+    steph = o->rule_def->step_bound(&o->hp, gHb, sqrt(o->nvH2), (double)(d * m->N));
+    for (l = 0; l < M; l++)
+        prod_new *= fro(m->small + l * d * d, (l + 1 == M ? K : d) * d) + lr_max * steps;
     hn = nH + lr_max * steph;
-    zn = (M == 1.0 ? ws : pow(ws, M)) * hn + ws;
+    zn = prod_new * hn + nb + lr_max * steps;
     {
-        const double all[] = {Zb, Gb, gPb, gsb, gHb, steps, steph, ws, hn, zn};
+        /* the current state's own values that the pass computes from P
+         * (exact norms); the layers' gradients are checked after a staged
+         * step, from the values themselves */
+        const double now[] = {Zb, Gb, gPb, gHb};
+        const double all[] = {gsb, steps, steph, hn, zn};
         double worst = 0.0;
         size_t i;
+        *current = 0.0;
+        for (i = 0; i < sizeof now / sizeof now[0]; i++) {
+            if (!(now[i] <= NC_BOUND)) { /* also catches NaN */
+                *current = INFINITY;
+                return INFINITY;
+            }
+            if (now[i] > *current) *current = now[i];
+        }
+        worst = *current;
         for (i = 0; i < sizeof all / sizeof all[0]; i++) {
-            if (!(all[i] <= NC_BOUND)) return INFINITY; /* also catches NaN */
+            if (!(all[i] <= NC_BOUND)) return INFINITY;
             if (all[i] > worst) worst = all[i];
         }
         return worst;
     }
+}
+
+/* The copies of a staged step, each allocated once it is needed (a buffer
+ * of H may appear later, with a momentum set between steps). */
+static nc_status stage_alloc(nc_optimizer *o)
+{
+    const nc_model *m = o->model;
+    const size_t dN = m->d * m->N;
+    if (!o->stage_H && !(o->stage_H = nc__calloc_aligned(dN, 1))) return NC_ERR_OUT_OF_MEMORY;
+    if (o->v_H && !o->stage_vH && !(o->stage_vH = nc__calloc_aligned(dN, 1)))
+        return NC_ERR_OUT_OF_MEMORY;
+    if (o->s_H && !o->stage_sH && !(o->stage_sH = nc__calloc_aligned(dN, 1)))
+        return NC_ERR_OUT_OF_MEMORY;
+    if (!o->stage_small && !(o->stage_small = nc__alloc_doubles(3 * o->n_small, 1)))
+        return NC_ERR_OUT_OF_MEMORY;
+    return NC_SUCCESS;
+}
+
+/* Copy the mutable state in (save) or back (restore). */
+static void stage_copy(nc_optimizer *o, int save)
+{
+    nc_model *m = o->model;
+    const size_t dN = m->d * m->N, ns = o->n_small;
+#define NC__STAGE(live, copy, n)                                                                 \
+    do {                                                                                       \
+        if (live) memcpy(save ? (copy) : (live), save ? (live) : (copy), (n) * sizeof(double)); \
+    } while (0)
+    NC__STAGE(m->H, o->stage_H, dN);
+    NC__STAGE(o->v_H, o->stage_vH, dN);
+    NC__STAGE(o->s_H, o->stage_sH, dN);
+    NC__STAGE(m->small, o->stage_small, ns);
+    NC__STAGE(o->v_small, o->stage_small + ns, ns);
+    NC__STAGE(o->s_small, o->stage_small + 2 * ns, ns);
+#undef NC__STAGE
 }
 
 static nc_status first_order_step(nc_optimizer *o)
@@ -372,16 +450,33 @@ static nc_status first_order_step(nc_optimizer *o)
     const size_t n_layers = m->n_hidden + m->d * m->K;
     size_t i;
     nc__rule rs;
+    double current, saved_v2[6] = {0};
+    int staged;
 
     if (!o->buffers_valid) zero_buffers(o);
     if (!o->norms_valid || o->version != m->version) refresh_state_norms(o);
     nc__model_prepare(m);
-    if (!(step_bound(o, lr_max) <= NC_BOUND))
-        return nc__fail(o->msg, NC_ERR_DIVERGED,
-                        "step %zu not taken: the state's norms (small variables %.3g, H %.3g) "
-                        "bound the next values above %.0e; the model keeps its last finite "
-                        "iterate",
-                        o->iterations + 1, sqrt(o->n_small2), sqrt(o->nH2), NC_BOUND);
+    staged = !(step_bound(o, lr_max, &current) <= NC_BOUND);
+    if (staged) {
+        if (!(current <= NC_BOUND))
+            return nc__fail(o->msg, NC_ERR_DIVERGED,
+                            "step %zu not taken: the current state's logits or gradients may "
+                            "exceed %.0e (||P|| %.3g, ||H|| %.3g); the model keeps its last "
+                            "finite iterate",
+                            o->iterations + 1, NC_BOUND, fro(m->W, m->d * m->K), sqrt(o->nH2));
+        if (stage_alloc(o) != NC_SUCCESS)
+            return nc__fail(o->msg, NC_ERR_OUT_OF_MEMORY,
+                            "step %zu not taken: its a-priori bound exceeds %.0e and there is no "
+                            "memory to stage it (a copy of H and its buffers)",
+                            o->iterations + 1, NC_BOUND);
+        stage_copy(o, 1);
+        saved_v2[0] = o->nvs2;
+        saved_v2[1] = o->nss2;
+        saved_v2[2] = o->nvH2;
+        saved_v2[3] = o->nsH2;
+        saved_v2[4] = o->nH2;
+        saved_v2[5] = o->n_small2;
+    }
 
     upd.rule = make_rule(o, lrH, m->features == NC_FEATURES_RELU);
     upd.v = use_v ? o->v_H : NULL;
@@ -409,6 +504,37 @@ static nc_status first_order_step(nc_optimizer *o)
     nc__model_update_product(m);
     m->version++;
 
+    if (staged) {
+        /* the exact check of the new state (tier 2, see top) */
+        const double n_small2 = nc__norm2(m->small, o->n_small);
+        const double zn = fro(m->W, m->d * m->K) * sqrt(upd.norm2_H_new) +
+                          (m->bias ? fro(m->b, m->K) : 0.0);
+        if (!(zn <= NC_BOUND) || !isfinite(n_small2) || !isfinite(upd.norm2_v_new) ||
+            !isfinite(upd.norm2_s_new) || !isfinite(out.objective) ||
+            !isfinite(out.norm2_gsmall + out.norm2_gH)) {
+            stage_copy(o, 0);
+            nc__model_update_product(m);
+            m->version++;
+            o->nvs2 = saved_v2[0];
+            o->nss2 = saved_v2[1];
+            o->nvH2 = saved_v2[2];
+            o->nsH2 = saved_v2[3];
+            o->nH2 = saved_v2[4];
+            o->n_small2 = saved_v2[5];
+            o->version = m->version;
+            o->norms_valid = 1;
+            if (zn <= NC_BOUND || zn != zn)
+                return nc__fail(o->msg, NC_ERR_DIVERGED,
+                                "step %zu undone: a value of its new state overflowed; the "
+                                "model keeps its last finite iterate",
+                                o->iterations + 1);
+            return nc__fail(o->msg, NC_ERR_DIVERGED,
+                            "step %zu undone: its new state's logits may reach %.3g (> %.0e); "
+                            "the model keeps its last finite iterate",
+                            o->iterations + 1, zn, NC_BOUND);
+        }
+        o->staged_steps++;
+    }
     o->iterations++;
     o->objective = out.objective;
     o->gradient_norm = sqrt(out.norm2_gsmall + out.norm2_gH);
@@ -722,35 +848,242 @@ static nc_status evaluate_current(nc_optimizer *o)
     return NC_SUCCESS;
 }
 
+/* ---- runs: recording, stopping, checking, escaping ------------------------------- */
+
+/* The largest |x| of W and H (b excluded): the zero state is W = H = 0. */
+static double state_amax(const nc_model *m)
+{
+    double a = 0.0;
+    size_t i;
+    const size_t ns = m->n_hidden + m->d * m->K, nH = m->d * m->N;
+    for (i = 0; i < ns; i++)
+        if (fabs(m->small[i]) > a) a = fabs(m->small[i]);
+    for (i = 0; i < nH; i++)
+        if (fabs(m->H[i]) > a) a = fabs(m->H[i]);
+    return a;
+}
+
+/* Record the state after `iterations` steps, whose objective and gradient
+ * norm the optimizer holds (unless already recorded). */
+static nc_status record_now(nc_optimizer *o)
+{
+    nc_status st;
+    if (!o->recorder || o->recorded_step == o->iterations) return NC_SUCCESS;
+    st = nc__history_measure(o->recorder, o->model);
+    if (st != NC_SUCCESS)
+        return nc__fail(o->msg, st, "the metrics history: %s", nc_history_last_error(o->recorder));
+    nc__history_commit(o->recorder, o->iterations, o->objective, o->gradient_norm);
+    o->recorded_step = o->iterations;
+    return NC_SUCCESS;
+}
+
+/* The stop's report: the reason, the check, the comparison (stop_info). */
+static void describe_stop(nc_optimizer *o, nc_status reason)
+{
+    char *s = o->stop_info;
+    const size_t cap = sizeof o->stop_info;
+    size_t n;
+    n = (size_t)snprintf(s, cap, "%s after %zu steps: objective %.10g, gradient norm %.3g",
+                         nc_strerror(reason), o->iterations, o->objective, o->gradient_norm);
+    if (o->staged_steps && n < cap)
+        n += (size_t)snprintf(s + n, cap - n, "; %zu steps staged by the divergence guard",
+                              o->staged_steps);
+    if (o->escapes && n < cap)
+        n += (size_t)snprintf(s + n, cap - n, "; %zu escapes", o->escapes);
+    if (state_amax(o->model) <= 1e-6 && n < cap)
+        n += (size_t)snprintf(s + n, cap - n, "; WARNING: the state is W = H = 0 (|x| <= 1e-6), "
+                              "a stationary point that is not the optimum of a model with data");
+    if (o->checked && n < cap)
+        n += (size_t)snprintf(s + n, cap - n, "; second-order check: %s (lambda_min %.3g, "
+                              "%zu classes at h = 0)", nc_point_name(o->point),
+                              nc_curvature_min_eigenvalue(o->curvature),
+                              nc_curvature_dead_classes(o->curvature, NULL));
+    if (o->compared && n < cap)
+        n += (size_t)snprintf(s + n, cap - n, "; against the prediction F* = %.10g: %s "
+                              "(gap %.3g)", o->compare_values[NC_COMPARE_PREDICTED_OBJECTIVE],
+                              nc_verdict_name(o->verdict),
+                              o->compare_values[NC_COMPARE_OBJECTIVE_GAP]);
+    (void)n;
+}
+
+/* At a stop by tolerance or lack of progress: check the point and, with
+ * escapes left, try to leave it. 1 if the model moved (the run goes on). */
+static int check_and_escape(nc_optimizer *o, nc_status reason, nc_status *err)
+{
+    nc_escape kind = NC_ESCAPE_NONE;
+    double decrease = 0.0;
+    *err = NC_SUCCESS;
+    if (reason != NC_STOP_GRADIENT_TOLERANCE && reason != NC_STOP_NO_PROGRESS) return 0;
+    if (o->max_escapes == 0 && !o->check_stop) return 0;
+    if (!o->curvature && nc_curvature_create(&o->curvature, o->model) != NC_SUCCESS) {
+        *err = nc__fail(o->msg, NC_ERR_OUT_OF_MEMORY, "no memory for the second-order check");
+        return 0;
+    }
+    nc_curvature_set_tolerances(o->curvature, o->gtol > 0 ? 10.0 * o->gtol : 1e-8, 1e-6);
+    if (o->escapes < o->max_escapes && o->prediction) {
+        /* the predicted optimum needs no escape */
+        nc_verdict v;
+        double values[NC_COMPARE_COUNT];
+        if (nc_prediction_compare(o->prediction, o->model, 1e-6, values, &v) == NC_SUCCESS &&
+            v == NC_VERDICT_OPTIMUM)
+            o->escapes = o->max_escapes; /* only the check below */
+    }
+    if (o->escapes < o->max_escapes) {
+        *err = nc__escape(o, o->curvature, &kind, &decrease);
+    } else {
+        *err = nc_curvature_compute(o->curvature);
+        o->evaluations += nc_curvature_evaluations(o->curvature);
+    }
+    if (*err != NC_SUCCESS) {
+        nc__fail(o->msg, *err, "the second-order check: %s",
+                 nc_curvature_last_error(o->curvature));
+        return 0;
+    }
+    o->checked = 1;
+    o->point = nc_curvature_point(o->curvature);
+    if (kind == NC_ESCAPE_NONE) return 0;
+    o->escapes++;
+    o->buffers_valid = 0; /* momentum from before the move would carry it back */
+    o->lbfgs_valid = 0;
+    o->checked = 0;
+    return 1;
+}
+
 NC_API nc_status nc_optimizer_run(nc_optimizer *o)
 {
-    size_t t;
-    nc_status st;
+    size_t t = 0;
+    nc_status st, reason = NC_STOP_MAX_ITERATIONS, err;
+    const int first_order = o && o->algorithm != NC_OPT_LBFGS;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    for (t = 0; t < o->max_iterations; t++) {
-        if ((st = nc_optimizer_step(o)) != NC_SUCCESS) return st;
-        if (o->gtol > 0 && o->gradient_norm <= o->gtol) {
-            /* For first-order steps the value belongs to the start of the
-             * step: certify the state the model now holds before stopping. */
-            if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
-            if (o->gradient_norm <= o->gtol) {
-                if (o->callback)
-                    o->callback(o->model, o->iterations, o->objective, o->gradient_norm,
-                                o->user_data);
-                return NC_STOP_GRADIENT_TOLERANCE;
+    o->escapes = 0;
+    o->checked = o->compared = 0;
+    o->stop_info[0] = '\0';
+    o->staged_steps = 0;
+    if (o->recorder && !first_order) { /* step 0: L-BFGS's values belong to the state it holds */
+        if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+        if ((st = record_now(o)) != NC_SUCCESS) return st;
+    }
+    for (;;) {
+        for (; t < o->max_iterations; t++) {
+            /* a first-order step reports the state it starts from: measure it first */
+            const int rec = o->recorder && o->iterations % o->record_every == 0 &&
+                            o->recorded_step != o->iterations;
+            const size_t at = o->iterations;
+            if (rec && first_order && (st = nc__history_measure(o->recorder, o->model)) != NC_SUCCESS)
+                return nc__fail(o->msg, st, "the metrics history: %s",
+                                nc_history_last_error(o->recorder));
+            st = nc_optimizer_step(o);
+            if (rec && first_order && (st == NC_SUCCESS || st == NC_STOP_NO_PROGRESS)) {
+                nc__history_commit(o->recorder, at, o->objective, o->gradient_norm);
+                o->recorded_step = at;
+            }
+            if (st == NC_STOP_NO_PROGRESS) {
+                reason = st;
+                t++;
+                break;
+            }
+            if (st != NC_SUCCESS) {
+                describe_stop(o, st);
+                return st;
+            }
+            if (!first_order && o->recorder && o->iterations % o->record_every == 0 &&
+                (st = record_now(o)) != NC_SUCCESS)
+                return st;
+            if (o->gtol > 0 && o->gradient_norm <= o->gtol) {
+                /* For first-order steps the value belongs to the start of the
+                 * step: certify the state the model now holds before stopping. */
+                if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+                if (o->gradient_norm <= o->gtol) {
+                    reason = NC_STOP_GRADIENT_TOLERANCE;
+                    t++;
+                    break;
+                }
+            }
+            if (o->callback && o->iterations % o->every == 0 && t + 1 < o->max_iterations &&
+                o->callback(o->model, o->iterations, o->objective, o->gradient_norm,
+                            o->user_data)) {
+                if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+                if ((st = record_now(o)) != NC_SUCCESS) return st;
+                describe_stop(o, NC_STOP_CALLBACK);
+                return NC_STOP_CALLBACK;
             }
         }
-        if (o->callback && o->iterations % o->every == 0 && t + 1 < o->max_iterations &&
-            o->callback(o->model, o->iterations, o->objective, o->gradient_norm, o->user_data)) {
-            if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
-            return NC_STOP_CALLBACK;
+        if (t >= o->max_iterations && reason != NC_STOP_GRADIENT_TOLERANCE &&
+            reason != NC_STOP_NO_PROGRESS)
+            reason = NC_STOP_MAX_ITERATIONS;
+        if (check_and_escape(o, reason, &err) && t < o->max_iterations) {
+            reason = NC_STOP_MAX_ITERATIONS;
+            continue;
         }
+        if (err != NC_SUCCESS) return err;
+        break;
     }
     if ((st = evaluate_current(o)) != NC_SUCCESS) return st;
+    if ((st = record_now(o)) != NC_SUCCESS) return st;
     if (o->callback)
         o->callback(o->model, o->iterations, o->objective, o->gradient_norm, o->user_data);
-    return NC_STOP_MAX_ITERATIONS;
+    if (o->prediction) {
+        st = nc_prediction_compare(o->prediction, o->model, 1e-6, o->compare_values, &o->verdict);
+        if (st < 0)
+            return nc__fail(o->msg, st, "the comparison with the prediction: %s",
+                            nc_prediction_last_error(o->prediction));
+        o->compared = 1;
+    }
+    describe_stop(o, reason);
+    return reason;
 }
+
+NC_API nc_status nc_optimizer_set_recorder(nc_optimizer *o, nc_history *history, size_t every)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    if (history && every < 1)
+        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "record every %zu steps: need >= 1", every);
+    o->recorder = history;
+    o->record_every = history ? every : 0;
+    o->recorded_step = SIZE_MAX;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_escape(nc_optimizer *o, size_t max_escapes)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    o->max_escapes = max_escapes;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_check(nc_optimizer *o, int enabled)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    o->check_stop = enabled != 0;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_optimizer_set_prediction(nc_optimizer *o, nc_prediction *prediction)
+{
+    if (!o) return NC_ERR_NULL_ARGUMENT;
+    o->prediction = prediction;
+    return NC_SUCCESS;
+}
+
+NC_API size_t nc_optimizer_escapes(const nc_optimizer *o) { return o ? o->escapes : 0; }
+NC_API size_t nc_optimizer_staged_steps(const nc_optimizer *o) { return o ? o->staged_steps : 0; }
+
+NC_API nc_point nc_optimizer_stop_point(const nc_optimizer *o)
+{
+    return (o && o->checked) ? o->point : NC_POINT_INCONCLUSIVE;
+}
+
+NC_API nc_status nc_optimizer_stop_verdict(const nc_optimizer *o, nc_verdict *verdict,
+                                           double *values)
+{
+    if (!o || !verdict) return NC_ERR_NULL_ARGUMENT;
+    if (!o->compared) return NC_ERR_UNAVAILABLE;
+    *verdict = o->verdict;
+    if (values) memcpy(values, o->compare_values, sizeof o->compare_values);
+    return NC_SUCCESS;
+}
+
+NC_API const char *nc_optimizer_stop_info(const nc_optimizer *o) { return o ? o->stop_info : ""; }
 
 NC_API size_t nc_optimizer_iterations(const nc_optimizer *o) { return o ? o->iterations : 0; }
 NC_API size_t nc_optimizer_evaluations(const nc_optimizer *o) { return o ? o->evaluations : 0; }
