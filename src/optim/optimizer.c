@@ -364,7 +364,8 @@ static double step_bound(const nc_optimizer *o, double lr_max, double *current)
     size_t l;
     /* layers from the top: C_M = I, C_m = C_{m+1} W_{m+1}; R_0 = I */
     for (l = M; l-- > 0;) {
-        const double nW = fro(m->small + l * d * d, (l + 1 == M ? K : d) * d);
+        /* depth 1: the layer is P itself */
+        const double nW = M == 1 ? nP : fro(m->small + l * d * d, (l + 1 == M ? K : d) * d);
         const double nR = l == 0 ? 1.0 : (M == 1 ? 1.0 : fro(m->prefix + (l - 1) * d * d, d * d));
         const double g = suffix * gPb * nR + m->lambda_W * nW;
         gs2 += g * g;
@@ -375,7 +376,8 @@ static double step_bound(const nc_optimizer *o, double lr_max, double *current)
     steps = o->rule_def->step_bound(&o->hp, gsb, sqrt(o->nvs2), (double)o->n_small);
     steph = o->rule_def->step_bound(&o->hp, gHb, sqrt(o->nvH2), (double)(d * m->N));
     for (l = 0; l < M; l++)
-        prod_new *= fro(m->small + l * d * d, (l + 1 == M ? K : d) * d) + lr_max * steps;
+        prod_new *= (M == 1 ? nP : fro(m->small + l * d * d, (l + 1 == M ? K : d) * d)) +
+                    lr_max * steps;
     hn = nH + lr_max * steph;
     zn = prod_new * hn + nb + lr_max * steps;
     {
