@@ -79,6 +79,10 @@ struct nc_optimizer {
     char msg[NC_MSG_SIZE];
 };
 
+/* Evaluate the model's current state into o->objective and
+ * o->gradient_norm (L-BFGS: nothing to do when its values belong to it). */
+nc_status nc__optimizer_evaluate_current(nc_optimizer *o);
+
 /* Check the model's state with c and, if it is a strict saddle, holds a
  * class at h = 0 or sits at W = H = 0, try the escape moves (escape.c). The
  * model is left at the lowest point found: *kind says which move lowered
