@@ -13,6 +13,10 @@
 #                   iterates; needs Debian's python3-torch and python3-numpy)
 #   make fuzz       build the libFuzzer target of the .npy reader (clang) and
 #                   run it for FUZZ_SECONDS seconds on tests/fuzz/corpus
+#   make mpi       lib/libncollapse_mpi.a and .so (needs mpicc; part of
+#                   make, make test and make check when mpicc is found)
+#   make test-mpi   the MPI tests under mpirun -np 1, 2 and 3
+#   make bench-mpi  scaling of a GD step on 1 and 2 ranks, reductions alone
 #   make install / uninstall   honour DESTDIR, PREFIX, LIBDIR, INCLUDEDIR
 #   make deps       install the Debian packages the build needs (as root), or
 #                   print the command to run
@@ -58,11 +62,25 @@ BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
 STATIC := lib/libncollapse.a
 SHARED := lib/libncollapse.so.$(ABI)
 
+# libncollapse_mpi (mpi/): built when mpicc is found (MPICC=... to choose,
+# MPICC= to leave it out). The serial library never depends on MPI.
+MPICC ?= mpicc
+MPIRUN ?= mpirun
+HAVE_MPI := $(if $(strip $(MPICC)),$(shell command -v $(MPICC) >/dev/null 2>&1 && echo 1),)
+MPI_SRCS := $(wildcard mpi/*.c)
+MPI_OBJS := $(patsubst mpi/%.c,lib/obj-mpi/%.o,$(MPI_SRCS))
+MPI_STATIC := lib/libncollapse_mpi.a
+MPI_SHARED := lib/libncollapse_mpi.so.$(ABI)
+MPI_TESTS := $(patsubst tests/mpi/%.c,%,$(wildcard tests/mpi/test_*.c))
+MPI_BENCHES := $(patsubst tests/mpi/%.c,%,$(wildcard tests/mpi/bench_*.c))
+MPI_LIBS_ALL := $(if $(HAVE_MPI),$(MPI_STATIC) $(MPI_SHARED) lib/libncollapse_mpi.so)
+MPI_TEST_BINS := $(if $(HAVE_MPI),$(addprefix tests/mpi/bin/,$(MPI_TESTS)))
+
 .PHONY: all deps demo test check check-valgrind bench bench-torch install uninstall clean examples \
-        tests tools fuzz \
+        tests tools fuzz mpi test-mpi bench-mpi \
         pkgconfig/ncollapse.pc
 
-all: $(STATIC) $(SHARED) lib/libncollapse.so
+all: $(STATIC) $(SHARED) lib/libncollapse.so $(MPI_LIBS_ALL)
 
 lib/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -87,6 +105,49 @@ lib/libncollapse.so: $(SHARED)
 lib/libncollapse-san.a: $(SAN_OBJS)
 	@rm -f $@
 	ar rcs $@ $(SAN_OBJS)
+
+# The MPI library: its objects with mpicc; the shared one also links the
+# serial objects it needs (kept local by mpi/exports.map: only nc_mpi_
+# symbols are exported) and is used beside libncollapse.so.
+lib/obj-mpi/%.o: mpi/%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) $(LIBFLAGS) -c $< -o $@
+
+-include $(MPI_OBJS:.o=.d)
+
+$(MPI_STATIC): $(MPI_OBJS)
+	@rm -f $@
+	ar rcs $@ $(MPI_OBJS)
+
+$(MPI_SHARED): $(MPI_OBJS) $(OBJS) mpi/exports.map
+	$(MPICC) -shared -Wl,-soname,libncollapse_mpi.so.$(ABI) -Wl,--version-script=mpi/exports.map \
+	    -o $@ $(MPI_OBJS) $(OBJS) $(LIBS)
+
+lib/libncollapse_mpi.so: $(MPI_SHARED)
+	ln -sf libncollapse_mpi.so.$(ABI) $@
+
+mpi:
+	@if [ -z "$(HAVE_MPI)" ]; then echo "mpicc not found: apt-get install libopenmpi-dev openmpi-bin"; exit 1; fi
+	@$(MAKE) --no-print-directory $(STATIC) $(MPI_STATIC) $(MPI_SHARED) lib/libncollapse_mpi.so
+
+tests/mpi/bin/%: tests/mpi/%.c $(MPI_STATIC) $(STATIC)
+	@mkdir -p tests/mpi/bin
+	$(MPICC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< $(MPI_STATIC) $(STATIC) $(LIBS) -o $@
+
+tests/mpi/bench/bin/%: tests/mpi/%.c $(MPI_STATIC) $(STATIC)
+	@mkdir -p tests/mpi/bench/bin
+	$(MPICC) -O3 -march=native -g $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< $(MPI_STATIC) $(STATIC) $(LIBS) -o $@
+
+-include $(wildcard tests/mpi/bin/*.d tests/mpi/bench/bin/*.d)
+
+# The MPI tests under mpirun -np 1, 2 and 3 (tests/run_mpi.sh).
+test-mpi: mpi
+	@$(MAKE) --no-print-directory $(addprefix tests/mpi/bin/,$(MPI_TESTS))
+	@sh tests/run_mpi.sh "$(MPI_TESTS)" "$(MPIRUN)"
+
+bench-mpi: mpi
+	@$(MAKE) --no-print-directory $(addprefix tests/mpi/bench/bin/,$(MPI_BENCHES))
+	@sh tests/run_mpi.sh --bench "$(MPI_BENCHES)" "$(MPIRUN)"
 
 # Test, example and tool programs link the static library: they run from the
 # tree without LD_LIBRARY_PATH. The shared library is tested by the install
@@ -127,13 +188,15 @@ demo: deps
 
 # The unit tests alone: the quick loop while changing the library.
 test: deps
-	@$(MAKE) --no-print-directory all tests
+	@$(MAKE) --no-print-directory all tests $(MPI_TEST_BINS)
 	@sh tests/run_checks.sh --unit-only "$(TESTS)"
+	@if [ -n "$(HAVE_MPI)" ]; then sh tests/run_mpi.sh "$(MPI_TESTS)" "$(MPIRUN)"; fi
 
 check: deps
 	@$(MAKE) --no-print-directory all tests examples tools lib/libncollapse-san.a \
-	    $(addprefix tests/bin-san/,$(TESTS))
-	@sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
+	    $(addprefix tests/bin-san/,$(TESTS)) $(MPI_TEST_BINS)
+	@MPI_TESTS="$(if $(HAVE_MPI),$(MPI_TESTS))" MPIRUN="$(MPIRUN)" \
+	    sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
 
 check-valgrind: deps tests
 	@sh tests/run_valgrind.sh "$(TESTS)"
@@ -141,6 +204,7 @@ check-valgrind: deps tests
 bench: deps
 	@$(MAKE) --no-print-directory all $(addprefix tests/bench/bin/,$(BENCHES))
 	@for b in $(BENCHES); do ./tests/bench/bin/$$b || exit 1; done
+	@if [ -n "$(HAVE_MPI)" ]; then $(MAKE) --no-print-directory bench-mpi; fi
 
 # The library's side of the PyTorch comparison (a helper, not a benchmark of
 # its own, hence outside tests/bench/*.c).
@@ -173,19 +237,34 @@ pkgconfig/ncollapse.pc: pkgconfig/ncollapse.pc.in include/ncollapse.h Makefile
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS)|g' $< > $@
 
-install: all pkgconfig/ncollapse.pc
+pkgconfig/ncollapse-mpi.pc: pkgconfig/ncollapse-mpi.pc.in include/ncollapse.h Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS)|g' $< > $@
+
+install: all pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconfig/ncollapse-mpi.pc)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/ncollapse.h $(DESTDIR)$(INCLUDEDIR)/ncollapse.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libncollapse.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libncollapse.so.$(ABI)
 	ln -sf libncollapse.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse.so
 	install -m 644 pkgconfig/ncollapse.pc $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
+	if [ -n "$(HAVE_MPI)" ]; then \
+	    install -m 644 include/ncollapse_mpi.h $(DESTDIR)$(INCLUDEDIR)/ncollapse_mpi.h && \
+	    install -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.a && \
+	    install -m 755 $(MPI_SHARED) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so.$(ABI) && \
+	    ln -sf libncollapse_mpi.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so && \
+	    install -m 644 pkgconfig/ncollapse-mpi.pc $(DESTDIR)$(PKGCONFIGDIR)/ncollapse-mpi.pc; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ncollapse.h $(DESTDIR)$(LIBDIR)/libncollapse.a \
 	      $(DESTDIR)$(LIBDIR)/libncollapse.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse.so \
 	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ncollapse_mpi.h $(DESTDIR)$(LIBDIR)/libncollapse_mpi.a \
+	      $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so \
+	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse-mpi.pc
 
 clean:
 	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
+	       tests/mpi/bin tests/mpi/bench/bin pkgconfig/ncollapse-mpi.pc \
 	       tests/stage tests/fuzz/bin tests/fuzz/work

@@ -167,5 +167,26 @@ else
     echo "digits_end_to_end.py: skipped (/usr/bin/python3 lacks torch, sklearn or numpy); not counted"
 fi
 
+echo "== MPI: libncollapse_mpi's tests under mpirun -np 1, 2 and 3"
+if [ -n "$MPI_TESTS" ]; then
+    # the symbols of the MPI library: nc_mpi_ only
+    nm -D --defined-only lib/libncollapse_mpi.so.0 | awk '$2 ~ /^[TDBRVW]$/ {print $3}' |
+        grep -v '^nc_mpi_' | grep -v '^_' >"$log"
+    if [ -s "$log" ]; then count_step "only nc_mpi_ symbols exported by libncollapse_mpi" 1
+    else count_step "only nc_mpi_ symbols exported by libncollapse_mpi" 0; fi
+    echo '#include "ncollapse_mpi.h"' | ${MPICC:-mpicc} -std=c99 -Wall -Wextra -Wpedantic -Werror \
+        -fsyntax-only -Iinclude -x c - >"$log" 2>&1
+    count_step "ncollapse_mpi.h compiles alone (C99)" $?
+    sh tests/run_mpi.sh "$MPI_TESTS" "${MPIRUN:-mpirun}" >"$log" 2>&1
+    rc=$?
+    grep -v '^[0-9]* passed' "$log"
+    p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n 1)
+    f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+    if [ $rc -ne 0 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+else
+    echo "MPI: skipped (no mpicc: apt-get install libopenmpi-dev openmpi-bin); not counted"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -109,7 +109,7 @@ static void init_class_data(nc_model *m)
     size_t k;
     for (k = 0; k < m->K; k++) {
         m->class_weights[k] = 1.0;
-        m->log_prior[k] = log((double)m->counts[k] / (double)m->N);
+        m->log_prior[k] = log((double)m->counts[k] / (double)nc__model_total_samples(m));
     }
 }
 
@@ -176,6 +176,41 @@ NC_API nc_status nc_model_create_counts(nc_model **model, size_t d, size_t K, co
     return NC_SUCCESS;
 }
 
+nc_status nc__model_create_shard(nc_model **model, size_t d, size_t K, size_t N,
+                                 const int32_t *labels, const size_t *counts_total,
+                                 nc__shard *shard)
+{
+    nc_model *m;
+    nc_status st;
+    size_t i, k, total = 0;
+    if (!model) return NC_ERR_NULL_ARGUMENT;
+    *model = NULL;
+    if (!labels || !counts_total || !shard) return NC_ERR_NULL_ARGUMENT;
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
+    for (k = 0; k < K; k++) {
+        if (counts_total[k] == 0) return NC_ERR_EMPTY_CLASS;
+        if (counts_total[k] > SIZE_MAX - total) return NC_ERR_INVALID_SIZE;
+        total += counts_total[k];
+    }
+    if (total < N || total != shard->N_total) return NC_ERR_SIZE_MISMATCH;
+    for (i = 0; i < N; i++)
+        if (labels[i] < 0 || (size_t)labels[i] >= K) return NC_ERR_LABEL_OUT_OF_RANGE;
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+    memcpy(m->labels, labels, N * sizeof(int32_t));
+    memcpy(m->counts, counts_total, K * sizeof(size_t));
+    m->shard = shard;
+    /* the blocks of the global problem (choose_blocks reads N_total) */
+    m->block = 0;
+    if ((st = nc__pass_set_threads(m, 1)) != NC_SUCCESS) {
+        m->shard = NULL;
+        nc_model_destroy(m);
+        return st;
+    }
+    init_class_data(m);
+    *model = m;
+    return NC_SUCCESS;
+}
+
 NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
 {
     nc_model *m;
@@ -183,6 +218,7 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
     if (!copy) return NC_ERR_NULL_ARGUMENT;
     *copy = NULL;
     if (!src) return NC_ERR_NULL_ARGUMENT;
+    if (src->shard) return NC_ERR_UNSUPPORTED; /* a shard's hooks are not copied */
     if ((st = model_alloc(&m, src->d, src->K, src->N)) != NC_SUCCESS) return st;
     if (src->depth > 1 && (st = set_layout(m, src->depth, NULL, NULL)) != NC_SUCCESS) {
         nc_model_destroy(m);
@@ -233,6 +269,7 @@ NC_API void nc_model_destroy(nc_model *m)
     free(m->means);
     free(m->class_grad);
     free(m->align_gP);
+    if (m->shard && m->shard->destroy) m->shard->destroy(m->shard);
     free(m);
 }
 
@@ -728,6 +765,8 @@ void nc__model_prepare(nc_model *m)
         double *mu = m->means + (size_t)m->labels[i] * d;
         for (j = 0; j < d; j++) mu[j] += h[j];
     }
+    /* a shard: the sums of every shard's features, in shard order */
+    if (m->shard) m->shard->sum(m->shard, m->means, d * K);
     for (k = 0; k < K; k++)
         for (j = 0; j < d; j++) m->means[k * d + j] /= (double)m->counts[k];
     if (m->beta > 0.0) {

@@ -27,6 +27,39 @@ typedef struct nc__pass_ws {
 /* Which implementation the pass uses (tests and benchmarks may force one). */
 enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2, NC__KERNEL_SMALL = 3 };
 
+/* ---- shards of a global problem (the MPI library, mpi/) ------------------ */
+/* A model that holds a shard of the samples of a global problem: its own
+ * columns of H and their labels, the global class counts, and the layers
+ * and b replicated. The pass divides by the global N, and the per-part
+ * partial results (m->ws[0 .. threads)) are combined by `merge` across
+ * every shard in global part order, so that every shard gets the same bits.
+ * The sums over H outside the pass go through `sum` and `max`; `agree`
+ * turns a status of one shard into the same status on every shard. A
+ * serial model has shard == NULL. The shard is owned by the model
+ * (`destroy`, called by nc_model_destroy). */
+typedef struct nc__shard nc__shard;
+struct nc__shard {
+    size_t N_total; /* samples of all shards */
+    /* gP (d x K, into m->gP, when need_gP), gb (K) and the seven sums of the
+     * parts (loss, h2, gh2, nc1, h2_new, v2_new, s2_new), merged in global
+     * part order exactly as the serial pass merges its threads. */
+    nc_status (*merge)(nc__shard *s, nc_model *m, int need_gP, double *gb, nc__sum sums[7]);
+    /* The values of each part (nvals <= 4 per part; the nparts local parts'
+     * values in `local`, nparts x nvals) of every shard, in global part
+     * order: an array of *parts_total x nvals owned by the shard, valid
+     * until its next call, or NULL on failure. */
+    const double *(*gather_parts)(nc__shard *s, const double *local, size_t nparts, size_t nvals,
+                                  size_t *parts_total);
+    /* Elementwise sum over the shards in shard order, in place (same bits
+     * everywhere). */
+    nc_status (*sum)(nc__shard *s, double *x, size_t n);
+    /* Elementwise maximum over the shards, in place (same bits everywhere). */
+    nc_status (*max)(nc__shard *s, double *x, size_t n);
+    /* The worst status of all shards (the lowest failure, else the status). */
+    nc_status (*agree)(nc__shard *s, nc_status st);
+    void (*destroy)(nc__shard *s);
+};
+
 /* ---- model ---------------------------------------------------------------- */
 struct nc_model {
     size_t d, K, N;
@@ -82,8 +115,23 @@ struct nc_model {
     nc__isa isa;        /* kernels' instruction set (detected at creation) */
     int kernel;         /* NC__KERNEL_*: AUTO picks fused for small K */
 
+    nc__shard *shard; /* NULL: the model is the whole problem (see above) */
+
     char msg[NC_MSG_SIZE];
 };
+
+/* Create a shard of a global problem: d, K, the shard's N and labels (any
+ * class may be absent), the global counts (each > 0; their sum N_total >= N)
+ * and the shard's hooks, which the model owns from a successful return (on
+ * failure the caller keeps them). Used by the MPI library. */
+nc_status nc__model_create_shard(nc_model **model, size_t d, size_t K, size_t N,
+                                 const int32_t *labels, const size_t *counts_total,
+                                 nc__shard *shard);
+/* The number of samples of the global problem (N for a serial model). */
+static inline size_t nc__model_total_samples(const nc_model *m)
+{
+    return m->shard ? m->shard->N_total : m->N;
+}
 
 /* Optional in-pass update of H (the fused gradient step). */
 typedef struct nc__h_update {

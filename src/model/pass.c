@@ -78,8 +78,11 @@ static void choose_blocks(nc_model *m)
     m->block_fused = clamp(NC_FUSED_BLOCK_BYTES / per_col, 8, 1024);
     m->block_fused -= m->block_fused % 4; /* whole column groups of the kernels */
     m->parallel_min = NC_PARALLEL_MIN_WORK;
-    if (m->block > m->N) m->block = m->N;
-    if (m->block_fused > m->N) m->block_fused = m->N;
+    /* a shard takes the global problem's blocks: the blocks of a part, and
+     * so its sums, do not depend on how the samples are sharded */
+    if (m->block > nc__model_total_samples(m)) m->block = nc__model_total_samples(m);
+    if (m->block_fused > nc__model_total_samples(m))
+        m->block_fused = nc__model_total_samples(m);
 }
 
 /* The fused column path runs the loss on the block transposed too (its
@@ -504,15 +507,15 @@ static void sum_merge(nc__sum *acc, const nc__sum *part)
 nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
                                       nc__pass_out *out)
 {
-    const size_t d = m->d, K = m->K, N = m->N, dK = m->d * m->K, T = m->threads;
-    const double invN = 1.0 / (double)N;
+    const size_t d = m->d, K = m->K, dK = m->d * m->K, T = m->threads;
+    const double invN = 1.0 / (double)nc__model_total_samples(m);
     const double lH = m->lambda_H, alpha = m->alpha;
     const int allnc = m->alpha > 0.0 || m->beta > 0.0;
     double *gb = m->gsmall + m->n_hidden + dK;
     nc__sum loss_sum = {0.0, 0.0}, h2 = {0.0, 0.0}, gh2 = {0.0, 0.0}, nc1 = {0.0, 0.0};
     nc__sum h2_new = {0.0, 0.0}, v2_new = {0.0, 0.0}, s2_new = {0.0, 0.0};
     pass_job job;
-    size_t t, i, k;
+    size_t t, i, k, T_merge = T;
 
     job.m = m;
     job.kern = nc__kernels_get(m->isa);
@@ -543,13 +546,22 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     if (job.path == NC__KERNEL_FUSED ||
         (job.path == NC__KERNEL_SMALL && small_uses_product(d, job.kern)))
         pack_P(m->W, d, K, job.kern->width, m->Ppack);
-    if (T > 1 && (double)K * (double)d * (double)N >= (double)m->parallel_min)
+    if (T > 1 && (double)K * (double)d * (double)m->N >= (double)m->parallel_min)
         nc__pool_run(m->pool, pass_part, &job);
     else
         for (t = 0; t < T; t++) pass_part(&job, t);
 
-    /* Thread order, always: bit-identical for a given thread count. */
-    for (t = 0; t < T; t++) {
+    /* Thread order, always: bit-identical for a given thread count. A shard
+     * merges the parts of every shard in global part order instead. */
+    if (m->shard) {
+        nc__sum sums[7];
+        nc_status st = m->shard->merge(m->shard, m, job.need_gP, gb, sums);
+        if (st != NC_SUCCESS) return st;
+        loss_sum = sums[0], h2 = sums[1], gh2 = sums[2], nc1 = sums[3];
+        h2_new = sums[4], v2_new = sums[5], s2_new = sums[6];
+        T_merge = 0;
+    }
+    for (t = 0; t < T_merge; t++) {
         const nc__pass_ws *w = &m->ws[t];
         if (t > 0 && job.need_gP)
             for (i = 0; i < dK; i++) m->gP[i] += w->gP[i];

@@ -89,4 +89,23 @@ nc_status nc__optimizer_evaluate_current(nc_optimizer *o);
  * the objective, by *decrease (NC_ESCAPE_NONE: the state is unchanged). */
 nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *decrease);
 
+/* L-BFGS's vector arithmetic on a shard (shard.c): the variable vector is
+ * [replicated layers | the shard's H | replicated b]; the H range is summed
+ * per part (the model's parts, m->threads of them) with a fixed order
+ * inside each part, and the parts of every shard are added in global part
+ * order between the sums of the two replicated ranges. So every shard gets
+ * the same bits, for any sharding of the same parts. */
+double nc__shard_dot(const nc_model *m, const double *a, const double *b, size_t n);
+/* sum_i g_i (x1_i - x0_i) */
+double nc__shard_dot_diff(const nc_model *m, const double *g, const double *x1, const double *x0,
+                          size_t n);
+/* The squared norm of g, with the components of H at x = 0 with g > 0 left
+ * out when relu (the KKT residual), compensated. */
+double nc__shard_kkt2(const nc_model *m, const double *x, const double *g, size_t n, int relu);
+/* y += a x, one rounding per component (no fused multiply-add). */
+void nc__shard_axpy(size_t n, double a, const double *x, double *y);
+/* The sum over the shards of a value of the shard's H (x itself for a
+ * serial model). */
+double nc__shard_sum1(const nc_model *m, double x);
+
 #endif /* NC_OPTIM_H */

@@ -336,7 +336,7 @@ static void refresh_state_norms(nc_optimizer *o)
 {
     const nc_model *m = o->model;
     o->n_small2 = nc__norm2(m->small, o->n_small);
-    o->nH2 = nc__norm2(m->H, m->d * m->N);
+    o->nH2 = nc__shard_sum1(m, nc__norm2(m->H, m->d * m->N));
     o->version = m->version;
     o->norms_valid = 1;
 }
@@ -371,10 +371,11 @@ static double step_bound(const nc_optimizer *o, double lr_max, double *current)
         gs2 += g * g;
         suffix *= nW;
     }
-    gsb = sqrt(gs2) + sqrt((double)m->N) * Gb + m->lambda_b * nb;
-    gHb = nP * Gb + m->lambda_H * nH + 2.0 * m->alpha * nH / (double)m->N + m->allnc_extra_bound;
+    gsb = sqrt(gs2) + sqrt((double)nc__model_total_samples(m)) * Gb + m->lambda_b * nb;
+    gHb = nP * Gb + m->lambda_H * nH + 2.0 * m->alpha * nH / (double)nc__model_total_samples(m) +
+          m->allnc_extra_bound;
     steps = o->rule_def->step_bound(&o->hp, gsb, sqrt(o->nvs2), (double)o->n_small);
-    steph = o->rule_def->step_bound(&o->hp, gHb, sqrt(o->nvH2), (double)(d * m->N));
+    steph = o->rule_def->step_bound(&o->hp, gHb, sqrt(o->nvH2), (double)d * (double)nc__model_total_samples(m));
     for (l = 0; l < M; l++)
         prod_new *= (M == 1 ? nP : fro(m->small + l * d * d, (l + 1 == M ? K : d) * d)) +
                     lr_max * steps;
@@ -466,7 +467,7 @@ static nc_status first_order_step(nc_optimizer *o)
                             "exceed %.0e (||P|| %.3g, ||H|| %.3g); the model keeps its last "
                             "finite iterate",
                             o->iterations + 1, NC_BOUND, fro(m->W, m->d * m->K), sqrt(o->nH2));
-        if (stage_alloc(o) != NC_SUCCESS)
+        if ((m->shard ? m->shard->agree(m->shard, stage_alloc(o)) : stage_alloc(o)) != NC_SUCCESS)
             return nc__fail(o->msg, NC_ERR_OUT_OF_MEMORY,
                             "step %zu not taken: its a-priori bound exceeds %.0e and there is no "
                             "memory to stage it (a copy of H and its buffers)",
@@ -556,9 +557,18 @@ static nc_status first_order_step(nc_optimizer *o)
 
 /* Search-direction arithmetic needs no compensated sums (the reported
  * gradient norm does, see kkt_norm): BLAS level 1 here. */
-static double dot(const double *a, const double *b, size_t n)
+static double dot(const nc_optimizer *o, const double *a, const double *b, size_t n)
 {
+    if (o->model->shard) return nc__shard_dot(o->model, a, b, n);
     return cblas_ddot((int)n, a, 1, b, 1);
+}
+
+static void axpy_v(const nc_optimizer *o, size_t n, double a, const double *x, double *y)
+{
+    if (o->model->shard)
+        nc__shard_axpy(n, a, x, y);
+    else
+        cblas_daxpy((int)n, a, x, 1, y, 1);
 }
 
 /* Range of the H variables in the packed vector, for the projection. */
@@ -584,6 +594,7 @@ static double kkt_norm(const nc_optimizer *o, const double *x, const double *g, 
     size_t h0, h1, i;
     nc__sum s = {0.0, 0.0};
     const int relu = o->model->features == NC_FEATURES_RELU;
+    if (o->model->shard) return sqrt(nc__shard_kkt2(o->model, x, g, n, relu));
     h_range(o->model, &h0, &h1);
     for (i = 0; i < n; i++) {
         const double gi = (relu && i >= h0 && i < h1 && x[i] <= 0.0 && g[i] > 0.0) ? 0.0 : g[i];
@@ -603,22 +614,22 @@ static void lbfgs_direction(nc_optimizer *o, size_t n, const unsigned char *boun
             if (bound_mask[i]) p[i] = 0.0;
     for (c = 0; c < o->hist_len; c++) {
         j = (o->hist_next + o->history - 1 - c) % o->history;
-        o->alpha_tmp[j] = o->rho[j] * dot(o->S + j * o->n_max, p, n);
-        cblas_daxpy((int)n, -o->alpha_tmp[j], o->Y + j * o->n_max, 1, p, 1);
+        o->alpha_tmp[j] = o->rho[j] * dot(o, o->S + j * o->n_max, p, n);
+        axpy_v(o, n, -o->alpha_tmp[j], o->Y + j * o->n_max, p);
     }
     if (o->hist_len > 0) {
         j = (o->hist_next + o->history - 1) % o->history;
         {
             const double *y = o->Y + j * o->n_max;
-            const double gamma = dot(o->S + j * o->n_max, y, n) / dot(y, y, n);
+            const double gamma = dot(o, o->S + j * o->n_max, y, n) / dot(o, y, y, n);
             for (i = 0; i < n; i++) p[i] *= gamma;
         }
     }
     for (c = o->hist_len; c-- > 0;) {
         double beta;
         j = (o->hist_next + o->history - o->hist_len + (o->hist_len - 1 - c)) % o->history;
-        beta = o->rho[j] * dot(o->Y + j * o->n_max, p, n);
-        cblas_daxpy((int)n, o->alpha_tmp[j] - beta, o->S + j * o->n_max, 1, p, 1);
+        beta = o->rho[j] * dot(o, o->Y + j * o->n_max, p, n);
+        axpy_v(o, n, o->alpha_tmp[j] - beta, o->S + j * o->n_max, p);
     }
     for (i = 0; i < n; i++) p[i] = -p[i];
     if (bound_mask)
@@ -658,7 +669,7 @@ static int wolfe_search(nc_optimizer *o, size_t n, double f0, double d0, double 
     do {                                                                      \
         for (i = 0; i < n; i++) o->xt[i] = o->x[i] + (alpha)*o->p[i];         \
         fv = lbfgs_eval(o, o->xt, o->gt);                                     \
-        dv = isfinite(fv) ? dot(o->gt, o->p, n) : INFINITY;                   \
+        dv = isfinite(fv) ? dot(o, o->gt, o->p, n) : INFINITY;                   \
     } while (0)
 #define ACCEPTABLE(fv, dv)                                                                   \
     ((fv <= f0 + c1 * a * d0 && fabs(dv) <= -c2 * d0) ||                                      \
@@ -723,7 +734,10 @@ static int projected_search(nc_optimizer *o, size_t n, double f0, double a, doub
             if (i >= h0 && i < h1 && v < 0.0) v = 0.0;
             o->xt[i] = v;
         }
-        for (i = 0; i < n; i++) decrease += o->g[i] * (o->xt[i] - o->x[i]);
+        if (o->model->shard)
+            decrease = nc__shard_dot_diff(o->model, o->g, o->xt, o->x, n);
+        else
+            for (i = 0; i < n; i++) decrease += o->g[i] * (o->xt[i] - o->x[i]);
         f = lbfgs_eval(o, o->xt, o->gt);
         if (!isfinite(f)) continue;
         if (f <= f0 + c1 * decrease || (f <= f0 + ftol && kkt_norm(o, o->xt, o->gt, n) < k0)) {
@@ -763,14 +777,14 @@ static nc_status lbfgs_step(nc_optimizer *o)
     }
     for (attempt = 0; attempt < 2; attempt++) {
         lbfgs_direction(o, n, relu ? mask : NULL);
-        d0 = dot(o->g, o->p, n);
+        d0 = dot(o, o->g, o->p, n);
         if (!(d0 < 0.0)) { /* not a descent direction: restart from -g */
             o->hist_len = o->hist_next = 0;
             lbfgs_direction(o, n, relu ? mask : NULL);
-            d0 = dot(o->g, o->p, n);
+            d0 = dot(o, o->g, o->p, n);
             if (!(d0 < 0.0)) break;
         }
-        gnorm = sqrt(dot(o->p, o->p, n));
+        gnorm = sqrt(dot(o, o->p, o->p, n));
         a1 = o->hist_len == 0 ? (gnorm > 1.0 ? 1.0 / gnorm : 1.0) : 1.0;
         ok = relu ? projected_search(o, n, o->f, a1, &ft) : wolfe_search(o, n, o->f, d0, a1, &ft);
         if (ok) {
@@ -781,8 +795,8 @@ static nc_status lbfgs_step(nc_optimizer *o)
                 s[i] = o->xt[i] - o->x[i];
                 y[i] = o->gt[i] - o->g[i];
             }
-            sy = dot(s, y, n);
-            if (sy > 1e-12 * sqrt(dot(s, s, n) * dot(y, y, n)) && sy > 0) {
+            sy = dot(o, s, y, n);
+            if (sy > 1e-12 * sqrt(dot(o, s, s, n) * dot(o, y, y, n)) && sy > 0) {
                 o->rho[o->hist_next] = 1.0 / sy;
                 o->hist_next = (o->hist_next + 1) % o->history;
                 if (o->hist_len < o->history) o->hist_len++;
