@@ -20,6 +20,9 @@
 #   make install / uninstall   honour DESTDIR, PREFIX, LIBDIR, INCLUDEDIR
 #   make deps       install the Debian packages the build needs (as root), or
 #                   print the command to run
+#   make reproduce  every seed paper's experiment with tools/bin/ncollapse against
+#                   its prediction: docs/reproduction.md and docs/figures/*.png
+#                   (needs gnuplot-nox, installed like the other packages)
 
 VERSION := $(shell sed -n 's/^\#define NC_VERSION_STRING "\(.*\)"/\1/p' include/ncollapse.h)
 # ABI number of the shared library, kept apart from the release number:
@@ -57,6 +60,9 @@ HDRS := include/ncollapse.h $(wildcard src/*/*.h)
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 TOOLS := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+# The ncollapse program: one file per command and the shared flags and output.
+NCOLLAPSE_SRCS := $(wildcard tools/ncollapse/*.c)
+BINDIR     ?= $(PREFIX)/bin
 BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
 
 STATIC := lib/libncollapse.a
@@ -76,7 +82,7 @@ MPI_BENCHES := $(patsubst tests/mpi/%.c,%,$(wildcard tests/mpi/bench_*.c))
 MPI_LIBS_ALL := $(if $(HAVE_MPI),$(MPI_STATIC) $(MPI_SHARED) lib/libncollapse_mpi.so)
 MPI_TEST_BINS := $(if $(HAVE_MPI),$(addprefix tests/mpi/bin/,$(MPI_TESTS)))
 
-.PHONY: all deps demo test check check-valgrind bench bench-torch install uninstall clean examples \
+.PHONY: all deps reproduce demo test check check-valgrind bench bench-torch install uninstall clean examples \
         tests tools fuzz mpi test-mpi bench-mpi \
         pkgconfig/ncollapse.pc
 
@@ -169,6 +175,10 @@ tools/bin/%: tools/%.c $(STATIC)
 	@mkdir -p tools/bin
 	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude $< $(STATIC) $(LIBS) -o $@
 
+tools/bin/ncollapse: $(NCOLLAPSE_SRCS) tools/ncollapse/cli.h $(STATIC)
+	@mkdir -p tools/bin
+	$(CC) $(CFLAGS) $(WARN) -Iinclude $(NCOLLAPSE_SRCS) $(STATIC) $(LIBS) -o $@
+
 -include $(wildcard tests/bin/*.d tests/bin-san/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
 
 tests/bench/bin/%: tests/bench/%.c $(STATIC)
@@ -177,10 +187,16 @@ tests/bench/bin/%: tests/bench/%.c $(STATIC)
 
 tests: $(addprefix tests/bin/,$(TESTS))
 examples: $(addprefix examples/bin/,$(EXAMPLES))
-tools: $(addprefix tools/bin/,$(TOOLS))
+tools: $(addprefix tools/bin/,$(TOOLS)) tools/bin/ncollapse
 
 deps:
 	@sh tests/deps.sh
+
+# The papers' experiments, measured against their predictions (a few minutes).
+reproduce:
+	@sh tests/deps.sh reproduce
+	@$(MAKE) --no-print-directory all tools/bin/ncollapse
+	@sh tools/reproduce/reproduce.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all examples/bin/imbalanced_ufm
@@ -242,8 +258,9 @@ pkgconfig/ncollapse-mpi.pc: pkgconfig/ncollapse-mpi.pc.in include/ncollapse.h Ma
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS)|g' $< > $@
 
-install: all pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconfig/ncollapse-mpi.pc)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+install: all tools/bin/ncollapse pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconfig/ncollapse-mpi.pc)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 755 tools/bin/ncollapse $(DESTDIR)$(BINDIR)/ncollapse
 	install -m 644 include/ncollapse.h $(DESTDIR)$(INCLUDEDIR)/ncollapse.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libncollapse.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libncollapse.so.$(ABI)
@@ -259,7 +276,7 @@ install: all pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconfig/ncollapse-mpi.pc)
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ncollapse.h $(DESTDIR)$(LIBDIR)/libncollapse.a \
 	      $(DESTDIR)$(LIBDIR)/libncollapse.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse.so \
-	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc $(DESTDIR)$(BINDIR)/ncollapse
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ncollapse_mpi.h $(DESTDIR)$(LIBDIR)/libncollapse_mpi.a \
 	      $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so \
 	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse-mpi.pc
@@ -267,4 +284,4 @@ uninstall:
 clean:
 	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
 	       tests/mpi/bin tests/mpi/bench/bin pkgconfig/ncollapse-mpi.pc \
-	       tests/stage tests/fuzz/bin tests/fuzz/work
+	       tests/stage tests/fuzz/bin tests/fuzz/work reproduce-runs

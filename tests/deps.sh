@@ -1,8 +1,10 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages the build and tests need are here.
 # As root it installs what is missing with apt-get; otherwise it prints the
-# exact command to run and fails.
+# exact command to run and fails. With the argument "reproduce" it also needs
+# gnuplot (Debian's gnuplot-nox), which `make reproduce` draws its figures with.
 PKGS="libopenblas-dev liblapacke-dev pkgconf valgrind"
+[ "${1:-}" = reproduce ] && PKGS="$PKGS gnuplot-nox"
 missing=""
 have_header() {
     printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1
@@ -13,6 +15,9 @@ printf 'int main(void){return 0;}\n' | ${CC:-cc} -x c - -o /dev/null -lopenblas 
     || missing="$missing libopenblas-dev liblapacke-dev"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"
 command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+if [ "${1:-}" = reproduce ]; then
+    command -v gnuplot >/dev/null 2>&1 || missing="$missing gnuplot-nox"
+fi
 [ -z "$missing" ] && exit 0
 missing=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -60,6 +60,9 @@ for e in $TOOLS; do
     ./tools/bin/$e --short >"$log" 2>&1; count_step "tool $e" $?
 done
 
+echo "== the ncollapse program (tests/test_ncollapse.sh)"
+sh tests/test_ncollapse.sh "$MAKE_CMD" >"$log" 2>&1; count_harness "test_ncollapse" $?
+
 echo "== exported symbols"
 so=lib/libncollapse.so.0
 { nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | grep -v '^nc_' ; } >"$log" 2>&1
