@@ -17,7 +17,7 @@ subclasses; the reasons an optimizer run stops are ``Status`` values.
 Threads: a handle (and an optimizer with its model) is used by one thread at
 a time; different handles may be used concurrently, and the library releases
 the GIL during its calls. ``Model(threads=n)`` runs a model's pass on n
-threads. The PyTorch helpers are in ``ncollapse.torch_features`` (imported
+threads. The PyTorch helpers are in ``ncollapse.pytorch`` (imported
 only on request, and only where torch is installed).
 """
 from . import _lib

@@ -43,7 +43,8 @@ class Handle:
         if self._ptr is None:
             return
         for dep in list(self._dependents):
-            dep._release(self)
+            if dep._ptr is not None:
+                dep._release(self)
         self._ptr = None
         if self._finalizer is not None:
             self._finalizer()

@@ -296,7 +296,7 @@ class Optimizer(Handle):
         read the model (metrics, W, H). None removes it."""
         p = self._p
         if fn is None:
-            self._check(_lib.nc_optimizer_set_callback(p, None, None, 1))
+            self._check(_lib.nc_optimizer_set_callback(p, _lib.PROGRESS_FN(), None, 1))
             self._callback = None
             return self
         wself = weakref.ref(self)
