@@ -4,10 +4,11 @@ The library is found, in this order:
 
 1. the ``NCOLLAPSE_LIBRARY`` environment variable (a path to the shared
    library);
-2. the build tree: ``lib/libncollapse.so.0`` beside this package's
-   ``python/`` folder (``PYTHONPATH=python`` after ``make``);
-3. the installed library: ``$(LIBDIR)/libncollapse.so.0`` recorded by
-   ``make install`` in ``_config.py``, then the dynamic loader's search path.
+2. for the package in the source tree: ``lib/libncollapse.so.0`` beside its
+   ``python/`` folder (``PYTHONPATH=python`` after ``make``); for an
+   installed package: ``$(LIBDIR)/libncollapse.so.0``, recorded by
+   ``make install`` in ``_config.py``;
+3. the dynamic loader's search path.
 
 At import the shared library's SONAME must be ``libncollapse.so.0`` (the ABI
 this package is written for) and ``nc_version_number()`` must be at least
@@ -344,13 +345,15 @@ def _candidates():
     env = os.environ.get("NCOLLAPSE_LIBRARY")
     if env:
         return [("NCOLLAPSE_LIBRARY", env)]
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = [("the build tree", os.path.join(here, os.pardir, os.pardir, "lib", SONAME))]
     try:
-        from . import _config  # written by make install
-        out.append(("the installed library", os.path.join(_config.LIBDIR, SONAME)))
+        from . import _config  # written by make install: an installed package
     except ImportError:
-        pass
+        _config = None
+    if _config is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = [("the build tree", os.path.join(here, os.pardir, os.pardir, "lib", SONAME))]
+    else:
+        out = [("the installed library", os.path.join(_config.LIBDIR, SONAME))]
     out.append(("the dynamic loader's path", SONAME))
     return out
 

@@ -95,3 +95,23 @@ def test_wrong_abi_or_version_refused(tmp_path):
     # the right SONAME and version but missing functions: named in the error
     r = _import(dict(pp, NCOLLAPSE_LIBRARY=_stub(tmp_path, "libncollapse.so.0", 100)))
     assert r.returncode != 0 and "lacks nc_strerror" in r.stderr
+
+
+def test_install_and_uninstall(tmp_path):
+    # the package alone, installed against the tree's library (LIBDIR), imported
+    # from outside the tree, then removed
+    prefix = tmp_path / "prefix"
+    args = ["make", "--no-print-directory", "-C", ROOT, "PREFIX=%s" % prefix,
+            "LIBDIR=%s" % os.path.join(ROOT, "lib")]
+    r = subprocess.run(args + ["install-python"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
+    assert r.returncode == 0, r.stdout
+    site = prefix / "lib" / "python3" / "dist-packages"
+    assert (site / "ncollapse" / "_config.py").exists()
+    r = _import({"PYTHONPATH": str(site)}, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    found, path = r.stdout.split("\n")[:2]
+    assert found == "the installed library" and path == os.path.realpath(TREE_LIB)
+    r = subprocess.run(args + ["uninstall-python"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
+    assert r.returncode == 0 and not (site / "ncollapse").exists()
