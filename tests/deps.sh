@@ -2,7 +2,7 @@
 # deps.sh - make sure the Debian packages the build and tests need are here.
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact command to run and fails.
-PKGS="libopenblas-dev liblapacke-dev pkgconf valgrind"
+PKGS="libopenblas-dev liblapacke-dev pkgconf valgrind python3-numpy python3-pytest"
 missing=""
 have_header() {
     printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1
@@ -13,6 +13,9 @@ printf 'int main(void){return 0;}\n' | ${CC:-cc} -x c - -o /dev/null -lopenblas 
     || missing="$missing libopenblas-dev liblapacke-dev"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"
 command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+# the Python package's tests run under Debian's interpreter
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || missing="$missing python3-numpy"
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
 [ -z "$missing" ] && exit 0
 missing=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
