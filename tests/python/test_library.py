@@ -5,7 +5,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 import ncollapse as nc
 from ncollapse import _enums, _lib
