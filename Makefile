@@ -285,3 +285,31 @@ clean:
 	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
 	       tests/mpi/bin tests/mpi/bench/bin pkgconfig/ncollapse-mpi.pc \
 	       tests/stage tests/fuzz/bin tests/fuzz/work reproduce-runs
+
+# ---- the Python package (python/ncollapse; docs/python.md) -------------------
+# Installed for Debian's /usr/bin/python3 with the library; the installed
+# package finds the library in $(LIBDIR) through the _config.py written here.
+# From the tree: PYTHONPATH=python after `make`.
+# Debian's python3 reads /usr/lib/python3/dist-packages for PREFIX=/usr and
+# /usr/local/lib/python3.X/dist-packages for PREFIX=/usr/local.
+PY_VER := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PY_VER)/dist-packages)
+PY_SRCS := $(filter-out python/ncollapse/_config.py,$(wildcard python/ncollapse/*.py))
+
+.PHONY: install-python uninstall-python check-python
+install: install-python
+uninstall: uninstall-python
+
+install-python: all
+	install -d $(DESTDIR)$(PYTHONDIR)/ncollapse
+	install -m 644 $(PY_SRCS) $(DESTDIR)$(PYTHONDIR)/ncollapse/
+	printf '# Written by make install: where the library was installed.\nLIBDIR = "%s"\n' \
+	    '$(LIBDIR)' > $(DESTDIR)$(PYTHONDIR)/ncollapse/_config.py
+
+uninstall-python:
+	rm -rf $(DESTDIR)$(PYTHONDIR)/ncollapse
+
+# The package's tests alone (pytest under Debian's /usr/bin/python3).
+check-python: deps
+	@$(MAKE) --no-print-directory all
+	PYTHONPATH=python /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/python

@@ -3,7 +3,7 @@
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact command to run and fails. With the argument "reproduce" it also needs
 # gnuplot (Debian's gnuplot-nox), which `make reproduce` draws its figures with.
-PKGS="libopenblas-dev liblapacke-dev pkgconf valgrind"
+PKGS="libopenblas-dev liblapacke-dev pkgconf valgrind python3-numpy python3-pytest"
 [ "${1:-}" = reproduce ] && PKGS="$PKGS gnuplot-nox"
 missing=""
 have_header() {
@@ -18,6 +18,9 @@ command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
 if [ "${1:-}" = reproduce ]; then
     command -v gnuplot >/dev/null 2>&1 || missing="$missing gnuplot-nox"
 fi
+# the Python package's tests run under Debian's interpreter
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || missing="$missing python3-numpy"
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$missing python3-pytest"
 [ -z "$missing" ] && exit 0
 missing=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -33,6 +33,24 @@ count_harness() { # $1 = label, $2 = exit code; output in $log
     # notes a program prints about checks it skipped (never counted)
     grep ': NOTE:' "$log" | sed 's/^/    /'
 }
+# pytest -q ends with "N passed, M failed, ... in Xs"; add its counts (errors
+# count as failures) and show the skipped tests and the measured numbers.
+count_pytest() { # $1 = label, $2 = exit code; output in $log
+    line=$(grep -E '[0-9]+ (passed|failed|errors?|skipped)' "$log" | grep -E ' in [0-9.]+s' | tail -n 1)
+    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+    f=0
+    for n in $(echo "$line" | grep -oE '[0-9]+ (failed|errors?)' | grep -oE '^[0-9]+'); do f=$((f + n)); done
+    p=${p:-0}
+    if [ -z "$line" ]; then f=1; fi
+    if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    if [ "$f" -ne 0 ]; then
+        echo "FAILED: $1 (exit $2)"; sed 's/^/    /' "$log" | tail -n 60
+    else
+        echo "$1: $p passed"
+    fi
+    grep -E '^SKIPPED|: NOTE:' "$log" | sed 's/^/    /'
+}
 # A plain step counts as one check.
 count_step() { # $1 = label, $2 = exit code
     if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "$1: ok"
@@ -189,6 +207,31 @@ if [ -n "$MPI_TESTS" ]; then
     if [ $rc -ne 0 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
 else
     echo "MPI: skipped (no mpicc: apt-get install libopenmpi-dev openmpi-bin); not counted"
+fi
+
+echo "== the Python package (pytest and the examples under /usr/bin/python3)"
+if /usr/bin/python3 -c 'import numpy, pytest' >/dev/null 2>&1; then
+    PYTHONPATH=python /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/python >"$log" 2>&1
+    count_pytest "pytest tests/python" $?
+    if /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1; then
+        out=$(mktemp -d)
+        PYTHONPATH=python MPLBACKEND=Agg /usr/bin/python3 examples/python/ufm_simulation.py --short \
+            --out "$out/ufm.png" >"$log" 2>&1 && test -s "$out/ufm.png"
+        count_step "examples/python/ufm_simulation.py --short" $?
+        rm -rf "$out"
+    else
+        echo "examples/python/ufm_simulation.py: skipped (/usr/bin/python3 lacks matplotlib); not counted"
+    fi
+    if /usr/bin/python3 -c 'import torch, sklearn' >/dev/null 2>&1; then
+        PYTHONPATH=python /usr/bin/python3 examples/python/digits_end_to_end.py >"$log" 2>&1
+        rc=$?
+        agree=$(sed -n 's/^largest relative difference between ncollapse and NumPy: \([^ ]*\).*/\1/p' "$log")
+        count_step "examples/python/digits_end_to_end.py (package vs NumPy: ${agree:-?} relative)" $rc
+    else
+        echo "examples/python/digits_end_to_end.py: skipped (/usr/bin/python3 lacks torch or sklearn); not counted"
+    fi
+else
+    echo "pytest tests/python: skipped (/usr/bin/python3 lacks numpy or pytest: apt-get install python3-numpy python3-pytest); not counted"
 fi
 
 echo "$passed passed, $failed failed"
