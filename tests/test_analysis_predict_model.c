@@ -229,6 +229,11 @@ int main(void)
          5e-3, 0, 0, 0, 0, NC_LOSS_CE, 0.5},
         {"imbalanced MSE, no bias", NC_PREDICT_DEEP_LINEAR_MSE, 4, 8, 1, {200, 100, 50, 50},
          5e-3, 5e-3, 0, 0, 0, 0, NC_LOSS_MSE, 0.5},
+        /* every class collapsed: Z = 0 (balanced CE past 1/(K sqrt(n))) and every ReLU class at 0 */
+        {"balanced CE, all collapsed", NC_PREDICT_BALANCED_CE, 4, 8, 1, {50, 50, 50, 50}, 5e-2,
+         5e-2, 0, 0, 0, 0, NC_LOSS_CE, 0.5},
+        {"ReLU CE, every class at 0", NC_PREDICT_DANG_RELU_CE, 4, 8, 1, {200, 100, 50, 50}, 1e-1,
+         1e-1, 0, 0, 1, 0, NC_LOSS_CE, 0.5},
     };
     size_t i;
     for (i = 0; i < sizeof settings / sizeof settings[0]; i++) check_setting(&settings[i]);

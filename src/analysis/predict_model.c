@@ -150,7 +150,7 @@ NC_API nc_status nc_prediction_compare(nc_prediction *p, nc_model *model, double
                                        double *values, nc_verdict *verdict)
 {
     size_t K, d, i, j, t, agree = 0, *cnt = NULL;
-    double *mu = NULL, *res = NULL, *WW = NULL, *HH = NULL, *Z = NULL, f, fstar, hmax = 0.0;
+    double *mu = NULL, *res = NULL, *WW = NULL, *HH = NULL, *Z = NULL, f, fstar;
     int *flags = NULL;
     nc_status st;
     if (p == NULL) return NC_ERR_NULL_ARGUMENT;
@@ -199,30 +199,40 @@ NC_API nc_status nc_prediction_compare(nc_prediction *p, nc_model *model, double
             HH[j * K + i] = hh;
             Z[j * K + i] = z;
         }
-    /* the model's collapse, by the kind's rule */
-    for (j = 0; j < K; j++)
-        if (sqrt(HH[j * K + j]) > hmax) hmax = sqrt(HH[j * K + j]);
-    for (j = 0; j < K; j++) {
-        if (p->def->collapse_to_zero) {
-            flags[j] = !(sqrt(HH[j * K + j]) > 1e-6 * hmax);
-        } else {
-            double zmax = 0.0;
-            size_t k2;
-            for (k2 = 0; k2 < K; k2++) {
-                double s = 0.0;
-                for (i = 0; i < K; i++) s += Z[k2 * K + i] * Z[k2 * K + i];
-                if (sqrt(s) > zmax) zmax = sqrt(s);
-            }
-            flags[j] = zmax == 0.0;
-            for (k2 = 0; k2 < K && !flags[j]; k2++) {
-                double s = 0.0;
-                if (k2 == j) continue;
-                for (i = 0; i < K; i++)
-                    s += (Z[j * K + i] - Z[k2 * K + i]) * (Z[j * K + i] - Z[k2 * K + i]);
-                if (sqrt(s) <= 1e-6 * zmax) flags[j] = 1;
-            }
+    /* the model's collapse, by the kind's rule, on the prediction's scale (the
+     * model's own largest column would never count as collapsed, so a fully
+     * collapsed model could not agree); when the prediction is all collapsed
+     * (a zero scale) the model's values must be below 1e-6 themselves */
+    {
+        double zref = 0.0, href = 0.0;
+        size_t k2;
+        int all_zero;
+        for (j = 0; j < K; j++) {
+            double s = 0.0;
+            if (p->hnorm[j] > href) href = p->hnorm[j];
+            for (i = 0; i < K; i++) s += p->Z[j * K + i] * p->Z[j * K + i];
+            if (sqrt(s) > zref) zref = sqrt(s);
         }
-        agree += flags[j] == p->collapsed[j];
+        all_zero = !(zref > 0.0); /* the prediction: Z = 0, every class collapsed */
+        if (!(href > 0.0)) href = 1.0;
+        if (all_zero) zref = 1.0;
+        for (j = 0; j < K; j++) {
+            if (p->def->collapse_to_zero) {
+                flags[j] = !(sqrt(HH[j * K + j]) > 1e-6 * href);
+            } else {
+                double zj = 0.0;
+                for (i = 0; i < K; i++) zj += Z[j * K + i] * Z[j * K + i];
+                flags[j] = all_zero && sqrt(zj) <= 1e-6; /* Z = 0: every class collapsed */
+                for (k2 = 0; k2 < K && !flags[j]; k2++) {
+                    double s = 0.0;
+                    if (k2 == j) continue;
+                    for (i = 0; i < K; i++)
+                        s += (Z[j * K + i] - Z[k2 * K + i]) * (Z[j * K + i] - Z[k2 * K + i]);
+                    if (sqrt(s) <= 1e-6 * zref) flags[j] = 1;
+                }
+            }
+            agree += flags[j] == p->collapsed[j];
+        }
     }
     values[NC_COMPARE_OBJECTIVE] = f;
     values[NC_COMPARE_PREDICTED_OBJECTIVE] = fstar;
