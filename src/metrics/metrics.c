@@ -995,6 +995,11 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
             return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "H or W is too large to index");
     }
 
+    /* The workspace first: a K so large that the K x d means cannot be held
+     * is refused here, before anything of size K is touched. */
+    L.untiled = use_untiled(m, K);
+    st = prepare_workspace(m, d, K, N, W != NULL, 1, &L);
+    if (st != NC_SUCCESS) return st;
     st = class_arrays(m, K);
     if (st != NC_SUCCESS) return st;
     counts = m->counts;
@@ -1018,10 +1023,6 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
         return nc__fail(m->msg, NC_ERR_NON_FINITE, "W contains NaN or Inf");
     if (W != NULL && b != NULL && !nc__all_finite(b, K))
         return nc__fail(m->msg, NC_ERR_NON_FINITE, "b contains NaN or Inf");
-
-    L.untiled = use_untiled(m, K);
-    st = prepare_workspace(m, d, K, N, W != NULL, 1, &L);
-    if (st != NC_SUCCESS) return st;
 
     /* ---- class means of the scaled features, in two passes ---- */
     sH = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
