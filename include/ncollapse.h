@@ -709,7 +709,7 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *model, nc_optimi
  *                  (hyperspherical uniformity, Liu et al. 2023).
  *  GNC2 Riesz      mean, and variance, over pairs of 1/||u_j - u_k|| (Riesz
  *                  s = 1 energy; a simplex ETF is its minimiser for K <= d+1).
- *  UNC3            std/mean of cos(w_k, mu_k - mu_G) over the K classes
+ *  UNC3            std/|mean| of cos(w_k, mu_k - mu_G) over the K classes
  *                  (uniform duality, Wu & Papyan 2024).
  *  NC2 log-norm    std of log ||mu_k - mu_G|| (means) or log ||w_k|| (W):
  *                  the equinorm spread on a log scale, scale invariant.
@@ -1429,7 +1429,10 @@ NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
  *           on an orthonormal basis of the span of the centred class means
  *           (a K x K matrix, valid for every convention of nc_metrics), and
  *           the NC4 and accuracy counts when a classifier was set.
- * Memory is O(d K + K^2 + d B) doubles with B = 32768 / max(d, K) columns,
+ * When K >= d, pass 2 accumulates the d x d scatter itself (DSYRK) instead
+ * of its projection (half the work); per class it also sums ||x||^2 and
+ * counts NC4 and accuracy. Memory is O(d K + min(d, K)^2 + d B) doubles with
+ * B = 32768 / max(d, K) columns (about 4 MB of columns for the d x d scatter),
  * independent of the number of samples; nothing is allocated after
  * creation. Each pass must see the same samples, in any order and batching.
  *
@@ -1494,7 +1497,7 @@ NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream 
  * and accuracy counts. Shards can thus be accumulated by different
  * processes or machines and combined: an accumulator loaded from the file
  * merges, and gives metrics, bit for bit as the one saved. The file is
- * versioned (magic "NCSTRM\r\n", format 1; not a checkpoint), little-endian
+ * versioned (magic "NCSTRM\r\n", format 2; not a checkpoint), little-endian
  * whatever the host, ends with a 64-bit FNV-1a checksum, and replaces path
  * atomically (temporary file in the same directory, fsync, rename, fsync of
  * the directory): a crash never leaves a half-written file. The stream is
