@@ -699,7 +699,29 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *model, nc_optimi
  *                  argmax_k (w_k.h_i + b_k) differs from the nearest class
  *                  mean argmin_k ||h_i - mu_k|| (ties: the smallest index).
  *  accuracy        fraction of samples with argmax_k (w_k.h_i + b_k) = y_i.
+ * Measures of large-K (language-model) studies, with u_k the unit vector of
+ * mu_k - mu_G, V_k = (1/n_k) sum_{y_i=k} ||h_i - mu_k||^2 and "pairs" the
+ * K(K-1)/2 distinct pairs j < k (std: n-1 denominator, 0 for one value):
+ *  NC1 trace ratio tr(Sigma_W)/tr(Sigma_B) (Sigma_B weighted as for NC1).
+ *  NC1 CDNV mean   mean over pairs of CDNV_jk = (V_j + V_k)/(2||mu_j - mu_k||^2)
+ *                  (Galanti et al. 2022); NC1 CDNV CoV: std/mean of the same.
+ *  GNC2 log        mean, and variance, over pairs of log(1/||u_j - u_k||)
+ *                  (hyperspherical uniformity, Liu et al. 2023).
+ *  GNC2 Riesz      mean, and variance, over pairs of 1/||u_j - u_k|| (Riesz
+ *                  s = 1 energy; a simplex ETF is its minimiser for K <= d+1).
+ *  UNC3            std/|mean| of cos(w_k, mu_k - mu_G) over the K classes
+ *                  (uniform duality, Wu & Papyan 2024).
+ *  NC2 log-norm    std of log ||mu_k - mu_G|| (means) or log ||w_k|| (W):
+ *                  the equinorm spread on a log scale, scale invariant.
+ *  interference    mean over pairs of cos(u_j, u_k) (means) or of the
+ *                  cosines of rows of W; their spread is NC2 equiangle.
  * Metrics that need W (or b) are NC_ERR_UNAVAILABLE when none was given.
+ *
+ * Pairwise metrics never need a K x K matrix: they are sums over tiles of
+ * the Gram matrices, each tile (tile x tile classes, from the K x d means
+ * and W) computed by one DGEMM, summed in a fixed order. Memory is
+ * O(K d + d^2 + threads tile^2). Whole K x K matrices remain available on
+ * request: nc_structure_gram, nc_structure_cdnv (pairs).
  */
 typedef struct nc_metrics nc_metrics;
 
@@ -717,7 +739,19 @@ typedef enum nc_metric {
     NC_METRIC_NC3_WM_ETF = 10,
     NC_METRIC_NC4 = 11,
     NC_METRIC_ACCURACY = 12,
-    NC_METRIC_COUNT = 13 /* number of metrics; not a metric */
+    NC_METRIC_NC1_TRACE_RATIO = 13,
+    NC_METRIC_NC1_CDNV_MEAN = 14,
+    NC_METRIC_NC1_CDNV_COV = 15,
+    NC_METRIC_GNC2_LOG_MEAN = 16,
+    NC_METRIC_GNC2_LOG_VAR = 17,
+    NC_METRIC_GNC2_RIESZ_MEAN = 18,
+    NC_METRIC_GNC2_RIESZ_VAR = 19,
+    NC_METRIC_UNC3 = 20,
+    NC_METRIC_NC2_LOGNORM_MEANS = 21,
+    NC_METRIC_NC2_LOGNORM_W = 22,
+    NC_METRIC_INTERFERENCE_MEANS = 23,
+    NC_METRIC_INTERFERENCE_W = 24,
+    NC_METRIC_COUNT = 25 /* number of metrics; not a metric */
 } nc_metric;
 
 /* Global mean convention. */
@@ -742,6 +776,25 @@ NC_API nc_status nc_metrics_set_global_mean(nc_metrics *metrics, nc_global_mean 
 NC_API nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_weight weighting);
 /* Relative eigenvalue threshold of the pseudo-inverse of Sigma_B: finite, in [0, 1). */
 NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol);
+/*
+ * Tiles of the pairwise metrics: 0 (default) keeps the whole K x K Gram
+ * matrices of the NC2 and NC3 metrics when K <= 2048 (the results of earlier
+ * versions, bit for bit) and uses tiles of 256 classes above; tile >= 1
+ * always uses tiles of that many classes (results equal to the untiled ones
+ * to about 1e-15 relative; values at the level of rounding, such as the
+ * spread of the cosines of an exact frame, to about 1e-15 absolute).
+ * NC_ERR_INVALID_VALUE above 65536.
+ */
+NC_API nc_status nc_metrics_set_tile(nc_metrics *metrics, size_t tile);
+/*
+ * Threads of the tiled pairwise pass, in [1, 1024] (default 0: the model's
+ * thread count for nc_metrics_compute, 1 otherwise). Column strips of tiles
+ * are dealt to the threads in a fixed way and summed in strip order, so the
+ * results do not depend on the thread count. As for the model, run OpenBLAS
+ * single-threaded when threads > 1. NC_ERR_INVALID_VALUE outside the range,
+ * NC_ERR_OUT_OF_MEMORY if the threads cannot be started.
+ */
+NC_API nc_status nc_metrics_set_threads(nc_metrics *metrics, size_t threads);
 
 /* Compute every metric from a model's current state (W, H, labels, and b
  * when the model's bias is enabled). */
@@ -780,6 +833,36 @@ NC_API nc_status nc_metrics_compute_layer_data(nc_metrics *metrics, size_t d, si
 NC_API nc_status nc_metrics_get(const nc_metrics *metrics, nc_metric metric, double *value);
 /* Short stable name ("nc1", "nc2_equinorm_means", ...); "unknown" otherwise. */
 NC_API const char *nc_metric_name(nc_metric metric);
+/* Per-class values of the last compute (nc_metrics_get_class). */
+typedef enum nc_class_stat {
+    NC_CLASS_COUNT = 0,       /* n_k */
+    NC_CLASS_MEAN_NORM = 1,   /* ||mu_k - mu_G|| */
+    NC_CLASS_W_NORM = 2,      /* ||w_k|| (needs W) */
+    NC_CLASS_VARIANCE = 3,    /* V_k = (1/n_k) sum_{y_i=k} ||h_i - mu_k||^2 */
+    NC_CLASS_NC4 = 4,         /* fraction of class k's samples whose classifier
+                               * decision differs from the nearest mean (needs W) */
+    NC_CLASS_ACCURACY = 5,    /* fraction of class k's samples classified as k (needs W) */
+    NC_CLASS_DUALITY = 6,     /* cos(w_k, mu_k - mu_G), the terms of UNC3 (needs W) */
+    NC_CLASS_STAT_COUNT = 7   /* number of values; not a value */
+} nc_class_stat;
+/* Short stable name ("count", "mean_norm", ...); "unknown" otherwise. */
+NC_API const char *nc_class_stat_name(nc_class_stat stat);
+/*
+ * K values of one per-class statistic of the last compute (in-memory or
+ * streamed) into values. NC_ERR_UNAVAILABLE (values untouched) if it needs
+ * W that was not given, if the class means coincide (MEAN_NORM is then
+ * rounding noise, DUALITY undefined), or if nothing was computed;
+ * NC_ERR_SIZE_MISMATCH if K differs from the last compute's.
+ */
+NC_API nc_status nc_metrics_get_class(const nc_metrics *metrics, nc_class_stat stat, size_t K,
+                                      double *values);
+/*
+ * Every available per-class statistic of the last compute to a .npy file
+ * of shape (K, NC_CLASS_STAT_COUNT), float64, column s = nc_class_stat s
+ * (NaN where unavailable), replacing path atomically. NC_ERR_UNAVAILABLE
+ * before a compute, NC_ERR_IO, NC_ERR_OUT_OF_MEMORY.
+ */
+NC_API nc_status nc_metrics_save_classes(nc_metrics *metrics, const char *path);
 /* Message describing the last failure on this handle ("" if none). */
 NC_API const char *nc_metrics_last_error(const nc_metrics *metrics);
 
@@ -1346,7 +1429,10 @@ NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
  *           on an orthonormal basis of the span of the centred class means
  *           (a K x K matrix, valid for every convention of nc_metrics), and
  *           the NC4 and accuracy counts when a classifier was set.
- * Memory is O(d K + K^2 + d B) doubles with B = 32768 / max(d, K) columns,
+ * When K >= d, pass 2 accumulates the d x d scatter itself (DSYRK) instead
+ * of its projection (half the work); per class it also sums ||x||^2 and
+ * counts NC4 and accuracy. Memory is O(d K + min(d, K)^2 + d B) doubles with
+ * B = 32768 / max(d, K) columns (about 4 MB of columns for the d x d scatter),
  * independent of the number of samples; nothing is allocated after
  * creation. Each pass must see the same samples, in any order and batching.
  *
@@ -1379,6 +1465,12 @@ NC_API nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, si
  * d x n column-major with stride ldh >= d, labels in [0, K), finite values. */
 NC_API nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh,
                                const int32_t *labels);
+/* The same for float32 features: H d x n column-major float, ldh >= d.
+ * Each column is widened to double as it is used (no copy of the batch);
+ * every sum is in double. The result equals nc_stream_add on the same
+ * values converted to double. */
+NC_API nc_status nc_stream_add_float(nc_stream *stream, size_t n, const float *H, size_t ldh,
+                                     const int32_t *labels);
 /* Merge other into stream (same d, K, classifier and pass; see above). */
 NC_API nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other);
 /* End pass 1: every class must have samples (NC_ERR_EMPTY_CLASS). Freezes
@@ -1405,7 +1497,7 @@ NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream 
  * and accuracy counts. Shards can thus be accumulated by different
  * processes or machines and combined: an accumulator loaded from the file
  * merges, and gives metrics, bit for bit as the one saved. The file is
- * versioned (magic "NCSTRM\r\n", format 1; not a checkpoint), little-endian
+ * versioned (magic "NCSTRM\r\n", format 2; not a checkpoint), little-endian
  * whatever the host, ends with a 64-bit FNV-1a checksum, and replaces path
  * atomically (temporary file in the same directory, fsync, rename, fsync of
  * the directory): a crash never leaves a half-written file. The stream is

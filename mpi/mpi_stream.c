@@ -18,13 +18,14 @@
 
 #define NC__HDR 5 /* d, K, pass, has_W, has_b */
 
-static size_t n_sizes(const nc_stream *s) { return 6 + 2 * s->K; }
+/* counts, and in pass 2 the per-class NC4 counts */
+static size_t n_sizes(const nc_stream *s) { return 6 + 2 * s->K + (s->pass == 2 ? 2 * s->K : 0); }
 
 static size_t n_doubles(const nc_stream *s)
 {
     size_t n = 2 + s->d * s->K;
     if (s->has_W) n += s->d * s->K + (s->has_b ? s->K : 0);
-    if (s->pass == 2) n += s->d * s->q + 2 * s->q * s->q;
+    if (s->pass == 2) n += s->d * s->q + 2 * s->q * s->q + 2 * s->K; /* + vs, vc */
     return n;
 }
 
@@ -60,6 +61,14 @@ static void get_state(const nc_stream *s, unsigned long long *u, double *x)
         memcpy(x, s->Ss, q * q * sizeof(double));
         x += q * q;
         memcpy(x, s->Sc, q * q * sizeof(double));
+        x += q * q;
+        memcpy(x, s->vs, K * sizeof(double));
+        x += K;
+        memcpy(x, s->vc, K * sizeof(double));
+        for (k = 0; k < K; k++) {
+            u[6 + 2 * K + k] = s->cmis[k];
+            u[6 + 3 * K + k] = s->ccor[k];
+        }
     }
 }
 
@@ -96,6 +105,14 @@ static void set_state(nc_stream *s, const unsigned long long *u, const double *x
         x += q * q;
         memcpy(s->Sc, x, q * q * sizeof(double));
         for (i = 0; i < q * q; i++) s->Sv[i] = s->Ss[i] + s->Sc[i];
+        x += q * q;
+        memcpy(s->vs, x, K * sizeof(double));
+        x += K;
+        memcpy(s->vc, x, K * sizeof(double));
+        for (k = 0; k < K; k++) {
+            s->cmis[k] = (size_t)u[6 + 2 * K + k];
+            s->ccor[k] = (size_t)u[6 + 3 * K + k];
+        }
     }
 }
 

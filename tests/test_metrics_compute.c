@@ -29,7 +29,7 @@
 #include "harness.h"
 #include "testutil.h"
 
-#define NM NC_METRIC_COUNT
+#define NM (NC_METRIC_ACCURACY + 1) /* the metrics the reference below computes */
 
 /* Our own names for messages (independent of nc_metric_name). */
 static const char *const mname[NM] = {
@@ -190,11 +190,62 @@ typedef struct {
     double v[NM];
 } mset;
 
+/* Largest relative difference of a tiled compute from the untiled one over
+ * every compute of lib_compute (values above 1e-3; smaller ones are
+ * compared absolutely). */
+static double tiled_worst = 0.0;
+static size_t tiled_runs = 0;
+
+/* Every metric computed in tiles (tile sizes 1, 3 and 5, threads 1 and 2)
+ * against the untiled computation: the same availability, values to 1e-12
+ * relative (1e-14 absolute at the level of rounding). The handle keeps the
+ * untiled results. */
+static void tiled_against_untiled(nc_metrics *m, const dataset *ds)
+{
+    static const size_t tiles[3] = {1, 3, 5};
+    double ref[NC_METRIC_COUNT], v;
+    nc_status rst[NC_METRIC_COUNT], st;
+    char desc[300];
+    size_t t;
+    int i;
+    for (i = 0; i < NC_METRIC_COUNT; i++) rst[i] = nc_metrics_get(m, (nc_metric)i, &ref[i]);
+    for (t = 0; t < 3; t++) {
+        nc_metrics_set_tile(m, tiles[t]);
+        if (t == 2) nc_metrics_set_threads(m, 2);
+        st = nc_metrics_compute_data(m, ds->d, ds->K, ds->N, ds->H, ds->ldh, ds->y, ds->W,
+                                     ds->ldw, ds->b);
+        nc_test_int(st, NC_SUCCESS, "tiled compute");
+        for (i = 0; i < NC_METRIC_COUNT; i++) {
+            snprintf(desc, sizeof desc, "tile %zu: %s availability", tiles[t],
+                     nc_metric_name((nc_metric)i));
+            nc_test_int(nc_metrics_get(m, (nc_metric)i, &v), rst[i], desc);
+            if (rst[i] != NC_SUCCESS) continue;
+            snprintf(desc, sizeof desc, "tile %zu: %s tiled against untiled", tiles[t],
+                     nc_metric_name((nc_metric)i));
+            if (fabs(ref[i]) > 1e-2) {
+                const double r = fabs(v - ref[i]) / fabs(ref[i]);
+                if (r > tiled_worst) tiled_worst = r;
+                nc_test_rel(v, ref[i], 1e-12, desc);
+            } else {
+                nc_test_abs(v, ref[i], 1e-14, desc);
+            }
+        }
+    }
+    nc_metrics_set_threads(m, 1);
+    nc_metrics_set_tile(m, 0);
+    tiled_runs++;
+}
+
 static void lib_compute(nc_metrics *m, const dataset *ds, mset *out)
 {
     int i;
     out->compute = nc_metrics_compute_data(m, ds->d, ds->K, ds->N, ds->H, ds->ldh, ds->y, ds->W,
                                            ds->ldw, ds->b);
+    if (out->compute == NC_SUCCESS) {
+        tiled_against_untiled(m, ds);
+        out->compute = nc_metrics_compute_data(m, ds->d, ds->K, ds->N, ds->H, ds->ldh, ds->y,
+                                               ds->W, ds->ldw, ds->b);
+    }
     for (i = 0; i < NM; i++) {
         out->v[i] = NAN;
         out->st[i] = nc_metrics_get(m, (nc_metric)i, &out->v[i]);
@@ -1513,5 +1564,6 @@ int main(void)
     test_degenerate();
     test_model();
     test_workspace();
+    printf("test_metrics_compute: tiled against untiled on %zu computes: largest relative difference %.2e (values above 1e-2)\n", tiled_runs, tiled_worst);
     return nc_test_summary("test_metrics_compute");
 }

@@ -968,7 +968,7 @@ static void test_refusals(void)
     CORRUPT(12, (void)0, NC_ERR_TRUNCATED, "truncated inside the header");
     CORRUPT(0, (void)0, NC_ERR_FORMAT, "an empty file");
     CORRUPT(n, copy[0] = 'X', NC_ERR_FORMAT, "bad magic");
-    CORRUPT(n, copy[8] = 2, NC_ERR_FORMAT, "unknown format version");
+    CORRUPT(n, copy[8] = 3, NC_ERR_FORMAT, "unknown format version");
     CORRUPT(n, copy[12] = 4, NC_ERR_FORMAT, "unknown flag");
     CORRUPT(n + 8, memset(copy + n, 0, 8), NC_ERR_FILE_SIZE, "bytes after the checksum");
     /* Files with a valid checksum whose contents no accumulator can hold. */

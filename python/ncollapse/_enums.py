@@ -132,6 +132,18 @@ class Metric(_Enum):
     NC3_WM_ETF = 10
     NC4 = 11
     ACCURACY = 12
+    NC1_TRACE_RATIO = 13
+    NC1_CDNV_MEAN = 14
+    NC1_CDNV_COV = 15
+    GNC2_LOG_MEAN = 16
+    GNC2_LOG_VAR = 17
+    GNC2_RIESZ_MEAN = 18
+    GNC2_RIESZ_VAR = 19
+    UNC3 = 20
+    NC2_LOGNORM_MEANS = 21
+    NC2_LOGNORM_W = 22
+    INTERFERENCE_MEANS = 23
+    INTERFERENCE_W = 24
 
 
 class GlobalMean(_Enum):

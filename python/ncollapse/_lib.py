@@ -47,7 +47,8 @@ PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, HANDLE_TYPES["nc_model"], ctypes.c_
 
 _ENUMS = {"nc_status", "nc_loss", "nc_loss_parameter", "nc_features", "nc_algorithm", "nc_block",
           "nc_schedule", "nc_point", "nc_metric", "nc_global_mean", "nc_between_weight",
-          "nc_prediction_kind", "nc_verdict", "nc_npy_dtype", "nc_npy_byte_order"}
+          "nc_prediction_kind", "nc_verdict", "nc_npy_dtype", "nc_npy_byte_order",
+          "nc_class_stat"}
 _SCALARS = {"size_t": ctypes.c_size_t, "double": ctypes.c_double, "int": ctypes.c_int,
             "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64,
             "nc_progress_fn": PROGRESS_FN}
@@ -154,12 +155,17 @@ void nc_metrics_destroy(nc_metrics *metrics);
 nc_status nc_metrics_set_global_mean(nc_metrics *metrics, nc_global_mean convention);
 nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_weight weighting);
 nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol);
+nc_status nc_metrics_set_tile(nc_metrics *metrics, size_t tile);
+nc_status nc_metrics_set_threads(nc_metrics *metrics, size_t threads);
 nc_status nc_metrics_compute(nc_metrics *metrics, const nc_model *model);
 nc_status nc_metrics_compute_data(nc_metrics *metrics, size_t d, size_t K, size_t N, const double *H, size_t ldh, const int32_t *labels, const double *W, size_t ldw, const double *b);
 nc_status nc_metrics_compute_layer(nc_metrics *metrics, const nc_model *model, size_t layer);
 nc_status nc_metrics_compute_layer_data(nc_metrics *metrics, size_t d, size_t K, size_t N, const double *H, size_t ldh, const int32_t *labels, size_t depth, const double *const *layers, size_t lda, const double *b, size_t layer);
 nc_status nc_metrics_get(const nc_metrics *metrics, nc_metric metric, double *value);
 const char *nc_metric_name(nc_metric metric);
+const char *nc_class_stat_name(nc_class_stat stat);
+nc_status nc_metrics_get_class(const nc_metrics *metrics, nc_class_stat stat, size_t K, double *values);
+nc_status nc_metrics_save_classes(nc_metrics *metrics, const char *path);
 const char *nc_metrics_last_error(const nc_metrics *metrics);
 nc_status nc_history_create(nc_history **history);
 void nc_history_destroy(nc_history *history);
@@ -249,6 +255,7 @@ nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
 void nc_stream_destroy(nc_stream *stream);
 nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, size_t ldw, const double *b);
 nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh, const int32_t *labels);
+nc_status nc_stream_add_float(nc_stream *stream, size_t n, const float *H, size_t ldh, const int32_t *labels);
 nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other);
 nc_status nc_stream_next_pass(nc_stream *stream);
 int nc_stream_pass(const nc_stream *stream);

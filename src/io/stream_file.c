@@ -13,14 +13,17 @@
 /* ---- files -------------------------------------------------------------------- */
 
 /*
- * A serial.h image: magic "NCSTRM\r\n", format version 1, no flags. The
+ * A serial.h image: magic "NCSTRM\r\n", format version 2, no flags. The
  * payload: d, K, pass, has_W, has_b, W (d K, if has_W), b (K, if has_b), n1,
  * counts (K), amax, scale, mu (d K); in pass 2 also Q (d q), munrm (K), Wp
  * (d K) and bp (K) if has_W, zalpha, n2, counts2 (K), Ss and Sc (q q each),
- * mismatches, correct, logits_ok. Sv = Ss + Sc is recomputed on load; the
+ * mismatches, correct, logits_ok, and (format 2) the per-class sums of
+ * ||x||^2 with their compensation (K each) and the per-class NC4 and
+ * accuracy counts (K each). Format 1 files, without the per-class fields, are
+ * refused. Sv = Ss + Sc is recomputed on load; the
  * workspace is not state.
  */
-static const nc__ser_format stream_format = {"NCSTRM\r\n", 1u, 0u, "stream file"};
+static const nc__ser_format stream_format = {"NCSTRM\r\n", 2u, 0u, "stream file"};
 
 static void visit_stream(nc__ser *z, void *object)
 {
@@ -32,6 +35,14 @@ static void visit_stream(nc__ser *z, void *object)
     nc__ser_enum(z, &s->pass, 2, "the pass is not 1 or 2");
     nc__ser_enum(z, &s->has_W, 1, "the classifier flag is not 0 or 1");
     nc__ser_enum(z, &s->has_b, 1, "the bias flag is not 0 or 1");
+    if (z->status == NC_SUCCESS && s->has_b && !s->has_W) {
+        nc__ser_fail(z, NC_ERR_FORMAT, "a bias without a classifier");
+        return;
+    }
+    if (z->status == NC_SUCCESS && s->has_W && !nc__stream_classifier_memory(s)) {
+        nc__ser_fail(z, NC_ERR_OUT_OF_MEMORY, "no memory for the classifier");
+        return;
+    }
     if (s->has_W) nc__ser_f64s(z, s->W, d * K);
     if (s->has_b) nc__ser_f64s(z, s->b, K);
     nc__ser_size(z, &s->n1);
@@ -54,6 +65,10 @@ static void visit_stream(nc__ser *z, void *object)
     nc__ser_size(z, &s->mismatches);
     nc__ser_size(z, &s->correct);
     nc__ser_enum(z, &s->logits_ok, 1, "the logits flag is not 0 or 1");
+    nc__ser_f64s(z, s->vs, K);
+    nc__ser_f64s(z, s->vc, K);
+    nc__ser_sizes(z, s->cmis, K);
+    nc__ser_sizes(z, s->ccor, K);
 }
 
 /* Sum of n counts into *sum; 0 if it overflows. */
@@ -92,6 +107,11 @@ static const char *state_error(const nc_stream *s)
     if (!sum_counts(s->counts2, K, &n) || n != s->n2)
         return "the pass-2 class counts do not add up to the number of samples";
     if (s->mismatches > s->n2 || s->correct > s->n2) return "the NC4 counts exceed the samples";
+    for (k = 0; k < K; k++)
+        if (s->cmis[k] > s->counts2[k] || s->ccor[k] > s->counts2[k])
+            return "the per-class NC4 counts exceed the samples";
+    if (!nc__all_finite(s->vs, K) || !nc__all_finite(s->vc, K))
+        return "the per-class sums are not finite";
     if (!nc__all_finite(s->Q, d * q) || !nc__all_finite(s->munrm, K) ||
         !nc__all_finite(s->Ss, q * q) || !nc__all_finite(s->Sc, q * q) ||
         !(s->zalpha > 0.0 && s->zalpha <= DBL_MAX) ||

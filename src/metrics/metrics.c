@@ -81,6 +81,18 @@ struct nc_metrics {
     size_t work_cap; /* doubles */
     size_t *counts;  /* class counts of the current problem */
     size_t counts_cap;
+    size_t *ccnt;    /* 2 K: per-class NC4 mismatches and correct decisions */
+    double *vacc;    /* 2 K: per-class compensated sums of ||x||^2 */
+
+    /* Tiles and threads of the pairwise pass. */
+    size_t tile;     /* 0: automatic */
+    size_t threads;  /* 0: the model's, or 1 */
+    nc__pool *pool;  /* threads - 1 workers of the handle, or NULL */
+
+    /* Per-class results of the last compute: cls_K rows of NC_CLASS_STAT_COUNT. */
+    double *cls;
+    size_t cls_cap, cls_K;
+    unsigned char cls_available[NC_CLASS_STAT_COUNT];
 
     /* Results of the last compute. */
     double value[NC_METRIC_COUNT];
@@ -104,7 +116,29 @@ static const char *const metric_names[] = {
     "nc3_wm_etf",
     "nc4",
     "accuracy",
+    "nc1_trace_ratio",
+    "nc1_cdnv_mean",
+    "nc1_cdnv_cov",
+    "gnc2_log_mean",
+    "gnc2_log_var",
+    "gnc2_riesz_mean",
+    "gnc2_riesz_var",
+    "unc3",
+    "nc2_lognorm_means",
+    "nc2_lognorm_w",
+    "interference_means",
+    "interference_w",
 };
+
+static const char *const class_stat_names[] = {
+    "count", "mean_norm", "w_norm", "variance", "nc4", "accuracy", "duality",
+};
+typedef char nc__class_names_complete[sizeof class_stat_names / sizeof class_stat_names[0] ==
+                                              NC_CLASS_STAT_COUNT ? 1 : -1];
+
+/* K above which the automatic choice (tile 0) uses tiles, and their size. */
+#define NC_METRICS_UNTILED_MAX_K 2048
+#define NC_METRICS_DEFAULT_TILE 256
 /* A metric added to the enum without a name here fails to compile. */
 typedef char nc__metric_names_complete[sizeof metric_names / sizeof metric_names[0] ==
                                                NC_METRIC_COUNT ? 1 : -1];
@@ -231,7 +265,8 @@ typedef struct layout {
     double *mbar; /* d x K centred means */
     double *T;    /* d x K scratch: residuals, normalised vectors, then F and U */
     double *Wp;   /* d x K scaled copy of W (column k = w_k) */
-    double *G;    /* K x K Gram matrices */
+    double *G;    /* K x K Gram matrices (untiled only) */
+    int untiled;  /* the NC2/NC3 metrics from whole K x K Grams */
     double *s;    /* p singular values */
     double *bp;   /* K scaled bias */
     double *nrmM; /* K norms of the centred means */
@@ -244,14 +279,16 @@ typedef struct layout {
     double *IP;   /* K x block inner products mu_k . h_i */
     double *acc;  /* 2 p: Neumaier sums (value, compensation) of the projected scatter */
     double *srr;  /* p: u_r^T (sum_i x_i x_i^T) u_r, r < rank */
-    double *A;    /* K x K: Q^T U of a summary */
-    double *B;    /* K x K: S Q^T U of a summary */
+    double *A;    /* p x p: Q^T U of a summary */
+    double *B;    /* max(d, K) x p: S Q^T U of a summary */
     double *lwk;  /* lwork */
 } layout;
 
-static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, layout *L)
+static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, int have_W,
+                                   int own_mu, layout *L)
 {
     size_t need = 0, big = d > K ? d : K;
+    const size_t nG = L->untiled ? K : 0, nW = have_W ? d : 0, nmu = own_mu ? d : 0;
     double wq = 0.0, dummy = 0.0;
     lapack_int info;
     double *w;
@@ -273,10 +310,10 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
                         wq);
     L->lwork = (size_t)wq;
 
-    if (nc__size_mad(&need, 4 * d, K) || nc__size_mad(&need, K, K) || nc__size_mad(&need, 1, L->p) ||
-        nc__size_mad(&need, 4, K) || nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) ||
-        nc__size_mad(&need, 3, L->p) || nc__size_mad(&need, 2 * K, K) ||
-        nc__size_mad(&need, 1, L->lwork))
+    if (nc__size_mad(&need, 2 * d + nW + nmu, K) || nc__size_mad(&need, nG, K) ||
+        nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 4, K) ||
+        nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) || nc__size_mad(&need, 3, L->p) ||
+        nc__size_mad(&need, L->p, L->p + big) || nc__size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
                         "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
                         (unsigned long)K);
@@ -292,16 +329,18 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     }
 
     w = m->work;
-    L->mu = w;
-    w += d * K;
+    if (own_mu) {
+        L->mu = w;
+        w += d * K;
+    }
     L->mbar = w;
     w += d * K;
     L->T = w;
     w += d * K;
-    L->Wp = w;
-    w += d * K;
-    L->G = w;
-    w += K * K;
+    L->Wp = have_W ? w : NULL;
+    w += nW * K;
+    L->G = L->untiled ? w : NULL;
+    w += nG * K;
     L->s = w;
     w += L->p;
     L->bp = w;
@@ -327,9 +366,9 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     L->srr = w;
     w += L->p;
     L->A = w;
-    w += K * K;
+    w += L->p * L->p;
     L->B = w;
-    w += K * K;
+    w += L->p * big;
     L->lwk = w;
     return NC_SUCCESS;
 }
@@ -390,13 +429,18 @@ void nc__scale_classifier(size_t d, size_t K, const double *W, size_t ldw, const
 int nc__nc4_block(size_t d, size_t K, size_t nb, const double *Hraw, size_t ldh,
                   const int32_t *labels, const double *xh, const double *mu,
                   const double *munrm, const double *Wp, const double *bp, double zalpha,
-                  double *Z, double *IP, size_t *mismatches, size_t *correct)
+                  double *Z, double *IP, size_t *mismatches, size_t *correct,
+                  size_t *cls_mismatches, size_t *cls_correct)
 {
     const double ctol = 4.0 * (double)(d + 4) * DBL_EPSILON;
     const double atol = 4.0 * (double)(d + 4) * DBL_MIN;
     size_t j, k;
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, zalpha, Wp,
-                (int)d, Hraw, (int)ldh, 0.0, Z, (int)K);
+    if (ldh > 0)
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, zalpha, Wp,
+                    (int)d, Hraw, (int)ldh, 0.0, Z, (int)K);
+    else
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, zalpha, Wp,
+                    (int)d, xh, (int)d, 0.0, Z, (int)K);
     cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)nb, (int)d, 1.0, mu,
                 (int)d, xh, (int)d, 0.0, IP, (int)K);
     for (j = 0; j < nb; j++) {
@@ -437,8 +481,14 @@ int nc__nc4_block(size_t d, size_t K, size_t nb, const double *Hraw, size_t ldh,
                 }
             }
         }
-        if (pred != nearest) (*mismatches)++;
-        if (pred == (size_t)labels[j]) (*correct)++;
+        if (pred != nearest) {
+            (*mismatches)++;
+            if (cls_mismatches != NULL) cls_mismatches[labels[j]]++;
+        }
+        if (pred == (size_t)labels[j]) {
+            (*correct)++;
+            if (cls_correct != NULL) cls_correct[labels[j]]++;
+        }
     }
     return 1;
 }
@@ -450,6 +500,11 @@ typedef struct geom {
     int nc1_ok;    /* the SVD has a positive s_1: U (in L->T) and s are usable */
     size_t rank;   /* directions kept by the pseudo-inverse */
     double zalpha; /* logits scale of W (see nc__scale_classifier) */
+    int means_ok;  /* some centred mean is not rounding noise */
+    int cols_ok;   /* no centred mean is */
+    int w_ok;      /* W != 0 */
+    int rows_ok;   /* no row of W is zero */
+    double normMF, normWF;
 } geom;
 
 /*
@@ -466,8 +521,7 @@ static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, 
     double scale_mu, tau, maxM, normMF = 0.0;
     int means_ok, cols_ok;
 
-    g->nc1_ok = 0;
-    g->rank = 0;
+    memset(g, 0, sizeof *g);
     g->zalpha = 1.0;
 
     /* ---- global mean and centred means ---- */
@@ -497,11 +551,18 @@ static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, 
     means_ok = maxM > tau;
     for (k = 0; k < K; k++)
         if (!(L->nrmM[k] > tau)) cols_ok = 0;
+    g->means_ok = means_ok;
+    g->cols_ok = means_ok && cols_ok;
 
     /* ---- NC2 of the means ---- */
-    if (means_ok) {
+    if (means_ok) normMF = frob(L->mbar, d * K);
+    g->normMF = normMF;
+    if (means_ok && !L->untiled) {
+        set_value(m, NC_METRIC_NC2_EQUINORM_MEANS, std_over_mean(L->nrmM, K));
+        if (!cols_ok)
+            note(m, "a centred class mean is zero: equiangle/max-angle of the means unavailable");
+    } else if (means_ok) {
         double gn;
-        normMF = frob(L->mbar, d * K);
         set_value(m, NC_METRIC_NC2_EQUINORM_MEANS, std_over_mean(L->nrmM, K));
         gram(L->mbar, L->mbar, d, K, L->G);
         gn = frob(L->G, K * K);
@@ -531,7 +592,22 @@ static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, 
             if (!(L->nrmW[k] > 0.0)) rows_ok = 0;
         }
         normWF = frob(L->Wp, d * K);
-        if (normWF > 0.0) {
+        g->normWF = normWF;
+        g->w_ok = normWF > 0.0;
+        g->rows_ok = rows_ok;
+        if (normWF > 0.0 && !L->untiled) {
+            set_value(m, NC_METRIC_NC2_EQUINORM_W, std_over_mean(L->nrmW, K));
+            if (!rows_ok) note(m, "a row of W is zero: equiangle/max-angle of W unavailable");
+            if (means_ok) {
+                nc__sum s = {0.0, 0.0};
+                const size_t n = d * K;
+                for (t = 0; t < n; t++) {
+                    const double dev = L->Wp[t] / normWF - L->mbar[t] / normMF;
+                    nc__sum_add(&s, dev * dev);
+                }
+                set_value(m, NC_METRIC_NC3, nc__sum_value(&s));
+            }
+        } else if (normWF > 0.0) {
             set_value(m, NC_METRIC_NC2_EQUINORM_W, std_over_mean(L->nrmW, K));
             gram(L->Wp, L->Wp, d, K, L->G);
             set_value(m, NC_METRIC_NC2_ETF_W, etf_distance(L->G, K, frob(L->G, K * K)));
@@ -626,15 +702,266 @@ static void metrics_finish(nc_metrics *m, const layout *L, const geom *g, size_t
     }
 }
 
+
+/* ||A^T B||_F for d x K frames (B NULL: A^T A) without a K x K matrix when
+ * d <= K (through the d x d matrices A A^T and B B^T: ||A^T B||_F^2 =
+ * <A A^T, B B^T>), and through A^T B itself when K < d (then smaller than
+ * the frames). Returns -1 if memory is short. */
+static double gram_fro(const double *A, const double *B, size_t d, size_t K)
+{
+    nc__sum acc = {0.0, 0.0};
+    size_t i, j;
+    if (d <= K) {
+        double *SA = nc__alloc_doubles(d, B != NULL ? 2 * d : d), *SB;
+        if (SA == NULL) return -1.0;
+        SB = B != NULL ? SA + d * d : SA;
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)d, (int)K, 1.0, A, (int)d, 0.0,
+                    SA, (int)d);
+        if (B != NULL)
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)d, (int)K, 1.0, B, (int)d,
+                        0.0, SB, (int)d);
+        for (j = 0; j < d; j++) {
+            for (i = 0; i < j; i++) nc__sum_add(&acc, 2.0 * (SA[i + j * d] * SB[i + j * d]));
+            nc__sum_add(&acc, SA[j + j * d] * SB[j + j * d]);
+        }
+        free(SA);
+    } else {
+        double *G = nc__alloc_doubles(K, K);
+        if (G == NULL) return -1.0;
+        gram(A, B != NULL ? B : A, d, K, G);
+        for (i = 0; i < K * K; i++) nc__sum_add(&acc, G[i] * G[i]);
+        free(G);
+    }
+    return sqrt(nc__sum_value(&acc));
+}
+
+/* std (n-1 denominator; 0 for one value) of moments. */
+static double moments_std(const nc__moments *mo)
+{
+    return mo->n > 1.0 ? sqrt(mo->m2 / (mo->n - 1.0)) : 0.0;
+}
+
+/*
+ * After the pass over the features (vsum: K sums of ||x||^2 in scaled
+ * units): the pairwise metrics (every one in tiles, or only the new ones
+ * when the K x K Grams were kept), the other new metrics and the per-class
+ * table.
+ */
+static nc_status metrics_pairs(nc_metrics *m, const layout *L, const geom *g, size_t d, size_t K,
+                               size_t N, const size_t *counts, const double *vsum, double scale,
+                               const double *W, size_t ldw, nc__pool *pool, size_t threads,
+                               int logits_ok, const size_t *cmis, const size_t *ccor)
+{
+    nc__pairs_in in;
+    nc__pairs_out out;
+    double *V, *cls;
+    const int have_W = W != NULL;
+    size_t k, c;
+    nc_status st;
+
+    /* Per-class table first: V lives in its variance column. */
+    if (K > m->cls_cap) {
+        double *nc = (double *)realloc(m->cls, K * NC_CLASS_STAT_COUNT * sizeof(double));
+        if (nc == NULL)
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "cannot allocate the per-class table");
+        m->cls = nc;
+        m->cls_cap = K;
+    }
+    cls = m->cls;
+    m->cls_K = K;
+    for (c = 0; c < NC_CLASS_STAT_COUNT; c++) m->cls_available[c] = 0;
+    for (k = 0; k < K * NC_CLASS_STAT_COUNT; k++) cls[k] = NAN;
+    V = L->T; /* K values of scratch (the SVD's U is no longer needed) */
+    for (k = 0; k < K; k++) {
+        double *row = cls + k * NC_CLASS_STAT_COUNT;
+        V[k] = vsum[k] / (double)counts[k];
+        row[NC_CLASS_COUNT] = (double)counts[k];
+        row[NC_CLASS_VARIANCE] = V[k] / scale / scale;
+        if (g->means_ok) row[NC_CLASS_MEAN_NORM] = L->nrmM[k] / scale;
+        if (have_W) {
+            row[NC_CLASS_W_NORM] = cblas_dnrm2((int)d, W + k * ldw, 1);
+            if (logits_ok && cmis != NULL) {
+                row[NC_CLASS_NC4] = (double)cmis[k] / (double)counts[k];
+                row[NC_CLASS_ACCURACY] = (double)ccor[k] / (double)counts[k];
+            }
+            if (g->cols_ok && g->rows_ok)
+                row[NC_CLASS_DUALITY] = cblas_ddot((int)d, L->Wp + k * d, 1, L->mbar + k * d, 1) /
+                                        (L->nrmW[k] * L->nrmM[k]);
+        }
+    }
+    m->cls_available[NC_CLASS_COUNT] = 1;
+    m->cls_available[NC_CLASS_VARIANCE] = 1;
+    m->cls_available[NC_CLASS_MEAN_NORM] = (unsigned char)g->means_ok;
+    if (have_W) {
+        m->cls_available[NC_CLASS_W_NORM] = 1;
+        m->cls_available[NC_CLASS_NC4] = (unsigned char)(logits_ok && cmis != NULL);
+        m->cls_available[NC_CLASS_ACCURACY] = (unsigned char)(logits_ok && cmis != NULL);
+        m->cls_available[NC_CLASS_DUALITY] = (unsigned char)(g->cols_ok && g->rows_ok);
+    }
+
+    /* ---- metrics of the K values ---- */
+    if (g->means_ok) {
+        nc__sum tw = {0.0, 0.0}, tb = {0.0, 0.0};
+        double v;
+        for (k = 0; k < K; k++) {
+            const double ck = m->between_weight == NC_BETWEEN_UNIFORM
+                                  ? 1.0 / (double)K
+                                  : (double)counts[k] / (double)N;
+            nc__sum_add(&tw, vsum[k]);
+            nc__sum_add(&tb, ck * L->nrmM[k] * L->nrmM[k]);
+        }
+        v = nc__sum_value(&tw) / (double)N / nc__sum_value(&tb);
+        if (nc__is_finite(v)) set_value(m, NC_METRIC_NC1_TRACE_RATIO, v);
+    }
+    if (g->cols_ok) {
+        nc__moments mo;
+        double *lg = (double *)malloc(K * sizeof(double));
+        if (lg == NULL) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "no memory for K values");
+        for (k = 0; k < K; k++) lg[k] = log(L->nrmM[k]);
+        nc__moments_of(lg, K, &mo);
+        set_value(m, NC_METRIC_NC2_LOGNORM_MEANS, moments_std(&mo));
+        if (have_W && g->rows_ok) {
+            for (k = 0; k < K; k++) lg[k] = cls[k * NC_CLASS_STAT_COUNT + NC_CLASS_DUALITY];
+            nc__moments_of(lg, K, &mo);
+            if (mo.mean != 0.0)
+                set_value(m, NC_METRIC_UNC3, moments_std(&mo) / fabs(mo.mean));
+            else
+                note(m, "the mean of cos(w_k, mu_k - mu_G) is zero: UNC3 unavailable");
+        }
+        free(lg);
+    }
+    if (have_W && g->w_ok && g->rows_ok) {
+        nc__moments mo;
+        double *lg = (double *)malloc(K * sizeof(double));
+        if (lg == NULL) return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "no memory for K values");
+        for (k = 0; k < K; k++) lg[k] = log(L->nrmW[k]);
+        nc__moments_of(lg, K, &mo);
+        set_value(m, NC_METRIC_NC2_LOGNORM_W, moments_std(&mo));
+        free(lg);
+    }
+
+    /* ---- the tiled pass ---- */
+    memset(&in, 0, sizeof in);
+    in.d = d;
+    in.K = K;
+    in.tile = m->tile > 0 ? m->tile : NC_METRICS_DEFAULT_TILE;
+    if (in.tile > K) in.tile = K;
+    in.mbar = L->mbar;
+    in.nrmM = L->nrmM;
+    in.V = V;
+    in.Wp = have_W ? L->Wp : NULL;
+    in.nrmW = L->nrmW;
+    in.means_ok = g->means_ok;
+    in.cols_ok = g->cols_ok;
+    in.w_ok = g->w_ok;
+    in.rows_ok = g->rows_ok;
+    in.etf_diag = (1.0 - 1.0 / (double)K) / sqrt((double)(K - 1));
+    in.etf_off = -1.0 / ((double)K * sqrt((double)(K - 1)));
+    in.shift = 1.0 / (double)(K - 1);
+    if (!L->untiled) {
+        in.want_etf_means = g->means_ok;
+        in.want_etf_w = have_W && g->w_ok;
+        in.want_etf_wm = have_W && g->w_ok && g->means_ok;
+        if (in.want_etf_means) in.gnM = gram_fro(L->mbar, NULL, d, K);
+        if (in.want_etf_w) in.gnW = gram_fro(L->Wp, NULL, d, K);
+        if (in.want_etf_wm) in.gnWM = gram_fro(L->Wp, L->mbar, d, K);
+        if (in.gnM < 0.0 || in.gnW < 0.0 || in.gnWM < 0.0)
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "no memory for the Gram norms");
+        if (in.want_etf_means && !(in.gnM > 0.0)) in.want_etf_means = 0;
+        if (in.want_etf_wm &&
+            !(in.gnWM > 2.0 * (double)(d + 2) * DBL_EPSILON * g->normWF * g->normMF)) {
+            in.want_etf_wm = 0;
+            note(m, "W Mbar is zero: NC3 (W Mbar) unavailable");
+        }
+    }
+    st = nc__pairs_run(&in, pool, threads, &out);
+    if (st != NC_SUCCESS)
+        return nc__fail(m->msg, st, "no memory for the tiles of the pairwise metrics");
+    {
+        const double npairs = 0.5 * (double)K * (double)(K - 1);
+        if (in.want_etf_means) set_value(m, NC_METRIC_NC2_ETF_MEANS, out.etf_means);
+        if (in.want_etf_w) set_value(m, NC_METRIC_NC2_ETF_W, out.etf_w);
+        if (in.want_etf_wm) set_value(m, NC_METRIC_NC3_WM_ETF, out.etf_wm);
+        if (g->cols_ok) {
+            if (!L->untiled) {
+                set_value(m, NC_METRIC_NC2_EQUIANGLE_MEANS, moments_std(&out.cos_means));
+                set_value(m, NC_METRIC_NC2_MAXANGLE_MEANS, out.abs_means / npairs);
+            }
+            set_value(m, NC_METRIC_INTERFERENCE_MEANS, out.cos_means.mean);
+            if (out.zero_u) {
+                note(m, "two centred class means have the same direction: GNC2 unavailable");
+            } else {
+                set_value(m, NC_METRIC_GNC2_LOG_MEAN, out.log_energy.mean);
+                set_value(m, NC_METRIC_GNC2_LOG_VAR,
+                          moments_std(&out.log_energy) * moments_std(&out.log_energy));
+                set_value(m, NC_METRIC_GNC2_RIESZ_MEAN, out.riesz.mean);
+                set_value(m, NC_METRIC_GNC2_RIESZ_VAR,
+                          moments_std(&out.riesz) * moments_std(&out.riesz));
+            }
+        }
+        if (have_W && g->w_ok && g->rows_ok) {
+            if (!L->untiled) {
+                set_value(m, NC_METRIC_NC2_EQUIANGLE_W, moments_std(&out.cos_w));
+                set_value(m, NC_METRIC_NC2_MAXANGLE_W, out.abs_w / npairs);
+            }
+            set_value(m, NC_METRIC_INTERFERENCE_W, out.cos_w.mean);
+        }
+        if (g->means_ok) {
+            if (out.zero_mu) {
+                note(m, "two class means coincide: CDNV unavailable");
+            } else if (nc__is_finite(out.cdnv.mean) && nc__is_finite(out.cdnv.m2)) {
+                set_value(m, NC_METRIC_NC1_CDNV_MEAN, out.cdnv.mean);
+                if (out.cdnv.mean > 0.0)
+                    set_value(m, NC_METRIC_NC1_CDNV_COV, moments_std(&out.cdnv) / out.cdnv.mean);
+            }
+        }
+    }
+    return NC_SUCCESS;
+}
+
 static void fail_all(nc_metrics *m)
 {
     size_t k;
     for (k = 0; k < NC_METRIC_COUNT; k++) m->available[k] = 0;
+    for (k = 0; k < NC_CLASS_STAT_COUNT; k++) m->cls_available[k] = 0;
+    m->cls_K = 0;
+}
+
+/* Whether the NC2/NC3 metrics keep whole K x K Grams. */
+static int use_untiled(const nc_metrics *m, size_t K)
+{
+    return m->tile == 0 && K <= NC_METRICS_UNTILED_MAX_K;
+}
+
+/* Grow the per-class arrays (counts, NC4 counts, variance sums) to K. */
+static nc_status class_arrays(nc_metrics *m, size_t K)
+{
+    size_t bytes;
+    if (K <= m->counts_cap) return NC_SUCCESS;
+    if (nc__mul_size(K, 3 * sizeof(size_t) + 2 * sizeof(double), &bytes))
+        return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "K = %lu is too large", (unsigned long)K);
+    free(m->counts);
+    free(m->vacc);
+    m->counts = (size_t *)malloc(3 * K * sizeof(size_t));
+    m->vacc = (double *)malloc(2 * K * sizeof(double));
+    if (m->counts == NULL || m->vacc == NULL) {
+        free(m->counts);
+        free(m->vacc);
+        m->counts = NULL;
+        m->vacc = NULL;
+        m->ccnt = NULL;
+        m->counts_cap = 0;
+        return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "cannot allocate %lu class counts",
+                        (unsigned long)K);
+    }
+    m->ccnt = m->counts + K;
+    m->counts_cap = K;
+    return NC_SUCCESS;
 }
 
 static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const double *H,
                               size_t ldh, const int32_t *labels, const double *W, size_t ldw,
-                              const double *b)
+                              const double *b, nc__pool *pool, size_t threads)
 {
     layout L;
     geom g;
@@ -668,19 +995,13 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
             return nc__fail(m->msg, NC_ERR_INVALID_SIZE, "H or W is too large to index");
     }
 
-    if (K > m->counts_cap) {
-        size_t bytes;
-        size_t *nc;
-        if (nc__mul_size(K, sizeof(size_t), &bytes))
-            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "K = %lu is too large",
-                            (unsigned long)K);
-        nc = (size_t *)realloc(m->counts, bytes);
-        if (nc == NULL)
-            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "cannot allocate %lu class counts",
-                            (unsigned long)K);
-        m->counts = nc;
-        m->counts_cap = K;
-    }
+    /* The workspace first: a K so large that the K x d means cannot be held
+     * is refused here, before anything of size K is touched. */
+    L.untiled = use_untiled(m, K);
+    st = prepare_workspace(m, d, K, N, W != NULL, 1, &L);
+    if (st != NC_SUCCESS) return st;
+    st = class_arrays(m, K);
+    if (st != NC_SUCCESS) return st;
     counts = m->counts;
     for (k = 0; k < K; k++) counts[k] = 0;
     for (i = 0; i < N; i++) {
@@ -703,9 +1024,6 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     if (W != NULL && b != NULL && !nc__all_finite(b, K))
         return nc__fail(m->msg, NC_ERR_NON_FINITE, "b contains NaN or Inf");
 
-    st = prepare_workspace(m, d, K, N, &L);
-    if (st != NC_SUCCESS) return st;
-
     /* ---- class means of the scaled features, in two passes ---- */
     sH = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
     nc__class_means(d, K, N, H, ldh, labels, sH, counts, L.mu, L.T);
@@ -713,9 +1031,13 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
     if (st != NC_SUCCESS) return st;
 
-    /* ---- one pass over H in column blocks: NC1, NC4, accuracy ---- */
+    /* ---- one pass over H in column blocks: NC1, NC4, accuracy, V_k ---- */
     for (r = 0; r < 2 * L.p; r++) L.acc[r] = 0.0;
-    if (g.nc1_ok || W != NULL) {
+    for (k = 0; k < 2 * K; k++) {
+        m->vacc[k] = 0.0;
+        m->ccnt[k] = 0;
+    }
+    {
         for (i0 = 0; i0 < N; i0 += L.block) {
             const size_t nb = N - i0 < L.block ? N - i0 : L.block;
             for (j = 0; j < nb; j++) {
@@ -723,10 +1045,16 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
                 const double *mu = L.mu + (size_t)labels[i0 + j] * d;
                 double *xh = L.tmpH + j * d;
                 double *xx = L.tmpX + j * d;
+                nc__sum v;
+                v.s = m->vacc[2 * (size_t)labels[i0 + j]];
+                v.c = m->vacc[2 * (size_t)labels[i0 + j] + 1];
                 for (t = 0; t < d; t++) {
                     xh[t] = sH * h[t];
                     xx[t] = xh[t] - mu[t];
+                    nc__sum_add(&v, xx[t] * xx[t]);
                 }
+                m->vacc[2 * (size_t)labels[i0 + j]] = v.s;
+                m->vacc[2 * (size_t)labels[i0 + j] + 1] = v.c;
             }
             if (g.nc1_ok && g.rank > 0) {
                 const size_t rank = g.rank;
@@ -747,12 +1075,14 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
             if (W != NULL && logits_ok)
                 logits_ok = nc__nc4_block(d, K, nb, H + i0 * ldh, ldh, labels + i0, L.tmpH, L.mu,
                                           L.munrm, L.Wp, L.bp, g.zalpha, L.Z, L.IP, &mismatches,
-                                          &correct);
+                                          &correct, m->ccnt, m->ccnt + K);
         }
     }
     for (r = 0; r < g.rank; r++) L.srr[r] = L.acc[2 * r] + L.acc[2 * r + 1];
     metrics_finish(m, &L, &g, K, N, W != NULL, logits_ok, mismatches, correct);
-    return NC_SUCCESS;
+    for (k = 0; k < K; k++) m->vacc[k] = m->vacc[2 * k] + m->vacc[2 * k + 1];
+    return metrics_pairs(m, &L, &g, d, K, N, counts, m->vacc, sH, W, ldw, pool, threads,
+                         logits_ok, m->ccnt, m->ccnt + K);
 }
 
 nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message)
@@ -772,9 +1102,10 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     fail_all(m);
     m->msg[0] = '\0';
     memset(&L, 0, sizeof L);
-    st = prepare_workspace(m, d, K, 1, &L);
+    L.untiled = use_untiled(m, K);
+    st = prepare_workspace(m, d, K, 1, sm->W != NULL, 0, &L);
     if (st != NC_SUCCESS) return st;
-    memcpy(L.mu, sm->mu, d * K * sizeof(double));
+    L.mu = (double *)(size_t)sm->mu; /* read only */
     st = metrics_geometry(m, &L, d, K, sm->N, sm->counts, sm->W, sm->ldw, sm->b, &g);
     if (st != NC_SUCCESS) {
         fail_all(m);
@@ -785,10 +1116,17 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
          * Q spans: u_r = Q a_r with A = Q^T U, so that
          * u_r^T (sum_i x_i x_i^T) u_r = a_r^T S a_r. */
         const size_t rank = g.rank;
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
-                    sm->Q, (int)d, L.T, (int)d, 0.0, L.A, (int)q);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)q, (int)rank, (int)q, 1.0,
-                    sm->S, (int)q, L.A, (int)q, 0.0, L.B, (int)q);
+        if (sm->Q != NULL) {
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
+                        sm->Q, (int)d, L.T, (int)d, 0.0, L.A, (int)q);
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)q, (int)rank, (int)q,
+                        1.0, sm->S, (int)q, L.A, (int)q, 0.0, L.B, (int)q);
+        } else {
+            /* S is the d x d scatter (upper triangle): u_r^T S u_r directly. */
+            memcpy(L.A, L.T, d * rank * sizeof(double));
+            cblas_dsymm(CblasColMajor, CblasLeft, CblasUpper, (int)d, (int)rank, 1.0, sm->S,
+                        (int)d, L.A, (int)d, 0.0, L.B, (int)d);
+        }
         for (r = 0; r < rank; r++) {
             nc__sum a = {0.0, 0.0};
             for (j = 0; j < q; j++) nc__sum_add(&a, L.A[j + r * q] * L.B[j + r * q]);
@@ -798,8 +1136,20 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     }
     metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
                    sm->correct);
-    return NC_SUCCESS;
+    st = metrics_pairs(m, &L, &g, d, K, sm->N, sm->counts, sm->vsum, sm->scale, sm->W, sm->ldw,
+                       m->pool, m->threads > 0 ? m->threads : 1, sm->logits_ok,
+                       sm->cls_mismatches, sm->cls_correct);
+    if (st != NC_SUCCESS) fail_all(m);
+    return st;
 }
+
+const double *nc__metrics_classes(const nc_metrics *m, size_t *K)
+{
+    *K = m->cls_K;
+    return m->cls_K > 0 ? m->cls : NULL;
+}
+
+char *nc__metrics_msg(nc_metrics *m) { return m->msg; }
 
 /* ---- public functions ---------------------------------------------------------- */
 
@@ -827,6 +1177,9 @@ NC_API void nc_metrics_destroy(nc_metrics *metrics)
     if (metrics == NULL) return;
     free(metrics->work);
     free(metrics->counts);
+    free(metrics->vacc);
+    free(metrics->cls);
+    nc__pool_destroy(metrics->pool);
     free(metrics);
 }
 
@@ -860,21 +1213,64 @@ NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol)
     return NC_SUCCESS;
 }
 
+NC_API nc_status nc_metrics_set_tile(nc_metrics *metrics, size_t tile)
+{
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (tile > 65536)
+        return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE, "tile %lu is above 65536",
+                        (unsigned long)tile);
+    metrics->tile = tile;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_metrics_set_threads(nc_metrics *metrics, size_t threads)
+{
+    nc__pool *pool = NULL;
+    nc_status st;
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (threads < 1 || threads > 1024)
+        return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE, "threads must be in [1, 1024] (got "
+                        "%lu)", (unsigned long)threads);
+    st = nc__pool_create(&pool, threads);
+    if (st != NC_SUCCESS)
+        return nc__fail(metrics->msg, st, "cannot start %lu threads", (unsigned long)threads);
+    nc__pool_destroy(metrics->pool);
+    metrics->pool = pool;
+    metrics->threads = threads;
+    return NC_SUCCESS;
+}
+
+static nc_status compute_data_on(nc_metrics *metrics, size_t d, size_t K, size_t N,
+                                 const double *H, size_t ldh, const int32_t *labels,
+                                 const double *W, size_t ldw, const double *b, nc__pool *pool,
+                                 size_t threads);
+
 NC_API nc_status nc_metrics_compute_data(nc_metrics *metrics, size_t d, size_t K, size_t N,
                                          const double *H, size_t ldh, const int32_t *labels,
                                          const double *W, size_t ldw, const double *b)
 {
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    return compute_data_on(metrics, d, K, N, H, ldh, labels, W, ldw, b, metrics->pool,
+                           metrics->threads > 0 ? metrics->threads : 1);
+}
+
+static nc_status compute_data_on(nc_metrics *metrics, size_t d, size_t K, size_t N,
+                                 const double *H, size_t ldh, const int32_t *labels,
+                                 const double *W, size_t ldw, const double *b, nc__pool *pool,
+                                 size_t threads)
+{
     nc_status st;
     size_t k;
     if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
-    for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
+    fail_all(metrics);
     metrics->msg[0] = '\0';
     if (H == NULL || labels == NULL)
         return nc__fail(metrics->msg, NC_ERR_NULL_ARGUMENT, "%s is NULL",
                         H == NULL ? "H" : "labels");
-    st = compute_impl(metrics, d, K, N, H, ldh, labels, W, ldw, W != NULL ? b : NULL);
-    if (st != NC_SUCCESS)
-        for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
+    st = compute_impl(metrics, d, K, N, H, ldh, labels, W, ldw, W != NULL ? b : NULL, pool,
+                      threads);
+    if (st != NC_SUCCESS) fail_all(metrics);
+    (void)k;
     return st;
 }
 
@@ -890,9 +1286,13 @@ NC_API nc_status nc_metrics_compute(nc_metrics *metrics, const nc_model *model)
         for (k = 0; k < NC_METRIC_COUNT; k++) metrics->available[k] = 0;
         return nc__fail(metrics->msg, NC_ERR_NULL_ARGUMENT, "the model has no W");
     }
-    return nc_metrics_compute_data(metrics, model->d, model->K, model->N, model->H, model->d,
-                                   model->labels, model->W, model->d,
-                                   model->bias ? model->b : NULL);
+    if (metrics->threads > 0)
+        return compute_data_on(metrics, model->d, model->K, model->N, model->H, model->d,
+                               model->labels, model->W, model->d, model->bias ? model->b : NULL,
+                               metrics->pool, metrics->threads);
+    return compute_data_on(metrics, model->d, model->K, model->N, model->H, model->d,
+                           model->labels, model->W, model->d, model->bias ? model->b : NULL,
+                           model->pool, model->threads);
 }
 
 NC_API nc_status nc_metrics_get(const nc_metrics *metrics, nc_metric metric, double *value)
@@ -911,6 +1311,24 @@ NC_API const char *nc_metric_name(nc_metric metric)
 {
     if ((int)metric < 0 || (int)metric >= (int)NC_METRIC_COUNT) return "unknown";
     return metric_names[metric];
+}
+
+NC_API const char *nc_class_stat_name(nc_class_stat stat)
+{
+    if ((int)stat < 0 || (int)stat >= (int)NC_CLASS_STAT_COUNT) return "unknown";
+    return class_stat_names[stat];
+}
+
+NC_API nc_status nc_metrics_get_class(const nc_metrics *metrics, nc_class_stat stat, size_t K,
+                                      double *values)
+{
+    size_t k;
+    if (metrics == NULL || values == NULL) return NC_ERR_NULL_ARGUMENT;
+    if ((int)stat < 0 || (int)stat >= (int)NC_CLASS_STAT_COUNT) return NC_ERR_INVALID_VALUE;
+    if (metrics->cls_K == 0 || !metrics->cls_available[stat]) return NC_ERR_UNAVAILABLE;
+    if (K != metrics->cls_K) return NC_ERR_SIZE_MISMATCH;
+    for (k = 0; k < K; k++) values[k] = metrics->cls[k * NC_CLASS_STAT_COUNT + stat];
+    return NC_SUCCESS;
 }
 
 NC_API const char *nc_metrics_last_error(const nc_metrics *metrics)

@@ -9,6 +9,7 @@
 
 #include "common/common.h"
 #include "common/sum.h"
+#include "common/threads.h"
 
 /* ---- metrics shared with the streaming accumulators -------------------------- */
 
@@ -34,15 +35,18 @@ void nc__scale_classifier(size_t d, size_t K, const double *W, size_t ldw, const
 
 /*
  * NC4 and accuracy counts of a block of nb samples: Hraw the unscaled
- * columns (ld ldh), xh the same columns scaled by sH (d x nb, ld d), mu the
+ * columns (ld ldh; or, with ldh == 0, NULL and the logits are taken from xh
+ * with zalpha already divided by the features' scale), xh the same columns scaled by sH (d x nb, ld d), mu the
  * scaled class means (d x K) and munrm their norms, Wp, bp, zalpha from
  * nc__scale_classifier. Z and IP are K x nb scratch. Adds to *mismatches and
- * *correct; returns 0 if a logit overflowed (the counts are then invalid).
+ * *correct, and per class to cls_mismatches and cls_correct (K each; may be
+ * NULL); returns 0 if a logit overflowed (the counts are then invalid).
  */
 int nc__nc4_block(size_t d, size_t K, size_t nb, const double *Hraw, size_t ldh,
                   const int32_t *labels, const double *xh, const double *mu,
                   const double *munrm, const double *Wp, const double *bp, double zalpha,
-                  double *Z, double *IP, size_t *mismatches, size_t *correct);
+                  double *Z, double *IP, size_t *mismatches, size_t *correct,
+                  size_t *cls_mismatches, size_t *cls_correct);
 
 /*
  * Everything the metrics need once the features have been summarised:
@@ -64,7 +68,51 @@ typedef struct nc__summary {
     const double *S;      /* q x q, ld q: sum_i Q^T x_i x_i^T Q, x_i = scaled h_i - mu_{y_i} */
     int logits_ok;        /* 0 if a logit overflowed during the pass */
     size_t mismatches, correct;
+    double scale;         /* the power of two the features were scaled by */
+    const double *vsum;   /* K: sum over class k of ||x_i||^2 (scaled units) */
+    const size_t *cls_mismatches, *cls_correct; /* K each (with W), or NULL */
 } nc__summary;
+/* If Q is NULL, S is the d x d scatter sum_i x_i x_i^T itself (upper
+ * triangle; q = d), as the stream accumulates it when K >= d. */
+
+/* ---- the tiled pairwise metrics (pairs.c) --------------------------------------- */
+
+/* Count, mean and sum of squared deviations of a set of values. */
+typedef struct nc__moments {
+    double n, mean, m2;
+} nc__moments;
+/* Two-pass moments of x[0..n). */
+void nc__moments_of(const double *x, size_t n, nc__moments *out);
+/* a <- a merged with b (Chan's update). */
+void nc__moments_merge(nc__moments *a, const nc__moments *b);
+
+typedef struct nc__pairs_in {
+    size_t d, K, tile;
+    const double *mbar, *nrmM; /* d x K scaled centred means, their K norms */
+    const double *V;           /* K within-class variances (scaled units) */
+    const double *Wp, *nrmW;   /* d x K scaled W and row norms, or NULL */
+    int means_ok, cols_ok, w_ok, rows_ok;
+    int want_etf_means, want_etf_w, want_etf_wm;
+    double gnM, gnW, gnWM;       /* Frobenius norms of the whole Grams */
+    double etf_diag, etf_off;    /* entries of (I - J/K)/sqrt(K-1) */
+    double shift;                /* 1/(K-1) */
+} nc__pairs_in;
+
+typedef struct nc__pairs_out {
+    double etf_means, etf_w, etf_wm; /* the ETF distances (when wanted) */
+    double abs_means, abs_w;         /* sums over pairs of |cos + 1/(K-1)| */
+    nc__moments cos_means, cos_w, log_energy, riesz, cdnv;
+    int zero_u, zero_mu; /* two unit vectors, or two means, coincide */
+} nc__pairs_out;
+
+/* Run the tiled pass on `threads` parts of pool (NULL: one). */
+nc_status nc__pairs_run(const nc__pairs_in *in, nc__pool *pool, size_t threads,
+                        nc__pairs_out *out);
+
+/* The per-class table of the last compute: K rows of NC_CLASS_STAT_COUNT
+ * values (NaN where unavailable), or NULL before a compute. */
+const double *nc__metrics_classes(const nc_metrics *m, size_t *K);
+char *nc__metrics_msg(nc_metrics *m);
 
 /* Make every metric of the handle unavailable and record message. */
 nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message);
@@ -75,6 +123,7 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *s);
 
 struct nc_stream {
     size_t d, K, q, block;
+    size_t sblock; /* columns per pass-2 block (block, or more for the d x d scatter) */
     int pass;
 
     /* Classifier (K x d row-major, ld d) and bias; copies. */
@@ -111,11 +160,20 @@ struct nc_stream {
     double *svdw;
     size_t lwork;
 
-    double *mem; /* every double array above lives here */
+    /* Pass 2, per class: sums of ||x||^2 (compensated) and NC4 counts. */
+    double *vs, *vc;             /* K each */
+    size_t *cmis, *ccor;         /* K each */
+    int raw_scatter;             /* S is the d x d scatter (K >= d): Q unused in pass 2 */
+
+    double *cmem; /* W, b, Wp, bp: allocated when a classifier is set */
+    double *mem; /* every other double array above lives here */
     size_t mem_doubles;
     size_t *smem; /* every size_t array above */
 
     char msg[NC_MSG_SIZE];
 };
+
+/* Allocate the classifier arrays of s if it has none; 0 if memory is short. */
+int nc__stream_classifier_memory(nc_stream *s);
 
 #endif /* NC_METRICS_H */

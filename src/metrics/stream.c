@@ -49,31 +49,49 @@
 /* Point the arrays of s into s->mem and s->smem. */
 static void layout_arrays(nc_stream *s)
 {
-    const size_t d = s->d, K = s->K, q = s->q, B = s->block;
+    const size_t d = s->d, K = s->K, q = s->q, B = s->block, SB = s->sblock;
     double *w = s->mem;
     size_t *z = s->smem;
-    s->W = w; w += d * K;
-    s->b = w; w += K;
+    if (s->cmem != NULL) {
+        s->W = s->cmem;
+        s->b = s->W + d * K;
+        s->Wp = s->b + K;
+        s->bp = s->Wp + d * K;
+    } else {
+        s->W = s->b = s->Wp = s->bp = NULL;
+    }
     s->mu = w; w += d * K;
     s->Q = w; w += d * q;
     s->munrm = w; w += K;
-    s->Wp = w; w += d * K;
-    s->bp = w; w += K;
+    s->vs = w; w += K;
+    s->vc = w; w += K;
     s->Ss = w; w += q * q;
     s->Sc = w; w += q * q;
     s->Sv = w; w += q * q;
     s->bmu = w; w += d * K;
     s->bres = w; w += d * K;
-    s->tmpH = w; w += d * B;
-    s->tmpX = w; w += d * B;
-    s->P = w; w += q * B;
+    s->tmpH = w; w += d * SB;
+    s->tmpX = w; w += d * SB;
+    s->P = w; w += q * SB;
     s->Sb = w; w += q * q;
     s->Z = w; w += K * B;
     s->IP = w; w += K * B;
     s->svdw = w;
     s->counts = z; z += K;
     s->counts2 = z; z += K;
+    s->cmis = z; z += K;
+    s->ccor = z; z += K;
     s->bcounts = z;
+}
+
+int nc__stream_classifier_memory(nc_stream *s)
+{
+    if (s->cmem != NULL) return 1;
+    s->cmem = nc__alloc_doubles(2 * s->d + 2, s->K);
+    if (s->cmem == NULL) return 0;
+    memset(s->cmem, 0, (2 * s->d + 2) * s->K * sizeof(double));
+    layout_arrays(s);
+    return 1;
 }
 
 NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
@@ -90,9 +108,14 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     s->d = d;
     s->K = K;
     s->q = d < K ? d : K;
+    s->raw_scatter = K >= d;
     big = d > K ? d : K;
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
     if (s->block < 1) s->block = 1;
+    /* The d x d scatter is added to its compensated sum once per block:
+     * blocks of about 4 MB keep that cost small beside the DSYRK. */
+    s->sblock = s->block;
+    if (s->raw_scatter && s->sblock < 524288 / d) s->sblock = 524288 / d;
     info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, &dummy,
                                (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
     if (info != 0 || wq > (double)INT_MAX) {
@@ -100,9 +123,10 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
         return info != 0 ? NC_ERR_LAPACK : NC_ERR_OUT_OF_MEMORY;
     }
     s->lwork = wq >= 1.0 ? (size_t)wq : 1;
-    /* 7 d x K, d x q, 2 d x B, q x B, 2 K x B, 4 q x q, 3 K, lwork. */
-    if (nc__size_mad(&need, 7 * d, K) || nc__size_mad(&need, d, s->q) ||
-        nc__size_mad(&need, 2 * d, s->block) || nc__size_mad(&need, s->q + 2 * K, s->block) ||
+    /* 3 d x K, d x q, 2 d x B, q x B, 2 K x B, 4 q x q, 3 K, lwork (the
+     * classifier, 2 d x K + 2 K more, is allocated when one is set). */
+    if (nc__size_mad(&need, 3 * d, K) || nc__size_mad(&need, d, s->q) ||
+        nc__size_mad(&need, 2 * d + s->q, s->sblock) || nc__size_mad(&need, 2 * K, s->block) ||
         nc__size_mad(&need, 4 * s->q, s->q) || nc__size_mad(&need, 3, K) ||
         nc__size_mad(&need, 1, s->lwork) ||
         need > SIZE_MAX / sizeof(double)) {
@@ -110,7 +134,7 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
         return NC_ERR_OUT_OF_MEMORY;
     }
     s->mem = (double *)calloc(need, sizeof(double));
-    s->smem = (size_t *)calloc(3 * K, sizeof(size_t));
+    s->smem = (size_t *)calloc(5 * K, sizeof(size_t));
     if (s->mem == NULL || s->smem == NULL) {
         free(s->mem);
         free(s->smem);
@@ -132,6 +156,7 @@ NC_API void nc_stream_destroy(nc_stream *stream)
     if (stream == NULL) return;
     free(stream->mem);
     free(stream->smem);
+    free(stream->cmem);
     free(stream);
 }
 
@@ -144,14 +169,21 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
     if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
     st = nc_stream_create(&c, stream->d, stream->K);
     if (st != NC_SUCCESS) return st;
+    if (stream->cmem != NULL && !nc__stream_classifier_memory(c)) {
+        nc_stream_destroy(c);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
     {
-        double *mem = c->mem;
+        double *mem = c->mem, *cmem = c->cmem;
         size_t *smem = c->smem;
         memcpy(mem, stream->mem, stream->mem_doubles * sizeof(double));
-        memcpy(smem, stream->smem, 3 * stream->K * sizeof(size_t));
+        memcpy(smem, stream->smem, 5 * stream->K * sizeof(size_t));
+        if (cmem != NULL)
+            memcpy(cmem, stream->cmem, (2 * stream->d + 2) * stream->K * sizeof(double));
         *c = *stream;
         c->mem = mem;
         c->smem = smem;
+        c->cmem = cmem;
         layout_arrays(c);
     }
     *copy = c;
@@ -178,6 +210,9 @@ NC_API nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, si
         return nc__fail(s->msg, NC_ERR_NON_FINITE, "W contains NaN or Inf");
     if (b != NULL && !nc__all_finite(b, s->K))
         return nc__fail(s->msg, NC_ERR_NON_FINITE, "b contains NaN or Inf");
+    if (!nc__stream_classifier_memory(s))
+        return nc__fail(s->msg, NC_ERR_OUT_OF_MEMORY, "no memory for a %lu x %lu classifier",
+                        (unsigned long)s->K, (unsigned long)s->d);
     for (k = 0; k < s->K; k++) memcpy(s->W + k * s->d, W + k * ldw, s->d * sizeof(double));
     if (b != NULL)
         memcpy(s->b, b, s->K * sizeof(double));
@@ -185,34 +220,6 @@ NC_API nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, si
         memset(s->b, 0, s->K * sizeof(double));
     s->has_W = 1;
     s->has_b = b != NULL;
-    return NC_SUCCESS;
-}
-
-/* Validate a batch; on success s->bcounts holds its class counts and *amax
- * its largest |h|. */
-static nc_status check_batch(nc_stream *s, size_t n, const double *H, size_t ldh,
-                             const int32_t *labels, double *amax)
-{
-    size_t i, k, ext = s->d;
-    if (H == NULL || labels == NULL)
-        return nc__fail(s->msg, NC_ERR_NULL_ARGUMENT, "%s is NULL", H == NULL ? "H" : "labels");
-    if (ldh < s->d)
-        return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "ldh = %lu is smaller than d = %lu",
-                        (unsigned long)ldh, (unsigned long)s->d);
-    if (!nc__fits_int(ldh) || nc__size_mad(&ext, n - 1, ldh))
-        return nc__fail(s->msg, NC_ERR_INVALID_SIZE, "the batch is too large to index");
-    for (k = 0; k < s->K; k++) s->bcounts[k] = 0;
-    for (i = 0; i < n; i++) {
-        const int32_t y = labels[i];
-        if (y < 0 || (size_t)y >= s->K)
-            return nc__fail(s->msg, NC_ERR_LABEL_OUT_OF_RANGE,
-                            "label %ld of batch sample %lu is outside [0, %lu)", (long)y,
-                            (unsigned long)i, (unsigned long)s->K);
-        s->bcounts[y]++;
-    }
-    if (!nc__all_finite_mat(H, s->d, n, ldh))
-        return nc__fail(s->msg, NC_ERR_NON_FINITE, "H contains NaN or Inf");
-    *amax = nc__amax_mat(H, s->d, n, ldh);
     return NC_SUCCESS;
 }
 
@@ -258,73 +265,35 @@ static void add_scatter(nc_stream *s, const double *vs, const double *vc)
     }
 }
 
-static void pass2_block(nc_stream *s, size_t nb, const double *H, size_t ldh,
-                        const int32_t *labels)
-{
-    const size_t d = s->d, q = s->q;
-    size_t j, t;
-    for (j = 0; j < nb; j++) {
-        const double *h = H + j * ldh;
-        const double *mu = s->mu + (size_t)labels[j] * d;
-        double *xh = s->tmpH + j * d;
-        double *xx = s->tmpX + j * d;
-        for (t = 0; t < d; t++) {
-            xh[t] = s->scale * h[t];
-            xx[t] = xh[t] - mu[t];
-        }
-    }
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)nb, (int)d, 1.0, s->Q,
-                (int)d, s->tmpX, (int)d, 0.0, s->P, (int)q);
-    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)q, (int)q, (int)nb, 1.0, s->P,
-                (int)q, s->P, (int)q, 0.0, s->Sb, (int)q);
-    add_scatter(s, s->Sb, NULL);
-    if (s->has_W && s->logits_ok)
-        s->logits_ok = nc__nc4_block(d, s->K, nb, H, ldh, labels, s->tmpH, s->mu, s->munrm, s->Wp,
-                                     s->bp, s->zalpha, s->Z, s->IP, &s->mismatches, &s->correct);
-}
+/*
+ * The batch functions, once for double and once for float features
+ * (NC_STREAM_TYPE): a float column is widened as it is read, into the block
+ * buffers pass 2 uses anyway; no copy of a batch is made.
+ */
+static int finite_f64(double x) { return nc__is_finite(x); }
+static int finite_f32(float x) { return nc__is_finite((double)x); }
+
+#define NC_STREAM_TYPE double
+#define NC_STREAM_SUFFIX f64
+#include "metrics/stream_tmpl.h"
+#undef NC_STREAM_TYPE
+#undef NC_STREAM_SUFFIX
+#define NC_STREAM_TYPE float
+#define NC_STREAM_SUFFIX f32
+#include "metrics/stream_tmpl.h"
+#undef NC_STREAM_TYPE
+#undef NC_STREAM_SUFFIX
 
 NC_API nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh,
                                const int32_t *labels)
 {
-    nc_stream *s = stream;
-    nc_status st;
-    double bmax = 0.0;
-    size_t k, i0;
-    if (s == NULL) return NC_ERR_NULL_ARGUMENT;
-    s->msg[0] = '\0';
-    if (n == 0) return NC_SUCCESS;
-    st = check_batch(s, n, H, ldh, labels, &bmax);
-    if (st != NC_SUCCESS) return st;
-    if (s->pass == 1) {
-        const double newmax = bmax > s->amax ? bmax : s->amax;
-        const double snew = nc__pow2_scale(newmax);
-        if (n > SIZE_MAX - s->n1)
-            return nc__fail(s->msg, NC_ERR_INVALID_SIZE, "sample count overflows");
-        /* Bring the running means to the new units (a power of two <= 1). */
-        if (s->n1 > 0) scale_means(s->mu, s->d * s->K, snew / s->scale);
-        s->scale = snew;
-        s->amax = newmax;
-        nc__class_means(s->d, s->K, n, H, ldh, labels, snew, s->bcounts, s->bmu, s->bres);
-        merge_means(s->d, s->K, s->mu, s->counts, s->bmu, s->bcounts);
-        s->n1 += n;
-        return NC_SUCCESS;
-    }
-    /* Pass 2: the same samples as pass 1. */
-    if (bmax > s->amax)
-        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "pass 2 sees |h| = %g, larger than any "
-                        "value of pass 1 (%g): not the same data", bmax, s->amax);
-    for (k = 0; k < s->K; k++)
-        if (s->bcounts[k] > s->counts[k] - s->counts2[k])
-            return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "pass 2 has seen more samples of "
-                            "class %lu than pass 1 (%lu)", (unsigned long)k,
-                            (unsigned long)s->counts[k]);
-    for (i0 = 0; i0 < n; i0 += s->block) {
-        const size_t nb = n - i0 < s->block ? n - i0 : s->block;
-        pass2_block(s, nb, H + i0 * ldh, ldh, labels + i0);
-    }
-    for (k = 0; k < s->K; k++) s->counts2[k] += s->bcounts[k];
-    s->n2 += n;
-    return NC_SUCCESS;
+    return add_f64(stream, n, H, ldh, labels);
+}
+
+NC_API nc_status nc_stream_add_float(nc_stream *stream, size_t n, const float *H, size_t ldh,
+                                     const int32_t *labels)
+{
+    return add_f32(stream, n, H, ldh, labels);
 }
 
 NC_API nc_status nc_stream_next_pass(nc_stream *stream)
@@ -362,7 +331,9 @@ NC_API nc_status nc_stream_next_pass(nc_stream *stream)
     memset(s->Ss, 0, s->q * s->q * sizeof(double));
     memset(s->Sc, 0, s->q * s->q * sizeof(double));
     memset(s->Sv, 0, s->q * s->q * sizeof(double));
-    for (k = 0; k < K; k++) s->counts2[k] = 0;
+    memset(s->vs, 0, K * sizeof(double));
+    memset(s->vc, 0, K * sizeof(double));
+    for (k = 0; k < K; k++) s->counts2[k] = s->cmis[k] = s->ccor[k] = 0;
     s->n2 = 0;
     s->mismatches = s->correct = 0;
     s->logits_ok = 1;
@@ -423,7 +394,18 @@ NC_API nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other)
             return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "together the streams have seen more "
                             "samples of class %lu in pass 2 than in pass 1", (unsigned long)k);
     add_scatter(s, o->Ss, o->Sc);
-    for (k = 0; k < s->K; k++) s->counts2[k] += o->counts2[k];
+    for (k = 0; k < s->K; k++) {
+        nc__sum a;
+        a.s = s->vs[k];
+        a.c = s->vc[k];
+        nc__sum_add(&a, o->vs[k]);
+        nc__sum_add(&a, o->vc[k]);
+        s->vs[k] = a.s;
+        s->vc[k] = a.c;
+        s->counts2[k] += o->counts2[k];
+        s->cmis[k] += o->cmis[k];
+        s->ccor[k] += o->ccor[k];
+    }
     s->n2 += o->n2;
     s->mismatches += o->mismatches;
     s->correct += o->correct;
@@ -467,11 +449,26 @@ NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream 
     sm.W = s->has_W ? s->W : NULL;
     sm.ldw = s->d;
     sm.b = s->has_W && s->has_b ? s->b : NULL;
-    sm.Q = s->Q;
+    sm.Q = s->raw_scatter ? NULL : s->Q;
     sm.q = s->q;
     sm.S = s->Sv;
     sm.logits_ok = s->logits_ok;
     sm.mismatches = s->mismatches;
     sm.correct = s->correct;
-    return nc__metrics_from_summary(metrics, &sm);
+    sm.scale = s->scale;
+    sm.cls_mismatches = s->has_W ? s->cmis : NULL;
+    sm.cls_correct = s->has_W ? s->ccor : NULL;
+    {
+        /* sum of ||x||^2 per class: the compensated sums, in the workspace
+         * that pass 1 used for batch means (the stream is not changed). */
+        double *v = (double *)malloc(s->K * sizeof(double));
+        nc_status st;
+        if (v == NULL)
+            return nc__metrics_fail(metrics, NC_ERR_OUT_OF_MEMORY, "no memory for K values");
+        for (k = 0; k < s->K; k++) v[k] = s->vs[k] + s->vc[k];
+        sm.vsum = v;
+        st = nc__metrics_from_summary(metrics, &sm);
+        free(v);
+        return st;
+    }
 }

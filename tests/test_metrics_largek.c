@@ -1,0 +1,658 @@
+/*
+ * test_metrics_largek.c - the measures of large-K studies (NC1 trace ratio
+ * and CDNV summaries, GNC2 energies, UNC3, log-norm spreads, interference)
+ * and the per-class values: each against a direct computation from its
+ * definition, its invariances (rotation, scaling, relabelling), its value on
+ * exact frames; the tiled pass with threads; float32 streams; the d x d
+ * scatter of streams with K >= d; a K too large to hold refused up front.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+#include "files.h"
+#define NC_TEST_LCG_SEED 0x2468ace013579bdfULL
+#include "testutil.h"
+#include "ncollapse.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    size_t d, K, N;
+    double *H, *W, *b;
+    int32_t *y;
+} data;
+
+static data make_data(size_t d, size_t K, size_t N, double spread)
+{
+    data D;
+    size_t i, k, t;
+    double *centre = xmalloc(d * K * sizeof(double));
+    D.d = d;
+    D.K = K;
+    D.N = N;
+    D.H = xmalloc(d * N * sizeof(double));
+    D.W = xmalloc(K * d * sizeof(double));
+    D.b = xmalloc(K * sizeof(double));
+    D.y = xmalloc(N * sizeof(int32_t));
+    fill(centre, d * K, 2.0);
+    for (i = 0; i < N; i++) {
+        D.y[i] = (int32_t)(i < K ? i : (size_t)((urand() + 1.0) * 0.5 * (double)K) % K);
+        for (t = 0; t < d; t++)
+            D.H[i * d + t] = centre[(size_t)D.y[i] * d + t] + spread * (urand());
+    }
+    /* W roughly aligned with the centres (so that UNC3 is a CoV of positive cosines). */
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) D.W[k * d + t] = centre[k * d + t] + 0.3 * (urand());
+    fill(D.b, K, 0.5);
+    free(centre);
+    return D;
+}
+
+static void free_data(data *D)
+{
+    free(D->H);
+    free(D->W);
+    free(D->b);
+    free(D->y);
+}
+
+/* ---- the definitions, computed directly ------------------------------------ */
+
+typedef struct {
+    double v[NC_METRIC_COUNT];
+    int have[NC_METRIC_COUNT];
+    double *cls; /* K x NC_CLASS_STAT_COUNT */
+} direct;
+
+static double mean_of(const double *x, size_t n)
+{
+    double s = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) s += x[i];
+    return s / (double)n;
+}
+
+static double var_of(const double *x, size_t n)
+{
+    const double m = mean_of(x, n);
+    double s = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    return n > 1 ? s / (double)(n - 1) : 0.0;
+}
+
+static double dot(const double *a, const double *b, size_t d)
+{
+    double s = 0.0;
+    size_t t;
+    for (t = 0; t < d; t++) s += a[t] * b[t];
+    return s;
+}
+
+static void direct_metrics(const data *D, int class_avg, int weighted, direct *out)
+{
+    const size_t d = D->d, K = D->K, N = D->N, P = K * (K - 1) / 2;
+    double *mu = calloc(d * K, sizeof(double)), *mb = calloc(d * K, sizeof(double));
+    double *g = calloc(d, sizeof(double)), *V = calloc(K, sizeof(double));
+    double *nm = calloc(K, sizeof(double)), *nw = calloc(K, sizeof(double));
+    double *pc = calloc(P, sizeof(double)), *pl = calloc(P, sizeof(double));
+    double *pr = calloc(P, sizeof(double)), *pd = calloc(P, sizeof(double));
+    double *pw = calloc(P, sizeof(double)), *x = calloc(K, sizeof(double));
+    size_t *n = calloc(K, sizeof(size_t));
+    size_t i, j, k, t, p;
+    double trW = 0.0, trB = 0.0;
+    memset(out->have, 0, sizeof out->have);
+    out->cls = calloc(K * NC_CLASS_STAT_COUNT, sizeof(double));
+    for (i = 0; i < N; i++) {
+        n[D->y[i]]++;
+        for (t = 0; t < d; t++) mu[(size_t)D->y[i] * d + t] += D->H[i * d + t];
+    }
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) mu[k * d + t] /= (double)n[k];
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++)
+            g[t] += (class_avg ? 1.0 / (double)K : (double)n[k] / (double)N) * mu[k * d + t];
+    for (k = 0; k < K; k++) {
+        for (t = 0; t < d; t++) mb[k * d + t] = mu[k * d + t] - g[t];
+        nm[k] = sqrt(dot(mb + k * d, mb + k * d, d));
+        nw[k] = sqrt(dot(D->W + k * d, D->W + k * d, d));
+    }
+    for (i = 0; i < N; i++) {
+        const size_t y = (size_t)D->y[i];
+        for (t = 0; t < d; t++) {
+            const double e = D->H[i * d + t] - mu[y * d + t];
+            V[y] += e * e;
+        }
+    }
+    for (k = 0; k < K; k++) {
+        trW += V[k];
+        V[k] /= (double)n[k];
+        trB += (weighted ? (double)n[k] / (double)N : 1.0 / (double)K) * nm[k] * nm[k];
+    }
+    trW /= (double)N;
+    out->v[NC_METRIC_NC1_TRACE_RATIO] = trW / trB;
+    p = 0;
+    for (k = 1; k < K; k++)
+        for (j = 0; j < k; j++, p++) {
+            double r2 = 0.0, m2 = 0.0;
+            for (t = 0; t < d; t++) {
+                const double e = mb[j * d + t] / nm[j] - mb[k * d + t] / nm[k];
+                const double f = mu[j * d + t] - mu[k * d + t];
+                r2 += e * e;
+                m2 += f * f;
+            }
+            pc[p] = dot(mb + j * d, mb + k * d, d) / (nm[j] * nm[k]);
+            pl[p] = log(1.0 / sqrt(r2));
+            pr[p] = 1.0 / sqrt(r2);
+            pd[p] = (V[j] + V[k]) / (2.0 * m2);
+            pw[p] = dot(D->W + j * d, D->W + k * d, d) / (nw[j] * nw[k]);
+        }
+    out->v[NC_METRIC_NC1_CDNV_MEAN] = mean_of(pd, P);
+    out->v[NC_METRIC_NC1_CDNV_COV] = sqrt(var_of(pd, P)) / mean_of(pd, P);
+    out->v[NC_METRIC_GNC2_LOG_MEAN] = mean_of(pl, P);
+    out->v[NC_METRIC_GNC2_LOG_VAR] = var_of(pl, P);
+    out->v[NC_METRIC_GNC2_RIESZ_MEAN] = mean_of(pr, P);
+    out->v[NC_METRIC_GNC2_RIESZ_VAR] = var_of(pr, P);
+    out->v[NC_METRIC_INTERFERENCE_MEANS] = mean_of(pc, P);
+    out->v[NC_METRIC_INTERFERENCE_W] = mean_of(pw, P);
+    out->v[NC_METRIC_NC2_EQUIANGLE_MEANS] = sqrt(var_of(pc, P));
+    out->v[NC_METRIC_NC2_EQUIANGLE_W] = sqrt(var_of(pw, P));
+    for (k = 0; k < K; k++) x[k] = log(nm[k]);
+    out->v[NC_METRIC_NC2_LOGNORM_MEANS] = sqrt(var_of(x, K));
+    for (k = 0; k < K; k++) x[k] = log(nw[k]);
+    out->v[NC_METRIC_NC2_LOGNORM_W] = sqrt(var_of(x, K));
+    for (k = 0; k < K; k++) x[k] = dot(D->W + k * d, mb + k * d, d) / (nw[k] * nm[k]);
+    out->v[NC_METRIC_UNC3] = sqrt(var_of(x, K)) / fabs(mean_of(x, K));
+    for (i = NC_METRIC_NC1_TRACE_RATIO; i < NC_METRIC_COUNT; i++) out->have[i] = 1;
+    /* Every class of one sample: all CDNV are 0 and their CoV undefined. */
+    out->have[NC_METRIC_NC1_CDNV_COV] = mean_of(pd, P) > 0.0;
+    out->have[NC_METRIC_NC2_EQUIANGLE_MEANS] = out->have[NC_METRIC_NC2_EQUIANGLE_W] = 1;
+    for (k = 0; k < K; k++) {
+        double *row = out->cls + k * NC_CLASS_STAT_COUNT;
+        row[NC_CLASS_COUNT] = (double)n[k];
+        row[NC_CLASS_MEAN_NORM] = nm[k];
+        row[NC_CLASS_W_NORM] = nw[k];
+        row[NC_CLASS_VARIANCE] = V[k];
+        row[NC_CLASS_DUALITY] = x[k];
+        row[NC_CLASS_NC4] = row[NC_CLASS_ACCURACY] = NAN; /* checked through their sums */
+    }
+    free(mu);
+    free(mb);
+    free(g);
+    free(V);
+    free(nm);
+    free(nw);
+    free(pc);
+    free(pl);
+    free(pr);
+    free(pd);
+    free(pw);
+    free(x);
+    free(n);
+}
+
+static void check_against_direct(nc_metrics *m, const data *D, const direct *R, double rtol,
+                                 const char *tag)
+{
+    char desc[300];
+    size_t i, k, c;
+    double *vals = xmalloc(D->K * sizeof(double));
+    for (i = 0; i < NC_METRIC_COUNT; i++) {
+        double v;
+        if (i == NC_METRIC_NC1_CDNV_COV && !R->have[i]) {
+            snprintf(desc, sizeof desc, "%s: CDNV CoV unavailable when every CDNV is 0", tag);
+            nc_test_int(nc_metrics_get(m, (nc_metric)i, &v), NC_ERR_UNAVAILABLE, desc);
+        }
+        if (!R->have[i]) continue;
+        snprintf(desc, sizeof desc, "%s: %s against its definition", tag,
+                 nc_metric_name((nc_metric)i));
+        nc_test_int(nc_metrics_get(m, (nc_metric)i, &v), NC_SUCCESS, desc);
+        nc_test_rel(v, R->v[i], rtol, desc);
+    }
+    for (c = 0; c < NC_CLASS_STAT_COUNT; c++) {
+        if (c == NC_CLASS_NC4 || c == NC_CLASS_ACCURACY) continue;
+        snprintf(desc, sizeof desc, "%s: per-class %s", tag, nc_class_stat_name((nc_class_stat)c));
+        nc_test_int(nc_metrics_get_class(m, (nc_class_stat)c, D->K, vals), NC_SUCCESS, desc);
+        for (k = 0; k < D->K; k++)
+            nc_test_rel(vals[k], R->cls[k * NC_CLASS_STAT_COUNT + c], rtol, desc);
+    }
+    /* NC4 and accuracy per class average, with the class weights, to the metrics. */
+    {
+        double nc4, acc, s4 = 0.0, sa = 0.0;
+        double *acc_k = xmalloc(D->K * sizeof(double));
+        nc_test_int(nc_metrics_get_class(m, NC_CLASS_NC4, D->K, vals), NC_SUCCESS, "class nc4");
+        nc_test_int(nc_metrics_get_class(m, NC_CLASS_ACCURACY, D->K, acc_k), NC_SUCCESS,
+                    "class accuracy");
+        for (k = 0; k < D->K; k++) {
+            s4 += vals[k] * R->cls[k * NC_CLASS_STAT_COUNT + NC_CLASS_COUNT];
+            sa += acc_k[k] * R->cls[k * NC_CLASS_STAT_COUNT + NC_CLASS_COUNT];
+        }
+        nc_metrics_get(m, NC_METRIC_NC4, &nc4);
+        nc_metrics_get(m, NC_METRIC_ACCURACY, &acc);
+        snprintf(desc, sizeof desc, "%s: per-class NC4 and accuracy add up", tag);
+        nc_test_abs(s4 / (double)D->N, nc4, 1e-14, desc);
+        nc_test_abs(sa / (double)D->N, acc, 1e-14, desc);
+        free(acc_k);
+    }
+    free(vals);
+}
+
+static void test_definitions(void)
+{
+    static const size_t shapes[4][3] = {{5, 7, 60}, {12, 4, 50}, {3, 30, 200}, {8, 9, 9}};
+    size_t s, tile;
+    for (s = 0; s < 4; s++) {
+        data D = make_data(shapes[s][0], shapes[s][1], shapes[s][2], 0.8);
+        int gm, bw;
+        for (gm = 0; gm < 2; gm++)
+            for (bw = 0; bw < 2; bw++)
+                for (tile = 0; tile < 3; tile++) {
+                    nc_metrics *m;
+                    direct R;
+                    char tag[200];
+                    nc_metrics_create(&m);
+                    nc_metrics_set_global_mean(m, (nc_global_mean)gm);
+                    nc_metrics_set_between_weight(m, (nc_between_weight)bw);
+                    nc_metrics_set_tile(m, tile == 0 ? 0 : tile == 1 ? 2 : 3);
+                    nc_test_int(nc_metrics_compute_data(m, D.d, D.K, D.N, D.H, D.d, D.y, D.W, D.d,
+                                                        D.b),
+                                NC_SUCCESS, "compute");
+                    direct_metrics(&D, gm, bw, &R);
+                    snprintf(tag, sizeof tag, "d %zu K %zu N %zu gm %d bw %d tile %zu",
+                             D.d, D.K, D.N, gm, bw, tile);
+                    check_against_direct(m, &D, &R, 1e-11, tag);
+                    free(R.cls);
+                    nc_metrics_destroy(m);
+                }
+        free_data(&D);
+    }
+}
+
+/* ---- invariances ------------------------------------------------------------ */
+
+static void get_all(nc_metrics *m, double *v)
+{
+    size_t i;
+    for (i = 0; i < NC_METRIC_COUNT; i++) nc_metrics_get(m, (nc_metric)i, &v[i]);
+}
+
+static void test_invariances(void)
+{
+    const size_t d = 6, K = 8, N = 120;
+    data D = make_data(d, K, N, 0.7);
+    double *Q = xmalloc(d * d * sizeof(double)), *H2 = xmalloc(d * N * sizeof(double));
+    double *W2 = xmalloc(K * d * sizeof(double)), *b2 = xmalloc(K * sizeof(double));
+    int32_t *y2 = xmalloc(N * sizeof(int32_t));
+    double base[NC_METRIC_COUNT], v[NC_METRIC_COUNT];
+    size_t perm[8] = {3, 7, 0, 5, 1, 6, 2, 4};
+    size_t i, j, k, t;
+    nc_metrics *m;
+    char desc[200];
+    nc_metrics_create(&m);
+    nc_metrics_set_tile(m, 3);
+    nc_test_int(nc_metrics_compute_data(m, d, K, N, D.H, d, D.y, D.W, d, D.b), NC_SUCCESS, "base");
+    get_all(m, base);
+    /* rotation: H -> Q H, W -> W Q^T */
+    nc_frame_random_orthogonal(d, d, 17, Q, d);
+    for (i = 0; i < N; i++)
+        for (t = 0; t < d; t++) {
+            double s = 0.0;
+            for (j = 0; j < d; j++) s += Q[t + j * d] * D.H[i * d + j];
+            H2[i * d + t] = s;
+        }
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) {
+            double s = 0.0;
+            for (j = 0; j < d; j++) s += Q[t + j * d] * D.W[k * d + j];
+            W2[k * d + t] = s;
+        }
+    nc_test_int(nc_metrics_compute_data(m, d, K, N, H2, d, D.y, W2, d, D.b), NC_SUCCESS, "rotated");
+    get_all(m, v);
+    for (i = NC_METRIC_NC1_TRACE_RATIO; i < NC_METRIC_COUNT; i++) {
+        snprintf(desc, sizeof desc, "rotation: %s", nc_metric_name((nc_metric)i));
+        nc_test_rel(v[i], base[i], 1e-11, desc);
+    }
+    /* scaling: H by 3.7 (and W by 0.3): every new measure is scale invariant
+     * (the GNC2 energies use unit vectors, UNC3 and the log-norm spreads ratios) */
+    for (i = 0; i < d * N; i++) H2[i] = 3.7 * D.H[i];
+    for (i = 0; i < d * K; i++) W2[i] = 0.3 * D.W[i];
+    nc_test_int(nc_metrics_compute_data(m, d, K, N, H2, d, D.y, W2, d, D.b), NC_SUCCESS, "scaled");
+    get_all(m, v);
+    for (i = NC_METRIC_NC1_TRACE_RATIO; i < NC_METRIC_COUNT; i++) {
+        snprintf(desc, sizeof desc, "scaling: %s", nc_metric_name((nc_metric)i));
+        nc_test_rel(v[i], base[i], 1e-11, desc);
+    }
+    /* relabelling: class k becomes perm[k], W's rows and b follow */
+    for (i = 0; i < N; i++) y2[i] = (int32_t)perm[D.y[i]];
+    for (k = 0; k < K; k++) {
+        memcpy(W2 + perm[k] * d, D.W + k * d, d * sizeof(double));
+        b2[perm[k]] = D.b[k];
+    }
+    nc_test_int(nc_metrics_compute_data(m, d, K, N, D.H, d, y2, W2, d, b2), NC_SUCCESS,
+                "relabelled");
+    get_all(m, v);
+    for (i = 0; i < NC_METRIC_COUNT; i++) {
+        snprintf(desc, sizeof desc, "relabelling: %s", nc_metric_name((nc_metric)i));
+        nc_test_rel(v[i], base[i], 1e-11, desc);
+    }
+    {
+        double *a = xmalloc(K * sizeof(double)), *c = xmalloc(K * sizeof(double));
+        nc_metrics_get_class(m, NC_CLASS_VARIANCE, K, a);
+        nc_metrics_compute_data(m, d, K, N, D.H, d, D.y, D.W, d, D.b);
+        nc_metrics_get_class(m, NC_CLASS_VARIANCE, K, c);
+        for (k = 0; k < K; k++) nc_test_rel(a[perm[k]], c[k], 1e-13, "relabelling: per-class");
+        free(a);
+        free(c);
+    }
+    nc_metrics_destroy(m);
+    free(Q);
+    free(H2);
+    free(W2);
+    free(b2);
+    free(y2);
+    free_data(&D);
+}
+
+/* ---- exact frames ----------------------------------------------------------- */
+
+/* Features at the vertices of a frame A (d x K), n samples per class, with
+ * noise of +-e along coordinate (i/2) mod d in equal and opposite pairs (n
+ * even: the class means are A's columns up to rounding, V_k = e^2). W = A^T. */
+static void frame_data(size_t d, size_t K, size_t n, const double *A, double e, data *D)
+{
+    size_t i, k, t;
+    D->d = d;
+    D->K = K;
+    D->N = n * K;
+    D->H = xmalloc(d * D->N * sizeof(double));
+    D->W = xmalloc(K * d * sizeof(double));
+    D->b = NULL;
+    D->y = xmalloc(D->N * sizeof(int32_t));
+    for (k = 0; k < K; k++) {
+        memcpy(D->W + k * d, A + k * d, d * sizeof(double));
+        for (i = 0; i < n; i++) {
+            const size_t c = k * n + i;
+            D->y[c] = (int32_t)k;
+            for (t = 0; t < d; t++)
+                D->H[c * d + t] = A[k * d + t] + (t == (i / 2) % d ? (i % 2 ? e : -e) : 0.0);
+        }
+    }
+}
+
+static void test_exact_frames(void)
+{
+    const size_t K = 6, d = 5, n = 4;
+    double *A = xmalloc(d * K * sizeof(double)), *B = xmalloc(d * K * sizeof(double));
+    const double r2 = 2.0 * (double)K / (double)(K - 1); /* squared distance of ETF vertices */
+    double v, riesz_etf, log_etf;
+    nc_metrics *m;
+    data D;
+    size_t trial, i;
+    nc_metrics_create(&m);
+    nc_frame_simplex_etf(d, K, A, d);
+    frame_data(d, K, n, A, 0.01, &D);
+    nc_test_int(nc_metrics_compute_data(m, d, K, D.N, D.H, d, D.y, D.W, d, NULL), NC_SUCCESS,
+                "ETF compute");
+    nc_metrics_get(m, NC_METRIC_GNC2_RIESZ_MEAN, &riesz_etf);
+    nc_test_rel(riesz_etf, 1.0 / sqrt(r2), 1e-13, "ETF: Riesz energy 1/sqrt(2K/(K-1))");
+    nc_metrics_get(m, NC_METRIC_GNC2_RIESZ_VAR, &v);
+    nc_test_abs(v, 0.0, 1e-26, "ETF: Riesz variance 0");
+    nc_metrics_get(m, NC_METRIC_GNC2_LOG_MEAN, &log_etf);
+    nc_test_rel(log_etf, -0.5 * log(r2), 1e-13, "ETF: log energy -log(sqrt(2K/(K-1)))");
+    nc_metrics_get(m, NC_METRIC_GNC2_LOG_VAR, &v);
+    nc_test_abs(v, 0.0, 1e-26, "ETF: log variance 0");
+    nc_metrics_get(m, NC_METRIC_INTERFERENCE_MEANS, &v);
+    nc_test_rel(v, -1.0 / (double)(K - 1), 1e-13, "ETF: interference -1/(K-1)");
+    nc_metrics_get(m, NC_METRIC_INTERFERENCE_W, &v);
+    nc_test_rel(v, -1.0 / (double)(K - 1), 1e-13, "ETF: interference of W -1/(K-1)");
+    nc_metrics_get(m, NC_METRIC_NC2_LOGNORM_MEANS, &v);
+    nc_test_abs(v, 0.0, 1e-14, "ETF: log-norm spread 0");
+    nc_metrics_get(m, NC_METRIC_NC2_LOGNORM_W, &v);
+    nc_test_abs(v, 0.0, 1e-14, "ETF: log-norm spread of W 0");
+    nc_metrics_get(m, NC_METRIC_NC2_EQUINORM_MEANS, &v);
+    nc_test_abs(v, 0.0, 1e-14, "ETF: equinorm CoV 0");
+    nc_metrics_get(m, NC_METRIC_UNC3, &v);
+    nc_test_abs(v, 0.0, 1e-14, "ETF with W = means: UNC3 0");
+    nc_metrics_get(m, NC_METRIC_NC1_CDNV_COV, &v);
+    nc_test_abs(v, 0.0, 1e-13, "ETF, equal noise: CDNV CoV 0");
+    nc_metrics_get(m, NC_METRIC_NC1_CDNV_MEAN, &v);
+    /* every sample is one coordinate off its mean by e: V_k = e^2 */
+    nc_test_rel(v, (2.0 * 0.01 * 0.01) / (2.0 * r2), 1e-10, "ETF: CDNV mean = e^2/||mu_j - mu_k||^2");
+    free_data(&D);
+    /* The ETF minimises the Riesz and log energies among K unit vectors in
+     * R^d, d >= K-1: perturbed frames have larger energies. */
+    for (trial = 0; trial < 20; trial++) {
+        double rz, lg;
+        memcpy(B, A, d * K * sizeof(double));
+        for (i = 0; i < d * K; i++) B[i] += 0.05 * (urand());
+        frame_data(d, K, n, B, 0.01, &D);
+        nc_metrics_set_global_mean(m, NC_GLOBAL_MEAN_CLASS_AVG);
+        nc_test_int(nc_metrics_compute_data(m, d, K, D.N, D.H, d, D.y, D.W, d, NULL), NC_SUCCESS,
+                    "perturbed compute");
+        nc_metrics_get(m, NC_METRIC_GNC2_RIESZ_MEAN, &rz);
+        nc_metrics_get(m, NC_METRIC_GNC2_LOG_MEAN, &lg);
+        nc_test_true(rz > riesz_etf, "a perturbed ETF has a larger Riesz energy");
+        nc_test_true(lg > log_etf, "a perturbed ETF has a larger log energy");
+        free_data(&D);
+    }
+    /* An orthogonal frame with norms 1..K: interference 0; log-norm spread
+     * = std of log k. */
+    {
+        double len[6], logs[6], s = 0.0, q = 0.0;
+        size_t k;
+        for (k = 0; k < 5; k++) len[k] = (double)(k + 1);
+        nc_frame_orthogonal(5, 5, len, A, 5);
+        frame_data(5, 5, n, A, 0.0, &D);
+        nc_metrics_set_global_mean(m, NC_GLOBAL_MEAN_SAMPLE);
+        nc_test_int(nc_metrics_compute_data(m, 5, 5, D.N, D.H, 5, D.y, D.W, 5, NULL), NC_SUCCESS,
+                    "orthogonal compute");
+        for (k = 0; k < 5; k++) {
+            logs[k] = log(len[k]);
+            s += logs[k];
+        }
+        s /= 5.0;
+        for (k = 0; k < 5; k++) q += (logs[k] - s) * (logs[k] - s);
+        nc_metrics_get(m, NC_METRIC_NC2_LOGNORM_W, &v);
+        nc_test_rel(v, sqrt(q / 4.0), 1e-13, "orthogonal frame: log-norm spread of W");
+        nc_metrics_get(m, NC_METRIC_INTERFERENCE_W, &v);
+        nc_test_abs(v, 0.0, 1e-15, "orthogonal frame: interference of W 0");
+        nc_metrics_get(m, NC_METRIC_NC1_TRACE_RATIO, &v);
+        nc_test_abs(v, 0.0, 0.0, "collapsed features: trace ratio 0");
+        nc_test_int(nc_metrics_get(m, NC_METRIC_NC1_CDNV_MEAN, &v), NC_SUCCESS, "CDNV available");
+        nc_test_abs(v, 0.0, 0.0, "collapsed features: CDNV 0");
+        free_data(&D);
+    }
+    nc_metrics_destroy(m);
+    free(A);
+    free(B);
+}
+
+/* ---- threads, tiles, streams ------------------------------------------------- */
+
+static void test_threads_bitwise(void)
+{
+    data D = make_data(7, 40, 300, 0.9);
+    double v1[NC_METRIC_COUNT], v3[NC_METRIC_COUNT];
+    nc_metrics *m;
+    size_t i;
+    int same = 1;
+    nc_metrics_create(&m);
+    nc_metrics_set_tile(m, 6);
+    nc_test_int(nc_metrics_set_threads(m, 1), NC_SUCCESS, "1 thread");
+    nc_metrics_compute_data(m, D.d, D.K, D.N, D.H, D.d, D.y, D.W, D.d, D.b);
+    get_all(m, v1);
+    nc_test_int(nc_metrics_set_threads(m, 3), NC_SUCCESS, "3 threads");
+    nc_metrics_compute_data(m, D.d, D.K, D.N, D.H, D.d, D.y, D.W, D.d, D.b);
+    get_all(m, v3);
+    for (i = 0; i < NC_METRIC_COUNT; i++)
+        if (memcmp(&v1[i], &v3[i], sizeof(double)) != 0) same = 0;
+    nc_test_true(same, "tiled pass: 1 and 3 threads give the same bits");
+    nc_test_int(nc_metrics_set_threads(m, 0), NC_ERR_INVALID_VALUE, "threads 0 refused");
+    nc_test_int(nc_metrics_set_threads(m, 1025), NC_ERR_INVALID_VALUE, "threads 1025 refused");
+    nc_test_int(nc_metrics_set_tile(m, 65537), NC_ERR_INVALID_VALUE, "tile 65537 refused");
+    nc_metrics_destroy(m);
+    free_data(&D);
+}
+
+/* Stream a data set (as double or as float) in batches of 37 and compare
+ * with the in-memory metrics on the same values. */
+static void stream_vs_memory(size_t d, size_t K, size_t N, const char *tag)
+{
+    data D = make_data(d, K, N, 1.1);
+    float *Hf = xmalloc(d * N * sizeof(float));
+    double *Hd = xmalloc(d * N * sizeof(double));
+    double a[NC_METRIC_COUNT], s[NC_METRIC_COUNT], f[NC_METRIC_COUNT];
+    double *ca = xmalloc(K * sizeof(double)), *cf = xmalloc(K * sizeof(double));
+    nc_metrics *m;
+    nc_stream *st, *sf;
+    size_t i, pass, c, k;
+    char desc[300];
+    for (i = 0; i < d * N; i++) {
+        Hf[i] = (float)D.H[i];
+        Hd[i] = (double)Hf[i];
+    }
+    nc_metrics_create(&m);
+    nc_test_int(nc_metrics_compute_data(m, d, K, N, Hd, d, D.y, D.W, d, D.b), NC_SUCCESS, "memory");
+    get_all(m, a);
+    nc_stream_create(&st, d, K);
+    nc_stream_create(&sf, d, K);
+    nc_stream_set_classifier(st, D.W, d, D.b);
+    nc_stream_set_classifier(sf, D.W, d, D.b);
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < N; i += 37) {
+            const size_t nb = N - i < 37 ? N - i : 37;
+            nc_test_int(nc_stream_add(st, nb, Hd + i * d, d, D.y + i), NC_SUCCESS, "add");
+            nc_test_int(nc_stream_add_float(sf, nb, Hf + i * d, d, D.y + i), NC_SUCCESS,
+                        "add_float");
+        }
+        if (pass == 0) {
+            nc_stream_next_pass(st);
+            nc_stream_next_pass(sf);
+        }
+    }
+    nc_test_int(nc_metrics_compute_stream(m, st), NC_SUCCESS, "stream compute");
+    get_all(m, s);
+    nc_metrics_get_class(m, NC_CLASS_VARIANCE, K, ca);
+    nc_test_int(nc_metrics_compute_stream(m, sf), NC_SUCCESS, "float stream compute");
+    get_all(m, f);
+    for (i = 0; i < NC_METRIC_COUNT; i++) {
+        snprintf(desc, sizeof desc, "%s: %s float stream = double stream", tag,
+                 nc_metric_name((nc_metric)i));
+        nc_test_true(memcmp(&s[i], &f[i], sizeof(double)) == 0, desc);
+        snprintf(desc, sizeof desc, "%s: %s stream vs in-memory", tag,
+                 nc_metric_name((nc_metric)i));
+        if (fabs(a[i]) > 1e-3)
+            nc_test_rel(s[i], a[i], 1e-11, desc);
+        else
+            nc_test_abs(s[i], a[i], 1e-13, desc);
+    }
+    for (c = 0; c < NC_CLASS_STAT_COUNT; c++) {
+        nc_test_int(nc_metrics_get_class(m, (nc_class_stat)c, K, cf), NC_SUCCESS,
+                    "stream per-class available");
+    }
+    nc_metrics_get_class(m, NC_CLASS_VARIANCE, K, cf);
+    for (k = 0; k < K; k++) nc_test_true(ca[k] == cf[k], "per-class variance: float = double");
+    /* bad input as for doubles */
+    {
+        int32_t bad = (int32_t)K;
+        float nanv[64];
+        for (i = 0; i < 64; i++) nanv[i] = NAN;
+        nc_test_int(nc_stream_add_float(sf, 1, Hf, d, &bad), NC_ERR_LABEL_OUT_OF_RANGE,
+                    "float: label out of range");
+        nc_test_int(nc_stream_add_float(sf, 1, nanv, d, D.y), NC_ERR_NON_FINITE, "float: NaN");
+        nc_test_int(nc_stream_add_float(sf, 1, NULL, d, D.y), NC_ERR_NULL_ARGUMENT, "float: NULL");
+        nc_test_int(nc_stream_add_float(sf, 1, Hf, d - 1, D.y), NC_ERR_SIZE_MISMATCH,
+                    "float: ldh < d");
+    }
+    nc_stream_destroy(st);
+    nc_stream_destroy(sf);
+    nc_metrics_destroy(m);
+    free(Hf);
+    free(Hd);
+    free(ca);
+    free(cf);
+    free_data(&D);
+}
+
+static void test_classes_file(void)
+{
+    data D = make_data(4, 5, 40, 0.5);
+    char dir[512], path[600];
+    nc_metrics *m;
+    nc_npy_reader *r;
+    double *got = xmalloc(5 * NC_CLASS_STAT_COUNT * sizeof(double));
+    double *col = xmalloc(5 * sizeof(double));
+    size_t rows = 0, cols = 0, k, c;
+    nc_metrics_create(&m);
+    nc_test_int(nc_test_make_temp_dir(dir, sizeof dir, "nc_test_largek"), 0, "temporary directory");
+    snprintf(path, sizeof path, "%s/classes.npy", dir);
+    nc_test_int(nc_metrics_save_classes(m, path), NC_ERR_UNAVAILABLE, "save before a compute");
+    nc_metrics_compute_data(m, 4, 5, 40, D.H, 4, D.y, D.W, 4, D.b);
+    nc_test_int(nc_metrics_save_classes(m, path), NC_SUCCESS, "save the per-class values");
+    nc_npy_reader_create(&r);
+    nc_test_int(nc_npy_reader_open(r, path), NC_SUCCESS, "open");
+    nc_npy_reader_info(r, NULL, NULL, &rows, &cols);
+    nc_test_int(rows, 5, "rows = K");
+    nc_test_int(cols, NC_CLASS_STAT_COUNT, "columns = the statistics");
+    nc_test_int(nc_npy_reader_read_rows(r, 0, 5, got, NC_CLASS_STAT_COUNT), NC_SUCCESS, "read");
+    for (c = 0; c < NC_CLASS_STAT_COUNT; c++) {
+        nc_metrics_get_class(m, (nc_class_stat)c, 5, col);
+        for (k = 0; k < 5; k++)
+            nc_test_true(got[k * NC_CLASS_STAT_COUNT + c] == col[k], "file = nc_metrics_get_class");
+    }
+    nc_test_int(nc_metrics_get_class(m, NC_CLASS_VARIANCE, 4, col), NC_ERR_SIZE_MISMATCH,
+                "get_class: wrong K");
+    nc_test_int(nc_metrics_get_class(m, NC_CLASS_STAT_COUNT, 5, col), NC_ERR_INVALID_VALUE,
+                "get_class: unknown statistic");
+    nc_metrics_compute_data(m, 4, 5, 40, D.H, 4, D.y, NULL, 4, NULL);
+    nc_test_int(nc_metrics_get_class(m, NC_CLASS_W_NORM, 5, col), NC_ERR_UNAVAILABLE,
+                "get_class: W norms without W");
+    nc_test_true(strcmp(nc_class_stat_name(NC_CLASS_DUALITY), "duality") == 0, "stat name");
+    nc_test_true(strcmp(nc_class_stat_name(NC_CLASS_STAT_COUNT), "unknown") == 0, "unknown name");
+    nc_npy_reader_destroy(r);
+    nc_metrics_destroy(m);
+    remove(path);
+    rmdir(dir);
+    free(got);
+    free(col);
+    free_data(&D);
+}
+
+/* A K whose K x d means cannot be held is refused before anything of size K
+ * is allocated or touched. */
+static void test_too_large(void)
+{
+    nc_metrics *m;
+    nc_stream *s = NULL;
+    double h[4] = {1, 2, 3, 4};
+    int32_t y[1] = {0};
+    nc_status st;
+    nc_metrics_create(&m);
+    st = nc_metrics_compute_data(m, 4, (size_t)1 << 30, 1, h, 4, y, NULL, 4, NULL);
+    nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE,
+                 "K = 2^30 with d = 4 (32 GiB of means, and the workspace beside): refused");
+    st = nc_metrics_compute_data(m, 4, (size_t)INT32_MAX, 1, h, 4, y, NULL, 4, NULL);
+    nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE, "K = 2^31 - 1: refused");
+    st = nc_stream_create(&s, (size_t)1 << 20, (size_t)1 << 30);
+    nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE,
+                 "stream of d = 2^20, K = 2^30: refused");
+    nc_test_true(s == NULL, "no stream made");
+    nc_metrics_destroy(m);
+}
+
+int main(void)
+{
+    test_definitions();
+    test_invariances();
+    test_exact_frames();
+    test_threads_bitwise();
+    stream_vs_memory(5, 9, 400, "K > d (d x d scatter)");
+    stream_vs_memory(9, 4, 300, "K < d (projected scatter)");
+    test_classes_file();
+    test_too_large();
+    return nc_test_summary("test_metrics_largek");
+}
