@@ -127,7 +127,85 @@ void nc__ser_enum(nc__ser *s, int *p, int max, const char *what)
         *p = (int)r;
 }
 
-int nc__ser_flag(nc__ser *s, int v) { return nc__ser_raw(s, (uint64_t)(v != 0)) != 0; }
+int nc__ser_flag(nc__ser *s, int v) { return nc__ser_enum_value(s, v != 0, 1, "a flag is not 0 or 1"); }
+
+double nc__ser_double_value(nc__ser *s, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    u = nc__ser_raw(s, u);
+    if (s->mode == NC_SER_CHECK || s->mode == NC_SER_READ) memcpy(&v, &u, 8);
+    return v;
+}
+
+size_t nc__ser_size_value(nc__ser *s, size_t v)
+{
+    const uint64_t r = nc__ser_raw(s, (uint64_t)v);
+    if (s->mode != NC_SER_CHECK && s->mode != NC_SER_READ) return v;
+    if (r > (uint64_t)SIZE_MAX) {
+        nc__ser_fail(s, NC_ERR_FORMAT, "a count does not fit this machine's size_t");
+        return v;
+    }
+    return (size_t)r;
+}
+
+int nc__ser_enum_value(nc__ser *s, int v, int max, const char *what)
+{
+    const uint64_t r = nc__ser_raw(s, (uint64_t)v);
+    if (s->mode == NC_SER_SIZE || s->mode == NC_SER_WRITE || s->status != NC_SUCCESS) return v;
+    if (r > (uint64_t)max) {
+        nc__ser_fail(s, NC_ERR_FORMAT, what);
+        return v;
+    }
+    return (int)r;
+}
+
+int nc__ser_loading(const nc__ser *s)
+{
+    return (s->mode == NC_SER_CHECK || s->mode == NC_SER_READ) && s->status == NC_SUCCESS;
+}
+
+void nc__ser_refuse(nc__ser *s, nc_status st, const char *what)
+{
+    if (st != NC_SUCCESS) nc__ser_fail(s, st, what);
+}
+
+void nc__ser_f64s_checked(nc__ser *s, double *x, size_t rows, size_t cols, nc__ser_cols_check check,
+                          const void *ctx)
+{
+    const size_t n = rows * cols; /* the size of an array the target holds */
+    size_t chunk, col0, i;
+    double *buf;
+    char what[NC_MSG_SIZE];
+    if (s->mode != NC_SER_CHECK || s->status != NC_SUCCESS || n == 0) {
+        nc__ser_f64s(s, x, n);
+        return;
+    }
+    if ((s->cap - s->pos) / 8 < n) {
+        nc__ser_fail(s, NC_ERR_TRUNCATED, "payload ends early");
+        return;
+    }
+    chunk = rows >= 4096 ? 1 : 4096 / rows;
+    if (chunk > cols) chunk = cols;
+    buf = (double *)malloc(rows * chunk * sizeof(double));
+    if (buf == NULL) {
+        nc__ser_fail(s, NC_ERR_OUT_OF_MEMORY, "no memory to check the stored values");
+        return;
+    }
+    for (col0 = 0; col0 < cols && s->status == NC_SUCCESS; col0 += chunk) {
+        const size_t c = cols - col0 < chunk ? cols - col0 : chunk;
+        const unsigned char *p = s->buf + s->pos + 8 * rows * col0;
+        nc_status st;
+        for (i = 0; i < rows * c; i++) {
+            const uint64_t u = nc__get_u64(p + 8 * i);
+            memcpy(buf + i, &u, 8);
+        }
+        st = check(buf, rows, col0, c, ctx, what);
+        if (st != NC_SUCCESS) nc__ser_fail(s, st, what);
+    }
+    free(buf);
+    if (s->status == NC_SUCCESS) s->pos += 8 * n;
+}
 
 void nc__ser_f64s(nc__ser *s, double *x, size_t n)
 {
