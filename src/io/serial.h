@@ -146,8 +146,11 @@ nc_status nc__read_file(const char *path, unsigned char **data, size_t *n, char 
  * temporary file "<path>.<pid>.<tag>.<n>.tmp" is created in the target's
  * directory with O_EXCL (mode 0666 less the umask); commit fsyncs, closes,
  * renames it over the target and fsyncs the directory; any failure before
- * the rename removes it. Messages go to msg prefixed by "<who>: " (who may
- * be NULL).
+ * the rename removes it, and nothing after the rename is a failure (the new
+ * file is complete and in place). Begin also removes the temporary files of
+ * the same target left by processes that no longer exist (an interrupted
+ * save: killed, or a power loss). Messages go to msg prefixed by "<who>: "
+ * (who may be NULL).
  */
 typedef struct nc__atomic_file {
     int fd;     /* the temporary file, -1 when none is open */
@@ -163,8 +166,8 @@ nc_status nc__atomic_begin(nc__atomic_file *a, const char *path, const void *tag
                            const char *who);
 /* Put the written file in place. Whatever the outcome the handle is idle
  * afterwards; NC_ERR_IO if the fsync, close or rename failed (temporary
- * file removed, target untouched) or if only the directory's fsync did (the
- * new file is in place). */
+ * file removed, target untouched); NC_SUCCESS once the rename is done, even
+ * if the directory's fsync then fails. */
 nc_status nc__atomic_commit(nc__atomic_file *a, char *msg, const char *who);
 /* Abandon: close and remove the temporary file; the handle becomes idle.
  * Accepts an idle handle. */
