@@ -132,19 +132,27 @@ NC_API nc_status nc_model_create(nc_model **model, size_t d, size_t K, size_t N,
     nc_model *m;
     nc_status st;
     size_t i, k;
-    if (!model) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!model) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create: model is NULL");
     *model = NULL;
-    if (!labels) return NC_ERR_NULL_ARGUMENT;
-    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
+    if (!labels) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create: labels is NULL");
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create: sizes d = %zu, K = %zu, N = %zu (need d >= 1, "
+                               "K >= 2, N >= 1, and d K, d N, K N within reach)", d, K, N);
     for (i = 0; i < N; i++)
-        if (labels[i] < 0 || (size_t)labels[i] >= K) return NC_ERR_LABEL_OUT_OF_RANGE;
-    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+        if (labels[i] < 0 || (size_t)labels[i] >= K)
+            return nc__create_fail(NC_ERR_LABEL_OUT_OF_RANGE, "nc_model_create: label %ld of "
+                                   "sample %zu is outside [0, K = %zu)", (long)labels[i], i, K);
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create: no memory for d = %zu, K = %zu, N = %zu", d,
+                               K, N);
     memcpy(m->labels, labels, N * sizeof(int32_t));
     for (i = 0; i < N; i++) m->counts[labels[i]]++;
     for (k = 0; k < K; k++)
         if (m->counts[k] == 0) {
             nc_model_destroy(m);
-            return NC_ERR_EMPTY_CLASS;
+            return nc__create_fail(NC_ERR_EMPTY_CLASS, "nc_model_create: class %zu of K = %zu has "
+                                   "no sample (every class in [0, K) needs one)", k, K);
         }
     init_class_data(m);
     *model = m;
@@ -156,17 +164,29 @@ NC_API nc_status nc_model_create_counts(nc_model **model, size_t d, size_t K, co
     nc_model *m;
     nc_status st;
     size_t N = 0, k, i, pos = 0;
-    if (!model) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!model) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create_counts: model is NULL");
     *model = NULL;
-    if (!counts) return NC_ERR_NULL_ARGUMENT;
-    if (K < 2 || d == 0) return NC_ERR_INVALID_SIZE;
+    if (!counts)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create_counts: counts is NULL");
+    if (K < 2 || d == 0)
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_model_create_counts: d = %zu, K = %zu (need "
+                               "d >= 1, K >= 2)", d, K);
     for (k = 0; k < K; k++) {
-        if (counts[k] == 0) return NC_ERR_EMPTY_CLASS;
-        if (counts[k] > SIZE_MAX - N) return NC_ERR_INVALID_SIZE;
+        if (counts[k] == 0)
+            return nc__create_fail(NC_ERR_EMPTY_CLASS, "nc_model_create_counts: class %zu has no "
+                                   "sample (counts[%zu] = 0)", k, k);
+        if (counts[k] > SIZE_MAX - N)
+            return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_model_create_counts: the counts' sum "
+                                   "overflows at class %zu", k);
         N += counts[k];
     }
-    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
-    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create_counts: sizes d = %zu, K = %zu, N = %zu are too "
+                               "large", d, K, N);
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create_counts: no memory for d = %zu, K = %zu, "
+                               "N = %zu", d, K, N);
     for (k = 0; k < K; k++) {
         m->counts[k] = counts[k];
         for (i = 0; i < counts[k]; i++) m->labels[pos++] = (int32_t)k;
@@ -180,13 +200,15 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
 {
     nc_model *m;
     nc_status st;
-    if (!copy) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!copy) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_copy: copy is NULL");
     *copy = NULL;
-    if (!src) return NC_ERR_NULL_ARGUMENT;
-    if ((st = model_alloc(&m, src->d, src->K, src->N)) != NC_SUCCESS) return st;
+    if (!src) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_copy: src is NULL");
+    if ((st = model_alloc(&m, src->d, src->K, src->N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_copy: no memory");
     if (src->depth > 1 && (st = set_layout(m, src->depth, NULL, NULL)) != NC_SUCCESS) {
         nc_model_destroy(m);
-        return st;
+        return nc__create_fail(st, "nc_model_copy: no memory for %zu layers", src->depth);
     }
     memcpy(m->labels, src->labels, src->N * sizeof(int32_t));
     memcpy(m->counts, src->counts, src->K * sizeof(size_t));
@@ -208,7 +230,7 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
     m->kernel = src->kernel;
     if (src->threads > 1 && (st = nc__pass_set_threads(m, src->threads)) != NC_SUCCESS) {
         nc_model_destroy(m);
-        return st;
+        return nc__create_fail(st, "nc_model_copy: cannot start %zu threads", src->threads);
     }
     nc__model_update_product(m);
     *copy = m;

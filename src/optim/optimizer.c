@@ -73,18 +73,22 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     const nc__rule_def *rule_def;
     size_t dN;
     unsigned buffers;
-    if (!out) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!out) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_optimizer_create: optimizer is NULL");
     *out = NULL;
-    if (!model) return NC_ERR_NULL_ARGUMENT;
+    if (!model) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_optimizer_create: model is NULL");
     rule_def = nc__rule_lookup(algorithm);
-    if (!rule_def && algorithm != NC_OPT_LBFGS) return NC_ERR_INVALID_VALUE;
+    if (!rule_def && algorithm != NC_OPT_LBFGS)
+        return nc__create_fail(NC_ERR_INVALID_VALUE, "nc_optimizer_create: unknown algorithm %d",
+                               (int)algorithm);
     /* L-BFGS works on vectors of all variables with BLAS level 1 (int sizes). */
     if (algorithm == NC_OPT_LBFGS &&
         nc__model_small_size(model) + model->d * model->N > (size_t)INT_MAX)
-        return NC_ERR_INVALID_SIZE;
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_optimizer_create: L-BFGS needs at most "
+                               "%d variables", INT_MAX);
     o = (nc_optimizer *)calloc(1, sizeof *o);
     if (o) o->recorded_step = SIZE_MAX;
-    if (!o) return NC_ERR_OUT_OF_MEMORY;
+    if (!o) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_optimizer_create: no memory");
     o->model = model;
     o->algorithm = algorithm;
     o->rule_def = rule_def;
@@ -130,7 +134,8 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     return NC_SUCCESS;
 oom:
     nc_optimizer_destroy(o);
-    return NC_ERR_OUT_OF_MEMORY;
+    return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_optimizer_create: no memory for the buffers "
+                           "of %zu variables", dN);
 }
 
 NC_API void nc_optimizer_destroy(nc_optimizer *o)
