@@ -11,8 +11,10 @@
 #   make bench      benchmarks (never part of check)
 #   make bench-torch   the same UFM in PyTorch against the library (times and
 #                   iterates; needs Debian's python3-torch and python3-numpy)
-#   make fuzz       build the libFuzzer target of the .npy reader (clang) and
-#                   run it for FUZZ_SECONDS seconds on tests/fuzz/corpus
+#   make fuzz       build the libFuzzer targets (clang) of the .npy reader,
+#                   checkpoint loading and stream files, and run each for
+#                   FUZZ_SECONDS seconds (fuzz-npy, fuzz-checkpoint,
+#                   fuzz-stream: one of them)
 #   make install / uninstall   honour DESTDIR, PREFIX, LIBDIR, INCLUDEDIR
 #   make deps       install the Debian packages the build needs (as root), or
 #                   print the command to run
@@ -59,7 +61,7 @@ STATIC := lib/libncollapse.a
 SHARED := lib/libncollapse.so.$(ABI)
 
 .PHONY: all deps demo test check check-valgrind bench bench-torch install uninstall clean examples \
-        tests tools fuzz \
+        tests tools fuzz fuzz-npy fuzz-checkpoint fuzz-stream tests/fuzz/seeds \
         pkgconfig/ncollapse.pc
 
 all: $(STATIC) $(SHARED) lib/libncollapse.so
@@ -152,21 +154,60 @@ bench-torch: deps
 	@$(MAKE) --no-print-directory all tests/bench/bin/ufm_run
 	/usr/bin/python3 tests/bench/pytorch_compare.py
 
-# libFuzzer target: the .npy parser and reader need only these sources.
+# libFuzzer targets (clang): the .npy parser and reader (fuzz_npy, which
+# needs only the sources below), checkpoint loading (fuzz_checkpoint) and
+# stream files (fuzz_stream), both against the whole library built again
+# with -fsanitize=fuzzer-no-link. The seeds of the last two are written
+# through the public API by tests/fuzz/make_seeds.c; fuzz_npy's are in
+# tests/fuzz/corpus (tests/fuzz/make_corpus.py).
 FUZZ_CC ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
 FUZZ_SECONDS ?= 25
+FUZZ_TARGETS := fuzz_npy fuzz_checkpoint fuzz_stream
 FUZZ_SRCS := src/io/npy.c src/io/serial.c src/common/status.c src/common/util.c
+FUZZ_FLAGS := -g -O1 -std=c99 -ffp-contract=off -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS := $(patsubst src/%.c,tests/fuzz/obj/%.o,$(SRCS))
+
+tests/fuzz/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -pthread -DNC_BUILDING_LIBRARY -Iinclude -Isrc -c $< -o $@
 
 tests/fuzz/bin/fuzz_npy: tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) $(HDRS)
 	@mkdir -p tests/fuzz/bin
-	$(FUZZ_CC) -g -O1 -std=c99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -Iinclude -Isrc tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Iinclude -Isrc tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) -o $@
 
-# New inputs go to tests/fuzz/work (not kept); crashes are written there too.
-fuzz: tests/fuzz/bin/fuzz_npy
-	@rm -rf tests/fuzz/work && mkdir -p tests/fuzz/work
-	./tests/fuzz/bin/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -artifact_prefix=tests/fuzz/work/ tests/fuzz/work tests/fuzz/corpus
+tests/fuzz/bin/fuzz_checkpoint tests/fuzz/bin/fuzz_stream: tests/fuzz/bin/%: tests/fuzz/%.c tests/ckpt_configs.h $(FUZZ_OBJS)
+	@mkdir -p tests/fuzz/bin
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Iinclude -Isrc $< $(FUZZ_OBJS) $(LIBS) -o $@
+
+tests/fuzz/bin/make_seeds: tests/fuzz/make_seeds.c tests/ckpt_configs.h $(STATIC)
+	@mkdir -p tests/fuzz/bin
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Isrc $< $(STATIC) $(LIBS) -o $@
+
+# The seeds are rewritten on every run (they follow the file formats).
+tests/fuzz/seeds: tests/fuzz/bin/make_seeds
+	@rm -rf tests/fuzz/seeds
+	./tests/fuzz/bin/make_seeds tests/fuzz/seeds
+
+# New inputs go to tests/fuzz/work/<target> (not kept); crashes are written
+# there too. FUZZ_SECONDS is the time of each target.
+FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1
+
+fuzz-npy: tests/fuzz/bin/fuzz_npy
+	@rm -rf tests/fuzz/work/npy && mkdir -p tests/fuzz/work/npy
+	./tests/fuzz/bin/fuzz_npy $(FUZZ_RUN) -max_len=4096 -artifact_prefix=tests/fuzz/work/npy/ \
+	    tests/fuzz/work/npy tests/fuzz/corpus
+
+fuzz-checkpoint: tests/fuzz/bin/fuzz_checkpoint tests/fuzz/seeds
+	@rm -rf tests/fuzz/work/checkpoint && mkdir -p tests/fuzz/work/checkpoint
+	OPENBLAS_NUM_THREADS=1 ./tests/fuzz/bin/fuzz_checkpoint $(FUZZ_RUN) -max_len=8192 \
+	    -artifact_prefix=tests/fuzz/work/checkpoint/ tests/fuzz/work/checkpoint tests/fuzz/seeds/checkpoint
+
+fuzz-stream: tests/fuzz/bin/fuzz_stream tests/fuzz/seeds
+	@rm -rf tests/fuzz/work/stream && mkdir -p tests/fuzz/work/stream
+	OPENBLAS_NUM_THREADS=1 ./tests/fuzz/bin/fuzz_stream $(FUZZ_RUN) -max_len=4096 \
+	    -artifact_prefix=tests/fuzz/work/stream/ tests/fuzz/work/stream tests/fuzz/seeds/stream
+
+fuzz: fuzz-npy fuzz-checkpoint fuzz-stream
 
 pkgconfig/ncollapse.pc: pkgconfig/ncollapse.pc.in include/ncollapse.h Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -188,4 +229,4 @@ uninstall:
 
 clean:
 	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
-	       tests/stage tests/fuzz/bin tests/fuzz/work
+	       tests/stage tests/fuzz/bin tests/fuzz/work tests/fuzz/obj tests/fuzz/seeds
