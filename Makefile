@@ -44,12 +44,17 @@ LAPACKE_LIBS ?= -llapacke
 LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm -pthread
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+# The tests that run threads (the library's thread pool, handles used from
+# several threads at once), run again under ThreadSanitizer by make check.
+TSAN_TESTS := test_optim_threads test_model_threads
 
 # The sources of each layer live in src/<layer>/ (docs/DESIGN.md, "Layers").
 LAYERS := common kernels loss model metrics analysis optim io
 SRCS := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 OBJS := $(patsubst src/%.c,lib/obj/%.o,$(SRCS))
 SAN_OBJS := $(patsubst src/%.c,lib/obj-san/%.o,$(SRCS))
+TSAN_OBJS := $(patsubst src/%.c,lib/obj-tsan/%.o,$(SRCS))
 HDRS := include/ncollapse.h $(wildcard src/*/*.h)
 
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
@@ -74,7 +79,11 @@ lib/obj-san/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) $(LIBFLAGS) -c $< -o $@
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
+lib/obj-tsan/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_FLAGS) $(LIBFLAGS) -c $< -o $@
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)
 
 $(STATIC): $(OBJS)
 	@rm -f $@
@@ -90,6 +99,10 @@ lib/libncollapse-san.a: $(SAN_OBJS)
 	@rm -f $@
 	ar rcs $@ $(SAN_OBJS)
 
+lib/libncollapse-tsan.a: $(TSAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $(TSAN_OBJS)
+
 # Test, example and tool programs link the static library: they run from the
 # tree without LD_LIBRARY_PATH. The shared library is tested by the install
 # check. Tests may include private headers (-Isrc); examples and tools use
@@ -102,6 +115,10 @@ tests/bin-san/%: tests/%.c lib/libncollapse-san.a
 	@mkdir -p tests/bin-san
 	$(CC) $(SAN_FLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< lib/libncollapse-san.a $(LIBS) -o $@
 
+tests/bin-tsan/%: tests/%.c lib/libncollapse-tsan.a
+	@mkdir -p tests/bin-tsan
+	$(CC) $(TSAN_FLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< lib/libncollapse-tsan.a $(LIBS) -o $@
+
 examples/bin/%: examples/%.c $(STATIC)
 	@mkdir -p examples/bin
 	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude $< $(STATIC) $(LIBS) -o $@
@@ -110,7 +127,7 @@ tools/bin/%: tools/%.c $(STATIC)
 	@mkdir -p tools/bin
 	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude $< $(STATIC) $(LIBS) -o $@
 
--include $(wildcard tests/bin/*.d tests/bin-san/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
+-include $(wildcard tests/bin/*.d tests/bin-san/*.d tests/bin-tsan/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
 
 tests/bench/bin/%: tests/bench/%.c $(STATIC)
 	@mkdir -p tests/bench/bin
@@ -134,8 +151,8 @@ test: deps
 
 check: deps
 	@$(MAKE) --no-print-directory all tests examples tools lib/libncollapse-san.a \
-	    $(addprefix tests/bin-san/,$(TESTS))
-	@sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
+	    $(addprefix tests/bin-san/,$(TESTS)) $(addprefix tests/bin-tsan/,$(TSAN_TESTS))
+	@TSAN_TESTS="$(TSAN_TESTS)" sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
 
 check-valgrind: deps tests
 	@sh tests/run_valgrind.sh "$(TESTS)"
@@ -228,5 +245,5 @@ uninstall:
 	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
 
 clean:
-	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
+	rm -rf lib tests/bin tests/bin-san tests/bin-tsan tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
 	       tests/stage tests/fuzz/bin tests/fuzz/work tests/fuzz/obj tests/fuzz/seeds

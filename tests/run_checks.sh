@@ -116,6 +116,18 @@ for t in $TESTS; do
         ./tests/bin-san/$t >"$log" 2>&1; count_harness "$t (asan+ubsan)" $?
 done
 
+echo "== threading tests under ThreadSanitizer"
+# OPENBLAS_NUM_THREADS=1: OpenBLAS's own worker threads are not instrumented
+# (the distribution's library is not built with -fsanitize=thread), so
+# ThreadSanitizer cannot see their synchronisation and reports races inside
+# BLAS calls that are not races. With one BLAS thread every BLAS call runs
+# on the calling thread, and what is checked is the library's own threads:
+# the model's thread pool and handles used from several threads at once.
+for t in $TSAN_TESTS; do
+    NC_TEST_QUICK=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+        ./tests/bin-tsan/$t >"$log" 2>&1; count_harness "$t (tsan)" $?
+done
+
 echo "== unit tests under valgrind memcheck"
 for t in $TESTS; do
     NC_TEST_QUICK=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
