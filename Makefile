@@ -119,6 +119,13 @@ tests/bin-tsan/%: tests/%.c lib/libncollapse-tsan.a
 	@mkdir -p tests/bin-tsan
 	$(CC) $(TSAN_FLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< lib/libncollapse-tsan.a $(LIBS) -o $@
 
+# Every allocation of the library failed in turn (tests/alloc_failures.c):
+# the AddressSanitizer build, the allocators wrapped at link time.
+tests/bin-san/alloc_failures: tests/alloc_failures.c tests/files.h tests/harness.h lib/libncollapse-san.a
+	@mkdir -p tests/bin-san
+	$(CC) $(SAN_FLAGS) $(WARN) -Iinclude -Isrc $< lib/libncollapse-san.a $(LIBS) \
+	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
+
 examples/bin/%: examples/%.c $(STATIC)
 	@mkdir -p examples/bin
 	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude $< $(STATIC) $(LIBS) -o $@
@@ -151,7 +158,8 @@ test: deps
 
 check: deps
 	@$(MAKE) --no-print-directory all tests examples tools lib/libncollapse-san.a \
-	    $(addprefix tests/bin-san/,$(TESTS)) $(addprefix tests/bin-tsan/,$(TSAN_TESTS))
+	    $(addprefix tests/bin-san/,$(TESTS)) $(addprefix tests/bin-tsan/,$(TSAN_TESTS)) \
+	    tests/bin-san/alloc_failures
 	@TSAN_TESTS="$(TSAN_TESTS)" sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
 
 check-valgrind: deps tests

@@ -116,6 +116,17 @@ for t in $TESTS; do
         ./tests/bin-san/$t >"$log" 2>&1; count_harness "$t (asan+ubsan)" $?
 done
 
+echo "== every allocation failed in turn (AddressSanitizer + LeakSanitizer)"
+# The scenario saves files several times per run and runs once per
+# allocation: on tmpfs, when there is one, its fsyncs cost nothing.
+atmp=${TMPDIR:-/tmp}
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then atmp=/dev/shm; fi
+TMPDIR="$atmp" OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    ./tests/bin-san/alloc_failures >"$log" 2>&1
+rc=$?
+grep '^allocation points' "$log" | sed 's/^/    /'
+count_harness "alloc_failures" $rc
+
 echo "== threading tests under ThreadSanitizer"
 # OPENBLAS_NUM_THREADS=1: OpenBLAS's own worker threads are not instrumented
 # (the distribution's library is not built with -fsanitize=thread), so
