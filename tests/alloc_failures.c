@@ -68,6 +68,20 @@ void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_r
 
 static long absorbed_, refused_, bad_;
 static char first_bad_[300];
+/* Outcomes by failure code (index -status) and absorbed failures by call. */
+static long by_code_[64];
+static const char *absorbed_call_[32];
+static long absorbed_n_[32];
+
+static void absorbed(const char *call)
+{
+    int i;
+    absorbed_++;
+    for (i = 0; i < 32 && absorbed_call_[i] && strcmp(absorbed_call_[i], call) != 0; i++) continue;
+    if (i == 32) return;
+    absorbed_call_[i] = call;
+    absorbed_n_[i]++;
+}
 
 static void bad(const char *what, const char *call, int line, nc_status st)
 {
@@ -90,11 +104,13 @@ static void bad(const char *what, const char *call, int line, nc_status st)
             if (!failed_now_) bad("failed without an injected failure", #expr, __LINE__, st_); \
             else if (strcmp(nc_status_name(st_), "NC_UNKNOWN_STATUS") == 0)       \
                 bad("unnamed status", #expr, __LINE__, st_);                            \
-            else                                                                   \
+            else {                                                                 \
                 refused_++;                                                        \
+                if (-st_ < 64) by_code_[-st_]++;                                   \
+            }                                                                      \
             if ((st_ = (expr)) < 0) bad("the retry failed", #expr, __LINE__, st_);      \
         } else if (failed_now_) {                                                  \
-            absorbed_++;                                                           \
+            absorbed(#expr);                                                       \
         }                                                                          \
     } while (0)
 
@@ -321,6 +337,10 @@ int main(void)
            " (no LeakSanitizer in this build: leaks not checked)"
 #endif
     );
+    for (k = 1; k < 64; k++)
+        if (by_code_[k]) printf("  refused with %s: %ld\n", nc_status_name((nc_status)-k), by_code_[k]);
+    for (k = 0; k < 32 && absorbed_call_[k]; k++)
+        printf("  absorbed by %s: %ld\n", absorbed_call_[k], absorbed_n_[k]);
     if (bad_) fprintf(stderr, "first bad outcome: %s\n", first_bad_);
     nc_test_int(bad_, 0, "every failure is a named code and its retry succeeds");
     nc_test_int(leaks, 0, "no leak after any failure");
