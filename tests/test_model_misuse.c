@@ -119,10 +119,12 @@ static void not_npy(const char *dir)
         size_t n;
         const char *needle;
     } files[] = {
-        {"PK\003\004\024\000\000\000\010\000", 10, ".npz files (np.savez) and torch.save"},
-        {"\200\002}q\000(X\001\000\000\000a", 14, "Python pickle"},
-        {"0.5,1.25,3\n2,4,8\n", 17, "np.loadtxt"},
-        {"\211HDF\r\n\032\n\000\000", 10, "HDF5"},
+#define BYTES(lit) lit, sizeof lit - 1
+        {BYTES("PK\003\004\024\000\000\000\010\000"), ".npz files (np.savez) and torch.save"},
+        {BYTES("\200\002}q\000(X\001\000\000\000a"), "Python pickle"},
+        {BYTES("0.5,1.25,3\n2,4,8\n"), "np.loadtxt"},
+        {BYTES("\211HDF\r\n\032\n\000\000"), "HDF5"},
+#undef BYTES
     };
     const char *d3 = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3, 4), }";
     char path[300];
