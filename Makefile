@@ -11,8 +11,10 @@
 #   make bench      benchmarks (never part of check)
 #   make bench-torch   the same UFM in PyTorch against the library (times and
 #                   iterates; needs Debian's python3-torch and python3-numpy)
-#   make fuzz       build the libFuzzer target of the .npy reader (clang) and
-#                   run it for FUZZ_SECONDS seconds on tests/fuzz/corpus
+#   make fuzz       build the libFuzzer targets (clang) of the .npy reader,
+#                   checkpoint loading and stream files, and run each for
+#                   FUZZ_SECONDS seconds (fuzz-npy, fuzz-checkpoint,
+#                   fuzz-stream: one of them)
 #   make mpi       lib/libncollapse_mpi.a and .so (needs mpicc; part of
 #                   make, make test and make check when mpicc is found)
 #   make test-mpi   the MPI tests under mpirun -np 1, 2 and 3
@@ -49,12 +51,17 @@ LAPACKE_LIBS ?= -llapacke
 LIBS := $(LAPACKE_LIBS) $(BLAS_LIBS) -lm -pthread
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+# The tests that run threads (the library's thread pool, handles used from
+# several threads at once), run again under ThreadSanitizer by make check.
+TSAN_TESTS := test_optim_threads test_model_threads
 
 # The sources of each layer live in src/<layer>/ (docs/DESIGN.md, "Layers").
 LAYERS := common kernels loss model metrics analysis optim io
 SRCS := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 OBJS := $(patsubst src/%.c,lib/obj/%.o,$(SRCS))
 SAN_OBJS := $(patsubst src/%.c,lib/obj-san/%.o,$(SRCS))
+TSAN_OBJS := $(patsubst src/%.c,lib/obj-tsan/%.o,$(SRCS))
 HDRS := include/ncollapse.h $(wildcard src/*/*.h)
 
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
@@ -83,7 +90,7 @@ MPI_LIBS_ALL := $(if $(HAVE_MPI),$(MPI_STATIC) $(MPI_SHARED) lib/libncollapse_mp
 MPI_TEST_BINS := $(if $(HAVE_MPI),$(addprefix tests/mpi/bin/,$(MPI_TESTS)))
 
 .PHONY: all deps reproduce demo test check check-valgrind bench bench-torch install uninstall clean examples \
-        tests tools fuzz mpi test-mpi bench-mpi \
+        tests tools fuzz fuzz-npy fuzz-checkpoint fuzz-stream tests/fuzz/seeds mpi test-mpi bench-mpi \
         pkgconfig/ncollapse.pc
 
 all: $(STATIC) $(SHARED) lib/libncollapse.so $(MPI_LIBS_ALL)
@@ -96,7 +103,11 @@ lib/obj-san/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) $(LIBFLAGS) -c $< -o $@
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
+lib/obj-tsan/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_FLAGS) $(LIBFLAGS) -c $< -o $@
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)
 
 $(STATIC): $(OBJS)
 	@rm -f $@
@@ -155,6 +166,10 @@ bench-mpi: mpi
 	@$(MAKE) --no-print-directory $(addprefix tests/mpi/bench/bin/,$(MPI_BENCHES))
 	@sh tests/run_mpi.sh --bench "$(MPI_BENCHES)" "$(MPIRUN)"
 
+lib/libncollapse-tsan.a: $(TSAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $(TSAN_OBJS)
+
 # Test, example and tool programs link the static library: they run from the
 # tree without LD_LIBRARY_PATH. The shared library is tested by the install
 # check. Tests may include private headers (-Isrc); examples and tools use
@@ -166,6 +181,17 @@ tests/bin/%: tests/%.c $(STATIC)
 tests/bin-san/%: tests/%.c lib/libncollapse-san.a
 	@mkdir -p tests/bin-san
 	$(CC) $(SAN_FLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< lib/libncollapse-san.a $(LIBS) -o $@
+
+tests/bin-tsan/%: tests/%.c lib/libncollapse-tsan.a
+	@mkdir -p tests/bin-tsan
+	$(CC) $(TSAN_FLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< lib/libncollapse-tsan.a $(LIBS) -o $@
+
+# Every allocation of the library failed in turn (tests/alloc_failures.c):
+# the AddressSanitizer build, the allocators wrapped at link time.
+tests/bin-san/alloc_failures: tests/alloc_failures.c tests/files.h tests/harness.h lib/libncollapse-san.a
+	@mkdir -p tests/bin-san
+	$(CC) $(SAN_FLAGS) $(WARN) -Iinclude -Isrc $< lib/libncollapse-san.a $(LIBS) \
+	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
 
 examples/bin/%: examples/%.c $(STATIC)
 	@mkdir -p examples/bin
@@ -179,7 +205,7 @@ tools/bin/ncollapse: $(NCOLLAPSE_SRCS) tools/ncollapse/cli.h $(STATIC)
 	@mkdir -p tools/bin
 	$(CC) $(CFLAGS) $(WARN) -Iinclude $(NCOLLAPSE_SRCS) $(STATIC) $(LIBS) -o $@
 
--include $(wildcard tests/bin/*.d tests/bin-san/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
+-include $(wildcard tests/bin/*.d tests/bin-san/*.d tests/bin-tsan/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
 
 tests/bench/bin/%: tests/bench/%.c $(STATIC)
 	@mkdir -p tests/bench/bin
@@ -210,8 +236,9 @@ test: deps
 
 check: deps
 	@$(MAKE) --no-print-directory all tests examples tools lib/libncollapse-san.a \
-	    $(addprefix tests/bin-san/,$(TESTS)) $(MPI_TEST_BINS)
-	@MPI_TESTS="$(if $(HAVE_MPI),$(MPI_TESTS))" MPIRUN="$(MPIRUN)" \
+	    $(addprefix tests/bin-san/,$(TESTS)) $(MPI_TEST_BINS) $(addprefix tests/bin-tsan/,$(TSAN_TESTS)) \
+	    tests/bin-san/alloc_failures
+	@MPI_TESTS="$(if $(HAVE_MPI),$(MPI_TESTS))" MPIRUN="$(MPIRUN)" TSAN_TESTS="$(TSAN_TESTS)" \
 	    sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
 
 check-valgrind: deps tests
@@ -232,21 +259,60 @@ bench-torch: deps
 	@$(MAKE) --no-print-directory all tests/bench/bin/ufm_run
 	/usr/bin/python3 tests/bench/pytorch_compare.py
 
-# libFuzzer target: the .npy parser and reader need only these sources.
+# libFuzzer targets (clang): the .npy parser and reader (fuzz_npy, which
+# needs only the sources below), checkpoint loading (fuzz_checkpoint) and
+# stream files (fuzz_stream), both against the whole library built again
+# with -fsanitize=fuzzer-no-link. The seeds of the last two are written
+# through the public API by tests/fuzz/make_seeds.c; fuzz_npy's are in
+# tests/fuzz/corpus (tests/fuzz/make_corpus.py).
 FUZZ_CC ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null || echo clang)
 FUZZ_SECONDS ?= 25
+FUZZ_TARGETS := fuzz_npy fuzz_checkpoint fuzz_stream
 FUZZ_SRCS := src/io/npy.c src/io/serial.c src/common/status.c src/common/util.c
+FUZZ_FLAGS := -g -O1 -std=c99 -ffp-contract=off -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS := $(patsubst src/%.c,tests/fuzz/obj/%.o,$(SRCS))
+
+tests/fuzz/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -pthread -DNC_BUILDING_LIBRARY -Iinclude -Isrc -c $< -o $@
 
 tests/fuzz/bin/fuzz_npy: tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) $(HDRS)
 	@mkdir -p tests/fuzz/bin
-	$(FUZZ_CC) -g -O1 -std=c99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -Iinclude -Isrc tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Iinclude -Isrc tests/fuzz/fuzz_npy.c $(FUZZ_SRCS) -o $@
 
-# New inputs go to tests/fuzz/work (not kept); crashes are written there too.
-fuzz: tests/fuzz/bin/fuzz_npy
-	@rm -rf tests/fuzz/work && mkdir -p tests/fuzz/work
-	./tests/fuzz/bin/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -artifact_prefix=tests/fuzz/work/ tests/fuzz/work tests/fuzz/corpus
+tests/fuzz/bin/fuzz_checkpoint tests/fuzz/bin/fuzz_stream: tests/fuzz/bin/%: tests/fuzz/%.c tests/ckpt_configs.h $(FUZZ_OBJS)
+	@mkdir -p tests/fuzz/bin
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Iinclude -Isrc $< $(FUZZ_OBJS) $(LIBS) -o $@
+
+tests/fuzz/bin/make_seeds: tests/fuzz/make_seeds.c tests/ckpt_configs.h $(STATIC)
+	@mkdir -p tests/fuzz/bin
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Isrc $< $(STATIC) $(LIBS) -o $@
+
+# The seeds are rewritten on every run (they follow the file formats).
+tests/fuzz/seeds: tests/fuzz/bin/make_seeds
+	@rm -rf tests/fuzz/seeds
+	./tests/fuzz/bin/make_seeds tests/fuzz/seeds
+
+# New inputs go to tests/fuzz/work/<target> (not kept); crashes are written
+# there too. FUZZ_SECONDS is the time of each target.
+FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1
+
+fuzz-npy: tests/fuzz/bin/fuzz_npy
+	@rm -rf tests/fuzz/work/npy && mkdir -p tests/fuzz/work/npy
+	./tests/fuzz/bin/fuzz_npy $(FUZZ_RUN) -max_len=4096 -artifact_prefix=tests/fuzz/work/npy/ \
+	    tests/fuzz/work/npy tests/fuzz/corpus
+
+fuzz-checkpoint: tests/fuzz/bin/fuzz_checkpoint tests/fuzz/seeds
+	@rm -rf tests/fuzz/work/checkpoint && mkdir -p tests/fuzz/work/checkpoint
+	OPENBLAS_NUM_THREADS=1 ./tests/fuzz/bin/fuzz_checkpoint $(FUZZ_RUN) -max_len=8192 \
+	    -artifact_prefix=tests/fuzz/work/checkpoint/ tests/fuzz/work/checkpoint tests/fuzz/seeds/checkpoint
+
+fuzz-stream: tests/fuzz/bin/fuzz_stream tests/fuzz/seeds
+	@rm -rf tests/fuzz/work/stream && mkdir -p tests/fuzz/work/stream
+	OPENBLAS_NUM_THREADS=1 ./tests/fuzz/bin/fuzz_stream $(FUZZ_RUN) -max_len=4096 \
+	    -artifact_prefix=tests/fuzz/work/stream/ tests/fuzz/work/stream tests/fuzz/seeds/stream
+
+fuzz: fuzz-npy fuzz-checkpoint fuzz-stream
 
 pkgconfig/ncollapse.pc: pkgconfig/ncollapse.pc.in include/ncollapse.h Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -282,9 +348,9 @@ uninstall:
 	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse-mpi.pc
 
 clean:
-	rm -rf lib tests/bin tests/bin-san tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
+	rm -rf lib tests/bin tests/bin-san tests/bin-tsan tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \
 	       tests/mpi/bin tests/mpi/bench/bin pkgconfig/ncollapse-mpi.pc \
-	       tests/stage tests/fuzz/bin tests/fuzz/work reproduce-runs
+	       tests/stage tests/fuzz/bin tests/fuzz/work tests/fuzz/obj tests/fuzz/seeds reproduce-runs
 
 # ---- the Python package (python/ncollapse; docs/python.md) -------------------
 # Installed for Debian's /usr/bin/python3 with the library; the installed

@@ -106,6 +106,13 @@ typedef enum nc_status {
 NC_API const char *nc_strerror(nc_status status);
 /* Name of the status code ("NC_ERR_DIVERGED"), or "NC_UNKNOWN_STATUS". */
 NC_API const char *nc_status_name(nc_status status);
+/* Why the calling thread's last *_create call (or nc_model_copy) failed,
+ * with the values involved; "" after one that succeeded. Per thread: a
+ * failed create has no handle to hold its message. Valid until the
+ * thread's next call of a create (some library calls create handles
+ * internally, e.g. nc_stream_load). nc_prediction_create_from_model reports
+ * in the model's message instead. */
+NC_API const char *nc_create_last_error(void);
 /* Runtime version: NC_VERSION_STRING and NC_VERSION_NUMBER of the library
  * actually linked, which may differ from the header compiled against. */
 NC_API const char *nc_version_string(void);

@@ -167,6 +167,7 @@ const char *nc_class_stat_name(nc_class_stat stat);
 nc_status nc_metrics_get_class(const nc_metrics *metrics, nc_class_stat stat, size_t K, double *values);
 nc_status nc_metrics_save_classes(nc_metrics *metrics, const char *path);
 const char *nc_metrics_last_error(const nc_metrics *metrics);
+const char *nc_create_last_error(void);
 nc_status nc_history_create(nc_history **history);
 void nc_history_destroy(nc_history *history);
 nc_status nc_history_set_metrics(nc_history *history, const nc_metric *metrics, size_t count);

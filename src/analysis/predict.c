@@ -54,33 +54,51 @@ NC_API nc_status nc_prediction_create(nc_prediction **prediction, nc_prediction_
     size_t k, N = 0, kk, vecn, total;
     double wq = 0.0, dummy = 0.0;
     lapack_int info;
-    if (prediction == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (prediction == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_prediction_create: prediction is NULL");
     *prediction = NULL;
-    if (counts == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (counts == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_prediction_create: counts is NULL");
     def = nc__prediction_lookup(kind);
-    if (def == NULL) return NC_ERR_INVALID_VALUE;
-    if (K < 2 || K > 46340) return NC_ERR_INVALID_SIZE; /* K*K must fit an int */
+    if (def == NULL)
+        return nc__create_fail(NC_ERR_INVALID_VALUE, "nc_prediction_create: unknown kind %d",
+                               (int)kind);
+    if (K < 2 || K > 46340) /* K*K must fit an int */
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_prediction_create: K = %zu is not in "
+                               "[2, 46340]", K);
     for (k = 0; k < K; k++) {
-        if (counts[k] == 0) return NC_ERR_EMPTY_CLASS;
-        if (counts[k] > SIZE_MAX - N) return NC_ERR_INVALID_SIZE;
+        if (counts[k] == 0)
+            return nc__create_fail(NC_ERR_EMPTY_CLASS, "nc_prediction_create: class %zu has no "
+                                   "sample (counts[%zu] = 0)", k, k);
+        if (counts[k] > SIZE_MAX - N)
+            return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_prediction_create: the counts' sum "
+                                   "overflows");
         N += counts[k];
     }
-    if ((double)N > 9007199254740992.0) return NC_ERR_INVALID_SIZE; /* exact as a double */
+    if ((double)N > 9007199254740992.0) /* exact as a double */
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_prediction_create: N = %zu exceeds 2^53",
+                               N);
     if (def->equal_counts)
         for (k = 1; k < K; k++)
-            if (counts[k] != counts[0]) return NC_ERR_INVALID_VALUE;
+            if (counts[k] != counts[0])
+                return nc__create_fail(NC_ERR_INVALID_VALUE, "nc_prediction_create: this kind needs "
+                                       "equal counts (class %zu has %zu, class 0 %zu)", k,
+                                       counts[k], counts[0]);
 
     info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'A', 'A', (lapack_int)K, (lapack_int)K, &dummy,
                                (lapack_int)K, &dummy, &dummy, (lapack_int)K, &dummy,
                                (lapack_int)K, &wq, -1);
-    if (info != 0) return NC_ERR_LAPACK;
+    if (info != 0)
+        return nc__create_fail(NC_ERR_LAPACK, "nc_prediction_create: SVD workspace query (info %d)",
+                               (int)info);
     if (!(wq >= 1.0)) wq = 1.0;
     kk = K * K;
     vecn = kk + K;
     total = 5 * vecn + 5 * kk + 6 * K + (size_t)wq;
 
     p = (nc_prediction *)calloc(1, sizeof *p);
-    if (p == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (p == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_prediction_create: no memory");
     p->counts = (size_t *)malloc(K * sizeof(size_t));
     p->collapsed = (int *)calloc(K, sizeof(int));
     p->Z = (double *)calloc(total, sizeof(double));
@@ -89,7 +107,8 @@ NC_API nc_status nc_prediction_create(nc_prediction **prediction, nc_prediction_
         free(p->collapsed);
         free(p->Z);
         free(p);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_prediction_create: no memory for K = %zu",
+                               K);
     }
     memcpy(p->counts, counts, K * sizeof(size_t));
     p->def = def;

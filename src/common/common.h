@@ -40,6 +40,17 @@ nc_status nc__fail(char *buf, nc_status status, const char *fmt, ...)
 #endif
     ;
 
+/* The calling thread's reason of its last failed create
+ * (nc_create_last_error): every public create clears it on entry and
+ * records a failure with nc__create_fail (formatted like nc__fail), which
+ * returns status. */
+void nc__create_clear(void);
+nc_status nc__create_fail(nc_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Overflow-checked products for allocation sizes: 0 on success. */
 int nc__mul_size(size_t a, size_t b, size_t *out);
 /* a x b doubles, zeroed, on a 64-byte boundary (a cache line, a full

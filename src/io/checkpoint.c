@@ -11,6 +11,7 @@
  */
 #include "optim/optim.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,94 +45,249 @@ static void visit_loss_params(nc__ser *s, nc_model *m)
     }
 }
 
-static void visit_model(nc__ser *s, nc_model *m)
+/* ---- the checks of stored arrays (nc__ser_f64s_checked): the model's
+ * through the setters' checks (model.h), the optimizer's buffers, which no
+ * setter takes, finite (and >= 0 for second moments). ---------------------- */
+
+static nc_status check_class_weights(const double *x, size_t rows, size_t col0, size_t cols,
+                                     const void *ctx, char *what)
+{
+    (void)col0;
+    (void)cols;
+    (void)ctx;
+    return nc__model_check_class_weights(x, rows, what);
+}
+
+static nc_status check_layer(const double *x, size_t rows, size_t col0, size_t cols,
+                             const void *ctx, char *what)
+{
+    return nc__model_check_layer(*(const size_t *)ctx, x, rows, col0, cols, rows, what);
+}
+
+static nc_status check_b(const double *x, size_t rows, size_t col0, size_t cols, const void *ctx,
+                         char *what)
+{
+    (void)col0;
+    (void)cols;
+    (void)ctx;
+    return nc__model_check_b(x, rows, what);
+}
+
+static nc_status check_H(const double *x, size_t rows, size_t col0, size_t cols, const void *ctx,
+                         char *what)
+{
+    return nc__model_check_H(*(const nc_features *)ctx, x, rows, col0, cols, rows, what);
+}
+
+/* A buffer, named by ctx: finite. */
+static nc_status check_finite(const double *x, size_t rows, size_t col0, size_t cols,
+                              const void *ctx, char *what)
 {
     size_t i;
-    int loss = (int)m->loss, features = (int)m->features;
+    for (i = 0; i < rows * cols; i++)
+        if (!nc__is_finite(x[i]))
+            return nc__fail(what, NC_ERR_NON_FINITE, "%s[%zu] is %g, not finite",
+                            (const char *)ctx, col0 * rows + i, x[i]);
+    return NC_SUCCESS;
+}
+
+/* A buffer of second moments, named by ctx: finite and >= 0. */
+static nc_status check_moment(const double *x, size_t rows, size_t col0, size_t cols,
+                              const void *ctx, char *what)
+{
+    size_t i;
+    const nc_status st = check_finite(x, rows, col0, cols, ctx, what);
+    if (st != NC_SUCCESS) return st;
+    for (i = 0; i < rows * cols; i++)
+        if (x[i] < 0)
+            return nc__fail(what, NC_ERR_INVALID_VALUE, "%s[%zu] is %g, not >= 0",
+                            (const char *)ctx, col0 * rows + i, x[i]);
+    return NC_SUCCESS;
+}
+
+/* The model: sizes and labels must match the target; every value is
+ * checked in CHECK mode by the check its setter uses, and assigned in READ
+ * mode. */
+static void visit_model(nc__ser *s, nc_model *m)
+{
+    const size_t d = m->d, K = m->K;
+    size_t i, l;
+    int loss, bias, fixed;
+    nc_features features;
+    double lW, lH, lb, alpha, beta;
+    char what[NC_MSG_SIZE];
     nc__ser_expect(s, m->d, "the feature dimension d differs");
     nc__ser_expect(s, m->K, "the number of classes K differs");
     nc__ser_expect(s, m->N, "the number of samples N differs");
     nc__ser_expect(s, m->depth, "the depth differs");
     for (i = 0; i < m->N && s->status == NC_SUCCESS; i++)
         nc__ser_expect(s, (uint64_t)(uint32_t)m->labels[i], "the labels differ");
-    nc__ser_enum(s, &loss, NC__LOSS_COUNT - 1, "unknown loss");
-    nc__ser_enum(s, &features, NC_FEATURES_RELU, "unknown feature model");
+    loss = nc__ser_enum_value(s, (int)m->loss, NC__LOSS_COUNT - 1, "unknown loss");
+    features = (nc_features)nc__ser_enum_value(s, (int)m->features, NC_FEATURES_RELU,
+                                               "unknown feature model");
+    bias = nc__ser_enum_value(s, m->bias, 1, "the bias flag is not 0 or 1");
+    fixed = nc__ser_enum_value(s, m->fixed, 1, "the fixed-classifier flag is not 0 or 1");
+    visit_loss_params(s, m);
+    lW = nc__ser_double_value(s, m->lambda_W);
+    lH = nc__ser_double_value(s, m->lambda_H);
+    lb = nc__ser_double_value(s, m->lambda_b);
+    if (nc__ser_loading(s)) nc__ser_refuse(s, nc__model_check_decay(lW, lH, lb, what), what);
+    alpha = nc__ser_double_value(s, m->alpha);
+    beta = nc__ser_double_value(s, m->beta);
+    if (nc__ser_loading(s)) nc__ser_refuse(s, nc__model_check_allnc(alpha, beta, what), what);
     if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) {
         m->loss = (nc_loss)loss;
-        m->features = (nc_features)features;
+        m->features = features;
+        m->bias = bias;
+        m->fixed = fixed;
+        m->lambda_W = lW;
+        m->lambda_H = lH;
+        m->lambda_b = lb;
+        m->alpha = alpha;
+        m->beta = beta;
     }
-    nc__ser_int(s, &m->bias);
-    nc__ser_int(s, &m->fixed);
-    visit_loss_params(s, m);
-    nc__ser_double(s, &m->lambda_W);
-    nc__ser_double(s, &m->lambda_H);
-    nc__ser_double(s, &m->lambda_b);
-    nc__ser_double(s, &m->alpha);
-    nc__ser_double(s, &m->beta);
-    nc__ser_f64s(s, m->class_weights, m->K);
-    nc__ser_f64s(s, m->small, nc__model_small_size(m));
-    nc__ser_f64s(s, m->H, m->d * m->N);
+    nc__ser_f64s_checked(s, m->class_weights, K, 1, check_class_weights, NULL);
+    /* The small variables: W_1 .. W_{M-1} (d rows each), W_M (K rows), b. */
+    for (l = 0; l < m->depth; l++)
+        nc__ser_f64s_checked(s, m->small + l * d * d, d, l + 1 == m->depth ? K : d, check_layer, &l);
+    nc__ser_f64s_checked(s, m->b, K, 1, check_b, NULL);
+    nc__ser_f64s_checked(s, m->H, d, m->N, check_H, &features);
 }
 
+/* A learning rate of a block, by the setters' check. */
+static double visit_lr(nc__ser *s, double lr, const char *block)
+{
+    char what[NC_MSG_SIZE], text[NC_MSG_SIZE];
+    nc_status st;
+    lr = nc__ser_double_value(s, lr);
+    if (nc__ser_loading(s) && (st = nc__optim_check_lr(lr, what)) != NC_SUCCESS) {
+        snprintf(text, sizeof text, "%s: %.200s", block, what);
+        nc__ser_fail(s, st, text);
+    }
+    return lr;
+}
+
+/* The step counters are doubles in Adam's bias correction and the schedule:
+ * at most 2^53, where every count is exact. */
+#define CKPT_MAX_COUNT 9007199254740992.0
+
 /* *needs_vH (CHECK mode) tells the caller to allocate the momentum buffer of
- * H before READ, when the checkpoint has one and the target does not. */
+ * H before READ, when the checkpoint has one and the target does not. The
+ * hyper-parameters go through the setters' checks in CHECK mode; the state
+ * (buffers, counters, L-BFGS's history) must be what a run can produce. */
 static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
 {
-    const size_t dN = o->model->d * o->model->N;
     const nc__rule_def *rule = o->rule_def; /* NULL for L-BFGS */
-    int schedule = (int)o->schedule, has_vH, p;
+    int schedule, has_vH, buffers_valid, p;
+    size_t period, max_iterations, iterations, evaluations;
+    double lr_layers, lr_H, lr_b, hp[NC__PARAM_COUNT], sched_param, gtol, objective, gnorm;
+    double norms[4];
+    double *const norm_fields[4] = {&o->nvs2, &o->nss2, &o->nvH2, &o->nsH2};
+    static const char *const norm_names[4] = {"|v_small|^2", "|s_small|^2", "|v_H|^2",
+                                              "|s_H|^2"};
+    char what[NC_MSG_SIZE];
     nc__ser_expect(s, (uint64_t)o->algorithm, "the optimizer's algorithm differs");
     nc__ser_expect(s, o->n_small, "the optimizer's variable count differs");
     nc__ser_expect(s, o->n_max, "the optimizer's variable count differs");
     if (o->algorithm == NC_OPT_LBFGS)
         nc__ser_expect(s, o->history, "the L-BFGS history size differs");
     has_vH = nc__ser_flag(s, o->v_H != NULL);
-    if (needs_vH) *needs_vH = has_vH && !o->v_H;
-    nc__ser_double(s, &o->lr_layers);
-    nc__ser_double(s, &o->lr_H);
-    nc__ser_double(s, &o->lr_b);
+    lr_layers = visit_lr(s, o->lr_layers, "learning rate of the layers");
+    lr_H = visit_lr(s, o->lr_H, "learning rate of H");
+    lr_b = visit_lr(s, o->lr_b, "learning rate of b");
     /* The rules' hyper-parameters (rule.h, nc__param): format 1's for every
      * algorithm, any later one for the rules that read it. */
-    for (p = 0; p < NC__PARAM_COUNT; p++)
+    for (p = 0; p < NC__PARAM_COUNT; p++) {
+        hp[p] = *nc__rule_param(&o->hp, (nc__param)p);
         if (p < NC__PARAM_FORMAT1 || (rule && (rule->params & NC__PARAM_BIT(p))))
-            nc__ser_double(s, nc__rule_param(&o->hp, (nc__param)p));
-    nc__ser_enum(s, &schedule, NC_SCHEDULE_COSINE, "unknown schedule");
-    if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) o->schedule = (nc_schedule)schedule;
-    nc__ser_size(s, &o->period);
-    nc__ser_double(s, &o->sched_param);
-    nc__ser_size(s, &o->max_iterations);
-    nc__ser_double(s, &o->gtol);
-    nc__ser_int(s, &o->buffers_valid);
-    nc__ser_size(s, &o->iterations);
-    nc__ser_size(s, &o->evaluations);
-    nc__ser_double(s, &o->objective);
-    nc__ser_double(s, &o->gradient_norm);
-    nc__ser_double(s, &o->nvs2);
-    nc__ser_double(s, &o->nss2);
-    nc__ser_double(s, &o->nvH2);
-    nc__ser_double(s, &o->nsH2);
-    nc__ser_f64s(s, o->v_small, o->n_small);
-    nc__ser_f64s(s, o->s_small, o->n_small);
-    if (has_vH) nc__ser_f64s(s, o->v_H, dN);
-    if (rule && (rule->buffers & NC__RULE_S)) nc__ser_f64s(s, o->s_H, dN);
+            hp[p] = nc__ser_double_value(s, hp[p]);
+    }
+    if (nc__ser_loading(s))
+        nc__ser_refuse(s, nc__optim_check_momentum(hp[NC__PARAM_MOMENTUM], what), what);
+    if (nc__ser_loading(s))
+        nc__ser_refuse(s, nc__optim_check_adam(hp[NC__PARAM_BETA1], hp[NC__PARAM_BETA2],
+                                               hp[NC__PARAM_EPS], what), what);
+    /* A rule that keeps v at this momentum needs v of H in the file. */
+    if (nc__ser_loading(s) && rule && !has_vH &&
+        (nc__rule_buffers(rule, hp[NC__PARAM_MOMENTUM]) & NC__RULE_V))
+        nc__ser_fail(s, NC_ERR_FORMAT, "the momentum buffer of H is missing");
+    if (needs_vH) *needs_vH = has_vH && !o->v_H;
+    schedule = nc__ser_enum_value(s, (int)o->schedule, NC_SCHEDULE_COSINE, "unknown schedule");
+    period = nc__ser_size_value(s, o->period);
+    sched_param = nc__ser_double_value(s, o->sched_param);
+    if (nc__ser_loading(s)) {
+        nc__ser_refuse(s, nc__optim_check_schedule((nc_schedule)schedule, period, sched_param,
+                                                   what), what);
+        if (period == 0) /* the setter stores 1 for a constant schedule's 0 */
+            nc__ser_fail(s, NC_ERR_INVALID_VALUE, "schedule period must be >= 1");
+    }
+    max_iterations = nc__ser_size_value(s, o->max_iterations);
+    if (nc__ser_loading(s))
+        nc__ser_refuse(s, nc__optim_check_max_iterations(max_iterations, what), what);
+    gtol = nc__ser_double_value(s, o->gtol);
+    if (nc__ser_loading(s)) nc__ser_refuse(s, nc__optim_check_tolerance(gtol, what), what);
+    buffers_valid = nc__ser_enum_value(s, o->buffers_valid, 1, "the buffer flag is not 0 or 1");
+    iterations = nc__ser_size_value(s, o->iterations);
+    evaluations = nc__ser_size_value(s, o->evaluations);
+    if (nc__ser_loading(s) && ((double)iterations > CKPT_MAX_COUNT ||
+                               (double)evaluations > CKPT_MAX_COUNT))
+        nc__ser_fail(s, NC_ERR_INVALID_VALUE, "the step or evaluation counter exceeds 2^53");
+    objective = nc__ser_double_value(s, o->objective);
+    gnorm = nc__ser_double_value(s, o->gradient_norm);
+    /* NaN: not computed yet; +Inf: a pass that overflowed. */
+    if (nc__ser_loading(s) && (objective == -INFINITY || gnorm < 0))
+        nc__ser_fail(s, NC_ERR_INVALID_VALUE, "the objective is -Inf or the gradient norm < 0");
+    for (p = 0; p < 4; p++) {
+        norms[p] = nc__ser_double_value(s, *norm_fields[p]);
+        if (nc__ser_loading(s) && !(nc__is_finite(norms[p]) && norms[p] >= 0)) {
+            snprintf(what, sizeof what, "the buffer norm %s is %g, not finite and >= 0",
+                     norm_names[p], norms[p]);
+            nc__ser_fail(s, NC_ERR_INVALID_VALUE, what);
+        }
+    }
+    if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) {
+        o->lr_layers = lr_layers;
+        o->lr_H = lr_H;
+        o->lr_b = lr_b;
+        for (p = 0; p < NC__PARAM_COUNT; p++) *nc__rule_param(&o->hp, (nc__param)p) = hp[p];
+        o->schedule = (nc_schedule)schedule;
+        o->period = period;
+        o->sched_param = sched_param;
+        o->max_iterations = max_iterations;
+        o->gtol = gtol;
+        o->buffers_valid = buffers_valid;
+        o->iterations = iterations;
+        o->evaluations = evaluations;
+        o->objective = objective;
+        o->gradient_norm = gnorm;
+        for (p = 0; p < 4; p++) *norm_fields[p] = norms[p];
+    }
+    nc__ser_f64s_checked(s, o->v_small, o->n_small, 1, check_finite, "v_small");
+    nc__ser_f64s_checked(s, o->s_small, o->n_small, 1, check_moment, "s_small");
+    if (has_vH) nc__ser_f64s_checked(s, o->v_H, o->model->d, o->model->N, check_finite, "v_H");
+    if (rule && (rule->buffers & NC__RULE_S))
+        nc__ser_f64s_checked(s, o->s_H, o->model->d, o->model->N, check_moment, "s_H");
     if (o->algorithm == NC_OPT_LBFGS) {
-        size_t len = o->hist_len, next = o->hist_next;
-        nc__ser_size(s, &len);
-        nc__ser_size(s, &next);
-        if ((s->mode == NC_SER_CHECK || s->mode == NC_SER_READ) &&
-            (len > o->history || next >= o->history))
+        size_t len = nc__ser_size_value(s, o->hist_len), next = nc__ser_size_value(s, o->hist_next);
+        int valid;
+        double f;
+        if (nc__ser_loading(s) && (len > o->history || next >= o->history))
             nc__ser_fail(s, NC_ERR_FORMAT, "L-BFGS history indices out of range");
+        valid = nc__ser_enum_value(s, o->lbfgs_valid, 1, "the L-BFGS state flag is not 0 or 1");
+        f = nc__ser_double_value(s, o->f);
+        if (nc__ser_loading(s) && valid && !nc__is_finite(f))
+            nc__ser_fail(s, NC_ERR_NON_FINITE, "the L-BFGS objective is not finite");
         if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) {
             o->hist_len = len;
             o->hist_next = next;
+            o->lbfgs_valid = valid;
+            o->f = f;
         }
-        nc__ser_int(s, &o->lbfgs_valid);
-        nc__ser_double(s, &o->f);
-        nc__ser_f64s(s, o->S, o->history * o->n_max);
-        nc__ser_f64s(s, o->Y, o->history * o->n_max);
-        nc__ser_f64s(s, o->rho, o->history);
-        nc__ser_f64s(s, o->x, o->n_max);
-        nc__ser_f64s(s, o->g, o->n_max);
+        nc__ser_f64s_checked(s, o->S, o->n_max, o->history, check_finite, "L-BFGS S");
+        nc__ser_f64s_checked(s, o->Y, o->n_max, o->history, check_finite, "L-BFGS Y");
+        nc__ser_f64s_checked(s, o->rho, o->history, 1, check_finite, "L-BFGS rho");
+        nc__ser_f64s_checked(s, o->x, o->n_max, 1, check_finite, "L-BFGS x");
+        nc__ser_f64s_checked(s, o->g, o->n_max, 1, check_finite, "L-BFGS g");
     }
 }
 

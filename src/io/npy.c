@@ -230,6 +230,33 @@ static nc_status parse_descr(const char *s, nc__npy_header *h, char *msg)
     return NC_SUCCESS;
 }
 
+/* What a file that is not .npy looks like, from its first bytes, and the
+ * one-line fix: the message of a bad magic string. */
+static nc_status not_npy(const unsigned char *buf, size_t len, char *msg)
+{
+    size_t i, n = len < 64 ? len : 64, text = 0;
+    if (len >= 4 && memcmp(buf, "PK\003\004", 4) == 0)
+        return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file: a zip archive, as .npz files "
+                        "(np.savez) and torch.save files are; save each array with "
+                        "np.save('x.npy', array) (a tensor: t.detach().cpu().numpy())");
+    if (len >= 2 && buf[0] == 0x80 && buf[1] >= 2 && buf[1] <= 5)
+        return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file: a Python pickle (pickle.dump, or "
+                        "torch.save in its legacy format); save each array with "
+                        "np.save('x.npy', array)");
+    if (len >= 8 && memcmp(buf, "\211HDF\r\n\032\n", 8) == 0)
+        return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file: an HDF5 file; save each dataset "
+                        "with np.save('x.npy', f['name'][()])");
+    for (i = 0; i < n; i++)
+        if (buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r' || (buf[i] >= 32 && buf[i] < 127))
+            text++;
+    if (n > 0 && text == n)
+        return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file: text (CSV or whitespace-separated "
+                        "numbers?); convert it with np.save('x.npy', np.loadtxt('x.csv', "
+                        "delimiter=','))");
+    return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file (bad magic string); write arrays with "
+                    "np.save('x.npy', array)");
+}
+
 nc_status nc__npy_parse_header(const unsigned char *buf, size_t len, nc__npy_header *h,
                                size_t *needed, char *msg)
 {
@@ -242,13 +269,11 @@ nc_status nc__npy_parse_header(const unsigned char *buf, size_t len, nc__npy_hea
     *needed = 0;
     memset(h, 0, sizeof *h);
     if (len < 8) {
-        if (len > 0 && memcmp(buf, npy_magic, len < 6 ? len : 6) != 0)
-            return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file (bad magic string)");
+        if (len > 0 && memcmp(buf, npy_magic, len < 6 ? len : 6) != 0) return not_npy(buf, len, msg);
         return nc__fail(msg, NC_ERR_TRUNCATED, "file of %lu bytes ends inside the magic string",
                         (unsigned long)len);
     }
-    if (memcmp(buf, npy_magic, 6) != 0)
-        return nc__fail(msg, NC_ERR_FORMAT, "not a .npy file (bad magic string)");
+    if (memcmp(buf, npy_magic, 6) != 0) return not_npy(buf, len, msg);
     if (buf[6] < 1 || buf[6] > 3 || buf[7] != 0)
         return nc__fail(msg, NC_ERR_FORMAT, "unsupported .npy format version %u.%u",
                         (unsigned)buf[6], (unsigned)buf[7]);
@@ -331,9 +356,15 @@ nc_status nc__npy_parse_header(const unsigned char *buf, size_t len, nc__npy_hea
     if (!have_descr || !have_order || !have_shape)
         return nc__fail(msg, NC_ERR_FORMAT, "header lacks the key '%s'",
                         !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
-    if (ndim < 1 || ndim > 2)
-        return nc__fail(msg, NC_ERR_UNSUPPORTED, "arrays of %lu dimensions are not supported "
-                        "(1 or 2 only)", (unsigned long)ndim);
+    if (ndim < 1 || ndim > 2) {
+        if (ndim == 0)
+            return nc__fail(msg, NC_ERR_UNSUPPORTED, "the array has 0 dimensions (a scalar, shape "
+                            "()); only 1 or 2 are supported: save np.atleast_1d(x)");
+        return nc__fail(msg, NC_ERR_UNSUPPORTED, "the array has %lu dimensions (shape (%lu, %lu, "
+                        "%lu%s)); only 1 or 2 are supported: save x.reshape(len(x), -1), one row "
+                        "per sample", (unsigned long)ndim, (unsigned long)shape[0],
+                        (unsigned long)shape[1], (unsigned long)shape[2], ndim > 3 ? ", ..." : "");
+    }
     h->ndim = ndim;
     h->rows = shape[0];
     h->cols = ndim == 2 ? shape[1] : 1;
@@ -362,14 +393,17 @@ struct nc_npy_reader {
 NC_API nc_status nc_npy_reader_create(nc_npy_reader **reader)
 {
     nc_npy_reader *r;
-    if (reader == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (reader == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_npy_reader_create: reader is NULL");
     *reader = NULL;
     r = (nc_npy_reader *)calloc(1, sizeof *r);
-    if (r == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (r == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_npy_reader_create: no memory");
     r->buf = (unsigned char *)malloc(NPY_BUF_BYTES);
     if (r->buf == NULL) {
         free(r);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_npy_reader_create: no memory for its "
+                               "buffer");
     }
     r->fd = -1;
     r->msg[0] = '\0';
@@ -642,14 +676,17 @@ struct nc_npy_writer {
 NC_API nc_status nc_npy_writer_create(nc_npy_writer **writer)
 {
     nc_npy_writer *w;
-    if (writer == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (writer == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_npy_writer_create: writer is NULL");
     *writer = NULL;
     w = (nc_npy_writer *)calloc(1, sizeof *w);
-    if (w == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (w == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_npy_writer_create: no memory");
     w->buf = (unsigned char *)malloc(NPY_BUF_BYTES);
     if (w->buf == NULL) {
         free(w);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_npy_writer_create: no memory for its "
+                               "buffer");
     }
     nc__atomic_init(&w->file);
     *writer = w;

@@ -10,8 +10,10 @@
 
 #include <stdarg.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +129,85 @@ void nc__ser_enum(nc__ser *s, int *p, int max, const char *what)
         *p = (int)r;
 }
 
-int nc__ser_flag(nc__ser *s, int v) { return nc__ser_raw(s, (uint64_t)(v != 0)) != 0; }
+int nc__ser_flag(nc__ser *s, int v) { return nc__ser_enum_value(s, v != 0, 1, "a flag is not 0 or 1"); }
+
+double nc__ser_double_value(nc__ser *s, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    u = nc__ser_raw(s, u);
+    if (s->mode == NC_SER_CHECK || s->mode == NC_SER_READ) memcpy(&v, &u, 8);
+    return v;
+}
+
+size_t nc__ser_size_value(nc__ser *s, size_t v)
+{
+    const uint64_t r = nc__ser_raw(s, (uint64_t)v);
+    if (s->mode != NC_SER_CHECK && s->mode != NC_SER_READ) return v;
+    if (r > (uint64_t)SIZE_MAX) {
+        nc__ser_fail(s, NC_ERR_FORMAT, "a count does not fit this machine's size_t");
+        return v;
+    }
+    return (size_t)r;
+}
+
+int nc__ser_enum_value(nc__ser *s, int v, int max, const char *what)
+{
+    const uint64_t r = nc__ser_raw(s, (uint64_t)v);
+    if (s->mode == NC_SER_SIZE || s->mode == NC_SER_WRITE || s->status != NC_SUCCESS) return v;
+    if (r > (uint64_t)max) {
+        nc__ser_fail(s, NC_ERR_FORMAT, what);
+        return v;
+    }
+    return (int)r;
+}
+
+int nc__ser_loading(const nc__ser *s)
+{
+    return (s->mode == NC_SER_CHECK || s->mode == NC_SER_READ) && s->status == NC_SUCCESS;
+}
+
+void nc__ser_refuse(nc__ser *s, nc_status st, const char *what)
+{
+    if (st != NC_SUCCESS) nc__ser_fail(s, st, what);
+}
+
+void nc__ser_f64s_checked(nc__ser *s, double *x, size_t rows, size_t cols, nc__ser_cols_check check,
+                          const void *ctx)
+{
+    const size_t n = rows * cols; /* the size of an array the target holds */
+    size_t chunk, col0, i;
+    double *buf;
+    char what[NC_MSG_SIZE];
+    if (s->mode != NC_SER_CHECK || s->status != NC_SUCCESS || n == 0) {
+        nc__ser_f64s(s, x, n);
+        return;
+    }
+    if ((s->cap - s->pos) / 8 < n) {
+        nc__ser_fail(s, NC_ERR_TRUNCATED, "payload ends early");
+        return;
+    }
+    chunk = rows >= 4096 ? 1 : 4096 / rows;
+    if (chunk > cols) chunk = cols;
+    buf = (double *)malloc(rows * chunk * sizeof(double));
+    if (buf == NULL) {
+        nc__ser_fail(s, NC_ERR_OUT_OF_MEMORY, "no memory to check the stored values");
+        return;
+    }
+    for (col0 = 0; col0 < cols && s->status == NC_SUCCESS; col0 += chunk) {
+        const size_t c = cols - col0 < chunk ? cols - col0 : chunk;
+        const unsigned char *p = s->buf + s->pos + 8 * rows * col0;
+        nc_status st;
+        for (i = 0; i < rows * c; i++) {
+            const uint64_t u = nc__get_u64(p + 8 * i);
+            memcpy(buf + i, &u, 8);
+        }
+        st = check(buf, rows, col0, c, ctx, what);
+        if (st != NC_SUCCESS) nc__ser_fail(s, st, what);
+    }
+    free(buf);
+    if (s->status == NC_SUCCESS) s->pos += 8 * n;
+}
 
 void nc__ser_f64s(nc__ser *s, double *x, size_t n)
 {
@@ -364,21 +444,26 @@ static char *dup_string(const char *s)
 }
 
 /* fsync the directory holding path, so that the rename is durable. */
-static int sync_parent_dir(const char *path)
+/* The directory of path ("." for a bare name), malloc'd; NULL without memory. */
+static char *parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir;
-    int fd, rc;
-    if (slash == NULL) {
-        dir = dup_string(".");
-    } else {
-        const size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = (char *)malloc(n + 1);
-        if (dir != NULL) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
+    size_t n;
+    if (slash == NULL) return dup_string(".");
+    n = slash == path ? 1 : (size_t)(slash - path);
+    dir = (char *)malloc(n + 1);
+    if (dir != NULL) {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
     }
+    return dir;
+}
+
+static int sync_parent_dir(const char *path)
+{
+    char *dir = parent_dir(path);
+    int fd, rc;
     if (dir == NULL) return -1;
     fd = open(dir, O_RDONLY | O_CLOEXEC);
     free(dir);
@@ -388,6 +473,60 @@ static int sync_parent_dir(const char *path)
     if (rc != 0 && (errno == EINVAL || errno == EBADF)) rc = 0;
     close(fd);
     return rc;
+}
+
+/* Skip the decimal (hex: 16) digits at *p; 0 if there are none. */
+static int skip_digits(const char **p, int hex)
+{
+    const char *q = *p;
+    while ((*q >= '0' && *q <= '9') || (hex && ((*q >= 'a' && *q <= 'f'))) ) q++;
+    if (q == *p) return 0;
+    *p = q;
+    return 1;
+}
+
+/*
+ * Remove the temporary files of path that an interrupted save left: the
+ * regular files of its directory named "<name>.<pid>.<tag>.<n>.tmp" (the
+ * library's own naming, name the target's) whose process no longer exists
+ * (kill(pid, 0) fails with ESRCH). Files of this process and of live
+ * processes are left alone: they may be saves in progress. Best effort:
+ * any failure leaves the files where they are.
+ */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const size_t blen = strlen(base);
+    char *dir = parent_dir(path), *full;
+    DIR *dp;
+    struct dirent *e;
+    if (dir == NULL || blen == 0) {
+        free(dir);
+        return;
+    }
+    dp = opendir(dir);
+    while (dp != NULL && (e = readdir(dp)) != NULL) {
+        const char *q = e->d_name, *pid_at;
+        long pid;
+        struct stat st;
+        if (strncmp(q, base, blen) != 0 || q[blen] != '.') continue;
+        q += blen + 1;
+        pid_at = q;
+        if (!skip_digits(&q, 0) || *q++ != '.' || !skip_digits(&q, 1) || *q++ != '.' ||
+            !skip_digits(&q, 0) || strcmp(q, ".tmp") != 0)
+            continue;
+        pid = strtol(pid_at, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        full = (char *)malloc(strlen(dir) + strlen(e->d_name) + 2);
+        if (full == NULL) break;
+        sprintf(full, "%s/%s", dir, e->d_name);
+        if (lstat(full, &st) == 0 && S_ISREG(st.st_mode)) unlink(full);
+        free(full);
+    }
+    if (dp != NULL) closedir(dp);
+    free(dir);
 }
 
 void nc__atomic_init(nc__atomic_file *a)
@@ -425,6 +564,7 @@ nc_status nc__atomic_begin(nc__atomic_file *a, const char *path, const void *tag
         a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (a->fd >= 0 || errno != EEXIST) break;
     }
+    if (a->fd >= 0) remove_stale_temps(path);
     if (a->fd < 0) {
         io_fail(msg, NC_ERR_IO, who, "cannot create a temporary file beside '%.150s': %s", path,
                 strerror(errno));
@@ -455,12 +595,14 @@ nc_status nc__atomic_commit(nc__atomic_file *a, char *msg, const char *who)
         nc__atomic_abort(a);
         return NC_ERR_IO;
     }
-    /* The file is in place; only durability of the rename is left. */
+    /* The new file is complete and in place: the save has succeeded, and
+     * nothing after this point makes it a failure. Syncing the directory
+     * only makes the rename durable across a power loss; if it fails (or
+     * cannot even allocate the directory's name) the file stays and the
+     * save is reported as done. */
     free(a->tmp);
     a->tmp = NULL;
-    if (sync_parent_dir(a->path) != 0)
-        st = io_fail(msg, NC_ERR_IO, who, "fsync of the directory of '%.150s' failed: %s", a->path,
-                     strerror(errno));
+    (void)sync_parent_dir(a->path);
     nc__atomic_abort(a); /* frees the path; nothing left to remove */
     return st;
 }

@@ -75,10 +75,36 @@ void nc__ser_double(nc__ser *s, double *p);
 /* An enum or flag in [0, max]: NC_ERR_FORMAT otherwise (CHECK and READ). */
 void nc__ser_enum(nc__ser *s, int *p, int max, const char *what);
 /* A flag that decides what follows: v in WRITE mode, the stored value
- * (nonzero or 0) in the others; never assigned. */
+ * (1 or 0; NC_ERR_FORMAT for any other) in the others; never assigned. */
 int nc__ser_flag(nc__ser *s, int v);
 /* n doubles at x: written, skipped (CHECK) or restored (READ). */
 void nc__ser_f64s(nc__ser *s, double *x, size_t n);
+
+/* Fields read into the caller's hands, so that a loader can validate a
+ * value in CHECK mode, before anything changes: each writes v in WRITE mode
+ * and returns v (SIZE, WRITE) or the stored value (CHECK, READ); none
+ * assigns. */
+double nc__ser_double_value(nc__ser *s, double v);
+/* NC_ERR_FORMAT if the stored value does not fit a size_t. */
+size_t nc__ser_size_value(nc__ser *s, size_t v);
+/* An enum or flag in [0, max]: NC_ERR_FORMAT with what otherwise. */
+int nc__ser_enum_value(nc__ser *s, int v, int max, const char *what);
+/* 1 in CHECK and READ mode while the visit has not failed: the values
+ * returned above are the file's, to be validated. */
+int nc__ser_loading(const nc__ser *s);
+/* Record a validation's refusal (st != NC_SUCCESS, what its message). */
+void nc__ser_refuse(nc__ser *s, nc_status st, const char *what);
+
+/* A check of columns col0 .. col0 + cols - 1 of a stored rows x cols
+ * column-major array (decoded, the first at x, ld rows): NC_SUCCESS, or a
+ * status and what is wrong in what (NC_MSG_SIZE). */
+typedef nc_status (*nc__ser_cols_check)(const double *x, size_t rows, size_t col0, size_t cols,
+                                        const void *ctx, char *what);
+/* nc__ser_f64s of rows x cols doubles that CHECK mode also validates: the
+ * stored values are decoded a few columns at a time and passed to check
+ * (NC_ERR_OUT_OF_MEMORY if no scratch space). */
+void nc__ser_f64s_checked(nc__ser *s, double *x, size_t rows, size_t cols, nc__ser_cols_check check,
+                          const void *ctx);
 
 /* ---- file images -------------------------------------------------------------- */
 
@@ -120,8 +146,11 @@ nc_status nc__read_file(const char *path, unsigned char **data, size_t *n, char 
  * temporary file "<path>.<pid>.<tag>.<n>.tmp" is created in the target's
  * directory with O_EXCL (mode 0666 less the umask); commit fsyncs, closes,
  * renames it over the target and fsyncs the directory; any failure before
- * the rename removes it. Messages go to msg prefixed by "<who>: " (who may
- * be NULL).
+ * the rename removes it, and nothing after the rename is a failure (the new
+ * file is complete and in place). Begin also removes the temporary files of
+ * the same target left by processes that no longer exist (an interrupted
+ * save: killed, or a power loss). Messages go to msg prefixed by "<who>: "
+ * (who may be NULL).
  */
 typedef struct nc__atomic_file {
     int fd;     /* the temporary file, -1 when none is open */
@@ -137,8 +166,8 @@ nc_status nc__atomic_begin(nc__atomic_file *a, const char *path, const void *tag
                            const char *who);
 /* Put the written file in place. Whatever the outcome the handle is idle
  * afterwards; NC_ERR_IO if the fsync, close or rename failed (temporary
- * file removed, target untouched) or if only the directory's fsync did (the
- * new file is in place). */
+ * file removed, target untouched); NC_SUCCESS once the rename is done, even
+ * if the directory's fsync then fails. */
 nc_status nc__atomic_commit(nc__atomic_file *a, char *msg, const char *who);
 /* Abandon: close and remove the temporary file; the handle becomes idle.
  * Accepts an idle handle. */

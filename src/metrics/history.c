@@ -16,13 +16,15 @@ NC_API nc_status nc_history_create(nc_history **history)
 {
     nc_history *h;
     size_t k;
-    if (history == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (history == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_history_create: history is NULL");
     *history = NULL;
     h = (nc_history *)calloc(1, sizeof *h);
-    if (h == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (h == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_history_create: no memory");
     if (nc_metrics_create(&h->measure) != NC_SUCCESS) {
         free(h);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_history_create: no memory");
     }
     for (k = 0; k < NC_METRIC_COUNT; k++) h->metrics[k] = (nc_metric)k;
     h->n_metrics = NC_METRIC_COUNT;

@@ -1013,16 +1013,32 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
         counts[y]++;
     }
     for (k = 0; k < K; k++)
-        if (counts[k] == 0)
-            return nc__fail(m->msg, NC_ERR_EMPTY_CLASS, "class %lu has no samples",
-                            (unsigned long)k);
+        if (counts[k] == 0) {
+            size_t present = 0, top = 0, kk;
+            for (kk = 0; kk < K; kk++)
+                if (counts[kk] > 0) {
+                    present++;
+                    top = kk;
+                }
+            return nc__fail(m->msg, NC_ERR_EMPTY_CLASS,
+                            "class %lu has no samples: K = %lu, and the labels use %lu of the "
+                            "classes 0..%lu (largest label %lu); every class in [0, K) needs a "
+                            "sample, so pass the K the labels were made for",
+                            (unsigned long)k, (unsigned long)K, (unsigned long)present,
+                            (unsigned long)(K - 1), (unsigned long)top);
+        }
 
-    if (!nc__all_finite_mat(H, d, N, ldh))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "H contains NaN or Inf");
-    if (W != NULL && !nc__all_finite_mat(W, d, K, ldw))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "W contains NaN or Inf");
-    if (W != NULL && b != NULL && !nc__all_finite(b, K))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "b contains NaN or Inf");
+    {
+        size_t row, col;
+        if (nc__find_nonfinite(H, d, N, ldh, &row, &col))
+            return nc__fail(m->msg, NC_ERR_NON_FINITE, "H has a NaN or Inf at row %lu of column "
+                            "(sample) %lu", (unsigned long)row, (unsigned long)col);
+        if (W != NULL && nc__find_nonfinite(W, d, K, ldw, &row, &col))
+            return nc__fail(m->msg, NC_ERR_NON_FINITE, "W has a NaN or Inf at row %lu of column "
+                            "(class) %lu", (unsigned long)row, (unsigned long)col);
+        if (W != NULL && b != NULL && nc__find_nonfinite(b, K, 1, K, &row, &col))
+            return nc__fail(m->msg, NC_ERR_NON_FINITE, "b[%lu] is NaN or Inf", (unsigned long)row);
+    }
 
     /* ---- class means of the scaled features, in two passes ---- */
     sH = nc__pow2_scale(nc__amax_mat(H, d, N, ldh));
@@ -1156,10 +1172,12 @@ char *nc__metrics_msg(nc_metrics *m) { return m->msg; }
 NC_API nc_status nc_metrics_create(nc_metrics **metrics)
 {
     nc_metrics *m;
-    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (metrics == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_metrics_create: metrics is NULL");
     *metrics = NULL;
     m = (nc_metrics *)calloc(1, sizeof *m);
-    if (m == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (m == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_metrics_create: no memory");
     m->global_mean = NC_GLOBAL_MEAN_SAMPLE;
     m->between_weight = NC_BETWEEN_UNIFORM;
     m->pinv_rtol = 1e-13;

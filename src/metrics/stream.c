@@ -100,11 +100,14 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     size_t need = 0, big;
     double wq = 0.0, dummy = 0.0;
     lapack_int info;
-    if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (stream == NULL) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_stream_create: stream is NULL");
     *stream = NULL;
-    if (d == 0 || K < 2 || !nc__fits_int(d) || !nc__fits_int(K)) return NC_ERR_INVALID_SIZE;
+    if (d == 0 || K < 2 || !nc__fits_int(d) || !nc__fits_int(K))
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_stream_create: d = %zu, K = %zu (need "
+                               "1 <= d and 2 <= K, both at most INT_MAX)", d, K);
     s = (nc_stream *)calloc(1, sizeof *s);
-    if (s == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (s == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_stream_create: no memory");
     s->d = d;
     s->K = K;
     s->q = d < K ? d : K;
@@ -120,7 +123,9 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
                                (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
     if (info != 0 || wq > (double)INT_MAX) {
         free(s);
-        return info != 0 ? NC_ERR_LAPACK : NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(info != 0 ? NC_ERR_LAPACK : NC_ERR_OUT_OF_MEMORY, "nc_stream_create: "
+                               "the SVD workspace query failed (info %d) or is too large",
+                               (int)info);
     }
     s->lwork = wq >= 1.0 ? (size_t)wq : 1;
     /* 3 d x K, d x q, 2 d x B, q x B, 2 K x B, 4 q x q, 3 K, lwork (the
@@ -131,7 +136,8 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
         nc__size_mad(&need, 1, s->lwork) ||
         need > SIZE_MAX / sizeof(double)) {
         free(s);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_stream_create: the workspace of d = %zu, "
+                               "K = %zu overflows", d, K);
     }
     s->mem = (double *)calloc(need, sizeof(double));
     s->smem = (size_t *)calloc(5 * K, sizeof(size_t));
@@ -139,7 +145,8 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
         free(s->mem);
         free(s->smem);
         free(s);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_stream_create: no memory for %zu doubles",
+                               need);
     }
     s->mem_doubles = need;
     layout_arrays(s);

@@ -132,19 +132,27 @@ NC_API nc_status nc_model_create(nc_model **model, size_t d, size_t K, size_t N,
     nc_model *m;
     nc_status st;
     size_t i, k;
-    if (!model) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!model) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create: model is NULL");
     *model = NULL;
-    if (!labels) return NC_ERR_NULL_ARGUMENT;
-    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
+    if (!labels) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create: labels is NULL");
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create: sizes d = %zu, K = %zu, N = %zu (need d >= 1, "
+                               "K >= 2, N >= 1, and d K, d N, K N within reach)", d, K, N);
     for (i = 0; i < N; i++)
-        if (labels[i] < 0 || (size_t)labels[i] >= K) return NC_ERR_LABEL_OUT_OF_RANGE;
-    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+        if (labels[i] < 0 || (size_t)labels[i] >= K)
+            return nc__create_fail(NC_ERR_LABEL_OUT_OF_RANGE, "nc_model_create: label %ld of "
+                                   "sample %zu is outside [0, K = %zu)", (long)labels[i], i, K);
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create: no memory for d = %zu, K = %zu, N = %zu", d,
+                               K, N);
     memcpy(m->labels, labels, N * sizeof(int32_t));
     for (i = 0; i < N; i++) m->counts[labels[i]]++;
     for (k = 0; k < K; k++)
         if (m->counts[k] == 0) {
             nc_model_destroy(m);
-            return NC_ERR_EMPTY_CLASS;
+            return nc__create_fail(NC_ERR_EMPTY_CLASS, "nc_model_create: class %zu of K = %zu has "
+                                   "no sample (every class in [0, K) needs one)", k, K);
         }
     init_class_data(m);
     *model = m;
@@ -156,17 +164,29 @@ NC_API nc_status nc_model_create_counts(nc_model **model, size_t d, size_t K, co
     nc_model *m;
     nc_status st;
     size_t N = 0, k, i, pos = 0;
-    if (!model) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!model) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create_counts: model is NULL");
     *model = NULL;
-    if (!counts) return NC_ERR_NULL_ARGUMENT;
-    if (K < 2 || d == 0) return NC_ERR_INVALID_SIZE;
+    if (!counts)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_create_counts: counts is NULL");
+    if (K < 2 || d == 0)
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_model_create_counts: d = %zu, K = %zu (need "
+                               "d >= 1, K >= 2)", d, K);
     for (k = 0; k < K; k++) {
-        if (counts[k] == 0) return NC_ERR_EMPTY_CLASS;
-        if (counts[k] > SIZE_MAX - N) return NC_ERR_INVALID_SIZE;
+        if (counts[k] == 0)
+            return nc__create_fail(NC_ERR_EMPTY_CLASS, "nc_model_create_counts: class %zu has no "
+                                   "sample (counts[%zu] = 0)", k, k);
+        if (counts[k] > SIZE_MAX - N)
+            return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_model_create_counts: the counts' sum "
+                                   "overflows at class %zu", k);
         N += counts[k];
     }
-    if ((st = check_sizes(d, K, N)) != NC_SUCCESS) return st;
-    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS) return st;
+    if ((st = check_sizes(d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create_counts: sizes d = %zu, K = %zu, N = %zu are too "
+                               "large", d, K, N);
+    if ((st = model_alloc(&m, d, K, N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_create_counts: no memory for d = %zu, K = %zu, "
+                               "N = %zu", d, K, N);
     for (k = 0; k < K; k++) {
         m->counts[k] = counts[k];
         for (i = 0; i < counts[k]; i++) m->labels[pos++] = (int32_t)k;
@@ -215,14 +235,17 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
 {
     nc_model *m;
     nc_status st;
-    if (!copy) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!copy) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_copy: copy is NULL");
     *copy = NULL;
-    if (!src) return NC_ERR_NULL_ARGUMENT;
-    if (src->shard) return NC_ERR_UNSUPPORTED; /* a shard's hooks are not copied */
-    if ((st = model_alloc(&m, src->d, src->K, src->N)) != NC_SUCCESS) return st;
+    if (!src) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_model_copy: src is NULL");
+    if (src->shard)  /* a shard's hooks are not copied */
+        return nc__create_fail(NC_ERR_UNSUPPORTED, "nc_model_copy: the model is an MPI shard");
+    if ((st = model_alloc(&m, src->d, src->K, src->N)) != NC_SUCCESS)
+        return nc__create_fail(st, "nc_model_copy: no memory");
     if (src->depth > 1 && (st = set_layout(m, src->depth, NULL, NULL)) != NC_SUCCESS) {
         nc_model_destroy(m);
-        return st;
+        return nc__create_fail(st, "nc_model_copy: no memory for %zu layers", src->depth);
     }
     memcpy(m->labels, src->labels, src->N * sizeof(int32_t));
     memcpy(m->counts, src->counts, src->K * sizeof(size_t));
@@ -244,7 +267,7 @@ NC_API nc_status nc_model_copy(nc_model **copy, const nc_model *src)
     m->kernel = src->kernel;
     if (src->threads > 1 && (st = nc__pass_set_threads(m, src->threads)) != NC_SUCCESS) {
         nc_model_destroy(m);
-        return st;
+        return nc__create_fail(st, "nc_model_copy: cannot start %zu threads", src->threads);
     }
     nc__model_update_product(m);
     *copy = m;
@@ -291,6 +314,80 @@ NC_API nc_status nc_model_get_class_counts(const nc_model *m, size_t *counts)
     return NC_SUCCESS;
 }
 
+/* ---- the one check of each value (model.h) ------------------------------------ */
+
+nc_status nc__model_check_decay(double lW, double lH, double lb, char *msg)
+{
+    if (!nc__is_finite(lW) || !nc__is_finite(lH) || !nc__is_finite(lb))
+        return nc__fail(msg, NC_ERR_NON_FINITE,
+                        "weight decay (lambda_W, lambda_H, lambda_b) = (%g, %g, %g) is not finite",
+                        lW, lH, lb);
+    if (lW < 0 || lH < 0 || lb < 0)
+        return nc__fail(msg, NC_ERR_INVALID_VALUE,
+                        "negative weight decay (lambda_W, lambda_H, lambda_b) = (%g, %g, %g)", lW,
+                        lH, lb);
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_check_allnc(double alpha, double beta, char *msg)
+{
+    if (!nc__is_finite(alpha) || !nc__is_finite(beta))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "AllNC weights (alpha, beta) = (%g, %g) are not "
+                        "finite", alpha, beta);
+    if (alpha < 0 || beta < 0)
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "negative AllNC weight (alpha, beta) = (%g, %g)",
+                        alpha, beta);
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_check_class_weights(const double *w, size_t K, char *msg)
+{
+    size_t k;
+    for (k = 0; k < K; k++) {
+        if (!nc__is_finite(w[k]))
+            return nc__fail(msg, NC_ERR_NON_FINITE, "class weight %zu is %g, not finite", k, w[k]);
+        if (!(w[k] > 0))
+            return nc__fail(msg, NC_ERR_INVALID_VALUE, "class weight %zu is %g, not > 0", k, w[k]);
+    }
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_check_layer(size_t l, const double *A, size_t d, size_t row0, size_t rows,
+                                size_t lda, char *msg)
+{
+    size_t r, c;
+    /* Row r of the layer is column r of a d x rows column-major matrix. */
+    if (nc__find_nonfinite(A, d, rows, lda, &c, &r))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "layer %zu has a NaN or Inf at row %zu, column %zu",
+                        l, row0 + r, c);
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_check_b(const double *b, size_t K, char *msg)
+{
+    size_t r, c;
+    if (nc__find_nonfinite(b, K, 1, K, &r, &c))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "b[%zu] is NaN or Inf", r);
+    return NC_SUCCESS;
+}
+
+nc_status nc__model_check_H(nc_features f, const double *H, size_t d, size_t col0, size_t cols,
+                            size_t ldh, char *msg)
+{
+    size_t i, j;
+    if (nc__find_nonfinite(H, d, cols, ldh, &i, &j))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "H has a NaN or Inf at row %zu of column (sample) "
+                        "%zu", i, col0 + j);
+    if (f == NC_FEATURES_RELU)
+        for (j = 0; j < cols; j++)
+            for (i = 0; i < d; i++)
+                if (H[j * ldh + i] < 0)
+                    return nc__fail(msg, NC_ERR_INVALID_VALUE,
+                                    "ReLU features need H >= 0: H is %g at row %zu of column "
+                                    "(sample) %zu", H[j * ldh + i], i, col0 + j);
+    return NC_SUCCESS;
+}
+
 /* ---- options ---------------------------------------------------------------- */
 
 NC_API nc_status nc_model_set_loss(nc_model *m, nc_loss loss)
@@ -329,15 +426,12 @@ NC_API nc_status nc_model_get_loss_parameter(const nc_model *m, nc_loss_paramete
 
 NC_API nc_status nc_model_set_class_weights(nc_model *m, const double *w)
 {
-    size_t k;
+    char what[NC_MSG_SIZE];
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!w) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_class_weights: NULL");
-    if (!nc__all_finite(w, m->K))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_class_weights: not finite");
-    for (k = 0; k < m->K; k++)
-        if (!(w[k] > 0))
-            return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                            "nc_model_set_class_weights: weight %zu is %g, not > 0", k, w[k]);
+    if ((st = nc__model_check_class_weights(w, m->K, what)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_class_weights: %s", what);
     memcpy(m->class_weights, w, m->K * sizeof(double));
     m->version++;
     return NC_SUCCESS;
@@ -355,13 +449,11 @@ NC_API int nc_model_get_bias(const nc_model *m) { return m ? m->bias : 0; }
 
 NC_API nc_status nc_model_set_weight_decay(nc_model *m, double lW, double lH, double lb)
 {
+    char what[NC_MSG_SIZE];
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
-    if (!isfinite(lW) || !isfinite(lH) || !isfinite(lb))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_weight_decay: non-finite value");
-    if (lW < 0 || lH < 0 || lb < 0)
-        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                        "nc_model_set_weight_decay: negative weight decay (%g, %g, %g)", lW, lH,
-                        lb);
+    if ((st = nc__model_check_decay(lW, lH, lb, what)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_weight_decay: %s", what);
     m->lambda_W = lW;
     m->lambda_H = lH;
     m->lambda_b = lb;
@@ -378,25 +470,19 @@ NC_API nc_status nc_model_get_weight_decay(const nc_model *m, double *lW, double
     return NC_SUCCESS;
 }
 
-static int all_nonnegative(const double *x, size_t rows, size_t cols, size_t ld)
-{
-    size_t i, j;
-    for (j = 0; j < cols; j++)
-        for (i = 0; i < rows; i++)
-            if (x[j * ld + i] < 0) return 0;
-    return 1;
-}
-
 NC_API nc_status nc_model_set_features(nc_model *m, nc_features f)
 {
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (f != NC_FEATURES_FREE && f != NC_FEATURES_RELU)
         return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_features: unknown model %d",
                         (int)f);
-    if (f == NC_FEATURES_RELU && !all_nonnegative(m->H, m->d, m->N, m->d))
-        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                        "nc_model_set_features: H has negative entries; choose ReLU features "
-                        "before initialising, or supply H >= 0");
+    {
+        char what[NC_MSG_SIZE];
+        if (nc__model_check_H(f, m->H, m->d, 0, m->N, m->d, what) != NC_SUCCESS)
+            return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
+                            "nc_model_set_features: %s; choose ReLU features before "
+                            "initialising, or supply H >= 0", what);
+    }
     m->features = f;
     m->version++;
     return NC_SUCCESS;
@@ -449,11 +535,11 @@ NC_API size_t nc_model_get_threads(const nc_model *m) { return m ? m->threads : 
 
 NC_API nc_status nc_model_set_allnc(nc_model *m, double alpha, double beta)
 {
+    char what[NC_MSG_SIZE];
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
-    if (!isfinite(alpha) || !isfinite(beta))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_allnc: not finite");
-    if (alpha < 0 || beta < 0)
-        return nc__fail(m->msg, NC_ERR_INVALID_VALUE, "nc_model_set_allnc: negative weight");
+    if ((st = nc__model_check_allnc(alpha, beta, what)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_allnc: %s", what);
     m->alpha = alpha;
     m->beta = beta;
     m->version++;
@@ -498,7 +584,8 @@ static void copy_strided(double *dst, size_t ldd, const double *src, size_t lds,
 
 NC_API nc_status nc_model_set_layer(nc_model *m, size_t l, const double *A, size_t lda)
 {
-    size_t rows, r, c;
+    size_t rows;
+    char what[NC_MSG_SIZE];
     nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!A) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_layer: NULL matrix");
@@ -513,10 +600,8 @@ NC_API nc_status nc_model_set_layer(nc_model *m, size_t l, const double *A, size
     if (l == m->depth - 1 && m->fixed)
         return nc__fail(m->msg, NC_ERR_UNSUPPORTED,
                         "the classifier is fixed: unfix it before setting it");
-    if (nc__find_nonfinite(A, m->d, rows, lda, &c, &r))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE,
-                        "nc_model_set_layer: layer %zu has a NaN or Inf at row %zu, column %zu", l,
-                        r, c);
+    if ((st = nc__model_check_layer(l, A, m->d, 0, rows, lda, what)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_layer: %s", what);
     copy_strided(m->small + l * m->d * m->d, m->d, A, lda, m->d, rows);
     nc__model_update_product(m);
     m->version++;
@@ -552,7 +637,7 @@ NC_API nc_status nc_model_set_W(nc_model *m, const double *W, size_t ldw)
 
 NC_API nc_status nc_model_set_H(nc_model *m, const double *H, size_t ldh)
 {
-    size_t r, c;
+    char what[NC_MSG_SIZE];
     nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!H) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_H: H is NULL");
@@ -560,13 +645,8 @@ NC_API nc_status nc_model_set_H(nc_model *m, const double *H, size_t ldh)
         return nc__fail(m->msg, st, "nc_model_set_H: ldh %zu is %s for columns of d = %zu", ldh,
                         ldh < m->d ? "less than d" : "too large (the matrix's span overflows)",
                         m->d);
-    if (nc__find_nonfinite(H, m->d, m->N, ldh, &r, &c))
-        return nc__fail(m->msg, NC_ERR_NON_FINITE,
-                        "nc_model_set_H: H has a NaN or Inf at row %zu of column (sample) %zu", r,
-                        c);
-    if (m->features == NC_FEATURES_RELU && !all_nonnegative(H, m->d, m->N, ldh))
-        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                        "nc_model_set_H: ReLU features need H >= 0");
+    if ((st = nc__model_check_H(m->features, H, m->d, 0, m->N, ldh, what)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_set_H: %s", what);
     copy_strided(m->H, m->d, H, ldh, m->d, m->N);
     m->version++;
     return NC_SUCCESS;
@@ -577,9 +657,9 @@ NC_API nc_status nc_model_set_b(nc_model *m, const double *b)
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (!b) return nc__fail(m->msg, NC_ERR_NULL_ARGUMENT, "nc_model_set_b: b is NULL");
     {
-        size_t r, c;
-        if (nc__find_nonfinite(b, m->K, 1, m->K, &r, &c))
-            return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_b: b[%zu] is NaN or Inf", r);
+        char what[NC_MSG_SIZE];
+        const nc_status st = nc__model_check_b(b, m->K, what);
+        if (st != NC_SUCCESS) return nc__fail(m->msg, st, "nc_model_set_b: %s", what);
     }
     memcpy(m->b, b, m->K * sizeof(double));
     m->version++;
@@ -878,9 +958,11 @@ NC_API nc_status nc_model_set_variables(nc_model *m, const double *x)
     if (!nc__all_finite(x, nc_model_num_variables(m)))
         return nc__fail(m->msg, NC_ERR_NON_FINITE, "nc_model_set_variables: NaN or Inf");
     n = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
-    if (m->features == NC_FEATURES_RELU && !all_nonnegative(x + n, m->d * m->N, 1, 0))
-        return nc__fail(m->msg, NC_ERR_INVALID_VALUE,
-                        "nc_model_set_variables: ReLU features need H >= 0");
+    {
+        char what[NC_MSG_SIZE];
+        const nc_status st = nc__model_check_H(m->features, x + n, m->d, 0, m->N, m->d, what);
+        if (st != NC_SUCCESS) return nc__fail(m->msg, st, "nc_model_set_variables: %s", what);
+    }
     memcpy(m->small, x, n * sizeof(double));
     memcpy(m->H, x + n, m->d * m->N * sizeof(double));
     if (m->bias) memcpy(m->b, x + n + m->d * m->N, m->K * sizeof(double));

@@ -187,6 +187,29 @@ void nc__model_update_product(nc_model *m);
  * are the ranges [0, n_hidden), [n_hidden, n_hidden + dK), [.., + K). */
 size_t nc__model_small_size(const nc_model *m);
 
+/* ---- the one check of each value (model.c) ----------------------------------
+ * Used by the setters and by the checkpoint loader alike (io/checkpoint.c),
+ * so that what a setter refuses a checkpoint cannot bring in. Each writes
+ * what is wrong, without a prefix, to msg (NC_MSG_SIZE) and returns the
+ * status (NC_ERR_NON_FINITE, NC_ERR_INVALID_VALUE), or NC_SUCCESS. */
+/* Weight decays lambda_W, lambda_H, lambda_b: finite, >= 0. */
+nc_status nc__model_check_decay(double lW, double lH, double lb, char *msg);
+/* AllNC weights alpha, beta: finite, >= 0. */
+nc_status nc__model_check_allnc(double alpha, double beta, char *msg);
+/* K class weights: finite, > 0. */
+nc_status nc__model_check_class_weights(const double *w, size_t K, char *msg);
+/* Rows row0 .. row0 + rows - 1 of layer l (0-based; W_M is the classifier),
+ * d entries each, the first at A, the next lda further: finite. */
+nc_status nc__model_check_layer(size_t l, const double *A, size_t d, size_t row0, size_t rows,
+                                size_t lda, char *msg);
+/* The bias b (K): finite. */
+nc_status nc__model_check_b(const double *b, size_t K, char *msg);
+/* Columns col0 .. col0 + cols - 1 of H, the first at H, each of d entries
+ * (ld ldh): finite, and >= 0 under ReLU features. Messages give the row
+ * and the column (sample) counted from 0 in the whole H. */
+nc_status nc__model_check_H(nc_features f, const double *H, size_t d, size_t col0, size_t cols,
+                            size_t ldh, char *msg);
+
 /* ---- what each layer of a deep model sees (layers.c) ----------------------- */
 /* layers[0..depth) are W_1 .. W_M, row-major with row stride lda (W_M: K
  * rows). Sizes are checked by the caller (BLAS int range). */

@@ -66,15 +66,18 @@ NC_API const char *nc_point_name(nc_point point)
 NC_API nc_status nc_curvature_create(nc_curvature **curvature, nc_model *model)
 {
     nc_curvature *c;
-    if (curvature == NULL) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (curvature == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_curvature_create: curvature is NULL");
     *curvature = NULL;
-    if (model == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (model == NULL)
+        return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_curvature_create: model is NULL");
     c = (nc_curvature *)calloc(1, sizeof *c);
-    if (c == NULL) return NC_ERR_OUT_OF_MEMORY;
+    if (c == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_curvature_create: no memory");
     c->dead = (size_t *)calloc(model->K, sizeof(size_t));
     if (c->dead == NULL) {
         free(c);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_curvature_create: no memory");
     }
     c->model = model;
     c->max_steps = 60;

@@ -108,4 +108,24 @@ void nc__shard_axpy(size_t n, double a, const double *x, double *y);
  * serial model). */
 double nc__shard_sum1(const nc_model *m, double x);
 
+/* ---- the one check of each hyper-parameter (optimizer.c) --------------------
+ * Used by the setters and by the checkpoint loader alike (io/checkpoint.c).
+ * Each writes what is wrong, without a prefix, to msg (NC_MSG_SIZE) and
+ * returns NC_ERR_NON_FINITE or NC_ERR_INVALID_VALUE, or NC_SUCCESS. */
+/* A learning rate: finite, > 0. */
+nc_status nc__optim_check_lr(double lr, char *msg);
+/* Momentum: finite, in [0, 1). */
+nc_status nc__optim_check_momentum(double momentum, char *msg);
+/* Adam: b1 in [0, 1), b2 in (0, 1), b1^2 < b2, eps > 0, all finite. */
+nc_status nc__optim_check_adam(double b1, double b2, double eps, char *msg);
+/* L-BFGS history size: in [1, 1000]. */
+nc_status nc__optim_check_history(size_t history, char *msg);
+/* A schedule: a known kind; unless constant, period >= 1 and its parameter
+ * finite, in (0, 1] (step decay gamma) or [0, 1] (cosine floor). */
+nc_status nc__optim_check_schedule(nc_schedule schedule, size_t period, double param, char *msg);
+/* Iteration limit: >= 1. */
+nc_status nc__optim_check_max_iterations(size_t max_iterations, char *msg);
+/* Gradient tolerance: finite, >= 0. */
+nc_status nc__optim_check_tolerance(double tol, char *msg);
+
 #endif /* NC_OPTIM_H */

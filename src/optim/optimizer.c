@@ -73,18 +73,22 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     const nc__rule_def *rule_def;
     size_t dN;
     unsigned buffers;
-    if (!out) return NC_ERR_NULL_ARGUMENT;
+    nc__create_clear();
+    if (!out) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_optimizer_create: optimizer is NULL");
     *out = NULL;
-    if (!model) return NC_ERR_NULL_ARGUMENT;
+    if (!model) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_optimizer_create: model is NULL");
     rule_def = nc__rule_lookup(algorithm);
-    if (!rule_def && algorithm != NC_OPT_LBFGS) return NC_ERR_INVALID_VALUE;
+    if (!rule_def && algorithm != NC_OPT_LBFGS)
+        return nc__create_fail(NC_ERR_INVALID_VALUE, "nc_optimizer_create: unknown algorithm %d",
+                               (int)algorithm);
     /* L-BFGS works on vectors of all variables with BLAS level 1 (int sizes). */
     if (algorithm == NC_OPT_LBFGS &&
         nc__model_small_size(model) + model->d * model->N > (size_t)INT_MAX)
-        return NC_ERR_INVALID_SIZE;
+        return nc__create_fail(NC_ERR_INVALID_SIZE, "nc_optimizer_create: L-BFGS needs at most "
+                               "%d variables", INT_MAX);
     o = (nc_optimizer *)calloc(1, sizeof *o);
     if (o) o->recorded_step = SIZE_MAX;
-    if (!o) return NC_ERR_OUT_OF_MEMORY;
+    if (!o) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_optimizer_create: no memory");
     o->model = model;
     o->algorithm = algorithm;
     o->rule_def = rule_def;
@@ -130,7 +134,8 @@ NC_API nc_status nc_optimizer_create(nc_optimizer **out, nc_model *model, nc_alg
     return NC_SUCCESS;
 oom:
     nc_optimizer_destroy(o);
-    return NC_ERR_OUT_OF_MEMORY;
+    return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_optimizer_create: no memory for the buffers "
+                           "of %zu variables", dN);
 }
 
 NC_API void nc_optimizer_destroy(nc_optimizer *o)
@@ -145,18 +150,80 @@ NC_API void nc_optimizer_destroy(nc_optimizer *o)
     free(o);
 }
 
-static nc_status check_positive(nc_optimizer *o, double x, const char *what)
+/* ---- the one check of each hyper-parameter (optim.h) -------------------------- */
+
+nc_status nc__optim_check_lr(double lr, char *msg)
 {
-    if (!isfinite(x)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "%s is not finite", what);
-    if (x <= 0) return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "%s must be > 0 (got %g)", what, x);
+    if (!nc__is_finite(lr)) return nc__fail(msg, NC_ERR_NON_FINITE, "learning rate %g is not finite", lr);
+    if (!(lr > 0)) return nc__fail(msg, NC_ERR_INVALID_VALUE, "learning rate must be > 0 (got %g)", lr);
     return NC_SUCCESS;
 }
+
+nc_status nc__optim_check_momentum(double momentum, char *msg)
+{
+    if (!nc__is_finite(momentum))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "momentum %g is not finite", momentum);
+    if (momentum < 0 || momentum >= 1)
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "momentum must be in [0, 1) (got %.17g)",
+                        momentum);
+    return NC_SUCCESS;
+}
+
+nc_status nc__optim_check_adam(double b1, double b2, double eps, char *msg)
+{
+    if (!nc__is_finite(b1) || !nc__is_finite(b2) || !nc__is_finite(eps))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "Adam parameters (b1, b2, eps) = (%g, %g, %g) must "
+                        "be finite", b1, b2, eps);
+    if (!(b1 >= 0 && b1 < 1 && b2 > 0 && b2 < 1 && b1 * b1 < b2 && eps > 0))
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "Adam needs b1 in [0,1), b2 in (0,1), b1^2 < b2, "
+                        "eps > 0 (got %.17g, %.17g, %g)", b1, b2, eps);
+    return NC_SUCCESS;
+}
+
+nc_status nc__optim_check_history(size_t history, char *msg)
+{
+    if (history == 0 || history > 1000)
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "history must be in [1, 1000] (got %zu)", history);
+    return NC_SUCCESS;
+}
+
+nc_status nc__optim_check_schedule(nc_schedule sched, size_t period, double param, char *msg)
+{
+    if (sched != NC_SCHEDULE_CONSTANT && sched != NC_SCHEDULE_STEP && sched != NC_SCHEDULE_COSINE)
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "unknown schedule %d", (int)sched);
+    if (sched == NC_SCHEDULE_CONSTANT) return NC_SUCCESS;
+    if (period == 0) return nc__fail(msg, NC_ERR_INVALID_VALUE, "schedule period must be >= 1");
+    if (!nc__is_finite(param))
+        return nc__fail(msg, NC_ERR_NON_FINITE, "schedule parameter %g is not finite", param);
+    if (sched == NC_SCHEDULE_STEP && !(param > 0 && param <= 1))
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "step decay gamma must be in (0, 1] (got %g)",
+                        param);
+    if (sched == NC_SCHEDULE_COSINE && !(param >= 0 && param <= 1))
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "cosine floor must be in [0, 1] (got %g)", param);
+    return NC_SUCCESS;
+}
+
+nc_status nc__optim_check_max_iterations(size_t max_iterations, char *msg)
+{
+    if (max_iterations == 0)
+        return nc__fail(msg, NC_ERR_INVALID_VALUE, "max_iterations must be >= 1");
+    return NC_SUCCESS;
+}
+
+nc_status nc__optim_check_tolerance(double tol, char *msg)
+{
+    if (!nc__is_finite(tol)) return nc__fail(msg, NC_ERR_NON_FINITE, "tolerance %g is not finite", tol);
+    if (tol < 0) return nc__fail(msg, NC_ERR_INVALID_VALUE, "tolerance must be >= 0 (got %g)", tol);
+    return NC_SUCCESS;
+}
+
+/* ---- setters ------------------------------------------------------------------- */
 
 NC_API nc_status nc_optimizer_set_learning_rate(nc_optimizer *o, double lr)
 {
     nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if ((st = check_positive(o, lr, "learning rate")) != NC_SUCCESS) return st;
+    if ((st = nc__optim_check_lr(lr, o->msg)) != NC_SUCCESS) return st;
     o->lr_layers = o->lr_H = o->lr_b = lr;
     return NC_SUCCESS;
 }
@@ -165,7 +232,7 @@ NC_API nc_status nc_optimizer_set_block_learning_rate(nc_optimizer *o, nc_block 
 {
     nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if ((st = check_positive(o, lr, "learning rate")) != NC_SUCCESS) return st;
+    if ((st = nc__optim_check_lr(lr, o->msg)) != NC_SUCCESS) return st;
     switch (block) {
     case NC_BLOCK_LAYERS: o->lr_layers = lr; return NC_SUCCESS;
     case NC_BLOCK_FEATURES: o->lr_H = lr; return NC_SUCCESS;
@@ -181,11 +248,9 @@ NC_API nc_status nc_optimizer_set_feature_learning_rate(nc_optimizer *o, double 
 
 NC_API nc_status nc_optimizer_set_momentum(nc_optimizer *o, double momentum)
 {
+    nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (!isfinite(momentum)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "momentum is not finite");
-    if (momentum < 0 || momentum >= 1)
-        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "momentum must be in [0, 1) (got %g)",
-                        momentum);
+    if ((st = nc__optim_check_momentum(momentum, o->msg)) != NC_SUCCESS) return st;
     if (momentum > 0 && !o->v_H) {
         /* The d x N buffer exists only for runs that use it; allocated here,
          * in a setter, never inside an iteration. */
@@ -203,12 +268,9 @@ NC_API nc_status nc_optimizer_set_momentum(nc_optimizer *o, double momentum)
 
 NC_API nc_status nc_optimizer_set_adam(nc_optimizer *o, double b1, double b2, double eps)
 {
+    nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (!isfinite(b1) || !isfinite(b2) || !isfinite(eps))
-        return nc__fail(o->msg, NC_ERR_NON_FINITE, "Adam parameters must be finite");
-    if (!(b1 >= 0 && b1 < 1 && b2 > 0 && b2 < 1 && b1 * b1 < b2 && eps > 0))
-        return nc__fail(o->msg, NC_ERR_INVALID_VALUE,
-                        "Adam needs b1 in [0,1), b2 in (0,1), b1^2 < b2, eps > 0");
+    if ((st = nc__optim_check_adam(b1, b2, eps, o->msg)) != NC_SUCCESS) return st;
     o->hp.beta1 = b1;
     o->hp.beta2 = b2;
     o->hp.eps = eps;
@@ -219,8 +281,7 @@ NC_API nc_status nc_optimizer_set_history(nc_optimizer *o, size_t history)
 {
     nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (history == 0 || history > 1000)
-        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "history must be in [1, 1000]");
+    if ((st = nc__optim_check_history(history, o->msg)) != NC_SUCCESS) return st;
     if (o->algorithm != NC_OPT_LBFGS) {
         o->history = history;
         return NC_SUCCESS;
@@ -233,17 +294,9 @@ NC_API nc_status nc_optimizer_set_history(nc_optimizer *o, size_t history)
 NC_API nc_status nc_optimizer_set_schedule(nc_optimizer *o, nc_schedule sched, size_t period,
                                            double param)
 {
+    nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (sched != NC_SCHEDULE_CONSTANT && sched != NC_SCHEDULE_STEP && sched != NC_SCHEDULE_COSINE)
-        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "unknown schedule %d", (int)sched);
-    if (sched != NC_SCHEDULE_CONSTANT) {
-        if (period == 0) return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "period must be >= 1");
-        if (!isfinite(param)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "schedule parameter");
-        if (sched == NC_SCHEDULE_STEP && !(param > 0 && param <= 1))
-            return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "step decay gamma must be in (0, 1]");
-        if (sched == NC_SCHEDULE_COSINE && !(param >= 0 && param <= 1))
-            return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "cosine floor must be in [0, 1]");
-    }
+    if ((st = nc__optim_check_schedule(sched, period, param, o->msg)) != NC_SUCCESS) return st;
     o->schedule = sched;
     o->period = period ? period : 1;
     o->sched_param = param;
@@ -252,18 +305,18 @@ NC_API nc_status nc_optimizer_set_schedule(nc_optimizer *o, nc_schedule sched, s
 
 NC_API nc_status nc_optimizer_set_max_iterations(nc_optimizer *o, size_t max_iterations)
 {
+    nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (max_iterations == 0)
-        return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "max_iterations must be >= 1");
+    if ((st = nc__optim_check_max_iterations(max_iterations, o->msg)) != NC_SUCCESS) return st;
     o->max_iterations = max_iterations;
     return NC_SUCCESS;
 }
 
 NC_API nc_status nc_optimizer_set_gradient_tolerance(nc_optimizer *o, double tol)
 {
+    nc_status st;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (!isfinite(tol)) return nc__fail(o->msg, NC_ERR_NON_FINITE, "tolerance is not finite");
-    if (tol < 0) return nc__fail(o->msg, NC_ERR_INVALID_VALUE, "tolerance must be >= 0");
+    if ((st = nc__optim_check_tolerance(tol, o->msg)) != NC_SUCCESS) return st;
     o->gtol = tol;
     return NC_SUCCESS;
 }

@@ -77,9 +77,11 @@ def test_swapped_classifier(data):
         nc.metrics(H, y[:-1], W, b)
 
 
-@pytest.mark.parametrize("where,text", [("H", "H contains NaN or Inf"),
-                                        ("W", "W contains NaN or Inf"),
-                                        ("b", "b contains NaN or Inf")])
+# the library's messages say where: flat index 2 of H (N, d) is row 2 of
+# sample 0; of W (K, d), row 2 of class 0; of b, b[2]
+@pytest.mark.parametrize("where,text", [("H", "H has a NaN or Inf at row 2 of column (sample) 0"),
+                                        ("W", "W has a NaN or Inf at row 2 of column (class) 0"),
+                                        ("b", "b[2] is NaN or Inf")])
 def test_non_finite(data, where, text):
     H, y, W, b = [a.copy() for a in data]
     {"H": H, "W": W, "b": b}[where].flat[2] = np.nan
