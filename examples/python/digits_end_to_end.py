@@ -140,7 +140,9 @@ def main():
             H = np.vstack([body(xb).numpy() for xb, _ in loader]).astype(np.float64)
         W, b = classifier_arrays(head)
         ref = numpy_metrics(H, y, W, b, K)
-        diff = max(rel_diff(row[name], ref[name]) for name in nc.METRIC_NAMES)
+        # every metric the NumPy reference computes (the thirteen NC1-NC4 measures;
+        # the large-K measures are checked against their definitions in C)
+        diff = max(rel_diff(row[name], ref[name]) for name in nc.METRIC_NAMES if name in ref)
         row["vs NumPy"] = diff
         worst = max(worst, diff)
 
