@@ -89,6 +89,10 @@ enum { CLS_LEARNED = 0, CLS_ETF = 1, CLS_ORTHOGONAL = 2 };
 
 extern const flag cfg_flags[];
 void cfg_defaults(cfg *c);
+/* Read the configuration a run saved in dir/config (the flags as "--name
+ * value" lines) into c: 0, or 2 with a message naming option (--resume,
+ * --compare). */
+int cfg_load(const char *cmd, const char *option, const char *dir, cfg *c);
 /* The class counts (K values into counts, K <= CLI_MAX_K). Returns 0 or 2
  * with a message naming the flag. */
 int cfg_counts(const cfg *c, size_t *K, size_t *counts, char *err, size_t errlen);

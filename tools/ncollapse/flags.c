@@ -436,3 +436,25 @@ int cfg_optimizer(const char *cmd, const cfg *c, nc_model *model, nc_optimizer *
     *opt = o;
     return 0;
 }
+
+int cfg_load(const char *cmd, const char *option, const char *dir, cfg *c)
+{
+    char path[CLI_PATH], err[600], *s, *line, *next;
+    path_join(path, dir, "config");
+    if (!(s = read_file(path, NULL)))
+        return cli_usage(cmd, "%s: no saved configuration %s", option, path);
+    for (line = s; line && *line; line = next) {
+        char *sp, *nl = strchr(line, '\n');
+        const flag *f;
+        next = nl ? nl + 1 : NULL;
+        if (nl) *nl = '\0';
+        if (strncmp(line, "--", 2) != 0 || !(sp = strchr(line, ' '))) continue;
+        *sp = '\0';
+        if (!(f = flag_find(cfg_flags, line + 2)) || flag_set(f, c, sp + 1, err, sizeof err)) {
+            free(s);
+            return cli_fail(cmd, option, NC_ERR_FORMAT, path);
+        }
+    }
+    free(s);
+    return 0;
+}

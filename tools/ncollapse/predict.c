@@ -38,27 +38,6 @@ static void print_help(void)
     flags_help(stdout, cfg_flags);
 }
 
-static int load_saved(const char *cmd, const char *dir, cfg *c)
-{
-    char path[CLI_PATH], err[600], *s, *line, *next;
-    path_join(path, dir, "config");
-    if (!(s = read_file(path, NULL))) return cli_usage(cmd, "--compare: no saved configuration %s", path);
-    for (line = s; line && *line; line = next) {
-        char *sp, *nl = strchr(line, '\n');
-        const flag *f;
-        next = nl ? nl + 1 : NULL;
-        if (nl) *nl = '\0';
-        if (strncmp(line, "--", 2) != 0 || !(sp = strchr(line, ' '))) continue;
-        *sp = '\0';
-        if (!(f = flag_find(cfg_flags, line + 2)) || flag_set(f, c, sp + 1, err, sizeof err)) {
-            free(s);
-            return cli_fail(cmd, "--compare", NC_ERR_FORMAT, path);
-        }
-    }
-    free(s);
-    return 0;
-}
-
 static void print(const predict_opts *p, const measure *m, const size_t *counts, int compared)
 {
     size_t k;
@@ -137,7 +116,7 @@ int cmd_predict(int argc, char **argv)
     for (a = 2; a + 1 < argc; a++)
         if (strcmp(argv[a], "--compare") == 0) {
             if (strlen(argv[a + 1]) >= CLI_PATH) return cli_usage(cmd, "--compare: path too long");
-            if (load_saved(cmd, argv[a + 1], &c)) return 2;
+            if (cfg_load(cmd, "--compare", argv[a + 1], &c)) return 2;
         }
     saved = c;
     if (flags_parse(cmd, argc, argv, 2, predict_flags, &p, cfg_flags, &c, pos, &npos, &help)) return 2;

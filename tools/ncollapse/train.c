@@ -57,29 +57,6 @@ static int save_config(const char *cmd, const char *dir, const cfg *c)
     return rc;
 }
 
-static int load_config(const char *cmd, const char *dir, cfg *c)
-{
-    char path[CLI_PATH], err[600], *s, *line, *next;
-    size_t len;
-    path_join(path, dir, "config");
-    s = read_file(path, &len);
-    if (!s) return cli_usage(cmd, "--resume: no saved configuration %s", path);
-    for (line = s; line && *line; line = next) {
-        char *sp, *nl = strchr(line, '\n');
-        const flag *f;
-        next = nl ? nl + 1 : NULL;
-        if (nl) *nl = '\0';
-        if (strncmp(line, "--", 2) != 0 || !(sp = strchr(line, ' '))) continue;
-        *sp = '\0';
-        if (!(f = flag_find(cfg_flags, line + 2)) || flag_set(f, c, sp + 1, err, sizeof err)) {
-            free(s);
-            return cli_fail(cmd, "--resume", NC_ERR_FORMAT, path);
-        }
-    }
-    free(s);
-    return 0;
-}
-
 /* The rows of the earlier part of a resumed run: CSV lines (and JSON row
  * lines) whose step is below `step`, in order. */
 static void keep_rows(const char *old, int json, size_t step, text *out)
@@ -389,7 +366,7 @@ int cmd_train(int argc, char **argv)
     for (a = 2; a + 1 < argc; a++)
         if (strcmp(argv[a], "--resume") == 0) {
             if (strlen(argv[a + 1]) >= CLI_PATH) return cli_usage(cmd, "--resume: path too long");
-            if (load_config(cmd, argv[a + 1], &c)) return 2;
+            if (cfg_load(cmd, "--resume", argv[a + 1], &c)) return 2;
         }
     saved = c;
     if (flags_parse(cmd, argc, argv, 2, train_flags, &t, cfg_flags, &c, pos, &npos, &help)) return 2;
