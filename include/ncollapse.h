@@ -480,8 +480,10 @@ typedef enum nc_schedule {
  * by that step, see above), except that the call for the last step of a run
  * that stops by its iteration limit or tolerance is made after the final
  * evaluation, with the values of the final state. The callback may read the
- * model (e.g. compute metrics). Return 0 to continue, nonzero to stop the run
- * with NC_STOP_CALLBACK (the return value of the final call is ignored).
+ * model (e.g. compute metrics) and save a checkpoint of the model and the
+ * running optimizer (nc_checkpoint_save), which resumes bit-identically.
+ * Return 0 to continue, nonzero to stop the run with NC_STOP_CALLBACK (the
+ * return value of the final call is ignored).
  */
 typedef int (*nc_progress_fn)(const nc_model *model, size_t iteration, double objective,
                               double gradient_norm, void *user_data);

@@ -1,7 +1,10 @@
 /*
  * test_io_checkpoint.c - checkpoints: a run interrupted, saved, restored into
  * fresh handles and resumed ends bit-identical to an uninterrupted run (for
- * GD with momentum, Adam, L-BFGS, ReLU and depth 2); corrupted, truncated,
+ * GD with momentum, Adam, L-BFGS, ReLU and depth 2), and an L-BFGS run
+ * resumed near the limit of the arithmetic stops at the same step with the
+ * same status; a checkpoint saved by the progress callback mid-run resumes
+ * bit-identically; corrupted, truncated,
  * mismatched and missing files are refused with named errors and change
  * nothing; a failed save leaves no file behind. A checkpoint of every loss
  * kind round-trips; a loss kind past the last, or a loss parameter outside
@@ -86,6 +89,112 @@ static void check_resume(nc_algorithm alg, int relu, size_t depth, const char *n
     nc_test_true(na == nc_ && memcmp(xa, xc, na * sizeof(double)) == 0, desc);
     nc_test_true(nc_model_get_bias(c) == 1 && nc_model_get_features(c) == (relu ? NC_FEATURES_RELU : NC_FEATURES_FREE),
                  "options restored");
+    free(xa);
+    free(xc);
+    nc_optimizer_destroy(oa);
+    nc_optimizer_destroy(oc);
+    nc_model_destroy(a);
+    nc_model_destroy(c);
+    unlink(path);
+}
+
+/* L-BFGS at the limit of the arithmetic stops with NC_STOP_NO_PROGRESS
+ * after a fixed number of steps without a new lowest objective or gradient
+ * norm. Saved 5 steps before that stop (the counter is then well above 0)
+ * and resumed in fresh handles, the run must stop at the same step with the
+ * same status and the same state: the counter travels in the checkpoint. */
+static void check_lbfgs_stop_resume(int relu)
+{
+    char path[300], desc[200];
+    nc_model *a = make_model(relu, 1), *b = make_model(relu, 1), *c = make_model(relu, 1);
+    nc_optimizer *oa = make_opt(a, NC_OPT_LBFGS), *ob = make_opt(b, NC_OPT_LBFGS);
+    nc_optimizer *oc = make_opt(c, NC_OPT_LBFGS);
+    nc_status st = NC_SUCCESS, stc = NC_SUCCESS;
+    double *xa, *xc;
+    size_t na, nc_, t, stop = 0, stopc = 0;
+    const size_t limit = 5000;
+    snprintf(path, sizeof path, "%s/lbfgs_stop.ckpt", dir);
+    for (t = 1; t <= limit && st == NC_SUCCESS; t++) st = nc_optimizer_step(oa);
+    stop = nc_optimizer_iterations(oa);
+    snprintf(desc, sizeof desc, "L-BFGS%s: reaches the limit of the arithmetic (step %zu)",
+             relu ? " (projected)" : "", stop);
+    nc_test_int(st, NC_STOP_NO_PROGRESS, desc);
+    if (st == NC_STOP_NO_PROGRESS && stop > 30) {
+        for (t = 0; t + 5 < stop; t++) nc_optimizer_step(ob);
+        nc_test_int(nc_checkpoint_save(path, b, ob), NC_SUCCESS, "save 5 steps before the stop");
+        nc_test_int(nc_checkpoint_load(path, c, oc), NC_SUCCESS, "load");
+        for (t = 1; t <= limit && stc == NC_SUCCESS; t++) stc = nc_optimizer_step(oc);
+        stopc = nc_optimizer_iterations(oc);
+        snprintf(desc, sizeof desc, "resumed L-BFGS%s stops at step %zu with %s (uninterrupted: %zu)",
+                 relu ? " (projected)" : "", stopc, nc_status_name(stc), stop);
+        nc_test_true(stc == st && stopc == stop, desc);
+        xa = snapshot(a, &na);
+        xc = snapshot(c, &nc_);
+        nc_test_true(na == nc_ && memcmp(xa, xc, na * sizeof(double)) == 0,
+                     "resumed L-BFGS: the final state is bit-identical");
+        free(xa);
+        free(xc);
+    }
+    nc_optimizer_destroy(oa);
+    nc_optimizer_destroy(ob);
+    nc_optimizer_destroy(oc);
+    nc_model_destroy(a);
+    nc_model_destroy(b);
+    nc_model_destroy(c);
+    unlink(path);
+}
+
+/* A checkpoint saved by the progress callback in the middle of a run, then
+ * loaded into fresh handles and run for the remaining steps, ends
+ * bit-identical to the uninterrupted run. */
+typedef struct cb_save {
+    const char *path;
+    nc_model *m;
+    nc_optimizer *o;
+    size_t at;
+    nc_status st;
+} cb_save;
+
+static int save_at(const nc_model *model, size_t iteration, double f, double g, void *user)
+{
+    cb_save *c = (cb_save *)user;
+    (void)model;
+    (void)f;
+    (void)g;
+    if (iteration == c->at) c->st = nc_checkpoint_save(c->path, c->m, c->o);
+    return 0;
+}
+
+static void check_callback_resume(nc_algorithm alg, int relu, const char *name)
+{
+    char path[300], desc[200];
+    nc_model *a = make_model(relu, 1), *c = make_model(relu, 1);
+    nc_optimizer *oa = make_opt(a, alg), *oc = make_opt(c, alg);
+    cb_save cb;
+    double *xa, *xc;
+    size_t na, nc_;
+    snprintf(path, sizeof path, "%s/callback.ckpt", dir);
+    cb.path = path;
+    cb.m = a;
+    cb.o = oa;
+    cb.at = 40;
+    cb.st = NC_ERR_IO;
+    nc_optimizer_set_max_iterations(oa, 90);
+    nc_optimizer_set_callback(oa, save_at, &cb, 20);
+    nc_test_true(nc_optimizer_run(oa) >= 0, "the run with a saving callback");
+    snprintf(desc, sizeof desc, "%s: saved by the callback at step 40", name);
+    nc_test_int(cb.st, NC_SUCCESS, desc);
+    nc_test_int(nc_checkpoint_load(path, c, oc), NC_SUCCESS, "load the mid-run checkpoint");
+    nc_test_int(nc_optimizer_iterations(oc), 40, "the mid-run checkpoint is at step 40");
+    nc_optimizer_set_max_iterations(oc, nc_optimizer_iterations(oa) - 40);
+    nc_test_true(nc_optimizer_run(oc) >= 0, "the resumed run");
+    xa = snapshot(a, &na);
+    xc = snapshot(c, &nc_);
+    snprintf(desc, sizeof desc, "%s: resumed from the callback's checkpoint, bit-identical at step %zu",
+             name, nc_optimizer_iterations(oa));
+    nc_test_true(nc_optimizer_iterations(oc) == nc_optimizer_iterations(oa) && na == nc_ &&
+                     memcmp(xa, xc, na * sizeof(double)) == 0,
+                 desc);
     free(xa);
     free(xc);
     nc_optimizer_destroy(oa);
@@ -394,6 +503,12 @@ int main(void)
     check_resume(NC_OPT_LBFGS, 0, 1, "L-BFGS");
     check_resume(NC_OPT_LBFGS, 1, 1, "projected L-BFGS, ReLU");
     check_resume(NC_OPT_NESTEROV, 0, 2, "Nesterov, depth 2");
+    check_lbfgs_stop_resume(0);
+    check_lbfgs_stop_resume(1);
+    check_callback_resume(NC_OPT_GD, 0, "GD + momentum + step schedule");
+    check_callback_resume(NC_OPT_ADAM, 0, "Adam");
+    check_callback_resume(NC_OPT_LBFGS, 0, "L-BFGS");
+    check_callback_resume(NC_OPT_LBFGS, 1, "projected L-BFGS, ReLU");
     check_refusals();
     check_loss_round_trip();
     check_loss_refusals();

@@ -124,6 +124,9 @@ static int state_valid(int c, nc_model *m, nc_optimizer *o, char *why, size_t ca
         REQUIRE(o->hist_len <= o->history && o->hist_next < o->history, "L-BFGS indices");
         REQUIRE(o->lbfgs_valid == 0 || o->lbfgs_valid == 1, "L-BFGS flag");
         REQUIRE(!o->lbfgs_valid || isfinite(o->f), "L-BFGS objective");
+        REQUIRE(o->lbfgs_stall < NC_LBFGS_STALL, "L-BFGS no-progress counter");
+        REQUIRE(isfinite(o->lbfgs_best_f), "L-BFGS lowest objective");
+        REQUIRE(o->lbfgs_best_g >= 0, "L-BFGS lowest gradient norm");
     }
     /* Usable: a step ends in a status (a huge learning rate may diverge, a
      * clean failure), and the metrics compute or say why not. */

@@ -2,7 +2,8 @@
 # test_ncollapse.sh - the ncollapse program in short runs: --help on every
 # command, a table of bad invocations (message and exit status), outputs
 # parsed back and checked against independent routes (nc_analyze, the
-# summary, the prediction), --resume bit-identical, sweep -j 2 equal to
+# summary, the prediction), --resume bit-identical (also L-BFGS, and from
+# the mid-run checkpoint of a killed run), sweep -j 2 equal to
 # -j 1, an interrupted sweep that leaves no partial file and resumes to the
 # same result, install and uninstall. Ends with "test_ncollapse: N passed,
 # M failed" (tests/run_checks.sh counts it).
@@ -151,6 +152,31 @@ for opt in "--optimizer gd --momentum 0.9" "--optimizer adam --lr 0.01"; do
     for f in H.npy W.npy P.npy history.csv history.json summary.json config; do same full/$f part/$f "resume ($opt)"; done
     rm -rf full part
 done
+# L-BFGS to the limit of the arithmetic (it stops with no progress before step 300): the resumed
+# run stops at the same step, since the checkpoint carries its no-progress counter
+"$NC" train --quiet --out full $FL --optimizer lbfgs --tol 0 --steps 300 &&
+"$NC" train --quiet --out part $FL --optimizer lbfgs --tol 0 --steps 150 &&
+"$NC" train --quiet --resume part --steps 300 || bad "resume runs (lbfgs)"
+grep -q '"stop": "NC_STOP_NO_PROGRESS"' full/summary.json && ok || bad "L-BFGS did not reach the limit of the arithmetic"
+for f in H.npy W.npy history.csv history.json summary.json config; do same full/$f part/$f "resume (lbfgs)"; done
+rm -rf full part
+# --checkpoint-every: a run killed (SIGKILL) after its first mid-run checkpoint resumes to the
+# uninterrupted run's files; the killed run left config, history and checkpoint, nothing partial
+CK="$FL --steps 400000 --record-every 10000"
+"$NC" train --quiet --out full $CK || bad "the uninterrupted run"
+"$NC" train --quiet --out part $CK --checkpoint-every 20000 &
+pid=$!
+n=0
+while [ ! -e part/checkpoint ] && [ $n -lt 2000 ]; do sleep 0.01; n=$((n + 1)); done
+kill -KILL $pid
+{ wait $pid; } 2>/dev/null
+[ $? -ne 0 ] && [ -e part/checkpoint ] && [ ! -e part/summary.json ] && ok || bad "the run was not killed mid-way (make the run longer)"
+[ -s part/config ] && [ -s part/history.csv ] && [ -s part/history.json ] && ok || bad "a mid-run save lacks config or history"
+"$NC" train --quiet --resume part --steps 400000 2>err || bad "resume a killed run: $(cat err)"
+for f in H.npy W.npy history.csv history.json summary.json config; do same full/$f part/$f "resume a killed run"; done
+[ "$(ls -a part | grep -c 'tmp\|part')" -eq 0 ] && ok || bad "temporary files after the resume: $(ls -a part)"
+rm -rf full part
+expect 2 "--checkpoint-every: 75 is not a multiple of the recording interval 50" "$NC" train --out x $FL --steps 400 --checkpoint-every 75
 expect 2 "--lambda: cannot change on --resume" "$NC" train --resume a --steps 500 --lambda 1
 expect 2 "--steps: the checkpoint in a is at step 400" "$NC" train --resume a --steps 300
 

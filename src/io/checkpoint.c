@@ -1,9 +1,12 @@
 /*
  * checkpoint.c - save and restore the full state of a model and optimizer.
  *
- * File: a serial.h image with magic "NCCKPT\r\n", format version 1 and flag
- * bit 0 set when an optimizer section follows the model's; the payload is
- * the model's fields, then the optimizer's. serial.c holds the encoding,
+ * File: a serial.h image with magic "NCCKPT\r\n", format version 1, flag
+ * bit 0 set when an optimizer section follows the model's and flag bit 1
+ * when that section ends with L-BFGS's progress counters (written by every
+ * save of an L-BFGS optimizer; files without it load with the counters
+ * reset, as before they were saved); the payload is the model's fields,
+ * then the optimizer's. serial.c holds the encoding,
  * the checksum and the atomic replace; this file holds the visitors, which
  * walk the fields in the same order in every mode (SIZE, WRITE, CHECK,
  * READ). A load that fails leaves the model and optimizer untouched: the
@@ -17,9 +20,11 @@
 
 #include "io/serial.h"
 
-#define CKPT_HAS_OPTIMIZER 1u /* flag bit */
+#define CKPT_HAS_OPTIMIZER 1u    /* flag bit */
+#define CKPT_LBFGS_PROGRESS 2u   /* flag bit */
 
-static const nc__ser_format ckpt_format = {"NCCKPT\r\n", 1u, CKPT_HAS_OPTIMIZER, "checkpoint"};
+static const nc__ser_format ckpt_format = {"NCCKPT\r\n", 1u,
+                                           CKPT_HAS_OPTIMIZER | CKPT_LBFGS_PROGRESS, "checkpoint"};
 
 /* The loss parameters, in the order of nc_loss_parameter (the table in
  * loss/params.c), each as a double. CHECK and READ validate every stored
@@ -171,11 +176,38 @@ static double visit_lr(nc__ser *s, double lr, const char *block)
  * at most 2^53, where every count is exact. */
 #define CKPT_MAX_COUNT 9007199254740992.0
 
+/* L-BFGS's no-progress counter and the lowest objective and gradient norm
+ * it counts from, so that a resumed run stops where the uninterrupted one
+ * does. Without them (older files) READ resets them as a fresh start would. */
+static void visit_lbfgs_progress(nc__ser *s, nc_optimizer *o, int present)
+{
+    size_t stall = 0;
+    double best_f = o->f, best_g = INFINITY;
+    if (present) {
+        stall = nc__ser_size_value(s, o->lbfgs_stall);
+        best_f = nc__ser_double_value(s, o->lbfgs_best_f);
+        best_g = nc__ser_double_value(s, o->lbfgs_best_g);
+        if (nc__ser_loading(s) && stall >= NC_LBFGS_STALL)
+            nc__ser_fail(s, NC_ERR_INVALID_VALUE,
+                         "the L-BFGS no-progress counter is not below its limit");
+        if (nc__ser_loading(s) && !nc__is_finite(best_f))
+            nc__ser_fail(s, NC_ERR_NON_FINITE, "the L-BFGS lowest objective is not finite");
+        if (nc__ser_loading(s) && !(best_g >= 0)) /* +Inf: no gradient norm yet */
+            nc__ser_fail(s, NC_ERR_INVALID_VALUE, "the L-BFGS lowest gradient norm is NaN or < 0");
+    }
+    if (s->mode == NC_SER_READ && s->status == NC_SUCCESS) {
+        o->lbfgs_stall = stall;
+        o->lbfgs_best_f = best_f; /* o->f was read before */
+        o->lbfgs_best_g = best_g;
+    }
+}
+
 /* *needs_vH (CHECK mode) tells the caller to allocate the momentum buffer of
  * H before READ, when the checkpoint has one and the target does not. The
  * hyper-parameters go through the setters' checks in CHECK mode; the state
- * (buffers, counters, L-BFGS's history) must be what a run can produce. */
-static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
+ * (buffers, counters, L-BFGS's history) must be what a run can produce.
+ * progress: the section ends with L-BFGS's progress counters (flag bit 1). */
+static void visit_optimizer(nc__ser *s, nc_optimizer *o, int progress, int *needs_vH)
 {
     const nc__rule_def *rule = o->rule_def; /* NULL for L-BFGS */
     int schedule, has_vH, buffers_valid, p;
@@ -191,6 +223,8 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
     nc__ser_expect(s, o->n_max, "the optimizer's variable count differs");
     if (o->algorithm == NC_OPT_LBFGS)
         nc__ser_expect(s, o->history, "the L-BFGS history size differs");
+    else if (nc__ser_loading(s) && progress)
+        nc__ser_fail(s, NC_ERR_FORMAT, "L-BFGS counters in the file of another algorithm");
     has_vH = nc__ser_flag(s, o->v_H != NULL);
     lr_layers = visit_lr(s, o->lr_layers, "learning rate of the layers");
     lr_H = visit_lr(s, o->lr_H, "learning rate of H");
@@ -288,6 +322,7 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
         nc__ser_f64s_checked(s, o->rho, o->history, 1, check_finite, "L-BFGS rho");
         nc__ser_f64s_checked(s, o->x, o->n_max, 1, check_finite, "L-BFGS x");
         nc__ser_f64s_checked(s, o->g, o->n_max, 1, check_finite, "L-BFGS g");
+        visit_lbfgs_progress(s, o, progress);
     }
 }
 
@@ -295,13 +330,14 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
 typedef struct ckpt {
     nc_model *m;
     nc_optimizer *o;
+    int progress; /* CKPT_LBFGS_PROGRESS */
 } ckpt;
 
 static void visit_ckpt(nc__ser *s, void *object)
 {
     ckpt *c = (ckpt *)object;
     visit_model(s, c->m);
-    if (c->o) visit_optimizer(s, c->o, NULL);
+    if (c->o) visit_optimizer(s, c->o, c->progress, NULL);
 }
 
 NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_optimizer *opt)
@@ -313,7 +349,10 @@ NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_opti
         return nc__fail(m->msg, NC_ERR_MISMATCH, "checkpoint: the optimizer belongs to another model");
     c.m = m;
     c.o = (nc_optimizer *)opt; /* the visitor only reads in WRITE mode */
-    return nc__ser_save(path, &ckpt_format, opt ? CKPT_HAS_OPTIMIZER : 0u, visit_ckpt, &c, m->msg);
+    c.progress = opt && opt->algorithm == NC_OPT_LBFGS;
+    return nc__ser_save(path, &ckpt_format,
+                        (opt ? CKPT_HAS_OPTIMIZER : 0u) | (c.progress ? CKPT_LBFGS_PROGRESS : 0u),
+                        visit_ckpt, &c, m->msg);
 }
 
 NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer *o)
@@ -321,7 +360,7 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
     unsigned char *image;
     size_t payload;
     uint32_t flags;
-    int needs_vH = 0;
+    int needs_vH = 0, progress;
     nc__ser s;
     nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
@@ -337,11 +376,14 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
     } while (0)
     if (o && !(flags & CKPT_HAS_OPTIMIZER))
         LOAD_FAIL(NC_ERR_MISMATCH, "checkpoint: %.150s holds no optimizer state", path);
+    if ((flags & CKPT_LBFGS_PROGRESS) && !(flags & CKPT_HAS_OPTIMIZER))
+        LOAD_FAIL(NC_ERR_FORMAT, "checkpoint: %.150s has L-BFGS counters but no optimizer", path);
+    progress = (flags & CKPT_LBFGS_PROGRESS) != 0;
 
     /* CHECK everything, then READ: a failure cannot leave a half-loaded state. */
     nc__ser_begin(&s, NC_SER_CHECK, image, payload, &ckpt_format, m->msg);
     visit_model(&s, m);
-    if (o) visit_optimizer(&s, o, &needs_vH);
+    if (o) visit_optimizer(&s, o, progress, &needs_vH);
     if (s.status != NC_SUCCESS) {
         free(image);
         return s.status;
@@ -357,7 +399,7 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
 #undef LOAD_FAIL
     nc__ser_begin(&s, NC_SER_READ, image, payload, &ckpt_format, m->msg);
     visit_model(&s, m);
-    if (o) visit_optimizer(&s, o, NULL);
+    if (o) visit_optimizer(&s, o, progress, NULL);
     free(image);
     nc__model_update_product(m);
     m->version++;

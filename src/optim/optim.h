@@ -32,6 +32,7 @@ struct nc_optimizer {
     int buffers_valid; /* 0: stale, zero before use */
 
     /* L-BFGS. */
+#define NC_LBFGS_STALL 20 /* steps without a new lowest f or gradient norm: stop */
     size_t history, hist_len, hist_next;
     double *S, *Y, *rho, *alpha_tmp; /* history x n_max, history, history */
     double *x, *g, *xt, *gt, *p;     /* n_max each */
@@ -40,7 +41,7 @@ struct nc_optimizer {
     int lbfgs_valid;                 /* x, g, f describe the model's state */
     /* Steps since the objective or the gradient norm last reached a new
      * lowest value, and those values (L-BFGS near the limit of the arithmetic). */
-    size_t lbfgs_stall;
+    size_t lbfgs_stall; /* < NC_LBFGS_STALL */
     double lbfgs_best_f, lbfgs_best_g;
     uint64_t lbfgs_version;
 

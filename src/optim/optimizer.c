@@ -708,8 +708,6 @@ static double cubic_step(double a, double fa, double da, double b, double fb, do
     return t;
 }
 
-#define NC_LBFGS_STALL 20
-
 /* Strong Wolfe line search along p (N&W algorithms 3.5 and 3.6), accepting
  * the approximate Wolfe conditions near the limit of the arithmetic. On
  * success xt, gt, *ft hold the accepted point (the model holds it). */

@@ -176,6 +176,7 @@ int cmd_analyze(int argc, char **argv);
 typedef struct train_opts {
     char out[CLI_PATH];
     char resume[CLI_PATH];
+    size_t checkpoint_every; /* 0: only at the end */
     int quiet;
     int no_files; /* sweep: measure only */
 } train_opts;

@@ -1,7 +1,9 @@
 /*
  * train.c - `ncollapse train`: a UFM from flags, trained; the metrics
  * history (CSV and JSON), the final state (.npy), a checkpoint that
- * --resume continues bit-identically, and a summary against the prediction.
+ * --resume continues bit-identically (also from the checkpoints saved
+ * during the run with --checkpoint-every), and a summary against the
+ * prediction.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -19,6 +21,9 @@ static const flag train_flags[] = {
      "b.npy (bias), P.npy (depth > 1), checkpoint, summary.json", 0},
     {"resume", FLAG_STRING, TOFF(resume), 0, 0, 0, 0, NULL,
      "continue the run saved in this directory up to --steps steps in all (writes there)", 0},
+    {"checkpoint-every", FLAG_SIZE, TOFF(checkpoint_every), 1, 1e12, 0, 0, NULL,
+     "also save config, history and checkpoint every N steps during the run (a multiple of the "
+     "recording interval), so that --resume continues a run that was killed", 0},
     {"quiet", FLAG_SWITCH, TOFF(quiet), 0, 0, 0, 0, NULL, "print nothing on success", 0},
     {NULL, FLAG_SWITCH, 0, 0, 0, 0, 0, NULL, NULL, 0}};
 
@@ -31,7 +36,10 @@ static void print_help(void)
            "(lambda/2)||.||^2, unless --no-halves). The metrics history has step 0, every\n"
            "--record-every steps and the final state, at every layer. --resume loads DIR/config\n"
            "and DIR/checkpoint and continues bit-identically (same thread count); flags of the\n"
-           "model cannot change on resume.\n\nOutput:\n");
+           "model cannot change on resume. With --checkpoint-every N, DIR holds config,\n"
+           "history.csv, history.json and checkpoint as of the last multiple of N steps while\n"
+           "the run goes on (each file replaced atomically), so a killed run resumes from there.\n"
+           "\nOutput:\n");
     flags_help(stdout, train_flags);
     printf("\nModel and optimizer:\n");
     flags_help(stdout, cfg_flags);
@@ -234,8 +242,63 @@ static int save_summary(const char *cmd, const char *dir, const nc_optimizer *op
     return rc;
 }
 
+/* The signals that end the program wait while files are replaced. */
+static void block_signals(int block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+/* What the progress callback needs to save a resumable state mid-run. */
+typedef struct midrun {
+    const char *cmd, *dir;
+    const cfg *c;
+    nc_model *model;
+    nc_optimizer *opt;
+    nc_history *hist;
+    const char *old_csv, *old_json;
+    size_t done, every;
+    int saved_config, failed;
+} midrun;
+
+/* Every --checkpoint-every steps: the configuration (once), the history so
+ * far, then the checkpoint, each replaced atomically. In this order a kill
+ * between two files leaves a history at least as long as the checkpoint's
+ * step, and --resume keeps only its rows before that step. The optimizer's
+ * state after a step is complete (the run's transient counters are reset
+ * by every run), so the resumed run continues bit-identically. */
+static int save_midrun(const nc_model *model, size_t iteration, double objective,
+                       double gradient_norm, void *user_data)
+{
+    midrun *r = (midrun *)user_data;
+    char path[CLI_PATH];
+    nc_status st;
+    int rc = 0;
+    (void)model;
+    (void)objective;
+    (void)gradient_norm;
+    if (iteration % r->every != 0 || iteration >= r->c->steps) return 0; /* the end saves its own */
+    block_signals(1);
+    if (!r->saved_config) rc = save_config(r->cmd, r->dir, r->c);
+    r->saved_config = rc == 0;
+    if (rc == 0) rc = save_history(r->cmd, r->dir, r->hist, r->old_csv, r->old_json, r->done);
+    if (rc == 0) {
+        path_join(path, r->dir, "checkpoint");
+        if ((st = nc_checkpoint_save(path, r->model, r->opt)) != NC_SUCCESS)
+            rc = cli_fail(r->cmd, "--checkpoint-every", st, nc_model_last_error(r->model));
+    }
+    block_signals(0);
+    r->failed = rc != 0;
+    return r->failed; /* nonzero stops the run */
+}
+
 int train_run(const char *cmd, cfg *c, const train_opts *t, measure *m, nc_status *stop, size_t *steps)
 {
+    midrun mid;
     nc_model *model = NULL;
     nc_optimizer *opt = NULL;
     nc_history *hist = NULL;
@@ -280,6 +343,31 @@ int train_run(const char *cmd, cfg *c, const train_opts *t, measure *m, nc_statu
             cli_fail(cmd, "history", st, opt ? nc_optimizer_last_error(opt) : "");
             goto out;
         }
+        if (t->checkpoint_every) {
+            /* A resumed run's first row is its starting step (L-BFGS records
+             * it): on the recording grid it is the row the full run has. */
+            if (t->checkpoint_every % every != 0) {
+                rc = cli_usage(cmd, "--checkpoint-every: %zu is not a multiple of the recording "
+                               "interval %zu (--record-every)", t->checkpoint_every, every);
+                goto out;
+            }
+            if (!t->resume[0] && make_dir(cmd, dir)) goto out;
+            memset(&mid, 0, sizeof mid);
+            mid.cmd = cmd;
+            mid.dir = dir;
+            mid.c = c;
+            mid.model = model;
+            mid.opt = opt;
+            mid.hist = hist;
+            mid.old_csv = old_csv;
+            mid.old_json = old_json;
+            mid.done = done;
+            mid.every = t->checkpoint_every;
+            if ((st = nc_optimizer_set_callback(opt, save_midrun, &mid, 1)) != NC_SUCCESS) {
+                cli_fail(cmd, "--checkpoint-every", st, nc_optimizer_last_error(opt));
+                goto out;
+            }
+        }
     }
     st = nc_prediction_create_from_model(&pred, model);
     if (st == NC_SUCCESS) nc_optimizer_set_prediction(opt, pred);
@@ -289,6 +377,7 @@ int train_run(const char *cmd, cfg *c, const train_opts *t, measure *m, nc_statu
     }
     *stop = nc_optimizer_run(opt);
     *steps = nc_optimizer_iterations(opt);
+    if (t->checkpoint_every && mid.failed) goto out; /* the callback said why */
     if (*stop < 0) {
         cli_fail(cmd, "run", *stop, nc_optimizer_last_error(opt));
         goto out;
@@ -296,13 +385,8 @@ int train_run(const char *cmd, cfg *c, const train_opts *t, measure *m, nc_statu
     if (measure_model(cmd, model, c->rtol, m)) goto out;
     if (!t->no_files) {
         /* a signal that ends the program waits until every file is complete or gone */
-        sigset_t block;
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGHUP);
-        sigprocmask(SIG_BLOCK, &block, NULL);
-        if (!t->resume[0] && make_dir(cmd, dir)) goto out;
+        block_signals(1);
+        if (!t->resume[0] && !t->checkpoint_every && make_dir(cmd, dir)) goto out;
         if (save_config(cmd, dir, c)) goto out;
         if (save_history(cmd, dir, hist, old_csv, old_json, done)) goto out;
         if (save_state(cmd, dir, model)) goto out;
@@ -333,14 +417,7 @@ int train_run(const char *cmd, cfg *c, const train_opts *t, measure *m, nc_statu
     }
     rc = 0;
 out:
-    {
-        sigset_t block;
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGHUP);
-        sigprocmask(SIG_UNBLOCK, &block, NULL);
-    }
+    block_signals(0);
     free(old_csv);
     free(old_json);
     nc_optimizer_destroy(opt);
