@@ -541,7 +541,8 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
     par_class_sums(p, d, K, tot, cnt, sums);
     /* the same state on every rank: the same outcome */
     if ((st = nc_stream_next_pass(acc)) != NC_SUCCESS) {
-        if (p->rank == 0) fail_k(cmd, "pass 1", st, nc_stream_last_error(acc), &ki);
+        if (p->rank == 0)
+            fail_k(cmd, src->nsh == 1 ? src->l[0] : "the shards' labels", st, nc_stream_last_error(acc), &ki);
         goto done;
     }
 
