@@ -88,6 +88,9 @@ MPI_TESTS := $(patsubst tests/mpi/%.c,%,$(wildcard tests/mpi/test_*.c))
 MPI_BENCHES := $(patsubst tests/mpi/%.c,%,$(wildcard tests/mpi/bench_*.c))
 MPI_LIBS_ALL := $(if $(HAVE_MPI),$(MPI_STATIC) $(MPI_SHARED) lib/libncollapse_mpi.so)
 MPI_TEST_BINS := $(if $(HAVE_MPI),$(addprefix tests/mpi/bin/,$(MPI_TESTS)))
+# ncollapse-mpi: the sources of ncollapse with -DNC_WITH_MPI (analyze of one
+# shard per rank under mpirun), built and installed when mpicc is found.
+NCOLLAPSE_MPI := $(if $(HAVE_MPI),tools/bin/ncollapse-mpi)
 
 .PHONY: all deps reproduce demo test check check-valgrind bench bench-torch install uninstall clean examples \
         tests tools fuzz fuzz-npy fuzz-checkpoint fuzz-stream tests/fuzz/seeds mpi test-mpi bench-mpi \
@@ -205,6 +208,10 @@ tools/bin/ncollapse: $(NCOLLAPSE_SRCS) tools/ncollapse/cli.h $(STATIC)
 	@mkdir -p tools/bin
 	$(CC) $(CFLAGS) $(WARN) -Iinclude $(NCOLLAPSE_SRCS) $(STATIC) $(LIBS) -o $@
 
+tools/bin/ncollapse-mpi: $(NCOLLAPSE_SRCS) tools/ncollapse/cli.h include/ncollapse_mpi.h $(MPI_STATIC) $(STATIC)
+	@mkdir -p tools/bin
+	$(MPICC) $(CFLAGS) $(WARN) -DNC_WITH_MPI -Iinclude $(NCOLLAPSE_SRCS) $(MPI_STATIC) $(STATIC) $(LIBS) -o $@
+
 -include $(wildcard tests/bin/*.d tests/bin-san/*.d tests/bin-tsan/*.d examples/bin/*.d tools/bin/*.d tests/bench/bin/*.d)
 
 tests/bench/bin/%: tests/bench/%.c $(STATIC)
@@ -213,7 +220,7 @@ tests/bench/bin/%: tests/bench/%.c $(STATIC)
 
 tests: $(addprefix tests/bin/,$(TESTS))
 examples: $(addprefix examples/bin/,$(EXAMPLES))
-tools: $(addprefix tools/bin/,$(TOOLS)) tools/bin/ncollapse
+tools: $(addprefix tools/bin/,$(TOOLS)) tools/bin/ncollapse $(NCOLLAPSE_MPI)
 
 deps:
 	@sh tests/deps.sh
@@ -324,7 +331,7 @@ pkgconfig/ncollapse-mpi.pc: pkgconfig/ncollapse-mpi.pc.in include/ncollapse.h Ma
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS)|g' $< > $@
 
-install: all tools/bin/ncollapse pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconfig/ncollapse-mpi.pc)
+install: all tools/bin/ncollapse $(NCOLLAPSE_MPI) pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconfig/ncollapse-mpi.pc)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
 	install -m 755 tools/bin/ncollapse $(DESTDIR)$(BINDIR)/ncollapse
 	install -m 644 include/ncollapse.h $(DESTDIR)$(INCLUDEDIR)/ncollapse.h
@@ -333,6 +340,7 @@ install: all tools/bin/ncollapse pkgconfig/ncollapse.pc $(if $(HAVE_MPI),pkgconf
 	ln -sf libncollapse.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse.so
 	install -m 644 pkgconfig/ncollapse.pc $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc
 	if [ -n "$(HAVE_MPI)" ]; then \
+	    install -m 755 tools/bin/ncollapse-mpi $(DESTDIR)$(BINDIR)/ncollapse-mpi && \
 	    install -m 644 include/ncollapse_mpi.h $(DESTDIR)$(INCLUDEDIR)/ncollapse_mpi.h && \
 	    install -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.a && \
 	    install -m 755 $(MPI_SHARED) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so.$(ABI) && \
@@ -345,7 +353,7 @@ uninstall:
 	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse.pc $(DESTDIR)$(BINDIR)/ncollapse
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ncollapse_mpi.h $(DESTDIR)$(LIBDIR)/libncollapse_mpi.a \
 	      $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so.$(ABI) $(DESTDIR)$(LIBDIR)/libncollapse_mpi.so \
-	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse-mpi.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/ncollapse-mpi.pc $(DESTDIR)$(BINDIR)/ncollapse-mpi
 
 clean:
 	rm -rf lib tests/bin tests/bin-san tests/bin-tsan tests/bench/bin examples/bin tools/bin pkgconfig/ncollapse.pc \

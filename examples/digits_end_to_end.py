@@ -4,7 +4,7 @@
 Trains a small MLP on an imbalanced subset of scikit-learn's handwritten
 digits (1797 8x8 images shipped inside scikit-learn) well past zero training
 error, dumps the penultimate features, the classifier weight and bias with
-np.save at several epochs, runs tools/bin/nc_analyze on each dump, and
+np.save at several epochs, runs `tools/bin/ncollapse analyze` on each dump, and
 prints how the NC metrics fall as training goes on.
 
 It also computes every metric independently in NumPy, from the same files
@@ -14,7 +14,7 @@ unless both agree to 1e-8 relative.
 
 Uses Debian's packages (run it with /usr/bin/python3):
     apt-get install python3-torch python3-numpy python3-sklearn
-    make examples && /usr/bin/python3 examples/digits_end_to_end.py
+    make tools && /usr/bin/python3 examples/digits_end_to_end.py
 
 Deterministic: fixed seeds, one thread, deterministic algorithms. About ten
 seconds on two cores.
@@ -96,15 +96,15 @@ def rel_diff(a, b):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--analyzer", default=os.path.join(here, "..", "tools", "bin", "nc_analyze"),
-                    help="path of the nc_analyze program (default: tools/bin/nc_analyze)")
+    ap.add_argument("--analyzer", default=os.path.join(here, "..", "tools", "bin", "ncollapse"),
+                    help="path of the ncollapse program (default: tools/bin/ncollapse)")
     ap.add_argument("--out", help="keep the .npy dumps in this directory")
     ap.add_argument("--epochs", type=int, default=2000)
     ap.add_argument("--chunk-rows", type=int, default=128,
                     help="rows per chunk of the analyser (default 128: several chunks)")
     args = ap.parse_args()
     if not os.access(args.analyzer, os.X_OK):
-        sys.exit("digits_end_to_end: %s not found: run `make examples` first" % args.analyzer)
+        sys.exit("digits_end_to_end: %s not found: run `make tools` first" % args.analyzer)
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -174,14 +174,15 @@ def main():
             np.save(paths[0], H)
             np.save(paths[1], W)
             np.save(paths[2], b)
-            cmd = [args.analyzer, "--json", "--chunk-rows", str(args.chunk_rows),
-                   paths[0], os.path.join(out_dir, "labels.npy"), paths[1], paths[2]]
+            cmd = [args.analyzer, "analyze", "--json", "--chunk-rows", str(args.chunk_rows),
+                   "--labels", os.path.join(out_dir, "labels.npy"), "--weights", paths[1],
+                   "--bias", paths[2], paths[0]]
             res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  universal_newlines=True)
             if res.returncode != 0:
-                sys.exit("digits_end_to_end: nc_analyze failed (%d): %s"
+                sys.exit("digits_end_to_end: ncollapse analyze failed (%d): %s"
                          % (res.returncode, res.stderr.strip()))
-            lib = json.loads(res.stdout)["metrics"]
+            lib = json.loads(res.stdout)["snapshots"][0]
             ref = numpy_metrics(np.load(paths[0]), y, np.load(paths[1]), np.load(paths[2]), K)
             diff = 0.0
             for name in METRICS:
@@ -200,7 +201,7 @@ def main():
                   + " ".join("%12.4e" % lib[c] for c in cols) + " %10.1e" % diff)
         print("\nzero training error first reached at epoch %s; trained to epoch %d"
               % (zero_error_epoch, args.epochs))
-        print("largest relative difference between nc_analyze and NumPy: %.2e (tolerance 1e-8)"
+        print("largest relative difference between ncollapse analyze and NumPy: %.2e (tolerance 1e-8)"
               % worst)
 
         ok = True

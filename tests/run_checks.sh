@@ -205,11 +205,11 @@ else
     echo "clang: not found; the second-compiler stage is skipped, not counted"
 fi
 
-echo "== end-to-end: a small MLP on the digits dataset, measured by nc_analyze"
+echo "== end-to-end: a small MLP on the digits dataset, measured by ncollapse analyze"
 if /usr/bin/python3 -c 'import torch, sklearn, numpy' >/dev/null 2>&1; then
-    /usr/bin/python3 examples/digits_end_to_end.py --analyzer tools/bin/nc_analyze >"$log" 2>&1
+    /usr/bin/python3 examples/digits_end_to_end.py --analyzer tools/bin/ncollapse >"$log" 2>&1
     rc=$?
-    agree=$(sed -n 's/^largest relative difference between nc_analyze and NumPy: \([^ ]*\).*/\1/p' "$log")
+    agree=$(sed -n 's/^largest relative difference between ncollapse analyze and NumPy: \([^ ]*\).*/\1/p' "$log")
     count_step "digits_end_to_end.py (analyser vs NumPy: ${agree:-?} relative)" $rc
 else
     echo "digits_end_to_end.py: skipped (/usr/bin/python3 lacks torch, sklearn or numpy); not counted"

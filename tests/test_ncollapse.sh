@@ -1,16 +1,22 @@
 #!/bin/sh
 # test_ncollapse.sh - the ncollapse program in short runs: --help on every
 # command, a table of bad invocations (message and exit status), outputs
-# parsed back and checked against independent routes (nc_analyze, the
-# summary, the prediction), --resume bit-identical (also L-BFGS, and from
-# the mid-run checkpoint of a killed run), sweep -j 2 equal to
-# -j 1, an interrupted sweep that leaves no partial file and resumes to the
-# same result, install and uninstall. Ends with "test_ncollapse: N passed,
+# parsed back and checked against independent routes (the summary, the
+# prediction, NumPy and the library's in-memory metrics through
+# tests/analyze_reference.py), analyze streamed in chunks and in shards,
+# its messages, ncollapse-mpi analyze under mpirun -np 1, 2 and 3 against
+# the serial program, --resume bit-identical (also L-BFGS, and from the
+# mid-run checkpoint of a killed run), sweep -j 2 equal to -j 1, an
+# interrupted sweep that leaves no partial file and resumes to the same
+# result, install and uninstall. Ends with "test_ncollapse: N passed,
 # M failed" (tests/run_checks.sh counts it).
 # Usage: sh tests/test_ncollapse.sh [make command]
 MAKE_CMD=${1:-make}
-NC=$(pwd)/tools/bin/ncollapse
-AN=$(pwd)/tools/bin/nc_analyze
+ROOT=$(pwd)
+NC=$ROOT/tools/bin/ncollapse
+NCMPI=$ROOT/tools/bin/ncollapse-mpi
+REF=$ROOT/tests/analyze_reference.py
+PY=/usr/bin/python3
 export OPENBLAS_NUM_THREADS=1
 passed=0
 failed=0
@@ -109,13 +115,13 @@ done
 [ "$(tail -n 1 a/history.csv | cut -d, -f1)" = 400 ] && ok || bad "the last history row is not step 400"
 # the last row's objective is the summary's, to the last digit
 [ "$(tail -n 1 a/history.csv | cut -d, -f2)" = "$(jget a/summary.json objective)" ] && ok || bad "history objective vs summary"
-# the saved state analysed again: nc_analyze (streamed) and ncollapse analyze agree with the summary's NC1
+# the saved state analysed again: ncollapse analyze agrees with the summary's NC1, and streamed
+# in chunks of 7 rows it gives the numbers of one chunk
 "$NC" analyze --csv a >an.csv 2>err && ok || bad "analyze a run directory: $(cat err)"
 close "$(csvget an.csv 1 nc1)" "$(jget a/summary.json nc1)" 1e-10 "analyze vs train NC1"
-"$AN" --json a/H.npy a/labels.npy a/P.npy a/b.npy >nca.json 2>err || bad "nc_analyze: $(cat err)"
-for m in nc1 nc2_etf_means nc3 nc4 accuracy; do
-    v=$(sed -n "s/.*\"$m\": *\([-0-9.eE+]*\).*/\1/p" nca.json | head -n 1)
-    close "$(csvget an.csv 1 $m)" "$v" 1e-10 "analyze vs nc_analyze $m"
+"$NC" analyze --csv --chunk-rows 7 a >an7.csv 2>err || bad "analyze --chunk-rows 7: $(cat err)"
+for m in nc1 nc2_etf_means nc3 nc4 accuracy cdnv h_cos_minor w_spread; do
+    close "$(csvget an.csv 1 $m)" "$(csvget an7.csv 1 $m)" 1e-12 "analyze --chunk-rows 7 vs one chunk: $m"
 done
 # feature files with --labels, --weights and --bias give the same row as the directory
 "$NC" analyze --csv --labels a/labels.npy --weights a/P.npy --bias a/b.npy a/H.npy >an2.csv 2>err || bad "analyze files: $(cat err)"
@@ -129,6 +135,82 @@ awk -F, -v c="$(col traj.csv nc1)" 'NR == 2 { a = $c } NR == 3 { exit !($c < a) 
 [ "$(cut -d, -f3 pc.csv | sed -n 2,5p | tr '\n' ' ')" = "60 30 15 15 " ] && ok || bad "per-class counts"
 "$NC" analyze --json a | grep -q '"cdnv": [0-9]' && ok || bad "analyze --json cdnv"
 "$NC" analyze a | grep -q "cos_minor" && ok || bad "analyze table"
+
+# --- analyze: NumPy and in-memory references, shards, messages --------------------------------------
+if $PY -c 'import numpy' >/dev/null 2>&1; then
+    mkdir ds && $PY "$REF" make ds || bad "analyze_reference.py make"
+    cd ds || exit 1
+    CL="--weights W.npy --bias b.npy"
+    SH="--shard F0.npy L0.npy --shard F1.npy L1.npy --shard F2.npy L2.npy"
+    # streamed in 31 chunks, in one chunk, and from three shards (float32 C order, float64
+    # Fortran order, int32 labels): NumPy and nc_metrics_compute_data to 1e-12 relative
+    for run in "--chunk-rows 97 --labels L.npy F.npy" "--labels L.npy F.npy" "--chunk-rows 97 $SH" "$SH"; do
+        "$NC" analyze --json $CL $run >out.json 2>err || bad "analyze $run: $(cat err)"
+        $PY "$REF" check . out.json 1e-12 >log 2>&1 && ok || bad "analyze $run against the references: $(cat log)"
+        sed 's/^/    /' log
+    done
+    # K inferred: a note on success; a failure says so
+    "$NC" analyze --labels L.npy F.npy >/dev/null 2>err && grep -q "note: K = 6 was inferred from the largest label (5) of L.npy" err && ok ||
+        bad "analyze without K: no note: $(cat err)"
+    [ "$(wc -l <err)" -eq 1 ] && ok || bad "the note is not one line: $(cat err)"
+    "$NC" analyze $CL --labels L.npy F.npy >/dev/null 2>err && [ ! -s err ] && ok || bad "K from W: unexpected stderr $(cat err)"
+    expect 1 "class 3 has no samples; K = 6 was inferred from the largest label (5); pass --classes K" "$NC" analyze --labels Lgap.npy F.npy
+    expect 1 "K = 1 class; at least 2 are needed; K = 1 was inferred from the largest label (0); pass --classes K" "$NC" analyze --labels Lzero.npy Fd5.npy
+    # a label out of range: the sample's index in the data set (shard 2 starts at sample 2100) and its value
+    expect 1 "L2x.npy: .*sample 2117 (row 17 of this file) has label 9, outside \[0, 6) with K = 6 from --classes" \
+        "$NC" analyze --classes 6 --shard F0.npy L0.npy --shard F1.npy L1.npy --shard F2.npy L2x.npy
+    expect 1 "sample 2117 (row 17 of this file) has label 9, outside \[0, 6) with K = 6 from the rows of W" \
+        "$NC" analyze $CL --shard F0.npy L0.npy --shard F1.npy L1.npy --shard F2.npy L2x.npy
+    expect 1 "Fd5.npy: .*shard 1 has d = 5, but shard 0 (F0.npy) has d = 12" "$NC" analyze --shard F0.npy L0.npy --shard Fd5.npy Ld5.npy
+    expect 1 "Fint.npy: .*holds int32; features must be float32 or float64" "$NC" analyze --labels L.npy Fint.npy
+    expect 2 "--shard: expected two files" "$NC" analyze --shard F0.npy
+    expect 2 "--shard: expected two files" "$NC" analyze --shard F0.npy --csv L0.npy
+    expect 2 "--shard: the shards form one data set" "$NC" analyze --shard F0.npy L0.npy F.npy
+    expect 2 "--labels: each --shard pair has its labels" "$NC" analyze --labels L.npy --shard F0.npy L0.npy
+    expect 2 "--chunk-rows: expected an integer" "$NC" analyze --chunk-rows 0 --labels L.npy F.npy
+    # ncollapse-mpi: one shard per rank, the serial program's bits on the same shards, and the
+    # whole file's numbers (bit for bit with one rank; to 1e-12 relative otherwise: the shards'
+    # accumulators are merged, not streamed one after the other)
+    if [ -x "$NCMPI" ] && command -v mpirun >/dev/null 2>&1; then
+        mf="--oversubscribe"
+        [ "$(id -u)" = 0 ] && mf="$mf --allow-run-as-root"
+        "$NC" analyze --json --chunk-rows 97 $CL --labels L.npy F.npy >whole.json 2>err || bad "analyze whole: $(cat err)"
+        for np in 1 2 3; do
+            $PY "$REF" split . $np || bad "split $np"
+            sh=""
+            i=0
+            while [ $i -lt $np ]; do sh="$sh --shard Fp${np}_$i.npy Lp${np}_$i.npy"; i=$((i + 1)); done
+            "$NC" analyze --json --chunk-rows 97 $CL $sh >s$np.json 2>err || bad "analyze $np shards: $(cat err)"
+            OPENBLAS_NUM_THREADS=1 mpirun $mf -np $np "$NCMPI" analyze --json --chunk-rows 97 $CL $sh >m$np.json 2>err ||
+                bad "mpirun -np $np ncollapse-mpi analyze: $(head -c 400 err)"
+            same s$np.json m$np.json "mpirun -np $np ncollapse-mpi analyze against ncollapse analyze on the same shards"
+            tol=1e-12
+            [ $np = 1 ] && tol=0
+            $PY "$REF" same whole.json m$np.json $tol >log 2>&1 && ok || bad "ncollapse-mpi -np $np against the whole file: $(cat log)"
+            echo "    ncollapse-mpi -np $np vs the whole file: $(cat log)"
+        done
+        OPENBLAS_NUM_THREADS=1 mpirun $mf -np 2 "$NCMPI" analyze --shard F0.npy L0.npy --shard Fd5.npy Ld5.npy >out 2>err
+        st=$?
+        [ $st -eq 1 ] && [ "$(grep -c 'shard 1 has d = 5, but shard 0 (F0.npy) has d = 12' err)" -eq 2 ] && ok ||
+            bad "ncollapse-mpi: mismatched shards: exit $st, $(head -c 400 err)"
+        OPENBLAS_NUM_THREADS=1 mpirun $mf -np 3 "$NCMPI" analyze --shard F0.npy L0.npy --shard F1.npy L1.npy >out 2>err
+        st=$?
+        [ $st -eq 2 ] && [ "$(grep -c 'under mpirun -np 3, give exactly 3 --shard pairs (one per rank); got 2' err)" -eq 3 ] && ok ||
+            bad "ncollapse-mpi: 2 shards on 3 ranks: exit $st, $(head -c 400 err)"
+        # a failure on one rank only (its labels): the same status on every rank
+        OPENBLAS_NUM_THREADS=1 mpirun $mf -np 3 "$NCMPI" analyze --classes 6 --shard F0.npy L0.npy --shard F1.npy L1.npy --shard F2.npy L2x.npy >out 2>err
+        st=$?
+        [ $st -eq 1 ] && grep -q "sample 2117 (row 17 of this file) has label 9" err &&
+            [ "$(grep -c 'another rank failed' err)" -eq 2 ] && ok || bad "ncollapse-mpi: a failure on rank 2: exit $st, $(head -c 600 err)"
+        OPENBLAS_NUM_THREADS=1 mpirun $mf -np 1 "$NCMPI" train --out r >out 2>err
+        [ $? -eq 2 ] && grep -q "'train' is serial only" err && ok || bad "ncollapse-mpi train: $(cat err)"
+    else
+        echo "test_ncollapse: NOTE: ncollapse-mpi or mpirun missing: the MPI analyze checks are skipped"
+    fi
+    cd .. || exit 1
+else
+    echo "test_ncollapse: NOTE: $PY lacks numpy: the analyze reference checks are skipped"
+fi
 
 # --- predict and --compare ------------------------------------------------------------------------
 "$NC" train --quiet --out nb $FL --steps 100 --depth 2 || bad "train without bias"
@@ -216,9 +298,10 @@ same full/sweep.csv cut/sweep.csv "an interrupted and resumed sweep against an u
 
 # --- install and uninstall --------------------------------------------------------------------------
 stage=$tmp/stage
-( cd "$OLDPWD" && $MAKE_CMD --no-print-directory install DESTDIR="$stage" PREFIX=/usr/local >"$tmp/inst" 2>&1 ) &&
+( cd "$ROOT" && $MAKE_CMD --no-print-directory install DESTDIR="$stage" PREFIX=/usr/local >"$tmp/inst" 2>&1 ) &&
     [ -x "$stage/usr/local/bin/ncollapse" ] && "$stage/usr/local/bin/ncollapse" version >/dev/null && ok || bad "install: $(tail -n 5 "$tmp/inst")"
-( cd "$OLDPWD" && $MAKE_CMD --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr/local >"$tmp/inst" 2>&1 ) &&
+if [ -x "$NCMPI" ]; then [ -x "$stage/usr/local/bin/ncollapse-mpi" ] && ok || bad "install: no ncollapse-mpi beside ncollapse"; fi
+( cd "$ROOT" && $MAKE_CMD --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr/local >"$tmp/inst" 2>&1 ) &&
     [ -z "$(find "$stage" -type f)" ] && ok || bad "uninstall left $(find "$stage" -type f)"
 
 echo "test_ncollapse: $passed passed, $failed failed"

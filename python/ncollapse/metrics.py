@@ -29,7 +29,7 @@ class Metrics(Handle):
     After a compute, ``m["nc1"]`` or ``m.get(Metric.NC1)`` gives a value
     (``Unavailable``, with the library's reason, when it is not available),
     ``m.to_dict()`` all of them (``None`` for unavailable ones, as
-    ``nc_analyze --json``). One thread at a time per handle.
+    ``ncollapse analyze --json``). One thread at a time per handle.
     """
 
     _what = "metrics handle"

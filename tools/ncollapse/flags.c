@@ -245,11 +245,12 @@ void flags_help(FILE *out, const flag *table)
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "ncollapse %s: ", cmd);
+    char msg[2 * CLI_PATH];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (ncollapse %s --help lists the flags)\n", cmd);
+    /* one write: the lines of several processes (mpirun) do not interleave */
+    fprintf(stderr, "ncollapse %s: %s (ncollapse %s --help lists the flags)\n", cmd, msg, cmd);
     return 2;
 }
 

@@ -16,6 +16,10 @@
 
 #include "cli.h"
 
+#ifdef NC_WITH_MPI
+#include <mpi.h>
+#endif
+
 /* ---- text and files ----------------------------------------------------------- */
 void text_put(text *t, const char *fmt, ...)
 {
@@ -379,32 +383,66 @@ int measure_prediction(const char *cmd, const cfg *c, measure *m)
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
+#ifdef NC_WITH_MPI
+#define PROG "ncollapse-mpi"
+#else
+#define PROG "ncollapse"
+#endif
 static int usage_main(FILE *out)
 {
     fprintf(out,
-            "usage: ncollapse COMMAND [FLAGS]   (ncollapse COMMAND --help for its flags)\n"
+            "usage: " PROG " COMMAND [FLAGS]   (" PROG " COMMAND --help for its flags)\n"
+#ifdef NC_WITH_MPI
+            "  analyze   NC metrics of a data set dumped in shards, one --shard pair per rank\n"
+            "            (mpirun -np P " PROG " analyze --shard F0.npy L0.npy ...)\n"
+            "  train, predict, sweep: serial only (the ncollapse program)\n"
+#else
             "  train     train an unconstrained feature model; history, state, checkpoint\n"
             "  predict   the closed-form optimum of a configuration; --compare a trained run\n"
             "  sweep     a grid over one or two flags, each point trained and predicted\n"
-            "  analyze   NC metrics of features saved as .npy (one or several snapshots)\n"
+            "  analyze   NC metrics of features saved as .npy (snapshots, or the shards of one)\n"
+#endif
             "  version   the program's and the library's version\n"
             "exit status: 0 success, 1 failure (the library's message), 2 bad usage\n");
     return out == stderr ? 2 : 0;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) return usage_main(stderr);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
         return usage_main(stdout);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("ncollapse %s (libncollapse %s)\n", NC_VERSION_STRING, nc_version_string());
+        printf(PROG " %s (libncollapse %s)\n", NC_VERSION_STRING, nc_version_string());
         return 0;
     }
+    if (strcmp(argv[1], "analyze") == 0) return cmd_analyze(argc, argv);
+#ifdef NC_WITH_MPI
+    if (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "predict") == 0 || strcmp(argv[1], "sweep") == 0) {
+        fprintf(stderr, PROG ": '%s' is serial only: run `ncollapse %s` (under mpirun, " PROG
+                " runs analyze)\n", argv[1], argv[1]);
+        return 2;
+    }
+#else
     if (strcmp(argv[1], "train") == 0) return cmd_train(argc, argv);
     if (strcmp(argv[1], "predict") == 0) return cmd_predict(argc, argv);
     if (strcmp(argv[1], "sweep") == 0) return cmd_sweep(argc, argv);
-    if (strcmp(argv[1], "analyze") == 0) return cmd_analyze(argc, argv);
-    fprintf(stderr, "ncollapse: unknown command '%s'\n", argv[1]);
+#endif
+    fprintf(stderr, PROG ": unknown command '%s'\n", argv[1]);
     return usage_main(stderr);
+}
+
+int main(int argc, char **argv)
+{
+#ifdef NC_WITH_MPI
+    /* ncollapse-mpi: every rank runs the command; analyze agrees on the
+     * exit status across MPI_COMM_WORLD */
+    int rc;
+    MPI_Init(&argc, &argv);
+    rc = run_command(argc, argv);
+    MPI_Finalize();
+    return rc;
+#else
+    return run_command(argc, argv);
+#endif
 }
