@@ -17,7 +17,7 @@ never forms), and fails unless both agree to 1e-8 relative.
 
 Deterministic: fixed seeds, one thread, deterministic algorithms. About ten
 seconds on two cores. (examples/digits_end_to_end.py does the same through
-.npy files and tools/bin/nc_analyze.)
+.npy files and `ncollapse analyze`.)
 """
 import argparse
 import sys
