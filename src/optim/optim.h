@@ -86,7 +86,9 @@ nc_status nc__optimizer_evaluate_current(nc_optimizer *o);
 /* Check the model's state with c and, if it is a strict saddle, holds a
  * class at h = 0 or sits at W = H = 0, try the escape moves (escape.c). The
  * model is left at the lowest point found: *kind says which move lowered
- * the objective, by *decrease (NC_ESCAPE_NONE: the state is unchanged). */
+ * the objective, by *decrease (NC_ESCAPE_NONE: the state is unchanged). A
+ * failure (the check, or no memory for a search) is recorded in o->msg and
+ * leaves the state it started from. */
 nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *decrease);
 
 /* L-BFGS's vector arithmetic on a shard (shard.c): the variable vector is
