@@ -1459,7 +1459,8 @@ typedef struct nc_stream nc_stream;
 /* Accumulator for d >= 1 features and K >= 2 classes (d, K <= INT_MAX);
  * no classifier; pass 1. */
 NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K);
-/* Deep copy (state, classifier, pass). */
+/* Deep copy (state, classifier, pass); a failure is reported like a
+ * create's (nc_create_last_error). */
 NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
 /* Free; accepts NULL. */
 NC_API void nc_stream_destroy(nc_stream *stream);
