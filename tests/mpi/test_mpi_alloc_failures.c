@@ -121,6 +121,38 @@ static nc_status create_model(nc_model **m)
     return nc_mpi_model_create(m, comm, D, K, n, labels + off, msg, sizeof msg);
 }
 
+/* Local creates, agreed: a rank whose create succeeded while another's
+ * failed frees its handle (the retry creates it again). */
+static nc_status agree_optimizer(nc_optimizer **o, nc_model *m, nc_algorithm alg)
+{
+    const nc_status st = nc_mpi_agree(comm, nc_optimizer_create(o, m, alg));
+    if (st != NC_SUCCESS && *o) {
+        nc_optimizer_destroy(*o);
+        *o = NULL;
+    }
+    return st;
+}
+
+static nc_status agree_metrics(nc_metrics **met)
+{
+    const nc_status st = nc_mpi_agree(comm, nc_metrics_create(met));
+    if (st != NC_SUCCESS && *met) {
+        nc_metrics_destroy(*met);
+        *met = NULL;
+    }
+    return st;
+}
+
+static nc_status agree_stream(nc_stream **s)
+{
+    const nc_status st = nc_mpi_agree(comm, nc_stream_create(s, D, K));
+    if (st != NC_SUCCESS && *s) {
+        nc_stream_destroy(*s);
+        *s = NULL;
+    }
+    return st;
+}
+
 static nc_status stream_add(nc_stream *s)
 {
     const size_t off = (size_t)rank * (N / (size_t)nranks);
@@ -140,7 +172,7 @@ static void scenario(void)
     CALL(nc_mpi_agree(comm, nc_model_set_weight_decay(m, 5e-3, 5e-3, 0.0)));
     CALL(nc_mpi_model_init_gaussian(m, 0.3, 1));
     for (a = 0; a < 2; a++) {
-        CALL(nc_mpi_agree(comm, nc_optimizer_create(&o, m, algs[a])));
+        CALL(agree_optimizer(&o, m, algs[a]));
         CALL(nc_mpi_agree(comm, nc_optimizer_set_max_iterations(o, 3)));
         CALL(nc_optimizer_step(o));
         CALL(nc_optimizer_step(o));
@@ -148,9 +180,9 @@ static void scenario(void)
         nc_optimizer_destroy(o);
         o = NULL;
     }
-    CALL(nc_mpi_agree(comm, nc_metrics_create(&met)));
+    CALL(agree_metrics(&met));
     CALL(nc_mpi_metrics_compute(met, m));
-    CALL(nc_mpi_agree(comm, nc_stream_create(&s, D, K)));
+    CALL(agree_stream(&s));
     CALL(nc_mpi_agree(comm, nc_stream_set_classifier(s, W, D, b)));
     CALL(nc_mpi_agree(comm, stream_add(s)));
     CALL(nc_mpi_stream_reduce(s, comm));
