@@ -6,7 +6,9 @@
 #   make check      every test: unit tests, examples, tools, exported symbols,
 #                   the API reference against the header, a program built
 #                   against a staged install through pkg-config, and the tests
-#                   again under AddressSanitizer + UBSan and valgrind
+#                   again under AddressSanitizer + UBSan and valgrind; every
+#                   allocation failed in turn in the library, the program, the
+#                   Python package and the MPI library
 #   make check-valgrind   the unit tests under valgrind
 #   make bench      benchmarks (never part of check)
 #   make bench-torch   the same UFM in PyTorch against the library (times and
@@ -154,6 +156,13 @@ tests/mpi/bin/%: tests/mpi/%.c $(MPI_STATIC) $(STATIC)
 	@mkdir -p tests/mpi/bin
 	$(MPICC) $(CFLAGS) $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< $(MPI_STATIC) $(STATIC) $(LIBS) -o $@
 
+# Every allocation failed in turn on one rank: the static libraries' and the
+# test's allocations wrapped (tests/alloc_wrap.c).
+tests/mpi/bin/test_mpi_alloc_failures: tests/mpi/test_mpi_alloc_failures.c tests/alloc_wrap.c $(MPI_STATIC) $(STATIC)
+	@mkdir -p tests/mpi/bin
+	$(MPICC) $(CFLAGS) $(WARN) -Iinclude -Isrc $< tests/alloc_wrap.c $(MPI_STATIC) $(STATIC) $(LIBS) \
+	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
+
 tests/mpi/bench/bin/%: tests/mpi/%.c $(MPI_STATIC) $(STATIC)
 	@mkdir -p tests/mpi/bench/bin
 	$(MPICC) -O3 -march=native -g $(WARN) $(DEPFLAGS) -Iinclude -Isrc $< $(MPI_STATIC) $(STATIC) $(LIBS) -o $@
@@ -195,6 +204,27 @@ tests/bin-san/alloc_failures: tests/alloc_failures.c tests/files.h tests/harness
 	@mkdir -p tests/bin-san
 	$(CC) $(SAN_FLAGS) $(WARN) -Iinclude -Isrc $< lib/libncollapse-san.a $(LIBS) \
 	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
+
+# The same technique outside that test (tests/alloc_wrap.c): the ncollapse
+# program built against the AddressSanitizer library with its allocations
+# and the library's wrapped, the k-th failed by NC_FAIL_ALLOC=k
+# (tests/alloc_failures_cli.sh).
+tests/bin-san/ncollapse_alloc: $(NCOLLAPSE_SRCS) tools/ncollapse/cli.h tests/alloc_wrap.c lib/libncollapse-san.a
+	@mkdir -p tests/bin-san
+	$(CC) $(SAN_FLAGS) $(WARN) -DNC_ALLOC_WRAP_ENV -Iinclude $(NCOLLAPSE_SRCS) tests/alloc_wrap.c \
+	    lib/libncollapse-san.a $(LIBS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
+
+# A test-only shared library (tests/python/test_alloc_failures.py): the
+# library's objects with their allocations wrapped and the trigger of
+# tests/alloc_wrap.c (nc_test_fail_alloc, nc_test_alloc_count,
+# nc_test_alloc_failed) exported; same SONAME, loaded through
+# NCOLLAPSE_LIBRARY. lib/libncollapse.so.0 itself is never wrapped.
+ALLOC_TEST_SO := lib/alloc-test/libncollapse.so.$(ABI)
+$(ALLOC_TEST_SO): $(OBJS) tests/alloc_wrap.c
+	@mkdir -p lib/alloc-test
+	$(CC) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -c tests/alloc_wrap.c -o lib/alloc-test/alloc_wrap.o
+	$(CC) -shared -Wl,-soname,libncollapse.so.$(ABI) -o $@ $(OBJS) lib/alloc-test/alloc_wrap.o $(LIBS) \
+	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 examples/bin/%: examples/%.c $(STATIC)
 	@mkdir -p examples/bin
@@ -244,7 +274,7 @@ test: deps
 check: deps
 	@$(MAKE) --no-print-directory all tests examples tools lib/libncollapse-san.a \
 	    $(addprefix tests/bin-san/,$(TESTS)) $(MPI_TEST_BINS) $(addprefix tests/bin-tsan/,$(TSAN_TESTS)) \
-	    tests/bin-san/alloc_failures
+	    tests/bin-san/alloc_failures tests/bin-san/ncollapse_alloc $(ALLOC_TEST_SO)
 	@MPI_TESTS="$(if $(HAVE_MPI),$(MPI_TESTS))" MPIRUN="$(MPIRUN)" TSAN_TESTS="$(TSAN_TESTS)" \
 	    sh tests/run_checks.sh "$(TESTS)" "$(EXAMPLES)" "$(MAKE)" "$(TOOLS)"
 
@@ -385,5 +415,5 @@ uninstall-python:
 
 # The package's tests alone (pytest under Debian's /usr/bin/python3).
 check-python: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(ALLOC_TEST_SO)
 	PYTHONPATH=python /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/python

@@ -883,8 +883,8 @@ NC_API const char *nc_metrics_last_error(const nc_metrics *metrics);
  * by the caller (nc_history_record). A row measures layer 0 with
  * nc_metrics_compute and, for deep models (unless all layers are turned
  * off), layers 1..M-1 with nc_metrics_compute_layer; a metric that cannot
- * be computed at a row is stored as NaN (nc_history_get: NC_ERR_UNAVAILABLE).
- * The metrics and the layers are fixed by the first row. Rows are kept in
+ * be computed at a row is stored as NaN (nc_history_get: NC_ERR_UNAVAILABLE);
+ * a compute out of memory fails the row (NC_ERR_OUT_OF_MEMORY). The metrics and the layers are fixed by the first row. Rows are kept in
  * memory (8 (3 + layers x metrics) bytes each) and written as CSV or JSON.
  * One handle per thread at a time.
  */
@@ -1461,7 +1461,8 @@ typedef struct nc_stream nc_stream;
 /* Accumulator for d >= 1 features and K >= 2 classes (d, K <= INT_MAX);
  * no classifier; pass 1. */
 NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K);
-/* Deep copy (state, classifier, pass). */
+/* Deep copy (state, classifier, pass); a failure is reported like a
+ * create's (nc_create_last_error). */
 NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
 /* Free; accepts NULL. */
 NC_API void nc_stream_destroy(nc_stream *stream);

@@ -17,6 +17,7 @@ typedef struct nc__mpi_shard {
     /* Buffers of the reductions, grown on demand (the first step) and kept. */
     double *buf_a, *buf_b, *buf_c;
     size_t cap_a, cap_b, cap_c;
+    size_t parts; /* parts of all ranks, found by the reserve before each merge */
     int *counts;                       /* parts of each rank */
     int *scounts, *sdispls, *rcounts, *rdispls; /* size each */
 } nc__mpi_shard;

@@ -73,26 +73,39 @@ static void segment(size_t len, size_t extra, int s, int R, size_t *lo, size_t *
     if (s == R - 1) *hi += extra;
 }
 
-static nc_status shard_merge(nc__shard *base, nc_model *m, int need_gP, double *gb, nc__sum sums[7])
+/* The merge's buffers for the model's thread count, before the pass (a
+ * failure agreed on every rank leaves the state unchanged); the parts of
+ * every rank, which the merge then uses, into sh->parts. */
+static nc_status shard_reserve(nc__shard *base, nc_model *m)
 {
     nc__mpi_shard *sh = (nc__mpi_shard *)base;
-    const size_t dK = m->d * m->K, K = m->K, len = dK + K, V = len + NC__SUM_VALUES;
-    const int R = sh->size;
-    size_t P = 0, t, i, lo, hi, mylo, myhi, seg, p;
-    int r, s;
-    double *send, *recv, *merged;
+    const size_t len = m->d * m->K + m->K, V = len + NC__SUM_VALUES;
+    size_t P = 0;
     nc_status st;
-
     if ((st = parts_of_ranks(sh, m->threads, &P)) != NC_SUCCESS) return st;
-    segment(len, NC__SUM_VALUES, sh->rank, R, &mylo, &myhi);
-    seg = myhi - mylo;
-    /* allocation failures are agreed on below, before any exchange */
     st = (nc__mpi_reserve(&sh->buf_a, &sh->cap_a, m->threads * V) ||
-          nc__mpi_reserve(&sh->buf_b, &sh->cap_b, P * (len / (size_t)R + 1 + NC__SUM_VALUES)) ||
+          nc__mpi_reserve(&sh->buf_b, &sh->cap_b, P * (len / (size_t)sh->size + 1 + NC__SUM_VALUES)) ||
           nc__mpi_reserve(&sh->buf_c, &sh->cap_c, V))
              ? NC_ERR_OUT_OF_MEMORY
              : NC_SUCCESS;
     if ((st = nc__mpi_agree(sh->comm, st)) != NC_SUCCESS) return st;
+    sh->parts = P;
+    return NC_SUCCESS;
+}
+
+static nc_status shard_merge(nc__shard *base, nc_model *m, int need_gP, double *gb, nc__sum sums[7])
+{
+    nc__mpi_shard *sh = (nc__mpi_shard *)base;
+    const size_t dK = m->d * m->K, K = m->K, len = dK + K;
+    const int R = sh->size;
+    const size_t P = sh->parts; /* shard_reserve, called by the pass before it */
+    size_t t, i, lo, hi, mylo, myhi, seg, p;
+    int r, s;
+    double *send, *recv, *merged;
+    nc_status st;
+
+    segment(len, NC__SUM_VALUES, sh->rank, R, &mylo, &myhi);
+    seg = myhi - mylo;
     send = sh->buf_a;
     recv = sh->buf_b;
     merged = sh->buf_c;
@@ -375,6 +388,7 @@ NC_API nc_status nc_mpi_model_create(nc_model **model, MPI_Comm comm, size_t d, 
         sh->offset = offset;
         sh->base.N_total = total;
         sh->base.merge = shard_merge;
+        sh->base.reserve = shard_reserve;
         sh->base.gather_parts = shard_gather_parts;
         sh->base.sum = shard_sum;
         sh->base.max = shard_max;

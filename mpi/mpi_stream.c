@@ -207,7 +207,13 @@ NC_API nc_status nc_mpi_metrics_compute(nc_metrics *metrics, nc_model *model)
     if (st == NC_SUCCESS) st = nc_stream_add(s, model->N, model->H, model->d, model->labels);
     if ((st = nc__mpi_agree(sh->comm, st)) != NC_SUCCESS) goto done;
     if ((st = nc_mpi_stream_reduce(s, sh->comm)) != NC_SUCCESS) goto done;
-    st = nc_metrics_compute_stream(metrics, s);
+    {
+        /* local, and it may fail on one rank alone (no memory): agreed */
+        const nc_status mine = nc_metrics_compute_stream(metrics, s);
+        st = nc__mpi_agree(sh->comm, mine);
+        if (st != NC_SUCCESS && mine == NC_SUCCESS) /* no values here either */
+            nc__metrics_fail(metrics, st, "nc_mpi_metrics_compute: the metrics failed on another rank");
+    }
 done:
     nc_stream_destroy(s);
     return st;

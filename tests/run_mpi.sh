@@ -36,7 +36,7 @@ for p in $progs; do
             [ "${f_n:-0}" -eq 0 ] && failed=$((failed + 1))
             echo "FAILED: $p (mpirun -np $np, exit $rc)"; sed 's/^/    /' "$log" | tail -n 40
         fi
-        grep -E '^largest|^note' "$log" | sed 's/^/    /'
+        grep -E '^largest|^note|^allocation points' "$log" | sed 's/^/    /'
     done
 done
 rm -f "$log"

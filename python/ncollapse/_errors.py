@@ -141,6 +141,12 @@ def error(status, detail=""):
     return cls(status, detail)
 
 
+def create_error(status, fallback=""):
+    """The exception for a failed create or copy: the library's reason
+    (nc_create_last_error, kept per thread) or, without one, fallback."""
+    return error(status, _lib.text(_lib.nc_create_last_error()) or fallback)
+
+
 def check(status, handle_message=None):
     """Raise for status < 0 (with the handle's message, a callable or str);
     return status otherwise."""

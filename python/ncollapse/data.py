@@ -37,8 +37,8 @@ class Stream(Handle):
         ptr = self._new_ptr()
         st = _lib.nc_stream_create(_byref(ptr), int(d), int(K))
         if st < 0:
-            raise _errors.error(st, "nc_stream_create(d=%d, K=%d): %s"
-                                % (d, K, _lib.text(_lib.nc_strerror(st))))
+            raise _errors.create_error(st, "nc_stream_create(d=%d, K=%d): %s"
+                                       % (d, K, _lib.text(_lib.nc_strerror(st))))
         self._own(ptr)
         self.d, self.K = int(d), int(K)
         if W is not None:
@@ -105,7 +105,9 @@ class Stream(Handle):
         new = Stream.__new__(Stream)
         Handle.__init__(new)
         ptr = new._new_ptr()
-        self._check(_lib.nc_stream_copy(_byref(ptr), self._p))
+        st = _lib.nc_stream_copy(_byref(ptr), self._p)
+        if st < 0:
+            raise _errors.create_error(st, "nc_stream_copy")
         new._own(ptr)
         new.d, new.K = self.d, self.K
         return new
@@ -149,7 +151,7 @@ class NpyReader(Handle):
         ptr = self._new_ptr()
         st = _lib.nc_npy_reader_create(_byref(ptr))
         if st < 0:
-            raise _errors.error(st, "nc_npy_reader_create")
+            raise _errors.create_error(st, "nc_npy_reader_create")
         self._own(ptr)
         if path is not None:
             self.open(path)
@@ -232,7 +234,7 @@ class NpyWriter(Handle):
         ptr = self._new_ptr()
         st = _lib.nc_npy_writer_create(_byref(ptr))
         if st < 0:
-            raise _errors.error(st, "nc_npy_writer_create")
+            raise _errors.create_error(st, "nc_npy_writer_create")
         self._own(ptr)
         self._check(_lib.nc_npy_writer_set_format(ptr, int(version), ByteOrder.of(byte_order),
                                                   1 if fortran_order else 0))

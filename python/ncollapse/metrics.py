@@ -43,7 +43,7 @@ class Metrics(Handle):
         ptr = self._new_ptr()
         st = _lib.nc_metrics_create(ctypes.byref(ptr))
         if st < 0:
-            raise _errors.error(st, "nc_metrics_create")
+            raise _errors.create_error(st, "nc_metrics_create")
         self._own(ptr)
         self._conv = (GlobalMean.SAMPLE, BetweenWeight.UNIFORM, 1e-13)
         self.set_conventions(global_mean, between, pinv_rtol)

@@ -59,7 +59,7 @@ class Model(Handle):
             k = _arrays.infer_K(lab, K)
             st = _lib.nc_model_create(_byref(ptr), int(d), k, n, _arrays.addr(lab))
         if st < 0:
-            raise _errors.error(st, "nc_model_create: %s" % _lib.text(_lib.nc_strerror(st)))
+            raise _errors.create_error(st, "nc_model_create: %s" % _lib.text(_lib.nc_strerror(st)))
         self._own(ptr)
         p = ptr
         self.d = _lib.nc_model_dim(p)
@@ -361,7 +361,9 @@ class Model(Handle):
         new = Model.__new__(Model)
         Handle.__init__(new)
         ptr = new._new_ptr()
-        self._check(_lib.nc_model_copy(_byref(ptr), self._p))
+        st = _lib.nc_model_copy(_byref(ptr), self._p)
+        if st < 0:
+            raise _errors.create_error(st, "nc_model_copy")
         new._own(ptr)
         new.d, new.K, new.N = self.d, self.K, self.N
         return new

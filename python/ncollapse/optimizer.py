@@ -38,7 +38,7 @@ class History(Handle):
         ptr = self._new_ptr()
         st = _lib.nc_history_create(_byref(ptr))
         if st < 0:
-            raise _errors.error(st, "nc_history_create")
+            raise _errors.create_error(st, "nc_history_create")
         self._own(ptr)
         self.set_metrics(metrics)
         if not all_layers:
@@ -192,7 +192,7 @@ class Optimizer(Handle):
         self.algorithm = Algorithm.of(algorithm)
         st = _lib.nc_optimizer_create(_byref(ptr), model._p, self.algorithm)
         if st < 0:
-            raise _errors.error(st, "nc_optimizer_create: %s" % model.last_error)
+            raise _errors.create_error(st, "nc_optimizer_create: %s" % model.last_error)
         self._own(ptr)
         self.model = model
         model._dependents.add(self)
@@ -455,7 +455,7 @@ class Curvature(Handle):
         ptr = self._new_ptr()
         st = _lib.nc_curvature_create(_byref(ptr), model._p)
         if st < 0:
-            raise _errors.error(st, "nc_curvature_create")
+            raise _errors.create_error(st, "nc_curvature_create")
         self._own(ptr)
         self.model = model
         model._dependents.add(self)

@@ -41,7 +41,8 @@ class Prediction(Handle):
         st = _lib.nc_prediction_create(_byref(ptr), PredictionKind.of(kind), c.shape[0],
                                        _arrays.addr(c))
         if st < 0:
-            raise _errors.error(st, "nc_prediction_create: %s" % _lib.text(_lib.nc_strerror(st)))
+            raise _errors.create_error(st, "nc_prediction_create: %s"
+                                       % _lib.text(_lib.nc_strerror(st)))
         self._own(ptr)
         self.K = c.shape[0]
         self.counts = c.astype(np.int64)

@@ -125,6 +125,13 @@ nc_status nc__history_measure(nc_history *h, const nc_model *model)
     for (l = 0; l < layers; l++) {
         const nc_status st = l == 0 ? nc_metrics_compute(h->measure, model)
                                     : nc_metrics_compute_layer(h->measure, model, l);
+        /* a state the metrics cannot measure gives NaN; a lack of memory
+         * is a failure (the row is not kept, nothing pending) */
+        if (st == NC_ERR_OUT_OF_MEMORY) {
+            h->pending = 0;
+            return nc__fail(h->msg, st, "the metrics of layer %zu: %s", l,
+                            nc_metrics_last_error(h->measure));
+        }
         for (k = 0; k < h->n_metrics; k++) {
             double v = NAN;
             if (st != NC_SUCCESS || nc_metrics_get(h->measure, h->metrics[k], &v) != NC_SUCCESS)

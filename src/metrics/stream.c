@@ -178,7 +178,9 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
     if (st != NC_SUCCESS) return st;
     if (stream->cmem != NULL && !nc__stream_classifier_memory(c)) {
         nc_stream_destroy(c);
-        return NC_ERR_OUT_OF_MEMORY;
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY,
+                               "nc_stream_copy: no memory for the classifier's sums (%zu x %zu "
+                               "doubles)", 2 * stream->d + 2, stream->K);
     }
     {
         double *mem = c->mem, *cmem = c->cmem;

@@ -829,7 +829,7 @@ void nc__model_update_product(nc_model *m)
 
 /* ---- AllNC terms ------------------------------------------------------------ */
 
-void nc__model_prepare(nc_model *m)
+nc_status nc__model_prepare(nc_model *m)
 {
     const size_t d = m->d, K = m->K, N = m->N;
     size_t i, k, j;
@@ -838,7 +838,7 @@ void nc__model_prepare(nc_model *m)
     memset(m->class_grad, 0, d * K * sizeof(double));
     m->allnc_align_value = 0.0;
     m->allnc_extra_bound = 0.0;
-    if (m->alpha == 0.0 && m->beta == 0.0) return;
+    if (m->alpha == 0.0 && m->beta == 0.0) return NC_SUCCESS;
     memset(m->means, 0, d * K * sizeof(double));
     for (i = 0; i < N; i++) {
         const double *h = m->H + i * d;
@@ -846,7 +846,10 @@ void nc__model_prepare(nc_model *m)
         for (j = 0; j < d; j++) mu[j] += h[j];
     }
     /* a shard: the sums of every shard's features, in shard order */
-    if (m->shard) m->shard->sum(m->shard, m->means, d * K);
+    if (m->shard) {
+        const nc_status st = m->shard->sum(m->shard, m->means, d * K);
+        if (st != NC_SUCCESS) return st;
+    }
     for (k = 0; k < K; k++)
         for (j = 0; j < d; j++) m->means[k * d + j] /= (double)m->counts[k];
     if (m->beta > 0.0) {
@@ -891,12 +894,17 @@ void nc__model_prepare(nc_model *m)
     m->allnc_align_value = value;
     /* ||alpha/N (H - M_Y)|| <= alpha/N * 2||H|| is added by the optimizer's bound. */
     m->allnc_extra_bound = sqrt(extra2);
+    return NC_SUCCESS;
 }
 
 nc_status nc__model_evaluate(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
                              nc__pass_out *out)
 {
-    nc__model_prepare(m);
+    const nc_status st = nc__model_prepare(m);
+    if (st != NC_SUCCESS) {
+        out->objective = out->norm2_gsmall = out->norm2_gH = NAN;
+        return st;
+    }
     return nc__model_evaluate_prepared(m, gH, ldgh, upd, out);
 }
 
@@ -909,6 +917,7 @@ NC_API nc_status nc_model_gradient(nc_model *m, double *objective, double *gW, s
                                    double *gH, size_t ldgh, double *gb)
 {
     nc__pass_out out;
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     if (gW && nc__check_span(m->d, m->K, ldgw) != NC_SUCCESS)
         return nc__fail(m->msg, nc__check_span(m->d, m->K, ldgw),
@@ -916,7 +925,9 @@ NC_API nc_status nc_model_gradient(nc_model *m, double *objective, double *gW, s
     if (gH && nc__check_span(m->d, m->N, ldgh) != NC_SUCCESS)
         return nc__fail(m->msg, nc__check_span(m->d, m->N, ldgh),
                         "nc_model_gradient: ldgh %zu is less than d %zu or too large", ldgh, m->d);
-    nc__model_evaluate(m, gH, ldgh, NULL, &out);
+    if ((st = nc__model_evaluate(m, gH, ldgh, NULL, &out)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_gradient: the reductions over the shards: %s",
+                        nc_strerror(st));
     if (objective) *objective = out.objective;
     if (gW) copy_strided(gW, ldgw, m->gsmall + m->n_hidden, m->d, m->d, m->K);
     if (gb) {
@@ -975,9 +986,12 @@ NC_API nc_status nc_model_gradient_vector(nc_model *m, double *objective, double
 {
     nc__pass_out out;
     size_t n;
+    nc_status st;
     if (!m) return NC_ERR_NULL_ARGUMENT;
     n = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
-    nc__model_evaluate(m, g ? g + n : NULL, m->d, NULL, &out);
+    if ((st = nc__model_evaluate(m, g ? g + n : NULL, m->d, NULL, &out)) != NC_SUCCESS)
+        return nc__fail(m->msg, st, "nc_model_gradient_vector: the reductions over the shards: %s",
+                        nc_strerror(st));
     if (g) {
         memcpy(g, m->gsmall, n * sizeof(double));
         if (m->bias)

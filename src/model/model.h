@@ -44,6 +44,11 @@ struct nc__shard {
      * parts (loss, h2, gh2, nc1, h2_new, v2_new, s2_new), merged in global
      * part order exactly as the serial pass merges its threads. */
     nc_status (*merge)(nc__shard *s, nc_model *m, int need_gP, double *gb, nc__sum sums[7]);
+    /* The buffers of the next merge (for the model's thread count),
+     * allocated before a pass changes anything, the status agreed on every
+     * shard (NC_ERR_OUT_OF_MEMORY everywhere if one lacks memory); every
+     * pass calls it first, and merge then allocates nothing. */
+    nc_status (*reserve)(nc__shard *s, nc_model *m);
     /* The values of each part (nvals <= 4 per part; the nparts local parts'
      * values in `local`, nparts x nvals) of every shard, in global part
      * order: an array of *parts_total x nvals owned by the shard, valid
@@ -161,9 +166,13 @@ typedef struct nc__pass_out {
 nc_status nc__model_evaluate(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
                              nc__pass_out *out);
 /* AllNC terms: class means and the gradient pieces at the current state.
- * nc__model_evaluate calls it itself unless told the state is prepared. */
-void nc__model_prepare(nc_model *m);
-/* Like nc__model_evaluate, but trusts a preceding nc__model_prepare. */
+ * nc__model_evaluate calls it itself unless told the state is prepared.
+ * Fails only on a shard (the sum of the class means over the shards). */
+nc_status nc__model_prepare(nc_model *m);
+/* Like nc__model_evaluate, but trusts a preceding nc__model_prepare. On a
+ * shard, a failure of the reductions (agreed on every shard) returns before
+ * anything changed when it is the reservation of their buffers; *out is
+ * then NaN. A serial model never fails. */
 nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__h_update *upd,
                                       nc__pass_out *out);
 /* Workspaces (and worker threads) for the given thread count; on failure

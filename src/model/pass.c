@@ -517,6 +517,13 @@ nc_status nc__model_evaluate_prepared(nc_model *m, double *gH, size_t ldgh, nc__
     pass_job job;
     size_t t, i, k, T_merge = T;
 
+    if (m->shard) { /* the merge's buffers, before anything changes */
+        const nc_status st = m->shard->reserve(m->shard, m);
+        if (st != NC_SUCCESS) {
+            out->objective = out->norm2_gsmall = out->norm2_gH = NAN;
+            return st;
+        }
+    }
     job.m = m;
     job.kern = nc__kernels_get(m->isa);
     job.loss_ctx = m->loss_ctx;

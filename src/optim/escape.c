@@ -128,13 +128,18 @@ static double activation(search *s, const double *x0, size_t k, size_t j, double
  * two or more coordinates the one of those it uses least (taking it from
  * that class costs it least). */
 #define NC__CANDIDATES 12
-static size_t candidates(const search *s, const double *x0, size_t k, size_t *cand)
+static nc_status candidates(const search *s, const double *x0, size_t k, size_t *cand,
+                            size_t *ncand, char *msg)
 {
     const nc_model *m = s->m;
     const size_t d = m->d, K = m->K, N = m->N;
     double *use = nc__alloc_doubles(d, K + 1), *total;
     size_t i, j, c, n = 0, q;
-    if (use == NULL) return 0;
+    *ncand = 0;
+    if (use == NULL)
+        return nc__fail(msg, NC_ERR_OUT_OF_MEMORY,
+                        "the escape's class move: no memory for the coordinates' use "
+                        "(%zu x %zu doubles)", d, K + 1);
     total = use + d * K; /* use[c d + j]: class c's mass on coordinate j */
     for (i = 0; i < N; i++)
         for (j = 0; j < d; j++) {
@@ -169,7 +174,8 @@ static size_t candidates(const search *s, const double *x0, size_t k, size_t *ca
         }
     }
     free(use);
-    return n;
+    *ncand = n;
+    return NC_SUCCESS;
 }
 
 /* The compass search in log (a, c) from (*la, *lc) with value *f, inside the
@@ -201,7 +207,7 @@ static void compass(search *s, const double *x0, size_t k, size_t j, int form, i
     }
 }
 
-static void activate(search *s, const double *x0, size_t k)
+static nc_status activate(search *s, const double *x0, size_t k, char *msg)
 {
     nc_model *m = s->m;
     const size_t d = m->d, N = m->N;
@@ -209,8 +215,8 @@ static void activate(search *s, const double *x0, size_t k)
     double hmax = 0.0, wmax = 0.0, la0, lc0, la = 0.0, lc = 0.0, fb = INFINITY;
     size_t i, lj = 0, cand[NC__CANDIDATES], ncand, ci;
     int a, form, lform = 0, found = 0;
-    ncand = candidates(s, x0, k, cand);
-    if (ncand == 0) return;
+    const nc_status st = candidates(s, x0, k, cand, &ncand, msg);
+    if (st != NC_SUCCESS || ncand == 0) return st;
     for (i = 0; i < N * d; i++)
         if (fabs(x0[s->hoff + i]) > hmax) hmax = fabs(x0[s->hoff + i]);
     for (i = 0; i < s->hoff; i++)
@@ -278,24 +284,28 @@ static void activate(search *s, const double *x0, size_t k)
     activation(s, x0, k, lj, has_a ? exp2(la) : 0.0, exp2(lc), lform);
     s->evaluations--; /* consider counts it */
     consider(s);
+    return NC_SUCCESS;
 }
 
 /* The classes whose mean shares a coordinate with another class's mean (each
  * mean's support: entries above 1e-3 of its largest), into classes; their
- * number. */
-static size_t sharing_classes(const nc_model *m, const double *x, size_t hoff, size_t *classes)
+ * number into *count. */
+static nc_status sharing_classes(const nc_model *m, const double *x, size_t hoff,
+                                 size_t *classes, size_t *count, char *msg)
 {
     const size_t d = m->d, K = m->K;
-    double *mu = nc__alloc_doubles(d, K), *mx;
+    double *mu = nc__alloc_doubles(d, K), *mx = nc__alloc_doubles(K, 1);
     size_t i, j, k, l, n = 0;
-    if (mu == NULL) return 0;
+    *count = 0;
+    if (mu == NULL || mx == NULL) {
+        free(mu);
+        free(mx);
+        return nc__fail(msg, NC_ERR_OUT_OF_MEMORY,
+                        "the escape's class relocation: no memory for the class means "
+                        "(%zu x %zu doubles)", d, K + 1);
+    }
     for (i = 0; i < m->N; i++)
         for (j = 0; j < d; j++) mu[(size_t)m->labels[i] * d + j] += fabs(x[hoff + i * d + j]);
-    mx = nc__alloc_doubles(K, 1);
-    if (mx == NULL) {
-        free(mu);
-        return 0;
-    }
     for (k = 0; k < K; k++)
         for (j = 0; j < d; j++)
             if (mu[k * d + j] > mx[k]) mx[k] = mu[k * d + j];
@@ -312,7 +322,8 @@ static size_t sharing_classes(const nc_model *m, const double *x, size_t hoff, s
     }
     free(mu);
     free(mx);
-    return n;
+    *count = n;
+    return NC_SUCCESS;
 }
 
 /* classes[0..n) by decreasing count (insertion sort: n is K). */
@@ -339,7 +350,8 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     *kind = NC_ESCAPE_NONE;
     *decrease = 0.0;
     st = nc_curvature_compute(c);
-    if (st != NC_SUCCESS) return st;
+    if (st != NC_SUCCESS)
+        return nc__fail(o->msg, st, "the second-order check: %s", nc_curvature_last_error(c));
     x0 = nc__alloc_doubles(n, 1);
     v = nc__alloc_doubles(n, 1);
     g = nc__alloc_doubles(n, 1);
@@ -347,12 +359,17 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     s.best = nc__alloc_doubles(n, 1);
     dead = (size_t *)calloc(m->K, sizeof(size_t));
     if (!x0 || !v || !g || !s.trial || !s.best || !dead) {
-        st = NC_ERR_OUT_OF_MEMORY;
+        st = nc__fail(o->msg, NC_ERR_OUT_OF_MEMORY,
+                      "the escape: no memory for its search (5 x %zu doubles and %zu classes)", n,
+                      m->K);
         goto done;
     }
     nc_model_get_variables(m, x0);
     st = nc_model_gradient_vector(m, &f0, g);
-    if (st != NC_SUCCESS) goto done;
+    if (st != NC_SUCCESS) {
+        nc__fail(o->msg, st, "the escape: %s", nc_model_last_error(m));
+        goto done;
+    }
     s.m = m;
     s.n = n;
     s.hoff = hoff;
@@ -377,9 +394,9 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
         /* the classes held at 0 (all of them at W = H = 0), the largest first:
          * each move builds on those kept before it */
         sort_by_count(m, dead, ndead);
-        for (i = 0; i < ndead; i++) {
+        for (i = 0; i < ndead && st == NC_SUCCESS; i++) {
             memcpy(v, s.best, n * sizeof(double));
-            activate(&s, v, dead[i]);
+            st = activate(&s, v, dead[i], o->msg);
         }
         if (s.fbest < f0) *kind = xmax <= 1e-6 ? NC_ESCAPE_FROM_ZERO : NC_ESCAPE_REVIVE_CLASS;
     }
@@ -387,16 +404,28 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
         /* a KKT point where live classes share feature coordinates (ReLU
          * features: their means cannot be orthogonal there): move each such
          * class, the largest first, to a coordinate of its own */
-        size_t nshare = sharing_classes(m, x0, hoff, dead);
+        size_t nshare = 0;
+        st = sharing_classes(m, x0, hoff, dead, &nshare, o->msg);
         sort_by_count(m, dead, nshare);
-        for (i = 0; i < nshare; i++) {
+        for (i = 0; i < nshare && st == NC_SUCCESS; i++) {
             memcpy(v, s.best, n * sizeof(double));
-            activate(&s, v, dead[i]);
+            st = activate(&s, v, dead[i], o->msg);
         }
-        if (s.fbest < f0) *kind = NC_ESCAPE_RELOCATE_CLASS;
+        if (st == NC_SUCCESS && s.fbest < f0) *kind = NC_ESCAPE_RELOCATE_CLASS;
+    }
+    if (st != NC_SUCCESS) {
+        /* a search that could not run to its end: the state it started from,
+         * as if the escape had not been tried (a retry starts the same) */
+        *kind = NC_ESCAPE_NONE;
+        nc_model_set_variables(m, x0);
+        goto done;
     }
     /* leave the model at the best point found (x0 when nothing helped) */
     st = nc_model_set_variables(m, *kind == NC_ESCAPE_NONE ? x0 : s.best);
+    if (st != NC_SUCCESS) {
+        nc__fail(o->msg, st, "the escape: %s", nc_model_last_error(m));
+        goto done;
+    }
     if (*kind != NC_ESCAPE_NONE) *decrease = f0 - s.fbest;
     o->evaluations += s.evaluations + nc_curvature_evaluations(c);
 done:

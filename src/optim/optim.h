@@ -44,6 +44,7 @@ struct nc_optimizer {
     size_t lbfgs_stall; /* < NC_LBFGS_STALL */
     double lbfgs_best_f, lbfgs_best_g;
     uint64_t lbfgs_version;
+    nc_status lbfgs_eval_status; /* of the last evaluation (a shard's reductions) */
 
     size_t iterations, evaluations;
     double objective, gradient_norm;
@@ -87,7 +88,9 @@ nc_status nc__optimizer_evaluate_current(nc_optimizer *o);
 /* Check the model's state with c and, if it is a strict saddle, holds a
  * class at h = 0 or sits at W = H = 0, try the escape moves (escape.c). The
  * model is left at the lowest point found: *kind says which move lowered
- * the objective, by *decrease (NC_ESCAPE_NONE: the state is unchanged). */
+ * the objective, by *decrease (NC_ESCAPE_NONE: the state is unchanged). A
+ * failure (the check, or no memory for a search) is recorded in o->msg and
+ * leaves the state it started from. */
 nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *decrease);
 
 /* L-BFGS's vector arithmetic on a shard (shard.c): the variable vector is
@@ -105,9 +108,9 @@ double nc__shard_dot_diff(const nc_model *m, const double *g, const double *x1, 
 double nc__shard_kkt2(const nc_model *m, const double *x, const double *g, size_t n, int relu);
 /* y += a x, one rounding per component (no fused multiply-add). */
 void nc__shard_axpy(size_t n, double a, const double *x, double *y);
-/* The sum over the shards of a value of the shard's H (x itself for a
- * serial model). */
-double nc__shard_sum1(const nc_model *m, double x);
+/* The sum over the shards of a value of the shard's H, in place (x itself
+ * for a serial model); the shard's status, agreed on every shard. */
+nc_status nc__shard_sum1(const nc_model *m, double *x);
 
 /* ---- the one check of each hyper-parameter (optimizer.c) --------------------
  * Used by the setters and by the checkpoint loader alike (io/checkpoint.c).

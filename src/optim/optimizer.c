@@ -385,13 +385,17 @@ static nc__rule make_rule(const nc_optimizer *o, double lr, int project)
     return r;
 }
 
-static void refresh_state_norms(nc_optimizer *o)
+static nc_status refresh_state_norms(nc_optimizer *o)
 {
     const nc_model *m = o->model;
+    double nH2 = nc__norm2(m->H, m->d * m->N);
+    const nc_status st = nc__shard_sum1(m, &nH2);
+    if (st != NC_SUCCESS) return st;
     o->n_small2 = nc__norm2(m->small, o->n_small);
-    o->nH2 = nc__shard_sum1(m, nc__norm2(m->H, m->d * m->N));
+    o->nH2 = nH2;
     o->version = m->version;
     o->norms_valid = 1;
+    return NC_SUCCESS;
 }
 
 /* Frobenius norm of a rows x cols block (stride 1). */
@@ -508,10 +512,15 @@ static nc_status first_order_step(nc_optimizer *o)
     nc__rule rs;
     double current, saved_v2[6] = {0};
     int staged;
+    nc_status st;
 
     if (!o->buffers_valid) zero_buffers(o);
-    if (!o->norms_valid || o->version != m->version) refresh_state_norms(o);
-    nc__model_prepare(m);
+    if ((!o->norms_valid || o->version != m->version) && (st = refresh_state_norms(o)) != NC_SUCCESS)
+        return nc__fail(o->msg, st, "step %zu not taken: the norm of H over the shards: %s",
+                        o->iterations + 1, nc_strerror(st));
+    if ((st = nc__model_prepare(m)) != NC_SUCCESS)
+        return nc__fail(o->msg, st, "step %zu not taken: the class means over the shards: %s",
+                        o->iterations + 1, nc_strerror(st));
     staged = !(step_bound(o, lr_max, &current) <= NC_BOUND);
     if (staged) {
         if (!(current <= NC_BOUND))
@@ -537,7 +546,13 @@ static nc_status first_order_step(nc_optimizer *o)
     upd.rule = make_rule(o, lrH, m->features == NC_FEATURES_RELU);
     upd.v = use_v ? o->v_H : NULL;
     upd.s = use_s ? o->s_H : NULL;
-    nc__model_evaluate_prepared(m, NULL, 0, &upd, &out);
+    if ((st = nc__model_evaluate_prepared(m, NULL, 0, &upd, &out)) != NC_SUCCESS) {
+        /* the reservation of the buffers fails before the pass (nothing
+         * moved); an exchange fails after it, which a staged step undoes */
+        if (staged) stage_copy(o, 0);
+        return nc__fail(o->msg, st, "step %zu not taken: the reductions over the shards: %s",
+                        o->iterations + 1, nc_strerror(st));
+    }
     o->evaluations++;
 
     /* The small variables: the same rule, block by block. */
@@ -634,9 +649,14 @@ static void h_range(const nc_model *m, size_t *h0, size_t *h1)
 /* Evaluate at xt (already written into the model): f and gt. */
 static double lbfgs_eval(nc_optimizer *o, const double *xt, double *gt)
 {
-    double f;
+    double f = INFINITY;
+    nc_status st;
     nc_model_set_variables(o->model, xt);
-    nc_model_gradient_vector(o->model, &f, gt);
+    st = nc_model_gradient_vector(o->model, &f, gt);
+    /* an overflow is a refused point; a failure of a shard's reductions
+     * ends the step (lbfgs_eval_status, kept until the step clears it) */
+    if (st != NC_SUCCESS && st != NC_ERR_OVERFLOW) o->lbfgs_eval_status = st;
+    if (st != NC_SUCCESS) f = INFINITY;
     o->evaluations++;
     return isfinite(f) ? f : INFINITY;
 }
@@ -811,7 +831,11 @@ static nc_status lbfgs_step(nc_optimizer *o)
 
     if (!o->lbfgs_valid || o->lbfgs_version != m->version) {
         nc_model_get_variables(m, o->x);
+        o->lbfgs_eval_status = NC_SUCCESS;
         o->f = lbfgs_eval(o, o->x, o->g);
+        if (o->lbfgs_eval_status != NC_SUCCESS)
+            return nc__fail(o->msg, o->lbfgs_eval_status, "the starting point: %s",
+                            nc_model_last_error(m));
         if (!isfinite(o->f))
             return nc__fail(o->msg, NC_ERR_OVERFLOW, "the objective at the starting point overflowed");
         o->hist_len = o->hist_next = 0;
@@ -837,7 +861,15 @@ static nc_status lbfgs_step(nc_optimizer *o)
         }
         gnorm = sqrt(dot(o, o->p, o->p, n));
         a1 = o->hist_len == 0 ? (gnorm > 1.0 ? 1.0 / gnorm : 1.0) : 1.0;
+        o->lbfgs_eval_status = NC_SUCCESS;
         ok = relu ? projected_search(o, n, o->f, a1, &ft) : wolfe_search(o, n, o->f, d0, a1, &ft);
+        if (o->lbfgs_eval_status != NC_SUCCESS) { /* a shard's reductions failed */
+            const nc_status st = o->lbfgs_eval_status;
+            nc__fail(o->msg, st, "step %zu not taken: %s", o->iterations + 1,
+                     nc_model_last_error(m));
+            nc_model_set_variables(m, o->x);
+            return st;
+        }
         if (ok) {
             /* s = xt - x, y = gt - g into the history when the curvature is positive. */
             double *s = o->S + o->hist_next * o->n_max, *y = o->Y + o->hist_next * o->n_max;
@@ -904,9 +936,12 @@ NC_API nc_status nc_optimizer_step(nc_optimizer *o)
 nc_status nc__optimizer_evaluate_current(nc_optimizer *o)
 {
     nc__pass_out out;
+    nc_status st;
     if (o->algorithm == NC_OPT_LBFGS && o->lbfgs_valid && o->lbfgs_version == o->model->version)
         return NC_SUCCESS; /* L-BFGS's values already belong to the current state */
-    nc__model_evaluate(o->model, NULL, 0, NULL, &out);
+    if ((st = nc__model_evaluate(o->model, NULL, 0, NULL, &out)) != NC_SUCCESS)
+        return nc__fail(o->msg, st, "the final state: the reductions over the shards: %s",
+                        nc_strerror(st));
     o->evaluations++;
     o->objective = out.objective;
     o->gradient_norm = sqrt(out.norm2_gsmall + out.norm2_gH);

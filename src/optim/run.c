@@ -92,15 +92,17 @@ static int check_and_escape(nc_optimizer *o, nc_status reason, nc_status *err)
             o->escapes = o->max_escapes; /* only the check below */
     }
     if (o->escapes < o->max_escapes) {
+        /* the escape records its own message on a failure */
         *err = nc__escape(o, o->curvature, &kind, &decrease);
+        if (*err != NC_SUCCESS) return 0;
     } else {
         *err = nc_curvature_compute(o->curvature);
         o->evaluations += nc_curvature_evaluations(o->curvature);
-    }
-    if (*err != NC_SUCCESS) {
-        nc__fail(o->msg, *err, "the second-order check: %s",
-                 nc_curvature_last_error(o->curvature));
-        return 0;
+        if (*err != NC_SUCCESS) {
+            nc__fail(o->msg, *err, "the second-order check: %s",
+                     nc_curvature_last_error(o->curvature));
+            return 0;
+        }
     }
     o->checked = 1;
     o->point = nc_curvature_point(o->curvature);

@@ -150,8 +150,7 @@ void nc__shard_axpy(size_t n, double a, const double *x, double *y)
     for (i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-double nc__shard_sum1(const nc_model *m, double x)
+nc_status nc__shard_sum1(const nc_model *m, double *x)
 {
-    if (m->shard) m->shard->sum(m->shard, &x, 1);
-    return x;
+    return m->shard ? m->shard->sum(m->shard, x, 1) : NC_SUCCESS;
 }

@@ -612,10 +612,20 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         }
         for (k = 0; k < NC_MINORITY_STAT_COUNT; k++) s->w_minor[k] = s->h_minor[k] = NAN;
         if (cli_minority(K, cnt, minority) > 0) {
-            if (nc_structure_minority(d, K, Mn + d * K, d, minority, NULL, s->h_minor) != NC_SUCCESS)
-                for (k = 0; k < NC_MINORITY_STAT_COUNT; k++) s->h_minor[k] = NAN;
-            if (W && nc_structure_minority(d, K, W, d, minority, NULL, s->w_minor) != NC_SUCCESS)
-                for (k = 0; k < NC_MINORITY_STAT_COUNT; k++) s->w_minor[k] = NAN;
+            /* undefined indicators (a zero vector) are nan; any other failure is one */
+            for (k = 0; k < 2; k++) {
+                double *stats = k ? s->w_minor : s->h_minor;
+                if (k && !W) continue;
+                st = nc_structure_minority(d, K, k ? W : Mn + d * K, d, minority, NULL, stats);
+                if (st == NC_ERR_UNAVAILABLE) {
+                    size_t j;
+                    for (j = 0; j < NC_MINORITY_STAT_COUNT; j++) stats[j] = NAN;
+                } else if (st != NC_SUCCESS) {
+                    fail_k(cmd, k ? "minority indicators of W" : "minority indicators of the means",
+                           st, "", &ki);
+                    goto done;
+                }
+            }
         }
         if (ki.inferred)
             fprintf(stderr, PROG " %s: note: K = %zu was inferred from the largest label (%lld) of %s%s; "

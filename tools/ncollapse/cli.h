@@ -154,7 +154,8 @@ typedef struct text {
 } text;
 void text_put(text *t, const char *fmt, ...);
 void text_free(text *t);
-/* Read a whole file (NUL-terminated); NULL if it cannot be read. */
+/* Read a whole file (NUL-terminated); NULL if it cannot be read, with errno
+ * ENOMEM when memory ran out. */
 char *read_file(const char *path, size_t *len);
 /* mkdir -p for one level (existing is fine). 0 or 1 with a message. */
 int make_dir(const char *cmd, const char *path);

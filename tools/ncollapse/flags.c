@@ -442,8 +442,10 @@ int cfg_load(const char *cmd, const char *option, const char *dir, cfg *c)
 {
     char path[CLI_PATH], err[600], *s, *line, *next;
     path_join(path, dir, "config");
+    errno = 0;
     if (!(s = read_file(path, NULL)))
-        return cli_usage(cmd, "%s: no saved configuration %s", option, path);
+        return errno == ENOMEM ? cli_fail(cmd, option, NC_ERR_OUT_OF_MEMORY, path)
+                               : cli_usage(cmd, "%s: no saved configuration %s", option, path);
     for (line = s; line && *line; line = next) {
         char *sp, *nl = strchr(line, '\n');
         const flag *f;

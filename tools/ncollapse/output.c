@@ -112,6 +112,7 @@ char *read_file(const char *path, size_t *len)
             if (!t) {
                 free(s);
                 fclose(f);
+                errno = ENOMEM; /* not a missing file: the callers tell them apart */
                 return NULL;
             }
             s = t;
@@ -317,6 +318,13 @@ int measure_model(const char *cmd, nc_model *model, double rtol, measure *m)
     gram_stats(K, WW, minority, &m->w_cos_minor[0], &unused, &m->w_spread[0], &unused);
     gram_stats(K, HH, minority, &m->h_cos_minor[0], &m->h_cos_across[0], &unused, &m->h_max_abs_cos[0]);
     if ((st = nc_metrics_create(&mt)) != NC_SUCCESS || (st = nc_metrics_compute(mt, model)) != NC_SUCCESS) {
+        /* a state the metrics refuse is noted (null values); no memory is a failure */
+        if (st == NC_ERR_OUT_OF_MEMORY) {
+            cli_fail(cmd, "metrics", st, mt ? nc_metrics_last_error(mt) : nc_create_last_error());
+            nc_metrics_destroy(mt);
+            free(WW);
+            return 1;
+        }
         snprintf(m->note, sizeof m->note, "metrics: %s", mt ? nc_metrics_last_error(mt) : "");
     }
     if (mt) {

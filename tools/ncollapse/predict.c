@@ -115,8 +115,10 @@ int cmd_predict(int argc, char **argv)
     memset(&p, 0, sizeof p);
     for (a = 2; a + 1 < argc; a++)
         if (strcmp(argv[a], "--compare") == 0) {
+            int bad;
             if (strlen(argv[a + 1]) >= CLI_PATH) return cli_usage(cmd, "--compare: path too long");
-            if (cfg_load(cmd, "--compare", argv[a + 1], &c)) return 2;
+            bad = cfg_load(cmd, "--compare", argv[a + 1], &c);
+            if (bad) return bad; /* 2 for a missing configuration, 1 for a failure */
         }
     saved = c;
     if (flags_parse(cmd, argc, argv, 2, predict_flags, &p, cfg_flags, &c, pos, &npos, &help)) return 2;

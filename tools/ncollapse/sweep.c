@@ -139,6 +139,11 @@ static int parse_axis(const char *cmd, const char *spec, const cfg *base, axis *
             return cli_usage(cmd, "--grid %s: no values", name);
         }
     }
+    for (i = 0; i < a->n; i++)
+        if (a->values[i] == NULL) {
+            free_axis(a);
+            return cli_fail(cmd, "--grid", NC_ERR_OUT_OF_MEMORY, name);
+        }
     for (i = 0; i < a->n; i++) {
         probe = *base;
         if (flag_set(a->f, &probe, a->values[i], err, sizeof err)) {
@@ -244,8 +249,9 @@ static int run_point(const char *cmd, const sweep_opts *so, const cfg *pc, const
         to.no_files = 1;
         rc = train_run(cmd, &c, &to, m, &st, &steps);
         if (rc == 0 || st < 0) stop = nc_status_name(st);
-        if (rc && st < 0) {
-            /* a failed run (diverged) is a result of the sweep: its row says so */
+        if (rc && st < 0 && st != NC_ERR_OUT_OF_MEMORY) {
+            /* a failed run (diverged) is a result of the sweep: its row says so;
+             * no memory is not a result (no row: a new start retries the point) */
             size_t k, i;
             memset(m, 0, sizeof *m);
             m->K = K;
@@ -335,11 +341,13 @@ int cmd_sweep(int argc, char **argv)
         }
         if (!so.out[0]) return cli_usage(cmd, "--out: missing (the directory the sweep writes)");
         if (ng == 0) return cli_usage(cmd, "--grid: missing (at least one axis NAME=SPEC)");
-        for (naxes = 0; naxes < ng; naxes++)
-            if (parse_axis(cmd, grids[naxes], &base, &ax[naxes])) {
+        for (naxes = 0; naxes < ng; naxes++) {
+            const int bad = parse_axis(cmd, grids[naxes], &base, &ax[naxes]);
+            if (bad) { /* 2 for bad usage, 1 for no memory */
                 if (naxes) free_axis(&ax[0]);
-                return 2;
+                return bad;
             }
+        }
         if (ng == 2 && ax[0].f == ax[1].f) {
             rc = cli_usage(cmd, "--grid: the two axes vary the same flag --%s", ax[0].f->name);
             goto done;
@@ -377,7 +385,12 @@ int cmd_sweep(int argc, char **argv)
         path_join(dir, so.out, "points");
         if (make_dir(cmd, dir)) goto done;
         path_join(path, so.out, "plan");
+        errno = 0;
         old = read_file(path, NULL);
+        if (!old && errno == ENOMEM) {
+            rc = cli_fail(cmd, "--out", NC_ERR_OUT_OF_MEMORY, path);
+            goto done;
+        }
         if (old && strcmp(old, plan.s) != 0) {
             free(old);
             rc = cli_usage(cmd, "--out: %s holds a sweep of another configuration or grid (see %s)", so.out, path);
@@ -486,10 +499,12 @@ int cmd_sweep(int argc, char **argv)
         size_t len;
         snprintf(name, sizeof name, "%06zu.csv", p);
         path_join(row, dir, name);
+        errno = 0;
         s = read_file(row, &len);
         if (!s || len == 0 || s[len - 1] != '\n') {
+            const nc_status why = !s && errno == ENOMEM ? NC_ERR_OUT_OF_MEMORY : NC_ERR_IO;
             free(s);
-            rc = cli_fail(cmd, "sweep", NC_ERR_IO, row);
+            rc = cli_fail(cmd, "sweep", why, row);
             goto done;
         }
         text_put(&out, "%s", s);

@@ -6,6 +6,7 @@
  * prediction.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -331,10 +332,20 @@ int train_run(const char *cmd, cfg *c, const train_opts *t, measure *m, nc_statu
             cli_fail(cmd, "--resume", st, nc_optimizer_last_error(opt));
             goto out;
         }
+        /* a missing history has no earlier rows; one that cannot be read is a failure */
         path_join(path, dir, "history.csv");
+        errno = 0;
         old_csv = read_file(path, NULL);
+        if (!old_csv && errno == ENOMEM) {
+            cli_fail(cmd, "--resume", NC_ERR_OUT_OF_MEMORY, path);
+            goto out;
+        }
         path_join(path, dir, "history.json");
         old_json = read_file(path, NULL);
+        if (!old_json && errno == ENOMEM) {
+            cli_fail(cmd, "--resume", NC_ERR_OUT_OF_MEMORY, path);
+            goto out;
+        }
     }
     if (!t->no_files) {
         every = c->record_every ? c->record_every : (c->steps >= 10 ? c->steps / 10 : 1);
@@ -443,7 +454,7 @@ int cmd_train(int argc, char **argv)
     for (a = 2; a + 1 < argc; a++)
         if (strcmp(argv[a], "--resume") == 0) {
             if (strlen(argv[a + 1]) >= CLI_PATH) return cli_usage(cmd, "--resume: path too long");
-            if (cfg_load(cmd, "--resume", argv[a + 1], &c)) return 2;
+            if ((rc = cfg_load(cmd, "--resume", argv[a + 1], &c)) != 0) return rc;
         }
     saved = c;
     if (flags_parse(cmd, argc, argv, 2, train_flags, &t, cfg_flags, &c, pos, &npos, &help)) return 2;
