@@ -101,6 +101,17 @@ class Stream(Handle):
         """Samples added in the current pass."""
         return _lib.nc_stream_num_samples(self._p)
 
+    @property
+    def threads(self):
+        """Threads of the stream's passes and of its metrics' tiled pass
+        (nc_stream_set_threads; default 1). The results have the same bits
+        for any thread count."""
+        return _lib.nc_stream_get_threads(self._p)
+
+    @threads.setter
+    def threads(self, n):
+        self._check(_lib.nc_stream_set_threads(self._p, int(n)))
+
     def copy(self):
         new = Stream.__new__(Stream)
         Handle.__init__(new)

@@ -173,6 +173,19 @@ NC_API nc_status nc_stream_load(const char *path, nc_stream *stream)
     old = *s;
     *s = *t;
     *t = old;
+    /* The threads and their scratch stay with the handle. */
+    t->threads = s->threads;
+    t->pool = s->pool;
+    t->part = s->part;
+    t->pmem = s->pmem;
+    t->pcnt = s->pcnt;
+    s->threads = old.threads;
+    s->pool = old.pool;
+    s->part = old.part;
+    s->pmem = old.pmem;
+    s->pcnt = old.pcnt;
+    s->part[0].Z = s->Z;
+    s->part[0].IP = s->IP;
     s->msg[0] = '\0';
     nc_stream_destroy(t);
     return NC_SUCCESS;
