@@ -1394,6 +1394,12 @@ NC_API nc_status nc_npy_reader_format(const nc_npy_reader *reader, unsigned *ver
  * row r goes to out[(r - row0)*ld .. + cols-1], ld >= cols. */
 NC_API nc_status nc_npy_reader_read_rows(nc_npy_reader *reader, size_t row0, size_t nrows,
                                          double *out, size_t ld);
+/* The same for a float32 array into floats (for nc_stream_add_float, with
+ * no double copy of a chunk): rows of the machine's byte order in C order
+ * with ld == cols are read straight into out. NC_ERR_DTYPE for any other
+ * dtype (float64 is not narrowed). */
+NC_API nc_status nc_npy_reader_read_rows_float(nc_npy_reader *reader, size_t row0, size_t nrows,
+                                               float *out, size_t ld);
 /* Read entries [row0, row0 + nrows) of an integer array of shape (N,) or
  * (N, 1) into labels[0 .. nrows-1], each checked to lie in [0, K)
  * (K == 0: in [0, INT32_MAX]). */

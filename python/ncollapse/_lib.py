@@ -241,6 +241,7 @@ void nc_npy_reader_close(nc_npy_reader *reader);
 nc_status nc_npy_reader_info(const nc_npy_reader *reader, nc_npy_dtype *dtype, size_t *ndim, size_t *rows, size_t *cols);
 nc_status nc_npy_reader_format(const nc_npy_reader *reader, unsigned *version, nc_npy_byte_order *byte_order, int *fortran_order);
 nc_status nc_npy_reader_read_rows(nc_npy_reader *reader, size_t row0, size_t nrows, double *out, size_t ld);
+nc_status nc_npy_reader_read_rows_float(nc_npy_reader *reader, size_t row0, size_t nrows, float *out, size_t ld);
 nc_status nc_npy_reader_read_labels(nc_npy_reader *reader, size_t row0, size_t nrows, int32_t *labels, size_t K);
 const char *nc_npy_reader_last_error(const nc_npy_reader *reader);
 nc_status nc_npy_writer_create(nc_npy_writer **writer);
