@@ -782,7 +782,7 @@ typedef enum nc_between_weight {
  * doubles more memory). Both agree to rounding.
  */
 typedef enum nc_nc1_path {
-    NC_NC1_PATH_AUTO = 0,      /* the d x d scatter when 5 r >= 4 d, else the projections (default) */
+    NC_NC1_PATH_AUTO = 0,      /* the d x d scatter when 8 r >= 5 d, else the projections (default) */
     NC_NC1_PATH_PROJECTED = 1, /* always the projections on the r kept directions */
     NC_NC1_PATH_SCATTER = 2    /* always the d x d scatter */
 } nc_nc1_path;

@@ -16,7 +16,9 @@
  *  - NC1 uses the thin SVD F = Mbar diag(sqrt(c_k)) = U S V^T, so that
  *    Sigma_B = U S^2 U^T, and keeps the directions with s_r^2 > rtol s_1^2.
  *    Then NC1 = (1/(K N)) sum_i sum_r ((u_r . (h_i - mu_{y_i})) / s_r)^2: cost
- *    O(N d K), no d x d matrix. Columns of H are processed in blocks of B
+ *    O(N d r), no d x d matrix (when r >= 5 d / 8 the d x d scatter, one
+ *    DSYRK per block, is cheaper and is used instead: nc1_uses_dxd). Columns
+ *    of H are processed in blocks of B
  *    (d B and K B doubles of about 256 KB each, in the workspace); h_i - mu_{y_i}
  *    is formed before projecting, which keeps precision for nearly collapsed
  *    features. Squares are summed per direction r with the Neumaier
@@ -280,8 +282,8 @@ typedef struct layout {
     double *IP;   /* K x block inner products mu_k . h_i */
     double *acc;  /* 2 p: Neumaier sums (value, compensation) of the projected scatter */
     double *srr;  /* p: u_r^T (sum_i x_i x_i^T) u_r, r < rank */
-    double *A;    /* max(d, K) x p: Q^T U (or U) of a summary */
-    double *B;    /* max(d, K) x p: S Q^T U of a summary */
+    double *A;    /* q x rank (q <= d, rank <= p): Q^T U, or U, of a summary */
+    double *B;    /* q x rank: S A */
     double *lwk;  /* lwork */
 } layout;
 
@@ -314,7 +316,7 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     if (nc__size_mad(&need, 2 * d + nW + nmu, K) || nc__size_mad(&need, nG, K) ||
         nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 4, K) ||
         nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) || nc__size_mad(&need, 3, L->p) ||
-        nc__size_mad(&need, L->p, 2 * big) || nc__size_mad(&need, 1, L->lwork))
+        nc__size_mad(&need, L->p, 2 * d) || nc__size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
                         "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
                         (unsigned long)K);
@@ -367,9 +369,9 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     L->srr = w;
     w += L->p;
     L->A = w;
-    w += L->p * big;
+    w += d * L->p;
     L->B = w;
-    w += L->p * big;
+    w += d * L->p;
     L->lwk = w;
     return NC_SUCCESS;
 }
@@ -697,13 +699,13 @@ static void srr_from_scatter(size_t n, size_t rank, const double *S, const doubl
  * scatter (one DSYRK per block, d^2 / 2 multiply-adds per sample) rather
  * than the projections on the rank kept directions (d rank multiply-adds
  * and rank compensated additions per sample): with NC_NC1_PATH_AUTO, when
- * 5 rank >= 4 d, the crossover measured in docs/performance.md.
+ * 8 rank >= 5 d, the crossover measured in docs/performance.md.
  */
 static int nc1_uses_dxd(const nc_metrics *m, size_t d, size_t rank)
 {
     if (m->nc1_path == NC_NC1_PATH_PROJECTED) return 0;
     if (m->nc1_path == NC_NC1_PATH_SCATTER) return 1;
-    return 5.0 * (double)rank >= 4.0 * (double)d;
+    return 8.0 * (double)rank >= 5.0 * (double)d;
 }
 
 /* The d x d path's buffers: sb residual columns, the compensated upper
