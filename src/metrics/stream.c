@@ -15,13 +15,24 @@
  *  - NC1. The kept directions u_r of the pseudo-inverse lie in the span of
  *    the centred class means, whatever the conventions (mu_G is an affine
  *    combination of the class means, so the centred means span the
- *    differences mu_k - mu_j). Pass 2 projects h_i - mu_{y_i} on an
- *    orthonormal basis Q (d x q, q = min(d, K)) of that span, the left
- *    singular vectors of the class-average-centred means, and accumulates
- *    S = sum_i Q^T x_i x_i^T Q (q x q, one dgemm per block of columns, added
- *    to a Neumaier-compensated sum). metrics.c turns S into the within-class
- *    scatter along each u_r (nc__metrics_from_summary), so one pass 2 serves
- *    every convention and rtol of the metrics handle.
+ *    differences mu_k - mu_j). When K < 0.414 d (nc__stream_uses_dxd), pass 2
+ *    projects h_i - mu_{y_i} on an orthonormal basis Q (d x K) of that span,
+ *    the left singular vectors of the class-average-centred means, and
+ *    accumulates S = sum_i Q^T x_i x_i^T Q (K x K); otherwise it accumulates
+ *    the d x d scatter S = sum_i x_i x_i^T itself (cheaper there; Q is then
+ *    not computed and stays zero). Upper triangles only, in column strips of
+ *    NC_STREAM_STRIP, each block added to a Neumaier-compensated sum.
+ *    metrics.c turns S into the within-class scatter along each u_r
+ *    (nc__metrics_from_summary), so one pass 2 serves every convention and
+ *    rtol of the metrics handle.
+ *  - Threads (nc_stream_set_threads). The work of a batch is cut so that
+ *    no value depends on the number of parts: pass 1 by ranges of
+ *    coordinates (each entry of the sums still added in sample order),
+ *    pass 2's residuals and per-class sums by classes (y mod threads, each
+ *    class in sample order), the projections and the scatter in chunks and
+ *    strips of fixed width (each entry from the same BLAS call whatever the
+ *    thread count), NC4 in the fixed blocks of `block` columns with counts
+ *    per part (integers, added after). Hence the same bits for any count.
  *  - NC4 and accuracy come from nc__nc4_block, the code metrics.c runs,
  *    with the frozen means and the same scaled classifier.
  *  - Merges add counts, S (with its compensation) and the NC4 counts;
@@ -474,22 +485,27 @@ NC_API nc_status nc_stream_next_pass(nc_stream *stream)
         if (s->counts[k] == 0)
             return nc__fail(s->msg, NC_ERR_EMPTY_CLASS, "class %lu has no samples",
                             (unsigned long)k);
-    /* Q: left singular vectors of the class-average-centred means (bmu is
-     * scratch: nothing of the state changes unless the SVD succeeds). */
-    for (t = 0; t < d; t++) {
-        double g = 0.0;
-        for (k = 0; k < K; k++) g += s->mu[k * d + t];
-        g /= (double)K;
-        for (k = 0; k < K; k++) s->bmu[k * d + t] = s->mu[k * d + t] - g;
+    if (s->raw_scatter) {
+        /* Pass 2 accumulates the d x d scatter itself: no basis is needed
+         * (Q stays zero; it is kept, in files too, for one layout). */
+        memset(s->Q, 0, d * s->q * sizeof(double));
+    } else {
+        /* Q: left singular vectors of the class-average-centred means (bmu
+         * is scratch: nothing of the state changes unless the SVD succeeds). */
+        for (t = 0; t < d; t++) {
+            double g = 0.0;
+            for (k = 0; k < K; k++) g += s->mu[k * d + t];
+            g /= (double)K;
+            for (k = 0; k < K; k++) s->bmu[k * d + t] = s->mu[k * d + t] - g;
+        }
+        info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
+                                   s->bmu, (lapack_int)d, s->bres, &dummy, 1, &dummy, 1, s->svdw,
+                                   (lapack_int)s->lwork);
+        if (info != 0)
+            return nc__fail(s->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info "
+                            "%d)", (int)info);
+        memcpy(s->Q, s->bmu, d * K * sizeof(double)); /* K < d here, and q = K */
     }
-    info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, s->bmu,
-                               (lapack_int)d, s->bres, &dummy, 1, &dummy, 1, s->svdw,
-                               (lapack_int)s->lwork);
-    if (info != 0)
-        return nc__fail(s->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
-                        (int)info);
-    memcpy(s->Q, s->bmu, d * (d < K ? d : K) * sizeof(double));
-    if (s->q > K) memset(s->Q + d * K, 0, d * (s->q - K) * sizeof(double));
     for (k = 0; k < K; k++) s->munrm[k] = cblas_dnrm2((int)d, s->mu + k * d, 1);
     if (s->has_W)
         nc__scale_classifier(d, K, s->W, d, s->has_b ? s->b : NULL, s->Wp, s->bp, &s->zalpha);
