@@ -657,6 +657,13 @@ static void stream_threads_run(const data *D, const float *Hf, size_t threads, c
                             "add");
         }
         if (pass == 0) nc_test_int(nc_stream_next_pass(s), NC_SUCCESS, "next_pass");
+        if (pass == 0 && threads > 1) {
+            /* through a file: the stream keeps its threads and its state */
+            nc_test_int(nc_stream_save(path, s), NC_SUCCESS, "save after pass 1");
+            nc_test_int(nc_stream_load(path, s), NC_SUCCESS, "load into the same stream");
+            nc_test_int(nc_stream_get_threads(s), threads, "a load keeps the threads");
+            remove(path);
+        }
     }
     nc_test_int(nc_stream_save(path, s), NC_SUCCESS, "save");
     snprintf(desc, sizeof desc, "compute on %zu stream threads", threads);
@@ -675,9 +682,11 @@ static void stream_threads_run(const data *D, const float *Hf, size_t threads, c
 static void test_stream_threads(void)
 {
     static const size_t shapes[3][3] = {{150, 100, 1500}, {300, 100, 1500}, {12, 600, 3000}};
+    /* NC_TEST_QUICK (sanitizer and valgrind stages): a third of the samples */
+    const size_t div = getenv("NC_TEST_QUICK") != NULL ? 3 : 1;
     size_t c;
     for (c = 0; c < 3; c++) {
-        const size_t d = shapes[c][0], K = shapes[c][1], N = shapes[c][2];
+        const size_t d = shapes[c][0], K = shapes[c][1], N = shapes[c][2] / div;
         data D = make_data(d, K, N, 1.1);
         float *Hf = xmalloc(d * N * sizeof(float));
         double v1[NC_METRIC_COUNT], v[NC_METRIC_COUNT];

@@ -156,7 +156,8 @@ struct nc_stream {
     double *mu;     /* d x K class means of the scaled features */
 
     /* Frozen by nc_stream_next_pass. */
-    double *Q;      /* d x q orthonormal basis of the span of the centred means */
+    double *Q;      /* d x q orthonormal basis of the span of the centred means
+                     * (zero and unused with the d x d scatter) */
     double *munrm;  /* K norms of the scaled means */
     double *Wp, *bp; /* scaled classifier (nc__scale_classifier) */
     double zalpha;

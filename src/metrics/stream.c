@@ -127,7 +127,7 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     s->K = K;
     s->raw_scatter = nc__stream_uses_dxd(d, K);
     /* q: the side of the scatter (d for the d x d one, else K), and the
-     * columns of Q (its columns beyond min(d, K) are zero). */
+     * columns of Q (d x q; all zero, and unused, with the d x d scatter). */
     s->q = s->raw_scatter ? d : K;
     big = d > K ? d : K;
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
