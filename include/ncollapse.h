@@ -775,6 +775,20 @@ typedef enum nc_between_weight {
     NC_BETWEEN_WEIGHTED = 1  /* c_k = n_k/N (Hong & Ling 2023) */
 } nc_between_weight;
 
+/*
+ * How nc_metrics_compute and nc_metrics_compute_data obtain the within-class
+ * scatter along the r kept directions of Sigma_B (r <= min(d, K - 1)) for
+ * NC1 = tr(Sigma_W Sigma_B^+) / K: by projecting every h_i - mu_{y_i} on the
+ * r directions (d r multiply-adds per sample), or from the d x d scatter
+ * sum_i x_i x_i^T (one DSYRK per block, d^2 / 2 per sample, and d^2
+ * doubles more memory). Both agree to rounding.
+ */
+typedef enum nc_nc1_path {
+    NC_NC1_PATH_AUTO = 0,      /* the d x d scatter when 8 r >= 5 d, else the projections (default) */
+    NC_NC1_PATH_PROJECTED = 1, /* always the projections on the r kept directions */
+    NC_NC1_PATH_SCATTER = 2    /* always the d x d scatter */
+} nc_nc1_path;
+
 /* Create with default conventions: NC_GLOBAL_MEAN_SAMPLE, NC_BETWEEN_UNIFORM,
  * pseudo-inverse rtol = 1e-13 (relative to the largest eigenvalue). */
 NC_API nc_status nc_metrics_create(nc_metrics **metrics);
@@ -785,6 +799,10 @@ NC_API nc_status nc_metrics_set_global_mean(nc_metrics *metrics, nc_global_mean 
 NC_API nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_weight weighting);
 /* Relative eigenvalue threshold of the pseudo-inverse of Sigma_B: finite, in [0, 1). */
 NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol);
+/* The NC1 path of the in-memory computes (default NC_NC1_PATH_AUTO; see
+ * nc_nc1_path). Streams choose theirs at creation (see nc_stream).
+ * NC_ERR_INVALID_VALUE for a value outside the enum. */
+NC_API nc_status nc_metrics_set_nc1_path(nc_metrics *metrics, nc_nc1_path path);
 /*
  * Tiles of the pairwise metrics: 0 (default) keeps the whole K x K Gram
  * matrices of the NC2 and NC3 metrics when K <= 2048 (the results of earlier
@@ -1378,6 +1396,12 @@ NC_API nc_status nc_npy_reader_format(const nc_npy_reader *reader, unsigned *ver
  * row r goes to out[(r - row0)*ld .. + cols-1], ld >= cols. */
 NC_API nc_status nc_npy_reader_read_rows(nc_npy_reader *reader, size_t row0, size_t nrows,
                                          double *out, size_t ld);
+/* The same for a float32 array into floats (for nc_stream_add_float, with
+ * no double copy of a chunk): rows of the machine's byte order in C order
+ * with ld == cols are read straight into out. NC_ERR_DTYPE for any other
+ * dtype (float64 is not narrowed). */
+NC_API nc_status nc_npy_reader_read_rows_float(nc_npy_reader *reader, size_t row0, size_t nrows,
+                                               float *out, size_t ld);
 /* Read entries [row0, row0 + nrows) of an integer array of shape (N,) or
  * (N, 1) into labels[0 .. nrows-1], each checked to lie in [0, K)
  * (K == 0: in [0, INT32_MAX]). */
@@ -1438,12 +1462,23 @@ NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
  *           on an orthonormal basis of the span of the centred class means
  *           (a K x K matrix, valid for every convention of nc_metrics), and
  *           the NC4 and accuracy counts when a classifier was set.
- * When K >= d, pass 2 accumulates the d x d scatter itself (DSYRK) instead
- * of its projection (half the work); per class it also sums ||x||^2 and
- * counts NC4 and accuracy. Memory is O(d K + min(d, K)^2 + d B) doubles with
- * B = 32768 / max(d, K) columns (about 4 MB of columns for the d x d scatter),
- * independent of the number of samples; nothing is allocated after
- * creation. Each pass must see the same samples, in any order and batching.
+ * Pass 2 accumulates the d x d scatter itself instead of its projection
+ * when that is cheaper: when d^2 <= 2 d K + K^2 (K >= about 0.41 d; the
+ * projection costs d K + K^2 / 2 multiply-adds per sample, the d x d
+ * scatter d^2 / 2); per class it also sums ||x||^2 and counts NC4 and
+ * accuracy. Memory is O(d K + q^2 + d B) doubles (q = d or K, the side of
+ * the scatter) with B = 32768 / max(d, K) columns (about 4 MB of columns
+ * for the d x d scatter), independent of the number of samples; nothing is
+ * allocated after creation. Each pass must see the same samples, in any
+ * order and batching.
+ *
+ * Threads (nc_stream_set_threads): the passes over a batch (the class sums
+ * of pass 1 by coordinates, the residuals and sums of ||x||^2 of pass 2 by
+ * classes, the scatter in column strips of fixed width, NC4 in fixed blocks
+ * of columns) and the tiled K x K pass of nc_metrics_compute_stream (when
+ * the metrics handle has no threads of its own) run on the stream's
+ * threads, in a fixed order: the accumulator and the metrics hold the same
+ * bits for any thread count. Run OpenBLAS single-threaded with threads > 1.
  *
  * Shards: accumulators created with the same d, K and classifier merge in
  * either pass (nc_stream_merge), in any order. For pass 2 on shards, merge
@@ -1461,9 +1496,18 @@ typedef struct nc_stream nc_stream;
 /* Accumulator for d >= 1 features and K >= 2 classes (d, K <= INT_MAX);
  * no classifier; pass 1. */
 NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K);
-/* Deep copy (state, classifier, pass); a failure is reported like a
- * create's (nc_create_last_error). */
+/* Deep copy (state, classifier, pass, thread count); a failure is reported
+ * like a create's (nc_create_last_error). */
 NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
+/* Threads of the stream's passes, in [1, 1024] (default 1; see above):
+ * threads - 1 workers are started (and the previous ones joined), with
+ * 2 K counts and 2 K B doubles of scratch for each. Allowed in either pass;
+ * the state is unchanged. NC_ERR_INVALID_VALUE outside the range,
+ * NC_ERR_OUT_OF_MEMORY if the threads or their scratch cannot be had (the
+ * stream keeps its previous threads). */
+NC_API nc_status nc_stream_set_threads(nc_stream *stream, size_t threads);
+/* The stream's thread count (0 for NULL). */
+NC_API size_t nc_stream_get_threads(const nc_stream *stream);
 /* Free; accepts NULL. */
 NC_API void nc_stream_destroy(nc_stream *stream);
 /* Classifier W (K x d row-major, stride ldw >= d) and optional bias b (K

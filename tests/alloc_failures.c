@@ -285,6 +285,9 @@ static void scenario(void)
     CALL(nc_model_get_H(m, H, D));
     CALL(nc_model_get_W(m, W, D));
     CALL(nc_metrics_compute_data(met, D, K, N, H, D, labels, W, D, NULL));
+    CALL(nc_metrics_set_nc1_path(met, NC_NC1_PATH_SCATTER));
+    CALL(nc_metrics_compute_data(met, D, K, N, H, D, labels, W, D, NULL));
+    CALL(nc_metrics_set_nc1_path(met, NC_NC1_PATH_AUTO));
 
     /* predictions */
     CALL(nc_prediction_create_from_model(&p, ce));
@@ -312,6 +315,7 @@ static void scenario(void)
 
     /* streams and their files */
     CALL(nc_stream_create(&s, D, K));
+    CALL(nc_stream_set_threads(s, 2));
     CALL(nc_stream_set_classifier(s, W, D, NULL));
     CALL(nc_stream_add(s, N, H, D, labels));
     CALL(nc_stream_copy(&s2, s));

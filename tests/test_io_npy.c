@@ -149,6 +149,34 @@ static void round_trip(nc_npy_dtype t, unsigned version, nc_npy_byte_order bo, i
         }
     }
     nc_test_true(ok, tag);
+    /* float32 files read into floats (the same values; with ld == cols and
+     * the machine's byte order, straight into the output), in chunks of 4
+     * rows, at ld = cols and ld = cols + 2; other dtypes refused */
+    {
+        float *gf32 = (float *)calloc(rows * ld + 1, sizeof(float));
+        size_t pass;
+        char tf[260];
+        for (pass = 0; pass < 2 && gf32 != NULL; pass++) {
+            const size_t lf = pass == 0 ? cols : ld;
+            nc_status st = nc_npy_reader_read_rows_float(r, 0, 0, gf32, lf); /* dtype checked */
+            ok = 1;
+            for (row0 = 0; row0 < rows; row0 += 4) {
+                const size_t n = rows - row0 < 4 ? rows - row0 : 4;
+                st = nc_npy_reader_read_rows_float(r, row0, n, gf32 + row0 * lf, lf);
+                if (st != NC_SUCCESS) break;
+            }
+            snprintf(tf, sizeof tf, "%s: read_rows_float at ld %zu", tag, lf);
+            if (t == NC_NPY_FLOAT32) {
+                nc_test_int(st, NC_SUCCESS, tf);
+                for (i = 0; i < rows; i++)
+                    for (c = 0; c < cols; c++) ok &= (double)gf32[i * lf + c] == x[i * ld + c];
+                nc_test_true(ok, tf);
+            } else {
+                nc_test_int(st, NC_ERR_DTYPE, tf);
+            }
+        }
+        free(gf32);
+    }
     nc_npy_reader_close(r);
     nc_npy_reader_destroy(r);
     nc_npy_writer_destroy(w);
@@ -440,6 +468,18 @@ static void test_read_errors(void)
     expect(nc_npy_reader_read_rows(r, 0, 5, out, 3), NC_ERR_INVALID_SIZE, "rows beyond the end");
     expect(nc_npy_reader_read_rows(r, 5, 0, out, 3), NC_ERR_INVALID_SIZE, "start beyond the end");
     expect(nc_npy_reader_read_rows(r, 4, 0, out, 3), NC_SUCCESS, "empty range at the end");
+    {
+        float fo[12];
+        expect(nc_npy_reader_read_rows_float(r, 0, 5, fo, 3), NC_ERR_INVALID_SIZE,
+               "float: rows beyond the end");
+        expect(nc_npy_reader_read_rows_float(r, 0, 2, fo, 2), NC_ERR_SIZE_MISMATCH,
+               "float: ld < cols");
+        expect(nc_npy_reader_read_rows_float(r, 0, 2, NULL, 3), NC_ERR_NULL_ARGUMENT,
+               "float: NULL output");
+        expect(nc_npy_reader_read_rows_float(NULL, 0, 2, fo, 3), NC_ERR_NULL_ARGUMENT,
+               "float: NULL reader");
+        expect(nc_npy_reader_read_rows_float(r, 0, 4, fo, 3), NC_SUCCESS, "float: all rows");
+    }
     expect(nc_npy_reader_read_rows(r, (size_t)-1, 2, out, 3), NC_ERR_INVALID_SIZE,
            "row0 + nrows wraps");
     expect(nc_npy_reader_read_rows(r, 0, 2, out, 2), NC_ERR_SIZE_MISMATCH, "ld < cols");

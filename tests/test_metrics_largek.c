@@ -622,6 +622,265 @@ static void test_classes_file(void)
     free_data(&D);
 }
 
+
+/* ---- stream threads, NC1 paths ------------------------------------------------ */
+
+static char tmpdir[512];
+
+/* Stream D (double, or float if f32) on `threads` threads in batches of
+ * 37, 500 and the rest, save the pass-2 state to path and compute with a
+ * metrics handle without threads of its own (tiles of 16: the tiled pass
+ * runs on the stream's threads). */
+static void stream_threads_run(const data *D, const float *Hf, size_t threads, const char *path,
+                               double *v, double *cls)
+{
+    static const size_t sizes[3] = {37, 500, 1};
+    nc_stream *s = NULL;
+    nc_metrics *m = NULL;
+    size_t pass, i, c, b;
+    char desc[160];
+    nc_metrics_create(&m);
+    nc_metrics_set_tile(m, 16);
+    nc_test_int(nc_stream_create(&s, D->d, D->K), NC_SUCCESS, "create");
+    nc_test_int(nc_stream_set_threads(s, threads), NC_SUCCESS, "set_threads");
+    nc_test_int(nc_stream_get_threads(s), threads, "get_threads");
+    nc_stream_set_classifier(s, D->W, D->d, D->b);
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0, b = 0; i < D->N; i += c, b++) {
+            c = sizes[b % 3] == 1 ? D->N - i : sizes[b % 3];
+            if (c > D->N - i) c = D->N - i;
+            if (Hf != NULL)
+                nc_test_int(nc_stream_add_float(s, c, Hf + i * D->d, D->d, D->y + i), NC_SUCCESS,
+                            "add_float");
+            else
+                nc_test_int(nc_stream_add(s, c, D->H + i * D->d, D->d, D->y + i), NC_SUCCESS,
+                            "add");
+        }
+        if (pass == 0) nc_test_int(nc_stream_next_pass(s), NC_SUCCESS, "next_pass");
+        if (pass == 0 && threads > 1) {
+            /* through a file: the stream keeps its threads and its state */
+            nc_test_int(nc_stream_save(path, s), NC_SUCCESS, "save after pass 1");
+            nc_test_int(nc_stream_load(path, s), NC_SUCCESS, "load into the same stream");
+            nc_test_int(nc_stream_get_threads(s), threads, "a load keeps the threads");
+            remove(path);
+        }
+    }
+    nc_test_int(nc_stream_save(path, s), NC_SUCCESS, "save");
+    snprintf(desc, sizeof desc, "compute on %zu stream threads", threads);
+    nc_test_int(nc_metrics_compute_stream(m, s), NC_SUCCESS, desc);
+    get_all(m, v);
+    for (c = 0; c < NC_CLASS_STAT_COUNT; c++)
+        nc_metrics_get_class(m, (nc_class_stat)c, D->K, cls + c * D->K);
+    nc_stream_destroy(s);
+    nc_metrics_destroy(m);
+}
+
+/* The same batches on 1, 2, 3 and 4 threads of the stream: the same bytes
+ * of state (files), the same metric and per-class bits; for double and
+ * float features; on the d x d scatter with several strips, the projected
+ * scatter with several strips and chunks, and a larger K. */
+static void test_stream_threads(void)
+{
+    static const size_t shapes[3][3] = {{150, 100, 1500}, {300, 100, 1500}, {12, 600, 3000}};
+    /* NC_TEST_QUICK (sanitizer and valgrind stages): a third of the samples */
+    const size_t div = getenv("NC_TEST_QUICK") != NULL ? 3 : 1;
+    size_t c;
+    for (c = 0; c < 3; c++) {
+        const size_t d = shapes[c][0], K = shapes[c][1], N = shapes[c][2] / div;
+        data D = make_data(d, K, N, 1.1);
+        float *Hf = xmalloc(d * N * sizeof(float));
+        double v1[NC_METRIC_COUNT], v[NC_METRIC_COUNT];
+        double *cls1 = xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
+        double *cls = xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
+        char p1[600], p[600], desc[200];
+        size_t i, threads;
+        int f32;
+        for (i = 0; i < d * N; i++) Hf[i] = (float)D.H[i];
+        snprintf(p1, sizeof p1, "%s/one.nc", tmpdir);
+        snprintf(p, sizeof p, "%s/more.nc", tmpdir);
+        for (f32 = 0; f32 < 2; f32++) {
+            stream_threads_run(&D, f32 ? Hf : NULL, 1, p1, v1, cls1);
+            for (threads = 2; threads <= 4; threads++) {
+                stream_threads_run(&D, f32 ? Hf : NULL, threads, p, v, cls);
+                snprintf(desc, sizeof desc, "d = %zu, K = %zu, %s: %zu threads: the same state "
+                         "bytes as 1", d, K, f32 ? "float" : "double", threads);
+                nc_test_true(nc_test_same_bytes(p1, p), desc);
+                snprintf(desc, sizeof desc, "d = %zu, K = %zu, %s: %zu threads: the same metric "
+                         "bits as 1", d, K, f32 ? "float" : "double", threads);
+                nc_test_true(memcmp(v, v1, sizeof v) == 0, desc);
+                snprintf(desc, sizeof desc, "d = %zu, K = %zu, %s: %zu threads: the same "
+                         "per-class bits as 1", d, K, f32 ? "float" : "double", threads);
+                nc_test_true(memcmp(cls, cls1, K * NC_CLASS_STAT_COUNT * sizeof(double)) == 0,
+                             desc);
+                remove(p);
+            }
+            remove(p1);
+        }
+        free(Hf);
+        free(cls1);
+        free(cls);
+        free_data(&D);
+    }
+    {
+        nc_stream *s = NULL, *c2 = NULL;
+        nc_stream_create(&s, 4, 3);
+        nc_test_int(nc_stream_set_threads(s, 0), NC_ERR_INVALID_VALUE, "stream threads 0 refused");
+        nc_test_true(strstr(nc_stream_last_error(s), "threads") != NULL, "the message says why");
+        nc_test_int(nc_stream_set_threads(s, 1025), NC_ERR_INVALID_VALUE,
+                    "stream threads 1025 refused");
+        nc_test_int(nc_stream_get_threads(s), 1, "threads unchanged by a refusal");
+        nc_test_int(nc_stream_set_threads(NULL, 2), NC_ERR_NULL_ARGUMENT, "NULL stream");
+        nc_test_int(nc_stream_get_threads(NULL), 0, "threads of NULL");
+        nc_test_int(nc_stream_set_threads(s, 3), NC_SUCCESS, "3 threads");
+        nc_test_int(nc_stream_copy(&c2, s), NC_SUCCESS, "copy");
+        nc_test_int(nc_stream_get_threads(c2), 3, "a copy keeps the thread count");
+        nc_stream_destroy(c2);
+        nc_stream_destroy(s);
+    }
+}
+
+/* A float32 .npy file streamed in chunks read as floats
+ * (nc_npy_reader_read_rows_float + nc_stream_add_float) gives the bits of
+ * the double stream of the same values. */
+static void test_stream_float_file(void)
+{
+    const size_t d = 9, K = 7, N = 500, chunk = 64;
+    data D = make_data(d, K, N, 0.8);
+    double *Hd = xmalloc(d * N * sizeof(double));
+    float *buf = xmalloc(d * chunk * sizeof(float));
+    double vf[NC_METRIC_COUNT], vd[NC_METRIC_COUNT];
+    nc_npy_writer *w;
+    nc_npy_reader *r;
+    nc_stream *sf, *sd;
+    nc_metrics *m;
+    char path[600];
+    size_t i, pass;
+    snprintf(path, sizeof path, "%s/f32.npy", tmpdir);
+    for (i = 0; i < d * N; i++) Hd[i] = (double)(float)D.H[i];
+    nc_npy_writer_create(&w);
+    nc_test_int(nc_npy_writer_begin(w, path, NC_NPY_FLOAT32, 2, N, d), NC_SUCCESS, "begin");
+    nc_test_int(nc_npy_writer_write_rows(w, Hd, N, d), NC_SUCCESS, "write");
+    nc_test_int(nc_npy_writer_finish(w), NC_SUCCESS, "finish");
+    nc_npy_writer_destroy(w);
+    nc_npy_reader_create(&r);
+    nc_test_int(nc_npy_reader_open(r, path), NC_SUCCESS, "open");
+    nc_stream_create(&sf, d, K);
+    nc_stream_create(&sd, d, K);
+    nc_stream_set_threads(sf, 2);
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < N; i += chunk) {
+            const size_t n = N - i < chunk ? N - i : chunk;
+            nc_test_int(nc_npy_reader_read_rows_float(r, i, n, buf, d), NC_SUCCESS, "read floats");
+            nc_test_int(nc_stream_add_float(sf, n, buf, d, D.y + i), NC_SUCCESS, "add_float");
+            nc_test_int(nc_stream_add(sd, n, Hd + i * d, d, D.y + i), NC_SUCCESS, "add");
+        }
+        if (pass == 0) {
+            nc_stream_next_pass(sf);
+            nc_stream_next_pass(sd);
+        }
+    }
+    nc_metrics_create(&m);
+    nc_test_int(nc_metrics_compute_stream(m, sf), NC_SUCCESS, "compute (float file)");
+    get_all(m, vf);
+    nc_test_int(nc_metrics_compute_stream(m, sd), NC_SUCCESS, "compute (doubles)");
+    get_all(m, vd);
+    nc_test_true(memcmp(vf, vd, sizeof vf) == 0,
+                 "a float32 file streamed as floats: the bits of the double stream");
+    nc_metrics_destroy(m);
+    nc_stream_destroy(sf);
+    nc_stream_destroy(sd);
+    nc_npy_reader_destroy(r);
+    remove(path);
+    free(Hd);
+    free(buf);
+    free_data(&D);
+}
+
+/* Bytes of a pass-2 stream file with a classifier and bias (docs/API.md). */
+static size_t stream_file_bytes(size_t d, size_t K, size_t q)
+{
+    return 8 * (3 * d * K + d * q + 2 * q * q + 9 * K + 17);
+}
+
+/*
+ * NC1 by its two paths, on both sides of each crossover (d = 40: in memory
+ * at 8 r = 5 d, r = min(d, K - 1) kept directions, so between K = 25 and 26;
+ * streams at d^2 = 2 d K + K^2, between K = 16 and 17): projections and
+ * d x d scatter agree to 1e-12 relative, the automatic choice gives the bits
+ * of the path the rule names, and a stream (whose path shows in the size of
+ * its file) agrees with both to 1e-12.
+ */
+static double max_path_diff = 0.0, max_stream_diff = 0.0;
+
+static void test_nc1_paths(void)
+{
+    static const size_t Ks[] = {3, 8, 16, 17, 25, 26, 32, 40, 41, 60};
+    const size_t d = 40, N = 900;
+    size_t c;
+    for (c = 0; c < sizeof Ks / sizeof Ks[0]; c++) {
+        const size_t K = Ks[c], r = K - 1 < d ? K - 1 : d;
+        data D = make_data(d, K, N, 1.3);
+        nc_metrics *m;
+        nc_stream *s;
+        double proj, scat, autov, strm;
+        const int mem_dxd = 8 * r >= 5 * d, stream_dxd = d * d <= 2 * d * K + K * K;
+        char desc[200], path[600];
+        size_t pass, bytes = 0;
+        unsigned char *img;
+        nc_metrics_create(&m);
+        nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_PROJECTED), NC_SUCCESS, "projected");
+        nc_metrics_compute_data(m, d, K, N, D.H, d, D.y, D.W, d, D.b);
+        nc_metrics_get(m, NC_METRIC_NC1, &proj);
+        nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_SCATTER), NC_SUCCESS, "scatter");
+        nc_metrics_compute_data(m, d, K, N, D.H, d, D.y, D.W, d, D.b);
+        nc_metrics_get(m, NC_METRIC_NC1, &scat);
+        nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_AUTO), NC_SUCCESS, "auto");
+        nc_metrics_compute_data(m, d, K, N, D.H, d, D.y, D.W, d, D.b);
+        nc_metrics_get(m, NC_METRIC_NC1, &autov);
+        if (fabs(scat - proj) / proj > max_path_diff) max_path_diff = fabs(scat - proj) / proj;
+        snprintf(desc, sizeof desc, "d = %zu, K = %zu: NC1 projected vs d x d scatter", d, K);
+        nc_test_rel(scat, proj, 1e-12, desc);
+        snprintf(desc, sizeof desc, "d = %zu, K = %zu: the automatic path is the %s one", d, K,
+                 mem_dxd ? "d x d" : "projected");
+        nc_test_true(memcmp(&autov, mem_dxd ? &scat : &proj, sizeof(double)) == 0, desc);
+        nc_stream_create(&s, d, K);
+        nc_stream_set_threads(s, 2);
+        nc_stream_set_classifier(s, D.W, d, D.b);
+        for (pass = 0; pass < 2; pass++) {
+            nc_stream_add(s, N / 2, D.H, d, D.y);
+            nc_stream_add(s, N - N / 2, D.H + (N / 2) * d, d, D.y + N / 2);
+            if (pass == 0) nc_stream_next_pass(s);
+        }
+        nc_test_int(nc_metrics_compute_stream(m, s), NC_SUCCESS, "stream compute");
+        nc_metrics_get(m, NC_METRIC_NC1, &strm);
+        if (fabs(strm - proj) / proj > max_stream_diff) max_stream_diff = fabs(strm - proj) / proj;
+        snprintf(desc, sizeof desc, "d = %zu, K = %zu: NC1 of the stream (%s) vs projected", d, K,
+                 stream_dxd ? "d x d" : "projected on the means");
+        nc_test_rel(strm, proj, 1e-12, desc);
+        snprintf(desc, sizeof desc, "d = %zu, K = %zu: NC1 of the stream vs d x d", d, K);
+        nc_test_rel(strm, scat, 1e-12, desc);
+        snprintf(path, sizeof path, "%s/paths.nc", tmpdir);
+        nc_test_int(nc_stream_save(path, s), NC_SUCCESS, "save");
+        img = nc_test_read_bytes(path, &bytes);
+        snprintf(desc, sizeof desc, "d = %zu, K = %zu: the stream holds the %s scatter", d, K,
+                 stream_dxd ? "d x d" : "K x K");
+        nc_test_int(bytes, stream_file_bytes(d, K, stream_dxd ? d : K), desc);
+        free(img);
+        remove(path);
+        nc_test_int(nc_metrics_set_nc1_path(m, (nc_nc1_path)3), NC_ERR_INVALID_VALUE,
+                    "NC1 path 3 refused");
+        nc_test_int(nc_metrics_set_nc1_path(m, (nc_nc1_path)-1), NC_ERR_INVALID_VALUE,
+                    "NC1 path -1 refused");
+        nc_stream_destroy(s);
+        nc_metrics_destroy(m);
+        free_data(&D);
+    }
+    nc_test_int(nc_metrics_set_nc1_path(NULL, NC_NC1_PATH_AUTO), NC_ERR_NULL_ARGUMENT,
+                "NC1 path of NULL");
+    printf("test_metrics_largek: NC1 projected vs d x d scatter: largest relative difference "
+           "%.3g; stream vs projected: %.3g\n", max_path_diff, max_stream_diff);
+}
+
 /* A K whose K x d means cannot be held is refused before anything of size K
  * is allocated or touched. */
 static void test_too_large(void)
@@ -641,6 +900,21 @@ static void test_too_large(void)
     nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE,
                  "stream of d = 2^20, K = 2^30: refused");
     nc_test_true(s == NULL, "no stream made");
+    /* K = SIZE_MAX / 8 with d = 10^6: K d doubles exceed any address space. */
+    st = nc_stream_create(&s, 1000000, SIZE_MAX / 8);
+    nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE,
+                 "stream of d = 10^6, K = SIZE_MAX / 8: refused");
+    nc_test_true(s == NULL, "no stream made");
+    nc_test_true(strlen(nc_create_last_error()) > 0, "the refusal says why");
+    st = nc_metrics_compute_data(m, 1000000, SIZE_MAX / 8, 1, h, 1000000, y, NULL, 1000000, NULL);
+    nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE,
+                 "compute of d = 10^6, K = SIZE_MAX / 8: refused");
+    nc_test_true(strlen(nc_metrics_last_error(m)) > 0, "the refusal says why");
+    /* K that fits an int, K x d means that fit no memory: d = 10^6, K = 2^31 - 1. */
+    st = nc_stream_create(&s, 1000000, (size_t)INT32_MAX);
+    nc_test_true(st == NC_ERR_OUT_OF_MEMORY || st == NC_ERR_INVALID_SIZE,
+                 "stream of d = 10^6, K = 2^31 - 1: refused");
+    nc_test_true(s == NULL, "no stream made");
     nc_metrics_destroy(m);
 }
 
@@ -653,6 +927,12 @@ int main(void)
     stream_vs_memory(5, 9, 400, "K > d (d x d scatter)");
     stream_vs_memory(9, 4, 300, "K < d (projected scatter)");
     test_classes_file();
+    if (nc_test_make_temp_dir(tmpdir, sizeof tmpdir, "nc_test_largek_threads") != 0) return 1;
+    test_stream_threads();
+    test_nc1_paths();
+    test_stream_float_file();
+    nc_test_int(nc_test_count_temps(tmpdir), 0, "no temporary file left");
+    rmdir(tmpdir);
     test_too_large();
     return nc_test_summary("test_metrics_largek");
 }

@@ -213,28 +213,48 @@ static void test_vs_memory(void)
         data *D = make_data(&r, d, K, N, 2.0, 1.0);
         int withW;
         for (withW = 0; withW < 2; withW++) {
-            nc_stream *s = new_stream(D, withW);
-            int gm, bw;
-            if (!s) break;
-            feed(s, D, 0, N, &r, mb, 0);
-            nc_test_int(nc_stream_num_samples(s), N, "pass 1 sample count");
-            nc_test_int(nc_stream_next_pass(s), NC_SUCCESS, "next_pass");
-            nc_test_int(nc_stream_pass(s), 2, "pass 2");
-            feed(s, D, 0, N, &r, mb, 1);
-            nc_test_int(nc_stream_num_samples(s), N, "pass 2 sample count");
-            for (gm = 0; gm < 2; gm++)
-                for (bw = 0; bw < 2; bw++) {
-                    mset got, want;
-                    char tag[160];
-                    snprintf(tag, sizeof tag, "stream vs memory d=%zu K=%zu N=%zu W=%d gm=%d bw=%d",
-                             d, K, N, withW, gm, bw);
-                    set_conv(m, gm, bw);
-                    in_memory(m, D, withW, &want);
-                    nc_test_int(nc_metrics_compute_stream(m, s), NC_SUCCESS, "compute_stream");
-                    read_set(m, &got);
-                    compare(&got, &want, 1e-10, tag);
-                }
-            nc_stream_destroy(s);
+            /* The same batches on 1, 2, 3 and 4 threads of the stream: the
+             * first against the in-memory values, the others bit for bit
+             * against the first. */
+            const trng r0 = r;
+            mset one[4];
+            size_t threads;
+            for (threads = 1; threads <= 4; threads++) {
+                nc_stream *s = new_stream(D, withW);
+                int gm, bw;
+                if (!s) break;
+                r = r0;
+                nc_test_int(nc_stream_set_threads(s, threads), NC_SUCCESS, "set_threads");
+                feed(s, D, 0, N, &r, mb, 0);
+                nc_test_int(nc_stream_num_samples(s), N, "pass 1 sample count");
+                nc_test_int(nc_stream_next_pass(s), NC_SUCCESS, "next_pass");
+                nc_test_int(nc_stream_pass(s), 2, "pass 2");
+                feed(s, D, 0, N, &r, mb, 1);
+                nc_test_int(nc_stream_num_samples(s), N, "pass 2 sample count");
+                for (gm = 0; gm < 2; gm++)
+                    for (bw = 0; bw < 2; bw++) {
+                        mset got, want;
+                        char tag[160];
+                        snprintf(tag, sizeof tag, "stream vs memory d=%zu K=%zu N=%zu W=%d gm=%d "
+                                 "bw=%d threads=%zu", d, K, N, withW, gm, bw, threads);
+                        set_conv(m, gm, bw);
+                        nc_test_int(nc_metrics_compute_stream(m, s), NC_SUCCESS, "compute_stream");
+                        read_set(m, &got);
+                        if (threads == 1) {
+                            in_memory(m, D, withW, &want);
+                            compare(&got, &want, 1e-10, tag);
+                            one[2 * gm + bw] = got;
+                        } else {
+                            int j, same = 1;
+                            for (j = 0; j < NM; j++)
+                                if (got.st[j] != one[2 * gm + bw].st[j] ||
+                                    memcmp(&got.v[j], &one[2 * gm + bw].v[j], sizeof(double)) != 0)
+                                    same = 0;
+                            nc_test_true(same, tag);
+                        }
+                    }
+                nc_stream_destroy(s);
+            }
         }
         /* A single batch: the same means as in memory; results to ~1e-13. */
         {
@@ -968,7 +988,7 @@ static void test_refusals(void)
     CORRUPT(12, (void)0, NC_ERR_TRUNCATED, "truncated inside the header");
     CORRUPT(0, (void)0, NC_ERR_FORMAT, "an empty file");
     CORRUPT(n, copy[0] = 'X', NC_ERR_FORMAT, "bad magic");
-    CORRUPT(n, copy[8] = 3, NC_ERR_FORMAT, "unknown format version");
+    CORRUPT(n, copy[8] = 4, NC_ERR_FORMAT, "unknown format version");
     CORRUPT(n, copy[12] = 4, NC_ERR_FORMAT, "unknown flag");
     CORRUPT(n + 8, memset(copy + n, 0, 8), NC_ERR_FILE_SIZE, "bytes after the checksum");
     /* Files with a valid checksum whose contents no accumulator can hold. */

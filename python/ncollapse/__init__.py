@@ -22,7 +22,7 @@ only on request, and only where torch is installed).
 """
 from . import _lib
 from ._enums import (Algorithm, BetweenWeight, Block, ByteOrder, Comparison, Escape, Features,
-                     GlobalMean, Loss, LossParameter, Metric, MinorityStat, NpyDtype, Point,
+                     GlobalMean, Loss, LossParameter, Metric, MinorityStat, Nc1Path, NpyDtype, Point,
                      PredictionKind, Schedule, Status, Verdict)
 from ._errors import (ChecksumError, Diverged, DtypeError, EmptyClass, Error, FileError,
                       FileIOError, FileSizeError, FormatError, InputError, InvalidSize,

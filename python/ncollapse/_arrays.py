@@ -76,6 +76,27 @@ def rows(x, name, copy=True, shape_hint="(N, d)"):
     return a, n, m, m
 
 
+def rows_f32(x):
+    """(array, nrows, ncols, ld) if x is a native, aligned float32 2-D array
+    (or CPU tensor) with contiguous rows, to be used as it is; else None."""
+    if not isinstance(x, np.ndarray):
+        if type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach"):
+            if str(getattr(x, "dtype", "")) != "torch.float32":
+                return None
+            x = _from_torch(x, "H")
+        else:
+            return None
+    if x.dtype != np.float32 or not x.dtype.isnative or not x.flags.aligned or x.ndim != 2:
+        return None
+    n, m = x.shape
+    if n == 0 or m == 0:
+        return None
+    s0, s1 = x.strides
+    if (s1 == 4 or m == 1) and (n == 1 or (s0 % 4 == 0 and s0 >= 4 * m)):
+        return x, n, m, (s0 // 4 if n > 1 else m)
+    return None
+
+
 def vector(x, name, n, copy=True):
     """A contiguous float64 vector of n values (converted once if needed)."""
     a, converted = asarray(x, name)

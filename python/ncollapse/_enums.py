@@ -156,6 +156,13 @@ class BetweenWeight(_Enum):
     WEIGHTED = 1
 
 
+class Nc1Path(_Enum):
+    """How the in-memory computes obtain NC1 (``nc_nc1_path``)."""
+    AUTO = 0
+    PROJECTED = 1
+    SCATTER = 2
+
+
 class PredictionKind(_Enum):
     BALANCED_CE = 0
     BALANCED_MSE = 1

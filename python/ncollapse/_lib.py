@@ -46,7 +46,7 @@ PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, HANDLE_TYPES["nc_model"], ctypes.c_
                                ctypes.c_double, ctypes.c_double, ctypes.c_void_p)
 
 _ENUMS = {"nc_status", "nc_loss", "nc_loss_parameter", "nc_features", "nc_algorithm", "nc_block",
-          "nc_schedule", "nc_point", "nc_metric", "nc_global_mean", "nc_between_weight",
+          "nc_schedule", "nc_point", "nc_metric", "nc_global_mean", "nc_between_weight", "nc_nc1_path",
           "nc_prediction_kind", "nc_verdict", "nc_npy_dtype", "nc_npy_byte_order",
           "nc_class_stat"}
 _SCALARS = {"size_t": ctypes.c_size_t, "double": ctypes.c_double, "int": ctypes.c_int,
@@ -155,6 +155,7 @@ void nc_metrics_destroy(nc_metrics *metrics);
 nc_status nc_metrics_set_global_mean(nc_metrics *metrics, nc_global_mean convention);
 nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_weight weighting);
 nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol);
+nc_status nc_metrics_set_nc1_path(nc_metrics *metrics, nc_nc1_path path);
 nc_status nc_metrics_set_tile(nc_metrics *metrics, size_t tile);
 nc_status nc_metrics_set_threads(nc_metrics *metrics, size_t threads);
 nc_status nc_metrics_compute(nc_metrics *metrics, const nc_model *model);
@@ -240,6 +241,7 @@ void nc_npy_reader_close(nc_npy_reader *reader);
 nc_status nc_npy_reader_info(const nc_npy_reader *reader, nc_npy_dtype *dtype, size_t *ndim, size_t *rows, size_t *cols);
 nc_status nc_npy_reader_format(const nc_npy_reader *reader, unsigned *version, nc_npy_byte_order *byte_order, int *fortran_order);
 nc_status nc_npy_reader_read_rows(nc_npy_reader *reader, size_t row0, size_t nrows, double *out, size_t ld);
+nc_status nc_npy_reader_read_rows_float(nc_npy_reader *reader, size_t row0, size_t nrows, float *out, size_t ld);
 nc_status nc_npy_reader_read_labels(nc_npy_reader *reader, size_t row0, size_t nrows, int32_t *labels, size_t K);
 const char *nc_npy_reader_last_error(const nc_npy_reader *reader);
 nc_status nc_npy_writer_create(nc_npy_writer **writer);
@@ -253,6 +255,8 @@ void nc_npy_writer_abort(nc_npy_writer *writer);
 const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
 nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K);
 nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
+nc_status nc_stream_set_threads(nc_stream *stream, size_t threads);
+size_t nc_stream_get_threads(const nc_stream *stream);
 void nc_stream_destroy(nc_stream *stream);
 nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, size_t ldw, const double *b);
 nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh, const int32_t *labels);

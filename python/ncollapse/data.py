@@ -68,13 +68,23 @@ class Stream(Handle):
         return self
 
     def add(self, H, labels, copy=True):
-        """Add a batch: H (n, d) rows of features (float64 with contiguous rows
-        used as is; other floats converted once; CPU torch tensors accepted)
-        and n labels in [0, K)."""
+        """Add a batch: H (n, d) rows of features (float64 or float32 with
+        contiguous rows used as they are, float32 through nc_stream_add_float
+        with the bits of the converted values; other floats converted once;
+        CPU torch tensors accepted) and n labels in [0, K)."""
         p = self._p
         lab, n = _arrays.labels(labels, copy=copy)
         if n == 0:
             self._check(_lib.nc_stream_add(p, 0, None, self.d, None))
+            return self
+        f32 = _arrays.rows_f32(H)
+        if f32 is not None:
+            h, N, d, ld = f32
+            _arrays.check_features_labels(N, d, n)
+            if d != self.d:
+                raise _errors.SizeMismatch(-3, "H has %d columns; the stream has d = %d"
+                                           % (d, self.d))
+            self._check(_lib.nc_stream_add_float(p, N, _arrays.addr(h), ld, _arrays.addr(lab)))
             return self
         h, N, d, ld = _arrays.rows(H, "H", copy)
         _arrays.check_features_labels(N, d, n)
@@ -100,6 +110,17 @@ class Stream(Handle):
     def num_samples(self):
         """Samples added in the current pass."""
         return _lib.nc_stream_num_samples(self._p)
+
+    @property
+    def threads(self):
+        """Threads of the stream's passes and of its metrics' tiled pass
+        (nc_stream_set_threads; default 1). The results have the same bits
+        for any thread count."""
+        return _lib.nc_stream_get_threads(self._p)
+
+    @threads.setter
+    def threads(self, n):
+        self._check(_lib.nc_stream_set_threads(self._p, int(n)))
 
     def copy(self):
         new = Stream.__new__(Stream)
@@ -174,9 +195,24 @@ class NpyReader(Handle):
         self._check(_lib.nc_npy_reader_format(self._p, _byref(v), _byref(bo), _byref(fo)))
         return v.value, ByteOrder(bo.value), bool(fo.value)
 
-    def read_rows(self, row0=0, nrows=None, out=None):
-        """Rows [row0, row0 + nrows) of a float file as an (nrows, cols) float64 array."""
+    def read_rows(self, row0=0, nrows=None, out=None, dtype=np.float64):
+        """Rows [row0, row0 + nrows) of a float file as an (nrows, cols) float64
+        array; with dtype=np.float32, of a float32 file as float32 (no double
+        copy: for Stream.add, which takes it as it is)."""
         nrows = self.rows - row0 if nrows is None else nrows
+        if np.dtype(dtype) == np.float32:
+            if out is None:
+                out = np.empty((nrows, self.cols), dtype=np.float32)
+            got = _arrays.rows_f32(out)
+            if got is None or got[1:3] != (nrows, self.cols):
+                raise _errors.SizeMismatch(-3, "out must be a float32 (%d, %d) array with "
+                                           "contiguous rows" % (nrows, self.cols))
+            if nrows:
+                self._check(_lib.nc_npy_reader_read_rows_float(
+                    self._p, int(row0), int(nrows), _arrays.addr(out), got[3]))
+            return out
+        if np.dtype(dtype) != np.float64:
+            raise _errors.InvalidValue(-7, "dtype must be float64 or float32, not %s" % dtype)
         if out is None:
             out = np.empty((nrows, self.cols))
             ld = self.cols

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 from . import _arrays, _errors, _lib
-from ._enums import BetweenWeight, GlobalMean, Metric
+from ._enums import BetweenWeight, GlobalMean, Metric, Nc1Path
 from ._handle import Handle
 
 METRIC_NAMES = tuple(_lib.text(_lib.nc_metric_name(m)) for m in Metric)
@@ -59,6 +59,12 @@ class Metrics(Handle):
             m = cls._local.handle = cls()
         m.set_conventions(global_mean, between, pinv_rtol)
         return m
+
+    def set_nc1_path(self, path):
+        """How the in-memory computes obtain NC1: "auto" (default), "projected"
+        or "scatter" (nc_metrics_set_nc1_path; the values agree to rounding)."""
+        self._check(_lib.nc_metrics_set_nc1_path(self._p, Nc1Path.of(path)))
+        return self
 
     def set_conventions(self, global_mean=None, between=None, pinv_rtol=None):
         g, bw, r = self._conv

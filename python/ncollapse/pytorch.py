@@ -53,7 +53,12 @@ def collect(network, classifier, loader, *, batch_fn=_default_batch, device=None
             raise _errors.SizeMismatch(-3, "the classifier's input has shape %s; (batch, %d) "
                                        "is needed" % (tuple(h.shape), d))
         y = state["labels"]
-        stream.add(h.to("cpu", torch.float64).numpy(), y)
+        # float32 goes to the stream as it is (nc_stream_add_float widens each
+        # value as it uses it: the bits of the float64 path, without a copy).
+        h = h.to("cpu")
+        if h.dtype != torch.float32:
+            h = h.to(torch.float64)
+        stream.add(h.numpy(), y)
         state["calls"] += 1
 
     was_training = network.training

@@ -605,6 +605,66 @@ NC_API nc_status nc_npy_reader_read_rows(nc_npy_reader *reader, size_t row0, siz
     return NC_SUCCESS;
 }
 
+/* Read n float32 items starting at item index first: item j goes to
+ * out[(j / per_row) * ld + j % per_row]. Contiguous items of the machine's
+ * byte order are read straight into out; others through the buffer. */
+static nc_status read_floats(nc_npy_reader *r, uint64_t first, size_t n, float *out,
+                             size_t per_row, size_t ld)
+{
+    const size_t chunk = NPY_BUF_BYTES / 4;
+    size_t done = 0, row = 0, col = 0;
+    if (!r->swap && per_row == ld) {
+        if (nc__read_full(r->fd, (unsigned char *)out, n * 4, r->h.data_offset + first * 4) != 0)
+            return read_error(r);
+        return NC_SUCCESS;
+    }
+    while (done < n) {
+        const size_t m = n - done < chunk ? n - done : chunk;
+        size_t j;
+        if (nc__read_full(r->fd, r->buf, m * 4, r->h.data_offset + (first + done) * 4) != 0)
+            return read_error(r);
+        for (j = 0; j < m; j++) {
+            unsigned char item[4];
+            item_copy(item, r->buf + j * 4, 4, r->swap);
+            memcpy(&out[row * ld + col], item, 4);
+            if (++col == per_row) {
+                col = 0;
+                row++;
+            }
+        }
+        done += m;
+    }
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_npy_reader_read_rows_float(nc_npy_reader *reader, size_t row0, size_t nrows,
+                                               float *out, size_t ld)
+{
+    nc_status st;
+    size_t items, c;
+    if (reader == NULL) return NC_ERR_NULL_ARGUMENT;
+    st = check_range(reader, row0, nrows, out, 1);
+    if (st != NC_SUCCESS) return st;
+    if (dtypes[reader->h.dtype].size != 4)
+        return nc__fail(reader->msg, NC_ERR_DTYPE, "the file holds %s, not float32 (read it "
+                        "as doubles with nc_npy_reader_read_rows)", dtypes[reader->h.dtype].name);
+    if (nrows == 0 || reader->h.cols == 0) return NC_SUCCESS;
+    if (ld < reader->h.cols)
+        return nc__fail(reader->msg, NC_ERR_SIZE_MISMATCH, "ld = %lu is smaller than the %lu "
+                        "columns", (unsigned long)ld, (unsigned long)reader->h.cols);
+    if (nc__mul_size(nrows - 1, ld, &items) || items > SIZE_MAX - reader->h.cols ||
+        items + reader->h.cols > SIZE_MAX / 4)
+        return nc__fail(reader->msg, NC_ERR_INVALID_SIZE, "the output is too large to index");
+    if (!reader->h.fortran_order || reader->h.cols == 1)
+        return read_floats(reader, (uint64_t)row0 * reader->h.cols, nrows * reader->h.cols, out,
+                           reader->h.cols, ld);
+    for (c = 0; c < reader->h.cols; c++) {
+        st = read_floats(reader, (uint64_t)c * reader->h.rows + row0, nrows, out + c, 1, ld);
+        if (st != NC_SUCCESS) return st;
+    }
+    return NC_SUCCESS;
+}
+
 NC_API nc_status nc_npy_reader_read_labels(nc_npy_reader *reader, size_t row0, size_t nrows,
                                            int32_t *labels, size_t K)
 {

@@ -13,17 +13,18 @@
 /* ---- files -------------------------------------------------------------------- */
 
 /*
- * A serial.h image: magic "NCSTRM\r\n", format version 2, no flags. The
+ * A serial.h image: magic "NCSTRM\r\n", format version 3, no flags. The
  * payload: d, K, pass, has_W, has_b, W (d K, if has_W), b (K, if has_b), n1,
  * counts (K), amax, scale, mu (d K); in pass 2 also Q (d q), munrm (K), Wp
  * (d K) and bp (K) if has_W, zalpha, n2, counts2 (K), Ss and Sc (q q each),
- * mismatches, correct, logits_ok, and (format 2) the per-class sums of
+ * mismatches, correct, logits_ok, and (format 2 on) the per-class sums of
  * ||x||^2 with their compensation (K each) and the per-class NC4 and
  * accuracy counts (K each). Format 1 files, without the per-class fields, are
  * refused. Sv = Ss + Sc is recomputed on load; the
  * workspace is not state.
  */
-static const nc__ser_format stream_format = {"NCSTRM\r\n", 2u, 0u, "stream file"};
+/* Version 3: the d x d scatter (q = d) from K >= 0.414 d on (version 2: K >= d). */
+static const nc__ser_format stream_format = {"NCSTRM\r\n", 3u, 0u, "stream file"};
 
 static void visit_stream(nc__ser *z, void *object)
 {
@@ -173,6 +174,19 @@ NC_API nc_status nc_stream_load(const char *path, nc_stream *stream)
     old = *s;
     *s = *t;
     *t = old;
+    /* The threads and their scratch stay with the handle. */
+    t->threads = s->threads;
+    t->pool = s->pool;
+    t->part = s->part;
+    t->pmem = s->pmem;
+    t->pcnt = s->pcnt;
+    s->threads = old.threads;
+    s->pool = old.pool;
+    s->part = old.part;
+    s->pmem = old.pmem;
+    s->pcnt = old.pcnt;
+    s->part[0].Z = s->Z;
+    s->part[0].IP = s->IP;
     s->msg[0] = '\0';
     nc_stream_destroy(t);
     return NC_SUCCESS;

@@ -16,7 +16,9 @@
  *  - NC1 uses the thin SVD F = Mbar diag(sqrt(c_k)) = U S V^T, so that
  *    Sigma_B = U S^2 U^T, and keeps the directions with s_r^2 > rtol s_1^2.
  *    Then NC1 = (1/(K N)) sum_i sum_r ((u_r . (h_i - mu_{y_i})) / s_r)^2: cost
- *    O(N d K), no d x d matrix. Columns of H are processed in blocks of B
+ *    O(N d r), no d x d matrix (when r >= 5 d / 8 the d x d scatter, one
+ *    DSYRK per block, is cheaper and is used instead: nc1_uses_dxd). Columns
+ *    of H are processed in blocks of B
  *    (d B and K B doubles of about 256 KB each, in the workspace); h_i - mu_{y_i}
  *    is formed before projecting, which keeps precision for nearly collapsed
  *    features. Squares are summed per direction r with the Neumaier
@@ -75,6 +77,7 @@ struct nc_metrics {
     nc_global_mean global_mean;
     nc_between_weight between_weight;
     double pinv_rtol;
+    nc_nc1_path nc1_path;
 
     /* Workspace: grows to the largest problem seen, never shrinks. */
     double *work;
@@ -279,8 +282,8 @@ typedef struct layout {
     double *IP;   /* K x block inner products mu_k . h_i */
     double *acc;  /* 2 p: Neumaier sums (value, compensation) of the projected scatter */
     double *srr;  /* p: u_r^T (sum_i x_i x_i^T) u_r, r < rank */
-    double *A;    /* p x p: Q^T U of a summary */
-    double *B;    /* max(d, K) x p: S Q^T U of a summary */
+    double *A;    /* q x rank (q <= d, rank <= p): Q^T U, or U, of a summary */
+    double *B;    /* q x rank: S A */
     double *lwk;  /* lwork */
 } layout;
 
@@ -313,7 +316,7 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     if (nc__size_mad(&need, 2 * d + nW + nmu, K) || nc__size_mad(&need, nG, K) ||
         nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 4, K) ||
         nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) || nc__size_mad(&need, 3, L->p) ||
-        nc__size_mad(&need, L->p, L->p + big) || nc__size_mad(&need, 1, L->lwork))
+        nc__size_mad(&need, L->p, 2 * d) || nc__size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
                         "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
                         (unsigned long)K);
@@ -366,9 +369,9 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     L->srr = w;
     w += L->p;
     L->A = w;
-    w += L->p * L->p;
+    w += d * L->p;
     L->B = w;
-    w += L->p * big;
+    w += d * L->p;
     L->lwk = w;
     return NC_SUCCESS;
 }
@@ -674,6 +677,94 @@ static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, 
 }
 
 /*
+ * srr[r] = a_r^T S a_r for the rank columns a_r of A (n x rank, ld n), S the
+ * upper triangle of a positive semi-definite n x n matrix (ld n); B (n x
+ * rank) is scratch. A negative value is rounding, and is made 0.
+ */
+static void srr_from_scatter(size_t n, size_t rank, const double *S, const double *A, double *B,
+                             double *srr)
+{
+    size_t r, j;
+    cblas_dsymm(CblasColMajor, CblasLeft, CblasUpper, (int)n, (int)rank, 1.0, S, (int)n, A,
+                (int)n, 0.0, B, (int)n);
+    for (r = 0; r < rank; r++) {
+        nc__sum a = {0.0, 0.0};
+        for (j = 0; j < n; j++) nc__sum_add(&a, A[j + r * n] * B[j + r * n]);
+        srr[r] = nc__sum_value(&a) > 0.0 ? nc__sum_value(&a) : 0.0;
+    }
+}
+
+/*
+ * Whether NC1 of the in-memory path goes through the d x d within-class
+ * scatter (one DSYRK per block, d^2 / 2 multiply-adds per sample) rather
+ * than the projections on the rank kept directions (d rank multiply-adds
+ * and rank compensated additions per sample): with NC_NC1_PATH_AUTO, when
+ * 8 rank >= 5 d, the crossover measured in docs/performance.md.
+ */
+static int nc1_uses_dxd(const nc_metrics *m, size_t d, size_t rank)
+{
+    if (m->nc1_path == NC_NC1_PATH_PROJECTED) return 0;
+    if (m->nc1_path == NC_NC1_PATH_SCATTER) return 1;
+    return 8.0 * (double)rank >= 5.0 * (double)d;
+}
+
+/* The d x d path's buffers: sb residual columns, the compensated upper
+ * triangle, one block's scatter, and A, B for srr_from_scatter. */
+typedef struct dxd_acc {
+    size_t d, sb, nx;
+    double *X, *Ss, *Sc, *Sb, *A, *B;
+} dxd_acc;
+
+static int dxd_init(dxd_acc *x, size_t d, size_t rank, size_t block, size_t N)
+{
+    size_t need = 0;
+    memset(x, 0, sizeof *x);
+    x->d = d;
+    x->sb = 524288 / d;
+    if (x->sb < block) x->sb = block;
+    if (x->sb > N) x->sb = N;
+    if (nc__size_mad(&need, d, x->sb) || nc__size_mad(&need, 3 * d, d) ||
+        nc__size_mad(&need, 2 * d, rank) || need > SIZE_MAX / sizeof(double))
+        return 0;
+    x->X = (double *)calloc(need, sizeof(double));
+    if (x->X == NULL) return 0;
+    x->Ss = x->X + d * x->sb;
+    x->Sc = x->Ss + d * d;
+    x->Sb = x->Sc + d * d;
+    x->A = x->Sb + d * d;
+    x->B = x->A + d * rank;
+    return 1;
+}
+
+/* Add the buffered columns' scatter to the compensated sum. */
+static void dxd_flush(dxd_acc *x)
+{
+    const size_t d = x->d;
+    size_t a, b;
+    if (x->nx == 0) return;
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)d, (int)x->nx, 1.0, x->X, (int)d,
+                0.0, x->Sb, (int)d);
+    for (b = 0; b < d; b++)
+        for (a = 0; a <= b; a++) {
+            nc__sum acc;
+            acc.s = x->Ss[a + b * d];
+            acc.c = x->Sc[a + b * d];
+            nc__sum_add(&acc, x->Sb[a + b * d]);
+            x->Ss[a + b * d] = acc.s;
+            x->Sc[a + b * d] = acc.c;
+        }
+    x->nx = 0;
+}
+
+/* Buffer nb residual columns (d x nb), flushing when the buffer is full. */
+static void dxd_add(dxd_acc *x, const double *X, size_t nb)
+{
+    if (x->nx + nb > x->sb) dxd_flush(x);
+    memcpy(x->X + x->nx * x->d, X, nb * x->d * sizeof(double));
+    x->nx += nb;
+}
+
+/*
  * The last step, shared by both paths: NC1 = (1/(K N)) sum_r srr[r] / s_r^2,
  * where srr[r] = u_r^T (sum_i x_i x_i^T) u_r is the within-class scatter along
  * the r-th kept direction; NC4 and accuracy from their counts.
@@ -971,6 +1062,8 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     int logits_ok = 1;
     size_t mismatches = 0, correct = 0;
     nc_status st;
+    dxd_acc X;
+    int dxd;
 
     memset(&L, 0, sizeof L);
     /* ---- validation ---- */
@@ -1047,6 +1140,17 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
     if (st != NC_SUCCESS) return st;
 
+    /* ---- the NC1 path: projections on the kept directions, or the d x d
+     * scatter (falling back to the projections if its memory is short,
+     * unless it was asked for) ---- */
+    dxd = g.nc1_ok && g.rank > 0 && nc1_uses_dxd(m, d, g.rank);
+    if (dxd && !dxd_init(&X, d, g.rank, L.block, N)) {
+        if (m->nc1_path == NC_NC1_PATH_SCATTER)
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "no memory for the %lu x %lu "
+                            "within-class scatter of NC1", (unsigned long)d, (unsigned long)d);
+        dxd = 0;
+    }
+
     /* ---- one pass over H in column blocks: NC1, NC4, accuracy, V_k ---- */
     for (r = 0; r < 2 * L.p; r++) L.acc[r] = 0.0;
     for (k = 0; k < 2 * K; k++) {
@@ -1072,7 +1176,9 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
                 m->vacc[2 * (size_t)labels[i0 + j]] = v.s;
                 m->vacc[2 * (size_t)labels[i0 + j] + 1] = v.c;
             }
-            if (g.nc1_ok && g.rank > 0) {
+            if (dxd) {
+                dxd_add(&X, L.tmpX, nb);
+            } else if (g.nc1_ok && g.rank > 0) {
                 const size_t rank = g.rank;
                 cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)rank, (int)nb, (int)d,
                             1.0, L.T, (int)d, L.tmpX, (int)d, 0.0, L.P, (int)rank);
@@ -1094,7 +1200,16 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
                                           &correct, m->ccnt, m->ccnt + K);
         }
     }
-    for (r = 0; r < g.rank; r++) L.srr[r] = L.acc[2 * r] + L.acc[2 * r + 1];
+    if (dxd) {
+        const size_t n2 = d * d;
+        dxd_flush(&X);
+        for (i = 0; i < n2; i++) X.Ss[i] += X.Sc[i];
+        memcpy(X.A, L.T, d * g.rank * sizeof(double));
+        srr_from_scatter(d, g.rank, X.Ss, X.A, X.B, L.srr);
+        free(X.X);
+    } else {
+        for (r = 0; r < g.rank; r++) L.srr[r] = L.acc[2 * r] + L.acc[2 * r + 1];
+    }
     metrics_finish(m, &L, &g, K, N, W != NULL, logits_ok, mismatches, correct);
     for (k = 0; k < K; k++) m->vacc[k] = m->vacc[2 * k] + m->vacc[2 * k + 1];
     return metrics_pairs(m, &L, &g, d, K, N, counts, m->vacc, sH, W, ldw, pool, threads,
@@ -1113,7 +1228,6 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     geom g;
     nc_status st;
     const size_t d = sm->d, K = sm->K, q = sm->q;
-    size_t r, j;
 
     fail_all(m);
     m->msg[0] = '\0';
@@ -1132,28 +1246,19 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
          * Q spans: u_r = Q a_r with A = Q^T U, so that
          * u_r^T (sum_i x_i x_i^T) u_r = a_r^T S a_r. */
         const size_t rank = g.rank;
-        if (sm->Q != NULL) {
+        if (sm->Q != NULL)
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
                         sm->Q, (int)d, L.T, (int)d, 0.0, L.A, (int)q);
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)q, (int)rank, (int)q,
-                        1.0, sm->S, (int)q, L.A, (int)q, 0.0, L.B, (int)q);
-        } else {
-            /* S is the d x d scatter (upper triangle): u_r^T S u_r directly. */
+        else /* S is the d x d scatter: u_r^T S u_r directly. */
             memcpy(L.A, L.T, d * rank * sizeof(double));
-            cblas_dsymm(CblasColMajor, CblasLeft, CblasUpper, (int)d, (int)rank, 1.0, sm->S,
-                        (int)d, L.A, (int)d, 0.0, L.B, (int)d);
-        }
-        for (r = 0; r < rank; r++) {
-            nc__sum a = {0.0, 0.0};
-            for (j = 0; j < q; j++) nc__sum_add(&a, L.A[j + r * q] * L.B[j + r * q]);
-            /* S is positive semi-definite: a negative value is rounding. */
-            L.srr[r] = nc__sum_value(&a) > 0.0 ? nc__sum_value(&a) : 0.0;
-        }
+        srr_from_scatter(sm->Q != NULL ? q : d, rank, sm->S, L.A, L.B, L.srr);
     }
     metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
                    sm->correct);
     st = metrics_pairs(m, &L, &g, d, K, sm->N, sm->counts, sm->vsum, sm->scale, sm->W, sm->ldw,
-                       m->pool, m->threads > 0 ? m->threads : 1, sm->logits_ok,
+                       m->threads > 0 ? m->pool : sm->pool,
+                       m->threads > 0 ? m->threads : sm->threads > 0 ? sm->threads : 1,
+                       sm->logits_ok,
                        sm->cls_mismatches, sm->cls_correct);
     if (st != NC_SUCCESS) fail_all(m);
     return st;
@@ -1228,6 +1333,16 @@ NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol)
         return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE,
                         "pseudo-inverse rtol must be finite and in [0, 1) (got %g)", rtol);
     metrics->pinv_rtol = rtol;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_metrics_set_nc1_path(nc_metrics *metrics, nc_nc1_path path)
+{
+    if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
+    metrics->msg[0] = '\0';
+    if ((int)path < (int)NC_NC1_PATH_AUTO || (int)path > (int)NC_NC1_PATH_SCATTER)
+        return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE, "unknown NC1 path %d", (int)path);
+    metrics->nc1_path = path;
     return NC_SUCCESS;
 }
 

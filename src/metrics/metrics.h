@@ -71,9 +71,12 @@ typedef struct nc__summary {
     double scale;         /* the power of two the features were scaled by */
     const double *vsum;   /* K: sum over class k of ||x_i||^2 (scaled units) */
     const size_t *cls_mismatches, *cls_correct; /* K each (with W), or NULL */
+    nc__pool *pool;       /* threads of the tiled pass when the metrics handle has none */
+    size_t threads;       /* (0: one) */
 } nc__summary;
-/* If Q is NULL, S is the d x d scatter sum_i x_i x_i^T itself (upper
- * triangle; q = d), as the stream accumulates it when K >= d. */
+/* S holds its upper triangle. If Q is NULL, S is the d x d scatter
+ * sum_i x_i x_i^T itself (q = d), as the stream accumulates it when that is
+ * the cheaper (nc__stream_uses_dxd). */
 
 /* ---- the tiled pairwise metrics (pairs.c) --------------------------------------- */
 
@@ -121,6 +124,21 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *s);
 
 /* ---- the streaming accumulator (stream.c; its files: io/stream_file.c) ---------- */
 
+/* What one part (thread) of a batch computes on its own. */
+typedef struct nc__stream_part {
+    double amax;   /* largest |h| of its rows of the batch */
+    int bad;       /* a NaN or Inf seen */
+    int logits_ok; /* no logit overflowed */
+    size_t mismatches, correct;
+    double *Z, *IP;      /* K x block scratch of NC4 */
+    size_t *cmis, *ccor; /* K each */
+} nc__stream_part;
+
+/* Width of the column strips of the pass-2 scatter (and of the column
+ * chunks of its projection): fixed, so that every entry comes from the same
+ * BLAS call whatever the number of threads. */
+#define NC_STREAM_STRIP 64
+
 struct nc_stream {
     size_t d, K, q, block;
     size_t sblock; /* columns per pass-2 block (block, or more for the d x d scatter) */
@@ -138,7 +156,8 @@ struct nc_stream {
     double *mu;     /* d x K class means of the scaled features */
 
     /* Frozen by nc_stream_next_pass. */
-    double *Q;      /* d x q orthonormal basis of the span of the centred means */
+    double *Q;      /* d x q orthonormal basis of the span of the centred means
+                     * (zero and unused with the d x d scatter) */
     double *munrm;  /* K norms of the scaled means */
     double *Wp, *bp; /* scaled classifier (nc__scale_classifier) */
     double zalpha;
@@ -165,6 +184,14 @@ struct nc_stream {
     size_t *cmis, *ccor;         /* K each */
     int raw_scatter;             /* S is the d x d scatter (K >= d): Q unused in pass 2 */
 
+    /* Threads (nc_stream_set_threads): parts of a batch's work, and what
+     * each part keeps apart from the others until the parts are merged. */
+    size_t threads;              /* >= 1 */
+    nc__pool *pool;              /* threads - 1 workers, or NULL */
+    struct nc__stream_part *part; /* threads */
+    double *pmem;                /* Z and IP of parts 1.. (part 0 uses Z, IP) */
+    size_t *pcnt;                /* 2 K per part: NC4 mismatches and correct per class */
+
     double *cmem; /* W, b, Wp, bp: allocated when a classifier is set */
     double *mem; /* every other double array above lives here */
     size_t mem_doubles;
@@ -172,6 +199,13 @@ struct nc_stream {
 
     char msg[NC_MSG_SIZE];
 };
+
+/* Give s `threads` parts (and a pool of threads - 1 workers); on failure s
+ * keeps its previous threads. */
+nc_status nc__stream_threads(nc_stream *s, size_t threads);
+/* Whether the stream of d, K accumulates the d x d scatter (else the scatter
+ * projected on the span of the centred means): the cheaper of the two. */
+int nc__stream_uses_dxd(size_t d, size_t K);
 
 /* Allocate the classifier arrays of s if it has none; 0 if memory is short. */
 int nc__stream_classifier_memory(nc_stream *s);

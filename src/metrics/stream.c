@@ -15,13 +15,24 @@
  *  - NC1. The kept directions u_r of the pseudo-inverse lie in the span of
  *    the centred class means, whatever the conventions (mu_G is an affine
  *    combination of the class means, so the centred means span the
- *    differences mu_k - mu_j). Pass 2 projects h_i - mu_{y_i} on an
- *    orthonormal basis Q (d x q, q = min(d, K)) of that span, the left
- *    singular vectors of the class-average-centred means, and accumulates
- *    S = sum_i Q^T x_i x_i^T Q (q x q, one dgemm per block of columns, added
- *    to a Neumaier-compensated sum). metrics.c turns S into the within-class
- *    scatter along each u_r (nc__metrics_from_summary), so one pass 2 serves
- *    every convention and rtol of the metrics handle.
+ *    differences mu_k - mu_j). When K < 0.414 d (nc__stream_uses_dxd), pass 2
+ *    projects h_i - mu_{y_i} on an orthonormal basis Q (d x K) of that span,
+ *    the left singular vectors of the class-average-centred means, and
+ *    accumulates S = sum_i Q^T x_i x_i^T Q (K x K); otherwise it accumulates
+ *    the d x d scatter S = sum_i x_i x_i^T itself (cheaper there; Q is then
+ *    not computed and stays zero). Upper triangles only, in column strips of
+ *    NC_STREAM_STRIP, each block added to a Neumaier-compensated sum.
+ *    metrics.c turns S into the within-class scatter along each u_r
+ *    (nc__metrics_from_summary), so one pass 2 serves every convention and
+ *    rtol of the metrics handle.
+ *  - Threads (nc_stream_set_threads). The work of a batch is cut so that
+ *    no value depends on the number of parts: pass 1 by ranges of
+ *    coordinates (each entry of the sums still added in sample order),
+ *    pass 2's residuals and per-class sums by classes (y mod threads, each
+ *    class in sample order), the projections and the scatter in chunks and
+ *    strips of fixed width (each entry from the same BLAS call whatever the
+ *    thread count), NC4 in the fixed blocks of `block` columns with counts
+ *    per part (integers, added after). Hence the same bits for any count.
  *  - NC4 and accuracy come from nc__nc4_block, the code metrics.c runs,
  *    with the frozen means and the same scaled classifier.
  *  - Merges add counts, S (with its compensation) and the NC4 counts;
@@ -77,6 +88,10 @@ static void layout_arrays(nc_stream *s)
     s->Z = w; w += K * B;
     s->IP = w; w += K * B;
     s->svdw = w;
+    if (s->part != NULL) {
+        s->part[0].Z = s->Z;
+        s->part[0].IP = s->IP;
+    }
     s->counts = z; z += K;
     s->counts2 = z; z += K;
     s->cmis = z; z += K;
@@ -110,8 +125,10 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     if (s == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_stream_create: no memory");
     s->d = d;
     s->K = K;
-    s->q = d < K ? d : K;
-    s->raw_scatter = K >= d;
+    s->raw_scatter = nc__stream_uses_dxd(d, K);
+    /* q: the side of the scatter (d for the d x d one, else K), and the
+     * columns of Q (d x q; all zero, and unused, with the d x d scatter). */
+    s->q = s->raw_scatter ? d : K;
     big = d > K ? d : K;
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
     if (s->block < 1) s->block = 1;
@@ -150,6 +167,13 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     }
     s->mem_doubles = need;
     layout_arrays(s);
+    if (nc__stream_threads(s, 1) != NC_SUCCESS) {
+        free(s->mem);
+        free(s->smem);
+        free(s);
+        return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_stream_create: no memory for the "
+                               "per-class counts of K = %zu", K);
+    }
     s->pass = 1;
     s->scale = 1.0;
     s->zalpha = 1.0;
@@ -161,6 +185,10 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
 NC_API void nc_stream_destroy(nc_stream *stream)
 {
     if (stream == NULL) return;
+    nc__pool_destroy(stream->pool);
+    free(stream->part);
+    free(stream->pmem);
+    free(stream->pcnt);
     free(stream->mem);
     free(stream->smem);
     free(stream->cmem);
@@ -182,9 +210,16 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
                                "nc_stream_copy: no memory for the classifier's sums (%zu x %zu "
                                "doubles)", 2 * stream->d + 2, stream->K);
     }
+    st = nc__stream_threads(c, stream->threads);
+    if (st != NC_SUCCESS) {
+        nc_stream_destroy(c);
+        return st;
+    }
     {
-        double *mem = c->mem, *cmem = c->cmem;
-        size_t *smem = c->smem;
+        double *mem = c->mem, *cmem = c->cmem, *pmem = c->pmem;
+        size_t *smem = c->smem, *pcnt = c->pcnt, threads = c->threads;
+        nc__pool *pool = c->pool;
+        nc__stream_part *part = c->part;
         memcpy(mem, stream->mem, stream->mem_doubles * sizeof(double));
         memcpy(smem, stream->smem, 5 * stream->K * sizeof(size_t));
         if (cmem != NULL)
@@ -193,6 +228,11 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
         c->mem = mem;
         c->smem = smem;
         c->cmem = cmem;
+        c->pool = pool;
+        c->part = part;
+        c->pmem = pmem;
+        c->pcnt = pcnt;
+        c->threads = threads;
         layout_arrays(c);
     }
     *copy = c;
@@ -274,6 +314,134 @@ static void add_scatter(nc_stream *s, const double *vs, const double *vc)
     }
 }
 
+/* Chan's update restricted to the coordinates t0 <= t < t1 (counts are not
+ * changed): the same operations, entry by entry, as merge_means. */
+static void merge_means_range(size_t d, size_t K, double *mu, const size_t *cnt,
+                              const double *bmu, const size_t *bcnt, size_t t0, size_t t1)
+{
+    size_t k, t;
+    for (k = 0; k < K; k++) {
+        if (bcnt[k] == 0) continue;
+        if (cnt[k] == 0) {
+            memcpy(mu + k * d + t0, bmu + k * d + t0, (t1 - t0) * sizeof(double));
+        } else {
+            const double w = (double)bcnt[k] / ((double)cnt[k] + (double)bcnt[k]);
+            for (t = t0; t < t1; t++) mu[k * d + t] += (bmu[k * d + t] - mu[k * d + t]) * w;
+        }
+    }
+}
+
+/* The coordinates [*t0, *t1) of part `part` of `parts` (multiples of 8, so
+ * that parts do not share cache lines of a column). */
+static void stream_range(size_t d, size_t parts, size_t part, size_t *t0, size_t *t1)
+{
+    size_t w = (d + parts - 1) / parts;
+    w = (w + 7) / 8 * 8;
+    *t0 = part * w < d ? part * w : d;
+    *t1 = *t0 + w < d ? *t0 + w : d;
+}
+
+/* The part that computes strip J of nstrips: strips dealt in a snake
+ * order (0, 1, .., P-1, P-1, .., 0, ...), which balances their growing
+ * sizes. Which part computes a strip does not change its value. */
+static size_t strip_owner(size_t J, size_t parts)
+{
+    const size_t r = J / parts, pos = J % parts;
+    return r % 2 == 0 ? pos : parts - 1 - pos;
+}
+
+typedef struct scatter_job {
+    nc_stream *s;
+    size_t nb;
+} scatter_job;
+
+/* The projections P = Q^T X of the column chunks of part `part`. */
+static void project_part(void *ctx, size_t part)
+{
+    const scatter_job *j = (const scatter_job *)ctx;
+    nc_stream *s = j->s;
+    const size_t nchunks = (j->nb + NC_STREAM_STRIP - 1) / NC_STREAM_STRIP;
+    size_t c;
+    for (c = part; c < nchunks; c += s->threads) {
+        const size_t c0 = c * NC_STREAM_STRIP;
+        const size_t w = j->nb - c0 < NC_STREAM_STRIP ? j->nb - c0 : NC_STREAM_STRIP;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)s->q, (int)w, (int)s->d, 1.0,
+                    s->Q, (int)s->d, s->tmpX + c0 * s->d, (int)s->d, 0.0, s->P + c0 * s->q,
+                    (int)s->q);
+    }
+}
+
+/* The strips of the upper triangle of M M^T (M = the residuals, d x nb, or
+ * their projections, q x nb) of part `part`, each one DGEMM into Sb and then
+ * added to the compensated sum, entry by entry. */
+static void strips_part(void *ctx, size_t part)
+{
+    const scatter_job *j = (const scatter_job *)ctx;
+    nc_stream *s = j->s;
+    const size_t q = s->q, nstrips = (q + NC_STREAM_STRIP - 1) / NC_STREAM_STRIP;
+    const double *M = s->raw_scatter ? s->tmpX : s->P;
+    size_t J, a, b;
+    for (J = 0; J < nstrips; J++) {
+        size_t j0, j1;
+        if (strip_owner(J, s->threads) != part) continue;
+        j0 = J * NC_STREAM_STRIP;
+        j1 = q - j0 < NC_STREAM_STRIP ? q : j0 + NC_STREAM_STRIP;
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)j1, (int)(j1 - j0), (int)j->nb,
+                    1.0, M, (int)q, M + j0, (int)q, 0.0, s->Sb + j0 * q, (int)q);
+        for (b = j0; b < j1; b++)
+            for (a = 0; a <= b; a++) {
+                const size_t i = a + b * q;
+                nc__sum acc;
+                acc.s = s->Ss[i];
+                acc.c = s->Sc[i];
+                nc__sum_add(&acc, s->Sb[i]);
+                s->Ss[i] = acc.s;
+                s->Sc[i] = acc.c;
+                s->Sv[i] = acc.s + acc.c;
+            }
+    }
+}
+
+/* Add the scatter of the nb residual columns in s->tmpX: the d x d scatter
+ * itself, or its projection on Q. Upper triangles only. */
+static void scatter_block(nc_stream *s, size_t nb)
+{
+    scatter_job j;
+    j.s = s;
+    j.nb = nb;
+    if (!s->raw_scatter) nc__pool_run(s->pool, project_part, &j);
+    nc__pool_run(s->pool, strips_part, &j);
+}
+
+/* Before a pass-2 batch: every part's NC4 counts at zero. */
+static void parts_clear(nc_stream *s)
+{
+    size_t p;
+    for (p = 0; p < s->threads; p++) {
+        nc__stream_part *q = &s->part[p];
+        q->logits_ok = s->logits_ok;
+        q->mismatches = q->correct = 0;
+        memset(q->cmis, 0, s->K * sizeof(size_t));
+        memset(q->ccor, 0, s->K * sizeof(size_t));
+    }
+}
+
+/* After it: the parts' counts added to the stream's (integers: in any order). */
+static void parts_merge(nc_stream *s)
+{
+    size_t p, k;
+    for (p = 0; p < s->threads; p++) {
+        const nc__stream_part *q = &s->part[p];
+        s->logits_ok = s->logits_ok && q->logits_ok;
+        s->mismatches += q->mismatches;
+        s->correct += q->correct;
+        for (k = 0; k < s->K; k++) {
+            s->cmis[k] += q->cmis[k];
+            s->ccor[k] += q->ccor[k];
+        }
+    }
+}
+
 /*
  * The batch functions, once for double and once for float features
  * (NC_STREAM_TYPE): a float column is widened as it is read, into the block
@@ -319,21 +487,27 @@ NC_API nc_status nc_stream_next_pass(nc_stream *stream)
         if (s->counts[k] == 0)
             return nc__fail(s->msg, NC_ERR_EMPTY_CLASS, "class %lu has no samples",
                             (unsigned long)k);
-    /* Q: left singular vectors of the class-average-centred means (bmu is
-     * scratch: nothing of the state changes unless the SVD succeeds). */
-    for (t = 0; t < d; t++) {
-        double g = 0.0;
-        for (k = 0; k < K; k++) g += s->mu[k * d + t];
-        g /= (double)K;
-        for (k = 0; k < K; k++) s->bmu[k * d + t] = s->mu[k * d + t] - g;
+    if (s->raw_scatter) {
+        /* Pass 2 accumulates the d x d scatter itself: no basis is needed
+         * (Q stays zero; it is kept, in files too, for one layout). */
+        memset(s->Q, 0, d * s->q * sizeof(double));
+    } else {
+        /* Q: left singular vectors of the class-average-centred means (bmu
+         * is scratch: nothing of the state changes unless the SVD succeeds). */
+        for (t = 0; t < d; t++) {
+            double g = 0.0;
+            for (k = 0; k < K; k++) g += s->mu[k * d + t];
+            g /= (double)K;
+            for (k = 0; k < K; k++) s->bmu[k * d + t] = s->mu[k * d + t] - g;
+        }
+        info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
+                                   s->bmu, (lapack_int)d, s->bres, &dummy, 1, &dummy, 1, s->svdw,
+                                   (lapack_int)s->lwork);
+        if (info != 0)
+            return nc__fail(s->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info "
+                            "%d)", (int)info);
+        memcpy(s->Q, s->bmu, d * K * sizeof(double)); /* K < d here, and q = K */
     }
-    info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, s->bmu,
-                               (lapack_int)d, s->bres, &dummy, 1, &dummy, 1, s->svdw,
-                               (lapack_int)s->lwork);
-    if (info != 0)
-        return nc__fail(s->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
-                        (int)info);
-    memcpy(s->Q, s->bmu, d * s->q * sizeof(double));
     for (k = 0; k < K; k++) s->munrm[k] = cblas_dnrm2((int)d, s->mu + k * d, 1);
     if (s->has_W)
         nc__scale_classifier(d, K, s->W, d, s->has_b ? s->b : NULL, s->Wp, s->bp, &s->zalpha);
@@ -422,6 +596,87 @@ NC_API nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other)
     return NC_SUCCESS;
 }
 
+int nc__stream_uses_dxd(size_t d, size_t K)
+{
+    /* Multiply-adds per sample: d K to project and K^2 / 2 for the upper
+     * triangle of the projected scatter, against d^2 / 2 for the d x d one
+     * (docs/performance.md has the measured crossover). */
+    const double dd = (double)d, kk = (double)K;
+    return K >= d || dd * dd <= 2.0 * dd * kk + kk * kk;
+}
+
+nc_status nc__stream_threads(nc_stream *s, size_t threads)
+{
+    const size_t K = s->K;
+    nc__pool *pool = NULL;
+    nc__stream_part *part;
+    double *pmem = NULL;
+    size_t *pcnt, p, nz = 0, nc = 0, zk = 0;
+    nc_status st;
+    if (nc__size_mad(&zk, 2 * (threads - 1), K) || nc__size_mad(&nz, zk, s->block) ||
+        nz > SIZE_MAX / sizeof(double) || nc__size_mad(&nc, 2 * threads, K) ||
+        nc > SIZE_MAX / sizeof(size_t))
+        return NC_ERR_OUT_OF_MEMORY;
+    part = (nc__stream_part *)calloc(threads, sizeof *part);
+    pcnt = (size_t *)calloc(nc, sizeof(size_t));
+    if (nz > 0) pmem = (double *)calloc(nz, sizeof(double));
+    if (part == NULL || pcnt == NULL || (nz > 0 && pmem == NULL)) {
+        free(part);
+        free(pcnt);
+        free(pmem);
+        return NC_ERR_OUT_OF_MEMORY;
+    }
+    st = nc__pool_create(&pool, threads);
+    if (st != NC_SUCCESS) {
+        free(part);
+        free(pcnt);
+        free(pmem);
+        return st;
+    }
+    for (p = 0; p < threads; p++) {
+        part[p].cmis = pcnt + 2 * p * K;
+        part[p].ccor = part[p].cmis + K;
+        part[p].logits_ok = 1;
+        if (p > 0) {
+            part[p].Z = pmem + 2 * (p - 1) * K * s->block;
+            part[p].IP = part[p].Z + K * s->block;
+        }
+    }
+    part[0].Z = s->Z;
+    part[0].IP = s->IP;
+    nc__pool_destroy(s->pool);
+    free(s->part);
+    free(s->pmem);
+    free(s->pcnt);
+    s->pool = pool;
+    s->part = part;
+    s->pmem = pmem;
+    s->pcnt = pcnt;
+    s->threads = threads;
+    return NC_SUCCESS;
+}
+
+NC_API nc_status nc_stream_set_threads(nc_stream *stream, size_t threads)
+{
+    nc_status st;
+    if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
+    stream->msg[0] = '\0';
+    if (threads < 1 || threads > 1024)
+        return nc__fail(stream->msg, NC_ERR_INVALID_VALUE, "threads must be in [1, 1024] (got "
+                        "%lu)", (unsigned long)threads);
+    if (threads == stream->threads) return NC_SUCCESS;
+    st = nc__stream_threads(stream, threads);
+    if (st != NC_SUCCESS)
+        return nc__fail(stream->msg, st, "cannot start %lu threads (or no memory for their "
+                        "per-class counts)", (unsigned long)threads);
+    return NC_SUCCESS;
+}
+
+NC_API size_t nc_stream_get_threads(const nc_stream *stream)
+{
+    return stream != NULL ? stream->threads : 0;
+}
+
 NC_API int nc_stream_pass(const nc_stream *stream) { return stream != NULL ? stream->pass : 0; }
 
 NC_API size_t nc_stream_num_samples(const nc_stream *stream)
@@ -476,6 +731,8 @@ NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream 
             return nc__metrics_fail(metrics, NC_ERR_OUT_OF_MEMORY, "no memory for K values");
         for (k = 0; k < s->K; k++) v[k] = s->vs[k] + s->vc[k];
         sm.vsum = v;
+        sm.pool = s->pool;
+        sm.threads = s->threads;
         st = nc__metrics_from_summary(metrics, &sm);
         free(v);
         return st;

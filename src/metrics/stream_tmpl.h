@@ -2,19 +2,32 @@
  * metrics/stream_tmpl.h - the batch functions of the stream accumulators
  * for one feature type, included by stream.c with NC_STREAM_TYPE (double or
  * float) and NC_STREAM_SUFFIX (f64 or f32) defined. Every value is widened
- * to double as it is read; every sum is in double.
+ * to double as it is read (a float batch is never copied to doubles as a
+ * whole); every sum is in double.
+ *
+ * The work of a batch is cut into parts that do not depend on the number of
+ * threads, or that compute every value in the same order whatever their
+ * number (see "Threads" in stream.c), so the accumulator holds the same bits
+ * for any thread count.
  */
 #define NC_ST_CAT2(a, b) a##_##b
 #define NC_ST_CAT(a, b) NC_ST_CAT2(a, b)
 #define NC_ST(name) NC_ST_CAT(name, NC_STREAM_SUFFIX)
 
-/* Validate a batch; on success s->bcounts holds its class counts and *amax
- * its largest |h|. */
-static nc_status NC_ST(check_batch)(nc_stream *s, size_t n, const NC_STREAM_TYPE *H, size_t ldh,
-                                    const int32_t *labels, double *amax)
+typedef struct NC_ST(job) {
+    nc_stream *s;
+    size_t n, ldh;
+    const NC_STREAM_TYPE *H;
+    const int32_t *labels;
+    double sc;     /* pass 1: the new scale of the means */
+    double factor; /* pass 1: what brings the running means to it */
+} NC_ST(job);
+
+/* Validate a batch's labels; on success s->bcounts holds its class counts. */
+static nc_status NC_ST(check_labels)(nc_stream *s, size_t n, const NC_STREAM_TYPE *H, size_t ldh,
+                                     const int32_t *labels)
 {
-    size_t i, k, t, ext = s->d;
-    double a = 0.0;
+    size_t i, k, ext = s->d;
     if (H == NULL || labels == NULL)
         return nc__fail(s->msg, NC_ERR_NULL_ARGUMENT, "%s is NULL", H == NULL ? "H" : "labels");
     if (ldh < s->d)
@@ -31,69 +44,125 @@ static nc_status NC_ST(check_batch)(nc_stream *s, size_t n, const NC_STREAM_TYPE
                             (unsigned long)i, (unsigned long)s->K);
         s->bcounts[y]++;
     }
-    for (i = 0; i < n; i++) {
-        const NC_STREAM_TYPE *h = H + i * ldh;
-        for (t = 0; t < s->d; t++) {
+    return NC_SUCCESS;
+}
+
+/* Part `part`: largest |h| and finiteness over its coordinates. */
+static void NC_ST(check_part)(void *ctx, size_t part)
+{
+    const NC_ST(job) *j = (const NC_ST(job) *)ctx;
+    nc_stream *s = j->s;
+    nc__stream_part *p = &s->part[part];
+    size_t i, t, t0, t1;
+    double a = 0.0;
+    int bad = 0;
+    stream_range(s->d, s->threads, part, &t0, &t1);
+    for (i = 0; i < j->n && !bad; i++) {
+        const NC_STREAM_TYPE *h = j->H + i * j->ldh;
+        for (t = t0; t < t1; t++) {
             const double v = fabs((double)h[t]);
-            if (!NC_ST(finite)(h[t]))
-                return nc__fail(s->msg, NC_ERR_NON_FINITE, "H contains NaN or Inf");
+            if (!NC_ST(finite)(h[t])) bad = 1;
             if (v > a) a = v;
         }
+    }
+    p->amax = a;
+    p->bad = bad;
+}
+
+/* Validate a batch; on success s->bcounts holds its class counts and *amax
+ * its largest |h|. */
+static nc_status NC_ST(check_batch)(nc_stream *s, size_t n, const NC_STREAM_TYPE *H, size_t ldh,
+                                    const int32_t *labels, double *amax)
+{
+    NC_ST(job) job;
+    size_t p;
+    double a = 0.0;
+    nc_status st = NC_ST(check_labels)(s, n, H, ldh, labels);
+    if (st != NC_SUCCESS) return st;
+    memset(&job, 0, sizeof job);
+    job.s = s;
+    job.n = n;
+    job.H = H;
+    job.ldh = ldh;
+    job.labels = labels;
+    nc__pool_run(s->pool, NC_ST(check_part), &job);
+    for (p = 0; p < s->threads; p++) {
+        if (s->part[p].bad) return nc__fail(s->msg, NC_ERR_NON_FINITE, "H contains NaN or Inf");
+        if (s->part[p].amax > a) a = s->part[p].amax;
     }
     *amax = a;
     return NC_SUCCESS;
 }
 
-/* The batch's class means (scaled by sc) into s->bmu for the classes present
- * (s->bcounts), in two passes as nc__class_means: the same operations on
- * those classes, without touching the absent ones. */
-static void NC_ST(batch_means)(nc_stream *s, size_t n, const NC_STREAM_TYPE *H, size_t ldh,
-                               const int32_t *labels, double sc)
+/*
+ * Pass 1 of part `part`, on its coordinates t0 <= t < t1 of every class:
+ * the running means brought to the new scale, the batch's class means
+ * (scaled by sc) into s->bmu for the classes present (s->bcounts) in two
+ * passes as nc__class_means (the same operations on those classes, without
+ * touching the absent ones), and Chan's update of the running means.
+ */
+static void NC_ST(means_part)(void *ctx, size_t part)
 {
-    const size_t d = s->d, K = s->K;
+    const NC_ST(job) *j = (const NC_ST(job) *)ctx;
+    nc_stream *s = j->s;
+    const size_t d = s->d, K = s->K, n = j->n, ldh = j->ldh;
+    const double sc = j->sc;
     double *mu = s->bmu, *resid = s->bres;
-    size_t i, k, t;
+    size_t i, k, t, t0, t1;
+    stream_range(d, s->threads, part, &t0, &t1);
+    if (t0 >= t1) return;
+    if (j->factor != 1.0)
+        for (k = 0; k < K; k++)
+            for (t = t0; t < t1; t++) s->mu[k * d + t] *= j->factor;
     for (k = 0; k < K; k++)
         if (s->bcounts[k] > 0) {
-            memset(mu + k * d, 0, d * sizeof(double));
-            memset(resid + k * d, 0, d * sizeof(double));
+            memset(mu + k * d + t0, 0, (t1 - t0) * sizeof(double));
+            memset(resid + k * d + t0, 0, (t1 - t0) * sizeof(double));
         }
     for (i = 0; i < n; i++) {
-        const NC_STREAM_TYPE *h = H + i * ldh;
-        double *muk = mu + (size_t)labels[i] * d;
-        for (t = 0; t < d; t++) muk[t] += sc * (double)h[t];
+        const NC_STREAM_TYPE *h = j->H + i * ldh;
+        double *muk = mu + (size_t)j->labels[i] * d;
+        for (t = t0; t < t1; t++) muk[t] += sc * (double)h[t];
     }
     for (k = 0; k < K; k++)
         if (s->bcounts[k] > 0) {
             const double c = (double)s->bcounts[k];
-            for (t = 0; t < d; t++) mu[k * d + t] /= c;
+            for (t = t0; t < t1; t++) mu[k * d + t] /= c;
         }
     for (i = 0; i < n; i++) {
-        const NC_STREAM_TYPE *h = H + i * ldh;
-        const size_t y = (size_t)labels[i];
+        const NC_STREAM_TYPE *h = j->H + i * ldh;
+        const size_t y = (size_t)j->labels[i];
         const double *muk = mu + y * d;
         double *r = resid + y * d;
-        for (t = 0; t < d; t++) r[t] += sc * (double)h[t] - muk[t];
+        for (t = t0; t < t1; t++) r[t] += sc * (double)h[t] - muk[t];
     }
     for (k = 0; k < K; k++)
         if (s->bcounts[k] > 0) {
             const double c = (double)s->bcounts[k];
-            for (t = 0; t < d; t++) mu[k * d + t] += resid[k * d + t] / c;
+            for (t = t0; t < t1; t++) mu[k * d + t] += resid[k * d + t] / c;
         }
+    merge_means_range(d, K, s->mu, s->counts, s->bmu, s->bcounts, t0, t1);
 }
 
-static void NC_ST(pass2_block)(nc_stream *s, size_t nb, const NC_STREAM_TYPE *H, size_t ldh,
-                               const int32_t *labels)
+/* Pass 2, part `part`: the scaled columns and their residuals of the classes
+ * y with y % threads == part (each class's sum of ||x||^2 in sample order). */
+static void NC_ST(resid_part)(void *ctx, size_t part)
 {
-    const size_t d = s->d, q = s->q;
-    size_t j, t, j0;
-    for (j = 0; j < nb; j++) {
-        const NC_STREAM_TYPE *h = H + j * ldh;
-        const size_t y = (size_t)labels[j];
-        const double *mu = s->mu + y * d;
-        double *xh = s->tmpH + j * d;
-        double *xx = s->tmpX + j * d;
+    const NC_ST(job) *jb = (const NC_ST(job) *)ctx;
+    nc_stream *s = jb->s;
+    const size_t d = s->d, P = s->threads;
+    size_t j, t;
+    for (j = 0; j < jb->n; j++) {
+        const size_t y = (size_t)jb->labels[j];
+        const NC_STREAM_TYPE *h;
+        const double *mu;
+        double *xh, *xx;
         nc__sum v;
+        if (y % P != part) continue;
+        h = jb->H + j * jb->ldh;
+        mu = s->mu + y * d;
+        xh = s->tmpH + j * d;
+        xx = s->tmpX + j * d;
         v.s = s->vs[y];
         v.c = s->vc[y];
         for (t = 0; t < d; t++) {
@@ -104,31 +173,46 @@ static void NC_ST(pass2_block)(nc_stream *s, size_t nb, const NC_STREAM_TYPE *H,
         s->vs[y] = v.s;
         s->vc[y] = v.c;
     }
-    if (s->raw_scatter) {
-        /* K >= d: the d x d scatter itself (half the work of projecting). */
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)d, (int)nb, 1.0, s->tmpX,
-                    (int)d, 0.0, s->Sb, (int)d);
-    } else {
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)nb, (int)d, 1.0, s->Q,
-                    (int)d, s->tmpX, (int)d, 0.0, s->P, (int)q);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)q, (int)q, (int)nb, 1.0, s->P,
-                    (int)q, s->P, (int)q, 0.0, s->Sb, (int)q);
+}
+
+/* Pass 2, part `part`: NC4 and accuracy of the blocks of s->block columns
+ * numbered part, part + threads, ... into the part's own counts. */
+static void NC_ST(nc4_part)(void *ctx, size_t part)
+{
+    const NC_ST(job) *jb = (const NC_ST(job) *)ctx;
+    nc_stream *s = jb->s;
+    nc__stream_part *p = &s->part[part];
+    const size_t d = s->d, nb = jb->n, ldh = jb->ldh;
+    size_t j0;
+    for (j0 = part * s->block; j0 < nb && p->logits_ok; j0 += s->threads * s->block) {
+        const size_t m = nb - j0 < s->block ? nb - j0 : s->block;
+        if (sizeof(NC_STREAM_TYPE) == sizeof(double))
+            p->logits_ok = nc__nc4_block(d, s->K, m,
+                                         (const double *)(const void *)(jb->H + j0 * ldh), ldh,
+                                         jb->labels + j0, s->tmpH + j0 * d, s->mu, s->munrm,
+                                         s->Wp, s->bp, s->zalpha, p->Z, p->IP, &p->mismatches,
+                                         &p->correct, p->cmis, p->ccor);
+        else
+            p->logits_ok = nc__nc4_block(d, s->K, m, NULL, 0, jb->labels + j0, s->tmpH + j0 * d,
+                                         s->mu, s->munrm, s->Wp, s->bp, s->zalpha / s->scale,
+                                         p->Z, p->IP, &p->mismatches, &p->correct, p->cmis,
+                                         p->ccor);
     }
-    add_scatter(s, s->Sb, NULL);
-    if (s->has_W)
-        for (j0 = 0; j0 < nb && s->logits_ok; j0 += s->block) {
-            const size_t m = nb - j0 < s->block ? nb - j0 : s->block;
-            if (sizeof(NC_STREAM_TYPE) == sizeof(double))
-                s->logits_ok = nc__nc4_block(d, s->K, m, (const double *)(const void *)(H + j0 * ldh),
-                                             ldh, labels + j0, s->tmpH + j0 * d, s->mu, s->munrm,
-                                             s->Wp, s->bp, s->zalpha, s->Z, s->IP, &s->mismatches,
-                                             &s->correct, s->cmis, s->ccor);
-            else
-                s->logits_ok = nc__nc4_block(d, s->K, m, NULL, 0, labels + j0, s->tmpH + j0 * d,
-                                             s->mu, s->munrm, s->Wp, s->bp, s->zalpha / s->scale,
-                                             s->Z, s->IP, &s->mismatches, &s->correct, s->cmis,
-                                             s->ccor);
-        }
+}
+
+static void NC_ST(pass2_block)(nc_stream *s, size_t nb, const NC_STREAM_TYPE *H, size_t ldh,
+                               const int32_t *labels)
+{
+    NC_ST(job) job;
+    memset(&job, 0, sizeof job);
+    job.s = s;
+    job.n = nb;
+    job.H = H;
+    job.ldh = ldh;
+    job.labels = labels;
+    nc__pool_run(s->pool, NC_ST(resid_part), &job);
+    scatter_block(s, nb);
+    if (s->has_W) nc__pool_run(s->pool, NC_ST(nc4_part), &job);
 }
 
 static nc_status NC_ST(add)(nc_stream *stream, size_t n, const NC_STREAM_TYPE *H, size_t ldh,
@@ -146,14 +230,22 @@ static nc_status NC_ST(add)(nc_stream *stream, size_t n, const NC_STREAM_TYPE *H
     if (s->pass == 1) {
         const double newmax = bmax > s->amax ? bmax : s->amax;
         const double snew = nc__pow2_scale(newmax);
+        NC_ST(job) job;
         if (n > SIZE_MAX - s->n1)
             return nc__fail(s->msg, NC_ERR_INVALID_SIZE, "sample count overflows");
+        memset(&job, 0, sizeof job);
+        job.s = s;
+        job.n = n;
+        job.H = H;
+        job.ldh = ldh;
+        job.labels = labels;
+        job.sc = snew;
         /* Bring the running means to the new units (a power of two <= 1). */
-        if (s->n1 > 0) scale_means(s->mu, s->d * s->K, snew / s->scale);
+        job.factor = s->n1 > 0 ? snew / s->scale : 1.0;
+        nc__pool_run(s->pool, NC_ST(means_part), &job);
+        for (k = 0; k < s->K; k++) s->counts[k] += s->bcounts[k];
         s->scale = snew;
         s->amax = newmax;
-        NC_ST(batch_means)(s, n, H, ldh, labels, snew);
-        merge_means(s->d, s->K, s->mu, s->counts, s->bmu, s->bcounts);
         s->n1 += n;
         return NC_SUCCESS;
     }
@@ -166,10 +258,12 @@ static nc_status NC_ST(add)(nc_stream *stream, size_t n, const NC_STREAM_TYPE *H
             return nc__fail(s->msg, NC_ERR_SIZE_MISMATCH, "pass 2 has seen more samples of "
                             "class %lu than pass 1 (%lu)", (unsigned long)k,
                             (unsigned long)s->counts[k]);
+    if (s->has_W) parts_clear(s);
     for (i0 = 0; i0 < n; i0 += s->sblock) {
         const size_t nb = n - i0 < s->sblock ? n - i0 : s->sblock;
         NC_ST(pass2_block)(s, nb, H + i0 * ldh, ldh, labels + i0);
     }
+    if (s->has_W) parts_merge(s);
     for (k = 0; k < s->K; k++) s->counts2[k] += s->bcounts[k];
     s->n2 += n;
     return NC_SUCCESS;

@@ -1,21 +1,28 @@
 /*
  * bench_largek.c - the metrics at language-model scale: synthetic float32
  * features written to an (N, d) .npy file, streamed from it in two passes
- * (nc_stream_add_float on chunks read with fread, no double copy of a chunk),
- * then nc_metrics_compute_stream (every pairwise metric in tiles, on two
- * threads of the metrics handle, OpenBLAS single-threaded during it).
+ * (chunks read as floats by nc_npy_reader_read_rows_float and passed to
+ * nc_stream_add_float: no chunk ever exists as doubles), then
+ * nc_metrics_compute_stream (every pairwise metric in tiles). The stream
+ * runs on T threads (nc_stream_set_threads; the metrics handle has none of
+ * its own, so the tiled K x K pass runs on the stream's), OpenBLAS
+ * single-threaded inside them.
  *
- * Each case runs in a child process so that its peak RSS (getrusage of the
- * child) is its own. Reported: the time of the two passes and of the
- * compute, the peak RSS, and the ratio of the total time to the bound
- *   2 x (one read of the file) + (K^2 d / 2 multiply-adds at the DGEMM rate)
- * with the read time and the DGEMM rate measured on this machine.
+ * Each (case, T) runs in a child process so that its peak RSS and CPU time
+ * (getrusage of the child) are its own. Measured in the child, in the same
+ * run: the time of one plain read of the file through the same reader, the
+ * DGEMM rate of OpenBLAS on T threads (a 2048 x 2048 x d product, the
+ * shape of the tiled pass), the two streamed passes, the compute. Reported:
+ * wall and CPU time, peak RSS, and the ratio of the wall time to the bound
+ *   2 x (one read of the file) + (K^2 d / 2 multiply-adds at the DGEMM rate).
  *
  * Cases: K = 32768, d = 768, N = 10^6 (a 3 GB file), and K = 10^5, d = 256,
- * N = 2 x 10^5 (the memory stays O(K d): a K x K matrix would be 80 GB).
+ * N = 2 x 10^5 (memory: a K x K matrix of doubles alone would be 80 GB).
  * NC_BENCH_QUICK=1 runs small cases instead (K = 4096, d = 128, N = 50000;
  * K = 10000, d = 64, N = 20000) for a smoke run.
- * Usage: bench_largek [K d N]   one case of your own.
+ * Usage: bench_largek [--threads LIST] [K d N]
+ *   --threads 1,2   the thread counts to run (default 1,2)
+ *   K d N           one case of your own
  * The files go to $TMPDIR (or /tmp) and are removed.
  */
 #define _DEFAULT_SOURCE
@@ -36,11 +43,20 @@
 extern void openblas_set_num_threads(int) __attribute__((weak));
 
 #define CHUNK_ROWS 4096
+#define MAX_THREADS 16
 
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* CPU time of the process (every thread). */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -57,7 +73,7 @@ static int32_t label_of(size_t i, size_t K) { return (int32_t)((i * 7919u) % K);
 
 /* An (N, d) float32 .npy file (format 1.0, C order): class centres
  * uniform in [-1, 1)^d, features = centre + 0.5 uniform noise. */
-static int write_features(const char *path, size_t K, size_t d, size_t N, long *offset)
+static int write_features(const char *path, size_t K, size_t d, size_t N)
 {
     char header[256];
     int len;
@@ -73,7 +89,6 @@ static int write_features(const char *path, size_t K, size_t d, size_t N, long *
     fputc(len & 0xff, f);
     fputc((len >> 8) & 0xff, f);
     fwrite(header, 1, (size_t)len, f);
-    *offset = 10 + len;
     for (i = 0; i < K * d; i++) centre[i] = (float)unif();
     for (i = 0; i < N; i += CHUNK_ROWS) {
         const size_t nb = N - i < CHUNK_ROWS ? N - i : CHUNK_ROWS;
@@ -89,82 +104,85 @@ static int write_features(const char *path, size_t K, size_t d, size_t N, long *
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* Multiply-adds per second of a DGEMM of the tiled pass's shape. */
-static double dgemm_rate(size_t d)
+/* Multiply-adds per second of a 2048 x 2048 x d DGEMM (A^T A, the shape of
+ * the tiled pass's products) with OpenBLAS on `threads` threads. */
+static double dgemm_rate(size_t d, int threads)
 {
-    const size_t n = 1024;
+    const size_t n = 2048;
     double *A = malloc(n * d * sizeof(double)), *C = malloc(n * n * sizeof(double));
     double t0, best = 1e30;
     size_t i;
     int r;
+    if (A == NULL || C == NULL) return 0.0;
+    if (openblas_set_num_threads != NULL) openblas_set_num_threads(threads);
     for (i = 0; i < n * d; i++) A[i] = unif();
-    for (r = 0; r < 4; r++) {
+    for (r = 0; r < 3; r++) {
         t0 = now();
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (int)d, 1.0, A,
                     (int)d, A, (int)d, 0.0, C, (int)n);
         t0 = now() - t0;
         if (t0 < best) best = t0;
     }
+    if (openblas_set_num_threads != NULL) openblas_set_num_threads(1);
     free(A);
     free(C);
     return (double)n * (double)n * (double)d / best;
 }
 
-/* The child: read the file once (timed), stream it twice, compute. Writes
- * its times to the pipe fd. */
-static int run_case(const char *path, long offset, size_t K, size_t d, size_t N, int fd)
+enum { T_READ, T_RATE, T_PASS1, T_PASS2, T_COMPUTE, C_PASS1, C_PASS2, C_COMPUTE, T_COUNT };
+
+/* The child: measure the DGEMM rate and one read, stream the file twice,
+ * compute. Writes its times to the pipe fd. */
+static int run_case(const char *path, size_t K, size_t d, size_t N, int threads, int fd)
 {
     float *buf = malloc(CHUNK_ROWS * d * sizeof(float));
     int32_t *y = malloc(CHUNK_ROWS * sizeof(int32_t));
+    nc_npy_reader *r = NULL;
     nc_stream *s = NULL;
     nc_metrics *m = NULL;
-    double times[4], v;
+    double times[T_COUNT], v, t0, c0;
     int pass;
-    FILE *f;
     size_t i, j;
     if (buf == NULL || y == NULL) return 1;
-    /* one plain read of the file */
-    times[0] = now();
-    f = fopen(path, "rb");
-    if (f == NULL) return 1;
-    fseek(f, offset, SEEK_SET);
+    times[T_RATE] = dgemm_rate(d, threads);
+    if (nc_npy_reader_create(&r) != NC_SUCCESS || nc_npy_reader_open(r, path) != NC_SUCCESS)
+        return 1;
+    /* one plain read of the file, through the same reader */
+    t0 = now();
     for (i = 0; i < N; i += CHUNK_ROWS) {
         const size_t nb = N - i < CHUNK_ROWS ? N - i : CHUNK_ROWS;
-        if (fread(buf, sizeof(float), nb * d, f) != nb * d) return 1;
+        if (nc_npy_reader_read_rows_float(r, i, nb, buf, d) != NC_SUCCESS) return 1;
     }
-    fclose(f);
-    times[0] = now() - times[0];
-    /* two passes */
-    times[1] = now();
+    times[T_READ] = now() - t0;
     if (nc_stream_create(&s, d, K) != NC_SUCCESS || nc_metrics_create(&m) != NC_SUCCESS) return 1;
+    if (nc_stream_set_threads(s, (size_t)threads) != NC_SUCCESS) return 1;
     for (pass = 0; pass < 2; pass++) {
-        f = fopen(path, "rb");
-        if (f == NULL) return 1;
-        fseek(f, offset, SEEK_SET);
+        t0 = now();
+        c0 = cpu_now();
         for (i = 0; i < N; i += CHUNK_ROWS) {
             const size_t nb = N - i < CHUNK_ROWS ? N - i : CHUNK_ROWS;
-            if (fread(buf, sizeof(float), nb * d, f) != nb * d) return 1;
+            if (nc_npy_reader_read_rows_float(r, i, nb, buf, d) != NC_SUCCESS) {
+                fprintf(stderr, "%s\n", nc_npy_reader_last_error(r));
+                return 1;
+            }
             for (j = 0; j < nb; j++) y[j] = label_of(i + j, K);
             if (nc_stream_add_float(s, nb, buf, d, y) != NC_SUCCESS) {
                 fprintf(stderr, "%s\n", nc_stream_last_error(s));
                 return 1;
             }
         }
-        fclose(f);
         if (pass == 0 && nc_stream_next_pass(s) != NC_SUCCESS) return 1;
+        times[pass == 0 ? T_PASS1 : T_PASS2] = now() - t0;
+        times[pass == 0 ? C_PASS1 : C_PASS2] = cpu_now() - c0;
     }
-    times[1] = now() - times[1];
-    /* The tiled pass on two threads, each with a single-threaded BLAS (the
-     * streamed passes above use the BLAS's own threads for their DSYRK). */
-    if (openblas_set_num_threads != NULL) openblas_set_num_threads(1);
-    if (nc_metrics_set_threads(m, 2) != NC_SUCCESS) return 1;
-    times[2] = now();
+    t0 = now();
+    c0 = cpu_now();
     if (nc_metrics_compute_stream(m, s) != NC_SUCCESS) {
         fprintf(stderr, "%s\n", nc_metrics_last_error(m));
         return 1;
     }
-    times[2] = now() - times[2];
-    times[3] = 0.0;
+    times[T_COMPUTE] = now() - t0;
+    times[C_COMPUTE] = cpu_now() - c0;
     printf("    values:");
     for (i = 0; i < NC_METRIC_COUNT; i++)
         if (nc_metrics_get(m, (nc_metric)i, &v) == NC_SUCCESS)
@@ -174,83 +192,118 @@ static int run_case(const char *path, long offset, size_t K, size_t d, size_t N,
     if (write(fd, times, sizeof times) != (ssize_t)sizeof times) return 1;
     nc_metrics_destroy(m);
     nc_stream_destroy(s);
+    nc_npy_reader_destroy(r);
     free(buf);
     free(y);
     return 0;
 }
 
-static int bench(size_t K, size_t d, size_t N, double rate)
+static int bench(size_t K, size_t d, size_t N, const int *threads, int nthreads)
 {
     char path[512];
     const char *tmp = getenv("TMPDIR");
-    long offset = 0;
-    double t0, times[4], total, bound;
-    int fds[2], status;
-    struct rusage ru;
-    pid_t pid;
+    double t0;
+    int k, fail = 0;
     snprintf(path, sizeof path, "%s/bench_largek_%ld.npy", tmp && tmp[0] ? tmp : "/tmp",
              (long)getpid());
     printf("K = %zu, d = %zu, N = %zu: %.2f GB of float32 features\n", K, d, N,
            (double)N * (double)d * 4.0 / 1e9);
     fflush(stdout);
     t0 = now();
-    if (write_features(path, K, d, N, &offset) != 0) {
+    if (write_features(path, K, d, N) != 0) {
         fprintf(stderr, "cannot write %s\n", path);
         remove(path);
         return 1;
     }
     printf("    file written in %.1f s\n", now() - t0);
     fflush(stdout);
-    if (pipe(fds) != 0) return 1;
-    pid = fork();
-    if (pid == 0) {
+    for (k = 0; k < nthreads && !fail; k++) {
+        double times[T_COUNT], total, bound, cpu;
+        int fds[2], status;
+        struct rusage ru;
+        pid_t pid;
+        printf("  %d thread%s:\n", threads[k], threads[k] > 1 ? "s" : "");
+        fflush(stdout);
+        if (pipe(fds) != 0) return 1;
+        pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            _exit(run_case(path, K, d, N, threads[k], fds[1]));
+        }
+        close(fds[1]);
+        if (read(fds[0], times, sizeof times) != (ssize_t)sizeof times) times[T_READ] = -1.0;
         close(fds[0]);
-        _exit(run_case(path, offset, K, d, N, fds[1]));
+        wait4(pid, &status, 0, &ru);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || times[T_READ] < 0.0) {
+            fprintf(stderr, "the case failed\n");
+            fail = 1;
+            break;
+        }
+        total = times[T_PASS1] + times[T_PASS2] + times[T_COMPUTE];
+        bound = 2.0 * times[T_READ] + 0.5 * (double)K * (double)K * (double)d / times[T_RATE];
+        cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+              (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+        printf("    one read of the file %.2f s (%.2f GB/s); DGEMM rate on %d thread%s %.1f G "
+               "multiply-adds/s\n", times[T_READ], (double)N * (double)d * 4.0 / 1e9 /
+               times[T_READ], threads[k], threads[k] > 1 ? "s" : "", times[T_RATE] / 1e9);
+        printf("    pass 1 %.2f s (CPU %.2f s); pass 2 %.2f s (CPU %.2f s); compute (tiled) "
+               "%.2f s (CPU %.2f s)\n", times[T_PASS1], times[C_PASS1], times[T_PASS2],
+               times[C_PASS2], times[T_COMPUTE], times[C_COMPUTE]);
+        printf("    wall %.2f s; bound (2 reads + K^2 d/2 at the DGEMM rate) %.2f s; ratio %.2f "
+               "(target <= 2)\n", total, bound, total / bound);
+        printf("    CPU time: the passes and compute %.2f s (ratio to the bound x threads "
+               "%.2f); the whole child %.2f s (user + system, with the DGEMM rate and the plain "
+               "read). A loaded machine inflates wall times, not CPU times\n",
+               times[C_PASS1] + times[C_PASS2] + times[C_COMPUTE],
+               (times[C_PASS1] + times[C_PASS2] + times[C_COMPUTE]) / (bound * threads[k]), cpu);
+        printf("    peak RSS %.2f GB (a K x K matrix of doubles alone: %.2f GB)\n",
+               (double)ru.ru_maxrss * 1024.0 / 1e9, (double)K * (double)K * 8.0 / 1e9);
+        fflush(stdout);
     }
-    close(fds[1]);
-    if (read(fds[0], times, sizeof times) != (ssize_t)sizeof times) times[0] = -1.0;
-    close(fds[0]);
-    wait4(pid, &status, 0, &ru);
     remove(path);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || times[0] < 0.0) {
-        fprintf(stderr, "the case failed\n");
-        return 1;
+    return fail;
+}
+
+/* "1,2,4" into threads (at most MAX_THREADS values in [1, 1024]). */
+static int parse_threads(const char *s, int *threads)
+{
+    int n = 0;
+    while (*s && n < MAX_THREADS) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1024) return 0;
+        threads[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end != ',' && *end != '\0') return 0;
     }
-    total = times[1] + times[2];
-    bound = 2.0 * times[0] + 0.5 * (double)K * (double)K * (double)d / rate;
-    printf("    one read of the file %.2f s; two streamed passes %.2f s; compute (tiled) %.2f s\n",
-           times[0], times[1], times[2]);
-    printf("    total %.2f s; bound 2 reads + K^2 d/2 at the DGEMM rate = %.2f s; ratio %.2f "
-           "(target <= 2)\n", total, bound, total / bound);
-    printf("    CPU time of the case %.2f s (user + system; the machine's load inflates wall "
-           "times)\n", (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
-                           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec);
-    printf("    peak RSS %.2f GB (a K x K matrix of doubles alone: %.2f GB)\n",
-           (double)ru.ru_maxrss * 1024.0 / 1e9, (double)K * (double)K * 8.0 / 1e9);
-    fflush(stdout);
-    return 0;
+    return n;
 }
 
 int main(int argc, char **argv)
 {
     const char *q = getenv("NC_BENCH_QUICK");
     const int quick = q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
-    double rate;
-    int fail = 0;
+    int threads[MAX_THREADS] = {1, 2}, nthreads = 2, fail = 0, a = 1;
+    if (argc > 2 && strcmp(argv[1], "--threads") == 0) {
+        nthreads = parse_threads(argv[2], threads);
+        if (nthreads == 0) {
+            fprintf(stderr, "--threads: a comma-separated list of counts in [1, 1024]\n");
+            return 2;
+        }
+        a = 3;
+    }
+    if (argc - a != 0 && argc - a != 3) {
+        fprintf(stderr, "usage: bench_largek [--threads LIST] [K d N]\n");
+        return 2;
+    }
     printf("bench_largek: streamed float32 features, metrics in tiles%s\n",
            quick ? " (quick mode)" : "");
-    if (argc == 4) {
-        const size_t K = strtoul(argv[1], NULL, 10), d = strtoul(argv[2], NULL, 10),
-                     N = strtoul(argv[3], NULL, 10);
-        rate = dgemm_rate(d);
-        printf("DGEMM rate (d = %zu): %.1f G multiply-adds/s\n", d, rate / 1e9);
-        return bench(K, d, N, rate);
-    }
-    rate = dgemm_rate(quick ? 128 : 768);
-    printf("DGEMM rate (d = %d): %.1f G multiply-adds/s\n", quick ? 128 : 768, rate / 1e9);
-    fail |= quick ? bench(4096, 128, 50000, rate) : bench(32768, 768, 1000000, rate);
-    rate = dgemm_rate(quick ? 64 : 256);
-    printf("DGEMM rate (d = %d): %.1f G multiply-adds/s\n", quick ? 64 : 256, rate / 1e9);
-    fail |= quick ? bench(10000, 64, 20000, rate) : bench(100000, 256, 200000, rate);
+    if (argc - a == 3)
+        return bench(strtoul(argv[a], NULL, 10), strtoul(argv[a + 1], NULL, 10),
+                     strtoul(argv[a + 2], NULL, 10), threads, nthreads);
+    fail |= quick ? bench(4096, 128, 50000, threads, nthreads)
+                  : bench(32768, 768, 1000000, threads, nthreads);
+    fail |= quick ? bench(10000, 64, 20000, threads, nthreads)
+                  : bench(100000, 256, 200000, threads, nthreads);
     return fail;
 }

@@ -16,6 +16,15 @@ def test_reader_reads_numpy_files(tmp_path, dtype, order):
         assert r.shape == (37, 5) and r.dtype.name == np.dtype(dtype).name.upper()
         assert r.format[2] == (order == "F")
         assert np.array_equal(r.read_rows(10, 7), x[10:17].astype(np.float64))
+        if dtype.endswith("f4"):
+            got = r.read_rows(10, 7, dtype=np.float32)
+            assert got.dtype == np.float32 and np.array_equal(got, x[10:17])
+            out = np.zeros((7, 9), dtype=np.float32)
+            r.read_rows(3, 7, out=out[:, :5], dtype=np.float32)
+            assert np.array_equal(out[:, :5], x[3:10]) and not out[:, 5:].any()
+        else:
+            with pytest.raises(nc.DtypeError, match="not float32"):
+                r.read_rows(0, 1, dtype=np.float32)
         parts = [a for _, a in r.chunks(8)]
         assert np.array_equal(np.vstack(parts), x.astype(np.float64))
     assert np.array_equal(nc.read_npy(tmp_path / "x.npy"), x.astype(np.float64))
@@ -88,6 +97,33 @@ def test_stream_equals_in_memory_and_survives_files(tmp_path):
         nc.Stream(12, 5).add(H[y < 4], y[y < 4]).next_pass()
     with pytest.raises(nc.SizeMismatch, match="d = 12"):
         nc.Stream(12, 5).add(H[:, :11], y)
+
+
+def test_stream_float32_and_threads(tmp_path):
+    """float32 rows go to nc_stream_add_float as they are (the bits of the
+    float64 stream of the converted values), strided rows too; the stream's
+    threads change no bit."""
+    H, y, W, b = clusters(N=600, d=10, K=6, seed=3)
+    H32 = H.astype(np.float32)
+    wide = np.zeros((600, 13), dtype=np.float32)
+    wide[:, :10] = H32
+    paths = []
+    for threads, data in ((1, H32.astype(np.float64)), (1, H32), (3, wide[:, :10]), (2, H32)):
+        s = nc.Stream(10, 6, W, b)
+        s.threads = threads
+        assert s.threads == threads
+        for p in range(2):
+            for i in range(0, 600, 97):
+                s.add(data[i:i + 97], y[i:i + 97])
+            if p == 0:
+                s.next_pass()
+        paths.append(tmp_path / ("s%d.ncs" % len(paths)))
+        s.save(paths[-1])
+    first = paths[0].read_bytes()
+    for p in paths[1:]:
+        assert p.read_bytes() == first
+    with pytest.raises(nc.InvalidValue, match="threads"):
+        nc.Stream(10, 6).threads = 0
 
 
 @pytest.mark.parametrize("algorithm,momentum", [("gd", 0.9), ("adam", None), ("lbfgs", None)])

@@ -50,6 +50,30 @@ def test_collect_equals_metrics_of_all_features():
         assert abs(again[k] - v) <= 1e-12 * max(1.0, abs(v)), k
 
 
+def test_collect_float32_streams_floats():
+    # a float32 network: the features go to the stream as float32 (no
+    # float64 copy), with the bits of a stream fed the same values as float64
+    net, body, head = network()
+    X, y = data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=32)
+    got = ncpt.measure(net, head, loader)
+    W, b = ncpt.classifier_arrays(head)
+    s = nc.Stream(W.shape[1], W.shape[0], W, b)
+    net.eval()
+    with torch.no_grad():
+        for p in range(2):
+            for xb, yb in loader:
+                h = body(xb)
+                assert h.dtype == torch.float32
+                s.add(h.double().numpy(), yb.numpy())
+            if p == 0:
+                s.next_pass()
+    want = s.metrics()
+    assert got.keys() == want.keys()
+    for k in want:
+        assert np.float64(got[k]).tobytes() == np.float64(want[k]).tobytes(), k
+
+
 def test_tensors_accepted_directly():
     net, body, head = network()
     X, y = data()
