@@ -15,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/checkpoint.h"
 #include "io/serial.h"
 
 #define CKPT_HAS_OPTIMIZER 1u /* flag bit */
+#define CKPT_SHARD (1u << 31) /* flag bit: a shard's section (mpi/) precedes the model's */
 
-static const nc__ser_format ckpt_format = {"NCCKPT\r\n", 1u, CKPT_HAS_OPTIMIZER, "checkpoint"};
+static const nc__ser_format ckpt_format = {"NCCKPT\r\n", 1u, CKPT_HAS_OPTIMIZER | CKPT_SHARD,
+                                           "checkpoint"};
 
 /* The loss parameters, in the order of nc_loss_parameter (the table in
  * loss/params.c), each as a double. CHECK and READ validate every stored
@@ -291,20 +294,25 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int *needs_vH)
     }
 }
 
-/* What a checkpoint holds: a model and, optionally, its optimizer. */
+/* What a checkpoint holds: a model and, optionally, its optimizer; a
+ * shard's checkpoint starts with the shard's section. */
 typedef struct ckpt {
     nc_model *m;
     nc_optimizer *o;
+    nc__ser_visitor shard;
+    void *shard_ctx;
 } ckpt;
 
 static void visit_ckpt(nc__ser *s, void *object)
 {
     ckpt *c = (ckpt *)object;
+    if (c->shard) c->shard(s, c->shard_ctx);
     visit_model(s, c->m);
     if (c->o) visit_optimizer(s, c->o, NULL);
 }
 
-NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_optimizer *opt)
+nc_status nc__checkpoint_save_shard(const char *path, nc_model *m, const nc_optimizer *opt,
+                                    nc__ser_visitor shard, void *shard_ctx)
 {
     ckpt c;
     if (!m) return NC_ERR_NULL_ARGUMENT;
@@ -313,10 +321,20 @@ NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_opti
         return nc__fail(m->msg, NC_ERR_MISMATCH, "checkpoint: the optimizer belongs to another model");
     c.m = m;
     c.o = (nc_optimizer *)opt; /* the visitor only reads in WRITE mode */
-    return nc__ser_save(path, &ckpt_format, opt ? CKPT_HAS_OPTIMIZER : 0u, visit_ckpt, &c, m->msg);
+    c.shard = shard;
+    c.shard_ctx = shard_ctx;
+    return nc__ser_save(path, &ckpt_format,
+                        (opt ? CKPT_HAS_OPTIMIZER : 0u) | (shard ? CKPT_SHARD : 0u), visit_ckpt,
+                        &c, m->msg);
 }
 
-NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer *o)
+NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_optimizer *opt)
+{
+    return nc__checkpoint_save_shard(path, m, opt, NULL, NULL);
+}
+
+nc_status nc__checkpoint_load_shard(const char *path, nc_model *m, nc_optimizer *o,
+                                    nc__ser_visitor shard, void *shard_ctx, int check_only)
 {
     unsigned char *image;
     size_t payload;
@@ -337,9 +355,14 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
     } while (0)
     if (o && !(flags & CKPT_HAS_OPTIMIZER))
         LOAD_FAIL(NC_ERR_MISMATCH, "checkpoint: %.150s holds no optimizer state", path);
+    if (!shard != !(flags & CKPT_SHARD))
+        LOAD_FAIL(NC_ERR_MISMATCH, shard ? "checkpoint: %.150s is not a shard's checkpoint"
+                                         : "checkpoint: %.150s holds one rank's shard of an MPI "
+                                           "model (nc_mpi_checkpoint_load)", path);
 
     /* CHECK everything, then READ: a failure cannot leave a half-loaded state. */
     nc__ser_begin(&s, NC_SER_CHECK, image, payload, &ckpt_format, m->msg);
+    if (shard) shard(&s, shard_ctx);
     visit_model(&s, m);
     if (o) visit_optimizer(&s, o, &needs_vH);
     if (s.status != NC_SUCCESS) {
@@ -350,12 +373,17 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
      * by one; otherwise the sections must fill the payload exactly. */
     if ((o || !(flags & CKPT_HAS_OPTIMIZER)) && s.pos != payload)
         LOAD_FAIL(NC_ERR_FORMAT, "checkpoint: payload length does not match its contents");
+    if (check_only) {
+        free(image);
+        return NC_SUCCESS;
+    }
     if (needs_vH) {
         o->v_H = nc__calloc_aligned(m->d, m->N);
         if (!o->v_H) LOAD_FAIL(NC_ERR_OUT_OF_MEMORY, "checkpoint: momentum buffer of H");
     }
 #undef LOAD_FAIL
     nc__ser_begin(&s, NC_SER_READ, image, payload, &ckpt_format, m->msg);
+    if (shard) shard(&s, shard_ctx);
     visit_model(&s, m);
     if (o) visit_optimizer(&s, o, NULL);
     free(image);
@@ -366,4 +394,9 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
         o->lbfgs_version = m->version;
     }
     return NC_SUCCESS;
+}
+
+NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer *o)
+{
+    return nc__checkpoint_load_shard(path, m, o, NULL, NULL, 0);
 }

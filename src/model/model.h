@@ -57,6 +57,10 @@ struct nc__shard {
     nc_status (*max)(nc__shard *s, double *x, size_t n);
     /* The worst status of all shards (the lowest failure, else the status). */
     nc_status (*agree)(nc__shard *s, nc_status st);
+    /* The metrics of layer `layer` of the global problem (layer 0: those of
+     * nc_metrics_compute, else nc_metrics_compute_layer's) into metrics,
+     * with its conventions: the same values and status on every shard. */
+    nc_status (*metrics)(nc__shard *s, nc_metrics *metrics, const nc_model *m, size_t layer);
     void (*destroy)(nc__shard *s);
 };
 

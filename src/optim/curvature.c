@@ -72,6 +72,9 @@ NC_API nc_status nc_curvature_create(nc_curvature **curvature, nc_model *model)
     *curvature = NULL;
     if (model == NULL)
         return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_curvature_create: model is NULL");
+    if (model->shard) /* its Hessian-vector products would see one shard's H only */
+        return nc__create_fail(NC_ERR_UNSUPPORTED, "nc_curvature_create: the model is an MPI "
+                               "shard; the curvature needs the whole problem");
     c = (nc_curvature *)calloc(1, sizeof *c);
     if (c == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_curvature_create: no memory");
     c->dead = (size_t *)calloc(model->K, sizeof(size_t));

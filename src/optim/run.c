@@ -118,10 +118,15 @@ NC_API nc_status nc_optimizer_run(nc_optimizer *o)
     nc_status st, reason = NC_STOP_MAX_ITERATIONS, err;
     const int first_order = o && o->algorithm != NC_OPT_LBFGS;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (o->model->shard && (o->recorder || o->max_escapes || o->check_stop || o->prediction))
+    /* A shard records its history and compares with a prediction through
+     * reductions (the shard's metrics hook, the class means' sums); the
+     * check and the escape need nc_curvature's Hessian-vector products and
+     * eigensolver on the whole problem, which shards do not reduce. */
+    if (o->model->shard && (o->max_escapes || o->check_stop))
         return nc__fail(o->msg, NC_ERR_UNSUPPORTED,
-                        "the model is a shard: the metrics history, the escape, the check of "
-                        "the stop and the prediction need the whole problem");
+                        "the model is a shard: the escape and the second-order check of the "
+                        "stop need the curvature (Hessian-vector products) of the whole problem, "
+                        "which shards do not compute");
     o->escapes = 0;
     o->checked = o->compared = 0;
     o->stop_info[0] = '\0';
