@@ -6,8 +6,8 @@
  *    gives, bit for bit, the serial library's iterates with as many threads
  *    as ranks, over every feature model, loss, depth and bias;
  *  - L-BFGS (projected for ReLU) on R ranks gives bit for bit the run of
- *    one rank with R threads on the same R parts, and agrees with the
- *    serial library to 1e-13;
+ *    one rank with R threads on the same R parts and the serial library
+ *    with R threads (its vector arithmetic is split at the same parts);
  *  - uneven shards and a rank holding a single class: the same problem to
  *    rounding; nc_mpi_model_init_gaussian draws the serial state;
  *  - errors: an empty shard, mismatched d and K, a bad label on one rank,
@@ -205,17 +205,13 @@ static void check_config(const config *c)
     run_serial(c, (size_t)nranks, ser);
     run_shard(MPI_COMM_WORLD, c, off, n, 1, sh);
     nc_test_true(sh->status >= 0 && sh->iterations > 0, what);
-    if (c->alg != NC_OPT_LBFGS) {
-        /* first order: the serial library with one thread per rank, bit for bit */
-        nc_test_true(same_bits(sh, ser), what);
-    } else {
-        /* L-BFGS: one rank with R threads on the same parts, bit for bit... */
+    /* the serial library with one thread per rank, bit for bit */
+    nc_test_true(same_bits(sh, ser), what);
+    if (c->alg == NC_OPT_LBFGS) {
+        /* and one rank with R threads on the same parts */
         run_shard(MPI_COMM_SELF, c, 0, N, (size_t)nranks, one);
         nc_test_true(same_bits(sh, one), what);
-        /* ...and the serial library to rounding, amplified by the line
-         * searches (the dot products are summed in another order) */
         if (rel_diff(sh, ser) > worst_lbfgs) worst_lbfgs = rel_diff(sh, ser);
-        nc_test_abs(rel_diff(sh, ser), 0.0, 1e-9, what);
     }
     free(ser);
     free(sh);
