@@ -140,16 +140,27 @@ def int_value(expr, known):
 # ---- the header ----------------------------------------------------------
 
 class Header:
-    def __init__(self, path):
+    def __init__(self, path, extra=()):
+        """path: the header; extra: further headers documented in the same
+        reference (each with its own include guard)."""
         self.path = path
         with open(path, encoding="utf-8") as f:
             self.raw = f.read()
+        raws = [self.raw]
+        for e in extra:
+            with open(e, encoding="utf-8") as f:
+                raws.append(f.read())
         self.placeholders = [i + 1 for i, line in enumerate(self.raw.splitlines()) if "@@" in line]
-        text = strip_comments(self.raw).replace("\\\n", " ")
         self.macros = {}      # name -> (params or None, body), in order
         undefined = set()
-        guard = None
         code_lines = []
+        for raw in raws:
+            self._scan(raw, code_lines, undefined)
+        self._finish(code_lines, undefined)
+
+    def _scan(self, raw, code_lines, undefined):
+        text = strip_comments(raw).replace("\\\n", " ")
+        guard = None
         prev_ifndef = None
         for line in text.splitlines():
             s = line.strip()
@@ -176,6 +187,8 @@ class Header:
             elif kw == "undef":
                 undefined.add(rest.strip())
             prev_ifndef = None
+
+    def _finish(self, code_lines, undefined):
         self.code = "\n".join(code_lines)
         # public macros: everything defined except the include guard and
         # helpers the header #undefs again
@@ -421,9 +434,9 @@ def explain(header_decl, doc_decl):
     return "; ".join(out) or "token order differs"
 
 
-def check(header_path, doc_path):
+def check(header_path, doc_path, extra=()):
     """Return (problems, counts, passed, failed); problems are (kind, text)."""
-    h = Header(header_path)
+    h = Header(header_path, extra)
     r = Reference(doc_path)
     problems = []
     passed = failed = 0
@@ -535,8 +548,8 @@ def check(header_path, doc_path):
     return problems, counts, passed, failed
 
 
-def run_check(header_path, doc_path):
-    problems, counts, passed, failed = check(header_path, doc_path)
+def run_check(header_path, doc_path, extra=()):
+    problems, counts, passed, failed = check(header_path, doc_path, extra)
     kinds = {}
     for kind, text in problems:
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -656,7 +669,9 @@ def main(argv):
             return 1
     if "--self-test" in argv:
         return self_test(header, doc)
-    return run_check(header, doc)
+    # the MPI header is documented in the same reference (its own section)
+    extra = [os.path.join(root, "include", "ncollapse_mpi.h")] if not args else []
+    return run_check(header, doc, [e for e in extra if os.path.isfile(e)])
 
 
 if __name__ == "__main__":
