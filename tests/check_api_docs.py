@@ -3,7 +3,9 @@
 
 Usage:
     check_api_docs.py [header] [api.md]     check (defaults: include/ncollapse.h
-                                            and docs/API.md of this repository)
+                                            and docs/API.md of this repository;
+                                            ncollapse_mpi.h beside ncollapse.h is
+                                            checked with it)
     check_api_docs.py --self-test           prove the check can fail
 
 What is checked (Python 3 standard library only):
@@ -434,8 +436,14 @@ def explain(header_decl, doc_decl):
     return "; ".join(out) or "token order differs"
 
 
-def check(header_path, doc_path, extra=()):
-    """Return (problems, counts, passed, failed); problems are (kind, text)."""
+def check(header_path, doc_path, extra=None):
+    """Return (problems, counts, passed, failed); problems are (kind, text).
+    extra: further headers; by default the MPI header beside ncollapse.h,
+    which the reference documents in its own section."""
+    if extra is None:
+        sibling = os.path.join(os.path.dirname(header_path), "ncollapse_mpi.h")
+        extra = [sibling] if os.path.basename(header_path) == "ncollapse.h" and \
+            os.path.isfile(sibling) else []
     h = Header(header_path, extra)
     r = Reference(doc_path)
     problems = []
@@ -548,7 +556,7 @@ def check(header_path, doc_path, extra=()):
     return problems, counts, passed, failed
 
 
-def run_check(header_path, doc_path, extra=()):
+def run_check(header_path, doc_path, extra=None):
     problems, counts, passed, failed = check(header_path, doc_path, extra)
     kinds = {}
     for kind, text in problems:
@@ -669,9 +677,7 @@ def main(argv):
             return 1
     if "--self-test" in argv:
         return self_test(header, doc)
-    # the MPI header is documented in the same reference (its own section)
-    extra = [os.path.join(root, "include", "ncollapse_mpi.h")] if not args else []
-    return run_check(header, doc, [e for e in extra if os.path.isfile(e)])
+    return run_check(header, doc)
 
 
 if __name__ == "__main__":
