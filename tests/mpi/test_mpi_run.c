@@ -3,22 +3,24 @@
  * and shard checkpoints, on the ranks of MPI_COMM_WORLD (run under mpirun
  * -np 1, 2 and 3).
  *
- *  - the metrics history of a run on shards: the same rows on every rank
- *    (bit for bit), the serial run's steps, objectives and gradient norms
- *    (bit for bit, as the iterates are) and the serial metrics to the
- *    rounding of the streamed metrics (nc_metrics_compute_stream against
- *    nc_metrics_compute), at every layer of a deep model;
+ *  - the metrics history of a run on shards (1 or 2 threads per rank): the
+ *    same rows on every rank (bit for bit), the serial run's steps,
+ *    objectives and gradient norms (bit for bit, as the iterates are) and
+ *    the serial metrics to the rounding of the streamed metrics
+ *    (nc_metrics_compute_stream against nc_metrics_compute), at every layer
+ *    of a deep model;
  *  - the comparison with a prediction at the stop: the serial verdict and
  *    values; nc_prediction_compare at a common state: the serial values,
  *    bit for bit on one rank;
  *  - the check of the stop and the escape are refused on shards, as is
  *    nc_curvature_create;
  *  - checkpoints: save after S steps, load into fresh handles, S more steps:
- *    bit for bit the uninterrupted 2 S steps (GD with momentum and a step
- *    schedule, Nesterov at depth 2, Adam, L-BFGS, projected L-BFGS with
- *    ReLU features, uneven shards); a different number of ranks, another
- *    shard, a missing file, files of two saves, a serial checkpoint are
- *    refused with the same status on every rank, nothing changed.
+ *    bit for bit the uninterrupted 2 S steps (GD with and without momentum,
+ *    a step schedule, Nesterov at depth 2, Adam, L-BFGS, projected L-BFGS
+ *    with ReLU features, uneven shards, 2 threads per rank); a different
+ *    number of ranks, another shard, a missing file, files of two saves, a
+ *    serial checkpoint are refused with the same status and message on
+ *    every rank, nothing changed.
  */
 #define _POSIX_C_SOURCE 200809L
 #define NC_TEST_LCG_SEED 0x5eed0023ULL
@@ -154,9 +156,9 @@ static double *history_values(const nc_history *h, size_t *len)
 
 static double worst_metric = 0.0;
 
-/* The history of a run on the shards of nc_mpi_partition against the serial
- * run with one thread per rank. */
-static void check_history(const config *c, const char *what)
+/* The history of a run on the shards of nc_mpi_partition, `threads`
+ * threads per rank, against the serial run with as many parts. */
+static void check_history(const config *c, size_t threads, const char *what)
 {
     size_t off, n, ls, lh, i, per;
     nc_model *ms, *mh;
@@ -165,10 +167,11 @@ static void check_history(const config *c, const char *what)
     nc_status ss, sh;
     double *vs, *vh;
     char text[300];
-    nc_mpi_partition(MPI_COMM_WORLD, N, 1, &off, &n);
-    ms = serial_model(c, (size_t)nranks, 0.5, 7);
+    nc_mpi_partition(MPI_COMM_WORLD, N, threads, &off, &n);
+    ms = serial_model(c, threads * (size_t)nranks, 0.5, 7);
     mh = shard_model(c, off, n, 0.5, 7);
-    if (!ms || !mh) goto done;
+    if (!ms || !mh || nc_mpi_agree(MPI_COMM_WORLD, nc_model_set_threads(mh, threads)) != NC_SUCCESS)
+        goto done;
     if (optimizer_for(&os, ms, c) != NC_SUCCESS || optimizer_for(&oh, mh, c) != NC_SUCCESS ||
         nc_history_create(&hs) != NC_SUCCESS || nc_history_create(&hh) != NC_SUCCESS) {
         nc_test_true(0, "history setup");
@@ -234,15 +237,19 @@ static void check_histories(void)
     config c;
     memset(&c, 0, sizeof c);
     c.alg = NC_OPT_GD, c.momentum = 0.9, c.loss = NC_LOSS_CE, c.depth = 1, c.bias = 1, c.steps = 60;
-    check_history(&c, "momentum, CE, bias");
+    check_history(&c, 1, "momentum, CE, bias");
+    check_history(&c, 2, "momentum, CE, bias, 2 threads per rank");
     c.alg = NC_OPT_ADAM, c.momentum = 0.0, c.loss = NC_LOSS_MSE, c.depth = 2, c.bias = 0;
-    check_history(&c, "Adam, MSE, depth 2");
+    check_history(&c, 1, "Adam, MSE, depth 2");
     c.alg = NC_OPT_NESTEROV, c.features = NC_FEATURES_RELU, c.loss = NC_LOSS_LABEL_SMOOTHING,
     c.depth = 3, c.bias = 1;
-    check_history(&c, "Nesterov, ReLU, label smoothing, depth 3");
+    check_history(&c, 1, "Nesterov, ReLU, label smoothing, depth 3");
     c.alg = NC_OPT_LBFGS, c.features = NC_FEATURES_FREE, c.loss = NC_LOSS_CE, c.depth = 2,
     c.bias = 1, c.steps = 30;
-    check_history(&c, "L-BFGS, CE, depth 2");
+    check_history(&c, 1, "L-BFGS, CE, depth 2");
+    check_history(&c, 2, "L-BFGS, CE, depth 2, 2 threads per rank");
+    c.features = NC_FEATURES_RELU, c.loss = NC_LOSS_WEIGHTED_CE, c.depth = 1;
+    check_history(&c, 1, "projected L-BFGS, ReLU, weighted CE");
 }
 
 /* The comparison with a prediction: at the stop of a run, and directly at
@@ -392,7 +399,7 @@ static void steps(nc_optimizer *o, size_t s)
 
 /* Save after S steps, resume in fresh handles, S more: the uninterrupted
  * 2 S steps, bit for bit; shards [off, off + n). */
-static void check_resume(const config *c, size_t off, size_t n, const char *what)
+static void check_resume(const config *c, size_t off, size_t n, size_t threads, const char *what)
 {
     char path[300], text[300];
     const size_t S = c->steps;
@@ -402,7 +409,9 @@ static void check_resume(const config *c, size_t off, size_t n, const char *what
     snap *sa = (snap *)xmalloc(sizeof *sa), *sf = (snap *)xmalloc(sizeof *sf);
     nc_status st;
     snprintf(path, sizeof path, "%s/resume", dir);
-    if (!a || !b || optimizer_for(&oa, a, c) != NC_SUCCESS || optimizer_for(&ob, b, c) != NC_SUCCESS) {
+    if (!a || !b || nc_model_set_threads(a, threads) != NC_SUCCESS ||
+        nc_model_set_threads(b, threads) != NC_SUCCESS || optimizer_for(&oa, a, c) != NC_SUCCESS ||
+        optimizer_for(&ob, b, c) != NC_SUCCESS) {
         nc_test_true(0, "resume setup");
         goto done;
     }
@@ -416,7 +425,8 @@ static void check_resume(const config *c, size_t off, size_t n, const char *what
     memset(&plain, 0, sizeof plain);
     plain.alg = c->alg, plain.loss = NC_LOSS_CE, plain.depth = c->depth, plain.steps = 1;
     f = shard_model(&plain, off, n, 2.0, 5);
-    if (!f || nc_optimizer_create(&of, f, c->alg) != NC_SUCCESS) {
+    if (!f || nc_model_set_threads(f, threads) != NC_SUCCESS ||
+        nc_optimizer_create(&of, f, c->alg) != NC_SUCCESS) {
         nc_test_true(0, "fresh handles");
         goto done;
     }
@@ -460,20 +470,25 @@ static void check_resumes(void)
     nc_mpi_partition(MPI_COMM_WORLD, N, 1, &off, &n);
     memset(&c, 0, sizeof c);
     c.alg = NC_OPT_GD, c.momentum = 0.9, c.loss = NC_LOSS_CE, c.depth = 1, c.bias = 1, c.steps = 25;
-    check_resume(&c, off, n, "GD, momentum, step schedule");
+    check_resume(&c, off, n, 1, "GD, momentum, step schedule");
     c.alg = NC_OPT_NESTEROV, c.momentum = 0.0, c.loss = NC_LOSS_FOCAL, c.depth = 2, c.bias = 0;
-    check_resume(&c, off, n, "Nesterov, focal, depth 2");
+    check_resume(&c, off, n, 1, "Nesterov, focal, depth 2");
     c.alg = NC_OPT_ADAM, c.loss = NC_LOSS_MSE, c.depth = 1, c.bias = 1;
-    check_resume(&c, off, n, "Adam, MSE");
+    check_resume(&c, off, n, 1, "Adam, MSE");
     c.alg = NC_OPT_LBFGS, c.loss = NC_LOSS_CE, c.depth = 2, c.bias = 1, c.steps = 12;
-    check_resume(&c, off, n, "L-BFGS, depth 2");
+    check_resume(&c, off, n, 1, "L-BFGS, depth 2");
     c.features = NC_FEATURES_RELU, c.depth = 1, c.bias = 0;
-    check_resume(&c, off, n, "projected L-BFGS, ReLU");
+    check_resume(&c, off, n, 1, "projected L-BFGS, ReLU");
+    nc_mpi_partition(MPI_COMM_WORLD, N, 2, &off, &n);
+    check_resume(&c, off, n, 2, "projected L-BFGS, ReLU, 2 threads per rank");
+    c.alg = NC_OPT_GD, c.momentum = 0.0, c.features = NC_FEATURES_FREE, c.loss = NC_LOSS_DOT_REGRESSION,
+    c.steps = 25;
+    check_resume(&c, off, n, 2, "GD, dot-regression, 2 threads per rank");
     /* uneven shards: rank r holds 1 + 3 r samples, the last the rest */
     for (off = 0, r = 0; r < (size_t)rank; r++) off += 1 + 3 * r;
     n = rank == nranks - 1 ? N - off : 1 + 3 * (size_t)rank;
     c.alg = NC_OPT_ADAM, c.features = NC_FEATURES_FREE, c.steps = 25;
-    check_resume(&c, off, n, "Adam, uneven shards");
+    check_resume(&c, off, n, 1, "Adam, uneven shards");
 }
 
 /* The status of a refused load, the same on every rank, with the message
