@@ -374,6 +374,7 @@ NC_API nc_status nc_mpi_model_create(nc_model **model, MPI_Comm comm, size_t d, 
         sh->size = size;
         sh->offset = offset;
         sh->base.N_total = total;
+        sh->base.index = rank;
         sh->base.merge = shard_merge;
         sh->base.gather_parts = shard_gather_parts;
         sh->base.sum = shard_sum;

@@ -40,6 +40,7 @@ enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2, NC__KERNE
 typedef struct nc__shard nc__shard;
 struct nc__shard {
     size_t N_total; /* samples of all shards */
+    int index;      /* this shard's place in the shard order (its rank) */
     /* gP (d x K, into m->gP, when need_gP), gb (K) and the seven sums of the
      * parts (loss, h2, gh2, nc1, h2_new, v2_new, s2_new), merged in global
      * part order exactly as the serial pass merges its threads. */

@@ -12,8 +12,10 @@
  *  - the comparison with a prediction at the stop: the serial verdict and
  *    values; nc_prediction_compare at a common state: the serial values,
  *    bit for bit on one rank;
- *  - the check of the stop and the escape are refused on shards, as is
- *    nc_curvature_create;
+ *  - the second-order check on shards (the stop's check of a run and
+ *    nc_curvature_compute): the serial point, dead classes, active bounds
+ *    and objective, its extreme eigenvalues to 1e-6 of the largest, the
+ *    same values on every rank; the escape is refused on shards;
  *  - checkpoints: save after S steps, load into fresh handles, S more steps:
  *    bit for bit the uninterrupted 2 S steps (GD with and without momentum,
  *    a step schedule, Nesterov at depth 2, Adam, L-BFGS, projected L-BFGS
@@ -325,31 +327,122 @@ static void check_predictions(void)
     check_prediction(&c, "L-BFGS, MSE, depth 2");
 }
 
-/* The check and the escape need the curvature of the whole problem. */
+/* The second-order check on shards: the stop's check of a run and
+ * nc_curvature_compute at the stop, against the serial ones (threads per
+ * rank as parts); the values the same on every rank. */
+static double worst_curv = 0.0;
+
+static void check_curvature(const config *c, double std, const char *what)
+{
+    size_t off, n, k;
+    nc_model *ms, *mh;
+    nc_optimizer *os = NULL, *oh = NULL;
+    nc_curvature *cs = NULL, *ch = NULL;
+    nc_status ss, sh;
+    char text[300];
+    nc_mpi_partition(MPI_COMM_WORLD, N, 1, &off, &n);
+    ms = serial_model(c, (size_t)nranks, std, 13);
+    mh = shard_model(c, off, n, std, 13);
+    if (!ms || !mh || optimizer_for(&os, ms, c) != NC_SUCCESS ||
+        optimizer_for(&oh, mh, c) != NC_SUCCESS) {
+        nc_test_true(0, "check setup");
+        goto done;
+    }
+    nc_optimizer_set_gradient_tolerance(os, 1e-7);
+    nc_optimizer_set_gradient_tolerance(oh, 1e-7);
+    nc_optimizer_set_check(os, 1);
+    nc_optimizer_set_check(oh, 1);
+    ss = nc_optimizer_run(os);
+    sh = nc_optimizer_run(oh);
+    snprintf(text, sizeof text, "%s: the run's stop with the check (%s)", what,
+             nc_optimizer_last_error(oh));
+    nc_test_int(sh, ss, text);
+    snprintf(text, sizeof text, "%s: the stop's point (serial %s)", what,
+             nc_point_name(nc_optimizer_stop_point(os)));
+    nc_test_int(nc_optimizer_stop_point(oh), nc_optimizer_stop_point(os), text);
+    if (ss == NC_STOP_GRADIENT_TOLERANCE)
+        nc_test_true(strstr(nc_optimizer_stop_info(oh), "second-order check") != NULL,
+                     nc_optimizer_stop_info(oh));
+    /* nc_curvature at the stop */
+    nc_test_int(nc_curvature_create(&cs, ms), NC_SUCCESS, "serial curvature");
+    nc_test_int(nc_curvature_create(&ch, mh), NC_SUCCESS, "curvature of a shard");
+    if (!cs || !ch) goto done;
+    nc_curvature_set_tolerances(cs, 1e-6, 1e-6); /* the run's check: 10 x its gtol */
+    nc_curvature_set_tolerances(ch, 1e-6, 1e-6);
+    nc_test_int(nc_curvature_compute(ch), nc_curvature_compute(cs), nc_curvature_last_error(ch));
+    {
+        double vs[7], vh[7], scale;
+        size_t ds[K], dh[K], nds, ndh;
+        vs[0] = nc_curvature_min_eigenvalue(cs), vh[0] = nc_curvature_min_eigenvalue(ch);
+        vs[1] = nc_curvature_max_eigenvalue(cs), vh[1] = nc_curvature_max_eigenvalue(ch);
+        vs[2] = nc_curvature_gradient_norm(cs), vh[2] = nc_curvature_gradient_norm(ch);
+        vs[3] = nc_curvature_objective(cs), vh[3] = nc_curvature_objective(ch);
+        vs[4] = nc_curvature_residual(cs), vh[4] = nc_curvature_residual(ch);
+        vs[5] = nc_curvature_min_multiplier(cs), vh[5] = nc_curvature_min_multiplier(ch);
+        vs[6] = (double)nc_curvature_active_bounds(cs), vh[6] = (double)nc_curvature_active_bounds(ch);
+        nc_test_true(same_on_every_rank(vh, sizeof vh), "the same curvature on every rank");
+        snprintf(text, sizeof text, "%s: the serial point (%s)", what,
+                 nc_point_name(nc_curvature_point(cs)));
+        nc_test_int(nc_curvature_point(ch), nc_curvature_point(cs), text);
+        nds = nc_curvature_dead_classes(cs, ds);
+        ndh = nc_curvature_dead_classes(ch, dh);
+        nc_test_true(nds == ndh && memcmp(ds, dh, nds * sizeof(size_t)) == 0,
+                     "the serial dead classes");
+        nc_test_true(vs[6] == vh[6], "the serial active bounds");
+        nc_test_true(memcmp(&vs[3], &vh[3], sizeof(double)) == 0, "the serial objective, bit for bit");
+        /* the Hessian's extreme eigenvalues on the scale of the largest */
+        scale = fabs(vs[0]) > fabs(vs[1]) ? fabs(vs[0]) : fabs(vs[1]);
+        for (k = 0; k < 2; k++) {
+            const double e = fabs(vh[k] - vs[k]) / scale;
+            if (e > worst_curv) worst_curv = e;
+            snprintf(text, sizeof text, "%s: eigenvalue %zu (%.6g, serial %.6g)", what, k, vh[k],
+                     vs[k]);
+            nc_test_true(e <= 1e-6, text);
+        }
+        snprintf(text, sizeof text, "%s: gradient norm (%.3g, serial %.3g)", what, vh[2], vs[2]);
+        nc_test_true(fabs(vh[2] - vs[2]) <= 1e-12 * (fabs(vs[2]) > 1e-3 ? fabs(vs[2]) : 1e-3), text);
+        nc_test_true((isnan(vs[5]) && isnan(vh[5])) || vs[5] == vh[5], "the serial least multiplier");
+    }
+done:
+    nc_curvature_destroy(cs);
+    nc_curvature_destroy(ch);
+    nc_optimizer_destroy(os);
+    nc_optimizer_destroy(oh);
+    nc_model_destroy(ms);
+    nc_model_destroy(mh);
+}
+
+static void check_curvatures(void)
+{
+    config c;
+    memset(&c, 0, sizeof c);
+    c.alg = NC_OPT_LBFGS, c.loss = NC_LOSS_CE, c.depth = 1, c.bias = 1, c.steps = 400;
+    check_curvature(&c, 0.5, "L-BFGS, CE, bias");
+    c.features = NC_FEATURES_RELU, c.bias = 0;
+    check_curvature(&c, 1e-3, "projected L-BFGS, ReLU, from N(0, 1e-6)");
+    c.features = NC_FEATURES_FREE, c.loss = NC_LOSS_MSE, c.depth = 2, c.steps = 200;
+    check_curvature(&c, 1e-3, "L-BFGS, MSE, depth 2, from N(0, 1e-6)");
+}
+
+/* The escape moves whole classes of H: refused on shards. */
 static void check_refused_on_shards(void)
 {
     config c;
     size_t off, n;
     nc_model *m;
     nc_optimizer *o = NULL;
-    nc_curvature *cv = NULL;
     memset(&c, 0, sizeof c);
     c.alg = NC_OPT_GD, c.loss = NC_LOSS_CE, c.depth = 1, c.steps = 5;
     nc_mpi_partition(MPI_COMM_WORLD, N, 1, &off, &n);
     if (!(m = shard_model(&c, off, n, 0.5, 3))) return;
     if (optimizer_for(&o, m, &c) == NC_SUCCESS) {
-        nc_optimizer_set_check(o, 1);
-        nc_test_int(nc_optimizer_run(o), NC_ERR_UNSUPPORTED, "the check of the stop on a shard");
-        nc_test_true(strstr(nc_optimizer_last_error(o), "curvature") != NULL,
-                     nc_optimizer_last_error(o));
-        nc_optimizer_set_check(o, 0);
         nc_optimizer_set_escape(o, 1);
         nc_test_int(nc_optimizer_run(o), NC_ERR_UNSUPPORTED, "the escape on a shard");
+        nc_test_true(strstr(nc_optimizer_last_error(o), "escape") != NULL,
+                     nc_optimizer_last_error(o));
         nc_optimizer_set_escape(o, 0);
-        nc_test_int(nc_optimizer_run(o), NC_STOP_MAX_ITERATIONS, "and without them, the run");
+        nc_test_int(nc_optimizer_run(o), NC_STOP_MAX_ITERATIONS, "and without it, the run");
     }
-    nc_test_int(nc_curvature_create(&cv, m), NC_ERR_UNSUPPORTED, "nc_curvature_create on a shard");
-    nc_test_true(cv == NULL, "no curvature handle");
     nc_optimizer_destroy(o);
     nc_model_destroy(m);
 }
@@ -681,6 +774,7 @@ int main(int argc, char **argv)
     if (dir[0]) {
         check_histories();
         check_predictions();
+        check_curvatures();
         check_refused_on_shards();
         check_resumes();
         check_refusals();
@@ -688,7 +782,8 @@ int main(int argc, char **argv)
         nc_test_true(0, "a temporary directory");
     if (rank == 0) {
         printf("largest difference to the serial history's metrics: %.2g (relative to "
-               "max(1, |value|))\n", worst_metric);
+               "max(1, |value|)); to the serial Hessian's extreme eigenvalues: %.2g (relative "
+               "to the largest)\n", worst_metric, worst_curv);
         if (dir[0]) rmdir(dir);
     }
     code = nc_test_mpi_summary("test_mpi_run", MPI_COMM_WORLD);
