@@ -21,9 +21,14 @@
  * nc_optimizer_step and nc_optimizer_run (GD, momentum, Nesterov, Adam,
  * L-BFGS and projected L-BFGS) give every rank the same values, and each
  * rank's H follows its columns of the one-process run. On a shard model the
- * nc_ functions that evaluate or step the model (nc_model_objective,
- * nc_model_gradient, nc_model_gradient_vector, nc_optimizer_step,
- * nc_optimizer_run) are collective; the others are local.
+ * nc_ functions that evaluate, step or measure the model
+ * (nc_model_objective, nc_model_gradient, nc_model_gradient_vector,
+ * nc_optimizer_step, nc_optimizer_run, nc_history_record,
+ * nc_curvature_compute, nc_prediction_compare) are collective and work on
+ * the global problem: a run's metrics history, the second-order check of
+ * its stops, its escapes and its comparison with a prediction give every
+ * rank the same values (docs/mpi.md says how close to the serial ones);
+ * the others are local.
  *
  * Reproducibility. The pass over H is split into parts (the model's threads,
  * nc_model_set_threads); the partial sums of every part are added in global

@@ -15,6 +15,9 @@
  *    the path from j to its logit (w_k[j] += a, W_m[j][j] += a), over a grid
  *    of (a, c); the classes are tried largest first, each building on the
  *    moves kept before it.
+ * On a shard of an MPI model the same moves run on the global problem:
+ * each shard moves its own columns of the class, the replicated layers
+ * identically, and the objective of a trial point is collective.
  */
 #include "optim/optim.h"
 
@@ -22,6 +25,25 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* On a shard (model.h, nc__shard) every decision below must be the same on
+ * every shard: the sums and maxima over H are reduced (shard order, the
+ * same bits everywhere), a local failure is agreed on, and the objective is
+ * collective. A serial model takes none of these paths. */
+static nc_status agree(const nc_model *m, nc_status st)
+{
+    return m->shard ? m->shard->agree(m->shard, st) : st;
+}
+
+static nc_status reduce_sum(const nc_model *m, double *x, size_t n)
+{
+    return m->shard ? m->shard->sum(m->shard, x, n) : NC_SUCCESS;
+}
+
+static nc_status reduce_max(const nc_model *m, double *x, size_t n)
+{
+    return m->shard ? m->shard->max(m->shard, x, n) : NC_SUCCESS;
+}
 
 /* Objective at x (clamped at 0 on H for ReLU features); +Inf if refused. */
 static double objective_at(nc_model *m, double *x, size_t hoff)
@@ -31,7 +53,7 @@ static double objective_at(nc_model *m, double *x, size_t hoff)
     if (m->features == NC_FEATURES_RELU)
         for (i = hoff; i < hoff + m->d * m->N; i++)
             if (x[i] < 0.0) x[i] = 0.0;
-    if (nc_model_set_variables(m, x) != NC_SUCCESS) return INFINITY;
+    if (agree(m, nc_model_set_variables(m, x)) != NC_SUCCESS) return INFINITY;
     if (nc_model_objective(m, &f) != NC_SUCCESS || !(f - f == 0.0)) return INFINITY;
     return f;
 }
@@ -61,6 +83,7 @@ static void along_direction(search *s, const double *x0, const double *v)
     size_t i, k, rises = 0;
     for (i = 0; i < s->n; i++)
         if (fabs(x0[i]) > xmax) xmax = fabs(x0[i]);
+    if (reduce_max(s->m, &xmax, 1) != NC_SUCCESS) return;
     t = 1e-4 * (xmax > 1.0 ? xmax : 1.0);
     for (k = 0; k < 40 && rises < 3; k++, t *= 2.0) {
         const double before = s->fbest;
@@ -134,7 +157,10 @@ static size_t candidates(const search *s, const double *x0, size_t k, size_t *ca
     const size_t d = m->d, K = m->K, N = m->N;
     double *use = nc__alloc_doubles(d, K + 1), *total;
     size_t i, j, c, n = 0, q;
-    if (use == NULL) return 0;
+    if (agree(m, use ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY) != NC_SUCCESS) {
+        free(use);
+        return 0;
+    }
     total = use + d * K; /* use[c d + j]: class c's mass on coordinate j */
     for (i = 0; i < N; i++)
         for (j = 0; j < d; j++) {
@@ -142,6 +168,10 @@ static size_t candidates(const search *s, const double *x0, size_t k, size_t *ca
             use[(size_t)m->labels[i] * d + j] += h;
             total[j] += h;
         }
+    if (reduce_sum(m, use, d * (K + 1)) != NC_SUCCESS) {
+        free(use);
+        return 0;
+    }
     for (q = 0; q < 4 && q < d; q++) { /* the least used, in order */
         size_t best = d;
         for (j = 0; j < d; j++) {
@@ -213,6 +243,7 @@ static void activate(search *s, const double *x0, size_t k)
     if (ncand == 0) return;
     for (i = 0; i < N * d; i++)
         if (fabs(x0[s->hoff + i]) > hmax) hmax = fabs(x0[s->hoff + i]);
+    if (reduce_max(m, &hmax, 1) != NC_SUCCESS) return;
     for (i = 0; i < s->hoff; i++)
         if (fabs(x0[i]) > wmax) wmax = fabs(x0[i]);
     if (!(hmax > 1e-3)) hmax = 1.0;
@@ -286,14 +317,18 @@ static void activate(search *s, const double *x0, size_t k)
 static size_t sharing_classes(const nc_model *m, const double *x, size_t hoff, size_t *classes)
 {
     const size_t d = m->d, K = m->K;
-    double *mu = nc__alloc_doubles(d, K), *mx;
+    double *mu = nc__alloc_doubles(d, K), *mx = nc__alloc_doubles(K, 1);
     size_t i, j, k, l, n = 0;
-    if (mu == NULL) return 0;
+    if (agree(m, mu && mx ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY) != NC_SUCCESS) {
+        free(mu);
+        free(mx);
+        return 0;
+    }
     for (i = 0; i < m->N; i++)
         for (j = 0; j < d; j++) mu[(size_t)m->labels[i] * d + j] += fabs(x[hoff + i * d + j]);
-    mx = nc__alloc_doubles(K, 1);
-    if (mx == NULL) {
+    if (reduce_sum(m, mu, d * K) != NC_SUCCESS) {
         free(mu);
+        free(mx);
         return 0;
     }
     for (k = 0; k < K; k++)
@@ -346,10 +381,8 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     s.trial = nc__alloc_doubles(n, 1);
     s.best = nc__alloc_doubles(n, 1);
     dead = (size_t *)calloc(m->K, sizeof(size_t));
-    if (!x0 || !v || !g || !s.trial || !s.best || !dead) {
-        st = NC_ERR_OUT_OF_MEMORY;
-        goto done;
-    }
+    st = (!x0 || !v || !g || !s.trial || !s.best || !dead) ? NC_ERR_OUT_OF_MEMORY : NC_SUCCESS;
+    if ((st = agree(m, st)) != NC_SUCCESS) goto done;
     nc_model_get_variables(m, x0);
     st = nc_model_gradient_vector(m, &f0, g);
     if (st != NC_SUCCESS) goto done;
@@ -361,13 +394,17 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     memcpy(s.best, x0, n * sizeof(double));
     for (i = 0; i < hoff + m->d * m->N; i++)
         if (fabs(x0[i]) > xmax) xmax = fabs(x0[i]);
+    if ((st = reduce_max(m, &xmax, 1)) != NC_SUCCESS) goto done;
     ndead = nc_curvature_dead_classes(c, dead);
     if (xmax <= 1e-6) /* the zero state: every class is held at 0 */
         for (ndead = 0; ndead < m->K; ndead++) dead[ndead] = ndead;
     if (nc_curvature_point(c) == NC_POINT_STRICT_SADDLE) {
         double gv = 0.0;
         nc_curvature_get_direction(c, v);
-        for (i = 0; i < n; i++) gv += g[i] * v[i];
+        if (m->shard)
+            gv = nc__shard_dot(m, g, v, n);
+        else
+            for (i = 0; i < n; i++) gv += g[i] * v[i];
         if (gv > 0.0)
             for (i = 0; i < n; i++) v[i] = -v[i];
         along_direction(&s, x0, v);

@@ -118,14 +118,6 @@ NC_API nc_status nc_optimizer_run(nc_optimizer *o)
     nc_status st, reason = NC_STOP_MAX_ITERATIONS, err;
     const int first_order = o && o->algorithm != NC_OPT_LBFGS;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    /* A shard records its history, checks its stops and compares with a
-     * prediction through reductions (the shard's metrics hook, nc_curvature's
-     * reduced sums, the class means' sums); the escape's moves rewrite whole
-     * classes of H and its trial points and are not reduced across shards. */
-    if (o->model->shard && o->max_escapes)
-        return nc__fail(o->msg, NC_ERR_UNSUPPORTED,
-                        "the model is a shard: the escape from spurious points moves whole "
-                        "classes of H (revivals, relocations), which shards do not do");
     o->escapes = 0;
     o->checked = o->compared = 0;
     o->stop_info[0] = '\0';

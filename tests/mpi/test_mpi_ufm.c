@@ -11,7 +11,8 @@
  *  - uneven shards and a rank holding a single class: the same problem to
  *    rounding; nc_mpi_model_init_gaussian draws the serial state;
  *  - errors: an empty shard, mismatched d and K, a bad label on one rank,
- *    the escape (unsupported on a shard), all reported on every rank.
+ *    all reported on every rank (the runs' recorder, check, escape and
+ *    prediction on shards: test_mpi_run.c).
  */
 #define NC_TEST_LCG_SEED 0x5eed0022ULL
 #include "mpi_harness.h"
@@ -317,7 +318,6 @@ static void check_errors(void)
 {
     int32_t labels[N];
     nc_model *m = NULL;
-    nc_optimizer *o = NULL;
     size_t off, n;
     nc_status st;
     char msg[NC_MPI_MESSAGE_SIZE];
@@ -367,17 +367,6 @@ static void check_errors(void)
                 nranks > 1 ? NC_ERR_SIZE_MISMATCH : NC_SUCCESS, "partition of different N");
     nc_test_int(nc_mpi_partition(MPI_COMM_WORLD, (size_t)nranks - 1, 1, &off, &n),
                 NC_ERR_INVALID_SIZE, "partition of fewer samples than parts");
-    /* what a shard cannot run: the escape needs the curvature of the whole
-     * problem (a recorder works: test_mpi_run.c) */
-    nc_mpi_partition(MPI_COMM_WORLD, N, 1, &off, &n);
-    if (nc_mpi_model_create(&m, MPI_COMM_WORLD, D, K, n, labels + off, msg, sizeof msg) ==
-            NC_SUCCESS &&
-        nc_optimizer_create(&o, m, NC_OPT_GD) == NC_SUCCESS) {
-        nc_optimizer_set_escape(o, 2);
-        nc_test_int(nc_optimizer_run(o), NC_ERR_UNSUPPORTED, "escapes on a shard");
-    } else
-        nc_test_true(0, "setup of the unsupported options");
-    nc_optimizer_destroy(o);
     nc_model_destroy(m);
 }
 
