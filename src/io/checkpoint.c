@@ -8,6 +8,9 @@
  * walk the fields in the same order in every mode (SIZE, WRITE, CHECK,
  * READ). A load that fails leaves the model and optimizer untouched: the
  * checksum and the CHECK visit run before anything is written.
+ *
+ * A shard of an MPI model (mpi/mpi_checkpoint.c, through checkpoint.h)
+ * sets flag bit 31: the caller's shard section comes first in the payload.
  */
 #include "optim/optim.h"
 
