@@ -603,6 +603,11 @@ typedef enum nc_point {
 
 /* Short name ("strict saddle", ...); "unknown" otherwise. */
 NC_API const char *nc_point_name(nc_point point);
+/* A curvature handle of the model (borrowed). On a shard of an MPI model
+ * (ncollapse_mpi.h) nc_curvature_compute is collective and checks the
+ * global problem: every rank gets the same point and values, and
+ * nc_curvature_get_direction gives the rank's part of the direction (the
+ * shard's variable vector). */
 NC_API nc_status nc_curvature_create(nc_curvature **curvature, nc_model *model);
 /* Free; accepts NULL. */
 NC_API void nc_curvature_destroy(nc_curvature *curvature);

@@ -21,9 +21,14 @@
  * nc_optimizer_step and nc_optimizer_run (GD, momentum, Nesterov, Adam,
  * L-BFGS and projected L-BFGS) give every rank the same values, and each
  * rank's H follows its columns of the one-process run. On a shard model the
- * nc_ functions that evaluate or step the model (nc_model_objective,
- * nc_model_gradient, nc_model_gradient_vector, nc_optimizer_step,
- * nc_optimizer_run) are collective; the others are local.
+ * nc_ functions that evaluate, step or measure the model
+ * (nc_model_objective, nc_model_gradient, nc_model_gradient_vector,
+ * nc_optimizer_step, nc_optimizer_run, nc_history_record,
+ * nc_curvature_compute, nc_prediction_compare) are collective and work on
+ * the global problem: a run's metrics history, the second-order check of
+ * its stops, its escapes and its comparison with a prediction give every
+ * rank the same values (docs/mpi.md says how close to the serial ones);
+ * the others are local.
  *
  * Reproducibility. The pass over H is split into parts (the model's threads,
  * nc_model_set_threads); the partial sums of every part are added in global
@@ -143,6 +148,44 @@ NC_API nc_status nc_mpi_stream_reduce(nc_stream *stream, MPI_Comm comm);
  * 1e-14 relative), as nc_metrics_compute_stream does. Collective.
  */
 NC_API nc_status nc_mpi_metrics_compute(nc_metrics *metrics, nc_model *model);
+
+/*
+ * Checkpoints of a shard model. nc_mpi_checkpoint_save writes one file per
+ * rank, "<path>.rank<r>" (r the rank in the model's communicator): the
+ * serial checkpoint (nc_checkpoint_save) of the rank's model and, when
+ * optimizer != NULL, optimizer - its columns of H, labels and optimizer
+ * buffers of its shard, and the replicated W, b, layers, options, counters
+ * and small buffers - preceded by the shard's place: the number of ranks,
+ * the rank, its first sample and count, N, K, the global class counts and
+ * a token that is the same in every file of one save. Each file is
+ * replaced atomically, but the set is not: a crash during a save may leave
+ * files of two saves, which a load refuses. Files "<path>.rank<r>" of
+ * ranks beyond the communicator's (from an earlier save on more ranks)
+ * are left alone. Collective; NC_ERR_IO, NC_ERR_OUT_OF_MEMORY,
+ * NC_ERR_MISMATCH (an optimizer of another model), the same on every rank.
+ *
+ * nc_mpi_checkpoint_load restores such a set into a shard model (and
+ * optimizer) created as the saved one: the same number of ranks, the same
+ * shard on each rank (offset, count, labels), the same algorithm; every
+ * option and all state come from the files. A resumed run continues bit
+ * for bit as the uninterrupted one. Every rank first checks its file
+ * without changing anything; on any failure every rank returns the status
+ * of the lowest rank that failed, and nc_model_last_error on every rank
+ * gives that rank's message ("rank 2: checkpoint: ..."), with nothing
+ * changed: a different number of ranks (NC_ERR_MISMATCH, "saved by 2
+ * ranks, loaded by 3"), another shard or problem (NC_ERR_MISMATCH: offset,
+ * count, N, K, class counts, labels, sizes), files of different saves
+ * (NC_ERR_MISMATCH), a missing file (NC_ERR_IO), a serial checkpoint
+ * (NC_ERR_MISMATCH), and every refusal of nc_checkpoint_load (format,
+ * checksum, values). nc_checkpoint_load refuses a shard's file. Collective.
+ *
+ * Both return NC_ERR_UNSUPPORTED (local, no communication) for a model that
+ * is not a shard, NC_ERR_NULL_ARGUMENT for a NULL model.
+ */
+NC_API nc_status nc_mpi_checkpoint_save(const char *path, nc_model *model,
+                                        const nc_optimizer *optimizer);
+NC_API nc_status nc_mpi_checkpoint_load(const char *path, nc_model *model,
+                                        nc_optimizer *optimizer);
 
 #ifdef __cplusplus
 }

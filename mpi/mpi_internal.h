@@ -29,5 +29,8 @@ typedef struct nc__mpi_shard {
 nc_status nc__mpi_agree(MPI_Comm comm, nc_status st);
 /* Grow *buf to n doubles (contents not kept); 0 on success. */
 int nc__mpi_reserve(double **buf, size_t *cap, size_t n);
+/* The shard's metrics hook (nc__shard.metrics, mpi_stream.c). */
+nc_status nc__mpi_shard_metrics(nc__shard *base, nc_metrics *metrics, const nc_model *model,
+                                size_t layer);
 
 #endif /* NC_MPI_INTERNAL_H */

@@ -387,12 +387,14 @@ NC_API nc_status nc_mpi_model_create(nc_model **model, MPI_Comm comm, size_t d, 
         sh->size = size;
         sh->offset = offset;
         sh->base.N_total = total;
+        sh->base.index = rank;
         sh->base.merge = shard_merge;
         sh->base.reserve = shard_reserve;
         sh->base.gather_parts = shard_gather_parts;
         sh->base.sum = shard_sum;
         sh->base.max = shard_max;
         sh->base.agree = shard_agree;
+        sh->base.metrics = nc__mpi_shard_metrics;
         sh->base.destroy = shard_destroy;
     }
     if (st == NC_SUCCESS) st = nc__model_create_shard(&m, d, K, n, labels, counts, &sh->base);

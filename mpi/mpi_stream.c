@@ -190,21 +190,35 @@ done:
     return st;
 }
 
-NC_API nc_status nc_mpi_metrics_compute(nc_metrics *metrics, nc_model *model)
+/* The metrics of layer `layer` of the global problem from the shards: the
+ * layer's features of this rank's columns (H itself at layer 0) and the
+ * classifier above them (P at layer 0), two streamed passes reduced across
+ * the ranks. Every rank gets the same values and status. */
+nc_status nc__mpi_shard_metrics(nc__shard *base, nc_metrics *metrics, const nc_model *model,
+                                size_t layer)
 {
-    nc__mpi_shard *sh;
+    nc__mpi_shard *sh = (nc__mpi_shard *)base;
     nc_stream *s = NULL;
-    nc_status st;
-    if (!model || !model->shard) return NC_ERR_NULL_ARGUMENT; /* no communicator to agree on */
-    sh = (nc__mpi_shard *)model->shard;
-    st = metrics ? nc_stream_create(&s, model->d, model->K) : NC_ERR_NULL_ARGUMENT;
-    if (st == NC_SUCCESS)
-        st = nc_stream_set_classifier(s, model->W, model->d, model->bias ? model->b : NULL);
-    if (st == NC_SUCCESS) st = nc_stream_add(s, model->N, model->H, model->d, model->labels);
+    double *Hl = NULL, *C = NULL;
+    const double *H = model->H, *W = model->W;
+    nc_status st = metrics ? NC_SUCCESS : NC_ERR_NULL_ARGUMENT;
+    if (st == NC_SUCCESS && layer >= model->depth) st = NC_ERR_INVALID_VALUE;
+    if (st == NC_SUCCESS && layer > 0) {
+        Hl = (double *)malloc(model->d * model->N * sizeof(double));
+        C = (double *)malloc(model->K * model->d * sizeof(double));
+        st = Hl && C ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY;
+        if (st == NC_SUCCESS) st = nc_model_get_layer_features(model, layer, Hl, model->d);
+        if (st == NC_SUCCESS) st = nc_model_get_layer_classifier(model, layer, C, model->d);
+        H = Hl;
+        W = C;
+    }
+    if (st == NC_SUCCESS) st = nc_stream_create(&s, model->d, model->K);
+    if (st == NC_SUCCESS) st = nc_stream_set_classifier(s, W, model->d, model->bias ? model->b : NULL);
+    if (st == NC_SUCCESS) st = nc_stream_add(s, model->N, H, model->d, model->labels);
     if ((st = nc__mpi_agree(sh->comm, st)) != NC_SUCCESS) goto done;
     if ((st = nc_mpi_stream_reduce(s, sh->comm)) != NC_SUCCESS) goto done;
     st = nc_stream_next_pass(s);
-    if (st == NC_SUCCESS) st = nc_stream_add(s, model->N, model->H, model->d, model->labels);
+    if (st == NC_SUCCESS) st = nc_stream_add(s, model->N, H, model->d, model->labels);
     if ((st = nc__mpi_agree(sh->comm, st)) != NC_SUCCESS) goto done;
     if ((st = nc_mpi_stream_reduce(s, sh->comm)) != NC_SUCCESS) goto done;
     {
@@ -216,5 +230,13 @@ NC_API nc_status nc_mpi_metrics_compute(nc_metrics *metrics, nc_model *model)
     }
 done:
     nc_stream_destroy(s);
+    free(Hl);
+    free(C);
     return st;
+}
+
+NC_API nc_status nc_mpi_metrics_compute(nc_metrics *metrics, nc_model *model)
+{
+    if (!model || !model->shard) return NC_ERR_NULL_ARGUMENT; /* no communicator to agree on */
+    return nc__mpi_shard_metrics(model->shard, metrics, model, 0);
 }

@@ -3,7 +3,9 @@
 
 Usage:
     check_api_docs.py [header] [api.md]     check (defaults: include/ncollapse.h
-                                            and docs/API.md of this repository)
+                                            and docs/API.md of this repository;
+                                            ncollapse_mpi.h beside ncollapse.h is
+                                            checked with it)
     check_api_docs.py --self-test           prove the check can fail
 
 What is checked (Python 3 standard library only):
@@ -140,16 +142,27 @@ def int_value(expr, known):
 # ---- the header ----------------------------------------------------------
 
 class Header:
-    def __init__(self, path):
+    def __init__(self, path, extra=()):
+        """path: the header; extra: further headers documented in the same
+        reference (each with its own include guard)."""
         self.path = path
         with open(path, encoding="utf-8") as f:
             self.raw = f.read()
+        raws = [self.raw]
+        for e in extra:
+            with open(e, encoding="utf-8") as f:
+                raws.append(f.read())
         self.placeholders = [i + 1 for i, line in enumerate(self.raw.splitlines()) if "@@" in line]
-        text = strip_comments(self.raw).replace("\\\n", " ")
         self.macros = {}      # name -> (params or None, body), in order
         undefined = set()
-        guard = None
         code_lines = []
+        for raw in raws:
+            self._scan(raw, code_lines, undefined)
+        self._finish(code_lines, undefined)
+
+    def _scan(self, raw, code_lines, undefined):
+        text = strip_comments(raw).replace("\\\n", " ")
+        guard = None
         prev_ifndef = None
         for line in text.splitlines():
             s = line.strip()
@@ -176,6 +189,8 @@ class Header:
             elif kw == "undef":
                 undefined.add(rest.strip())
             prev_ifndef = None
+
+    def _finish(self, code_lines, undefined):
         self.code = "\n".join(code_lines)
         # public macros: everything defined except the include guard and
         # helpers the header #undefs again
@@ -421,9 +436,15 @@ def explain(header_decl, doc_decl):
     return "; ".join(out) or "token order differs"
 
 
-def check(header_path, doc_path):
-    """Return (problems, counts, passed, failed); problems are (kind, text)."""
-    h = Header(header_path)
+def check(header_path, doc_path, extra=None):
+    """Return (problems, counts, passed, failed); problems are (kind, text).
+    extra: further headers; by default the MPI header beside ncollapse.h,
+    which the reference documents in its own section."""
+    if extra is None:
+        sibling = os.path.join(os.path.dirname(header_path), "ncollapse_mpi.h")
+        extra = [sibling] if os.path.basename(header_path) == "ncollapse.h" and \
+            os.path.isfile(sibling) else []
+    h = Header(header_path, extra)
     r = Reference(doc_path)
     problems = []
     passed = failed = 0
@@ -535,8 +556,8 @@ def check(header_path, doc_path):
     return problems, counts, passed, failed
 
 
-def run_check(header_path, doc_path):
-    problems, counts, passed, failed = check(header_path, doc_path)
+def run_check(header_path, doc_path, extra=None):
+    problems, counts, passed, failed = check(header_path, doc_path, extra)
     kinds = {}
     for kind, text in problems:
         kinds[kind] = kinds.get(kind, 0) + 1

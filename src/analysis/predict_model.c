@@ -146,6 +146,39 @@ static double rel_distance(const double *A, const double *T, size_t n)
     return t > 0.0 ? sqrt(e / t) : sqrt(e);
 }
 
+/* The class means of the model's H (cnt, mu; res is scratch): those of
+ * nc__class_means, two passes with the mean residual. On a shard each
+ * pass's class sums are added over the shards (collective) and divided by
+ * the global counts: the same values on every shard, the serial means to
+ * rounding (the same bits for one shard). */
+static nc_status model_class_means(const nc_model *m, size_t *cnt, double *mu, double *res)
+{
+    const size_t d = m->d, K = m->K;
+    size_t i, k, t;
+    nc_status st;
+    if (!m->shard) {
+        nc__class_means(d, K, m->N, m->H, d, m->labels, 1.0, cnt, mu, res);
+        return NC_SUCCESS;
+    }
+    memset(mu, 0, d * K * sizeof(double));
+    for (i = 0; i < m->N; i++)
+        for (t = 0; t < d; t++) mu[(size_t)m->labels[i] * d + t] += m->H[i * d + t];
+    if ((st = m->shard->sum(m->shard, mu, d * K)) != NC_SUCCESS) return st;
+    for (k = 0; k < K; k++) {
+        cnt[k] = m->counts[k];
+        for (t = 0; t < d; t++) mu[k * d + t] /= (double)cnt[k];
+    }
+    memset(res, 0, d * K * sizeof(double));
+    for (i = 0; i < m->N; i++) {
+        const size_t y = (size_t)m->labels[i];
+        for (t = 0; t < d; t++) res[y * d + t] += m->H[i * d + t] - mu[y * d + t];
+    }
+    if ((st = m->shard->sum(m->shard, res, d * K)) != NC_SUCCESS) return st;
+    for (k = 0; k < K; k++)
+        for (t = 0; t < d; t++) mu[k * d + t] += res[k * d + t] / (double)cnt[k];
+    return NC_SUCCESS;
+}
+
 NC_API nc_status nc_prediction_compare(nc_prediction *p, nc_model *model, double rtol,
                                        double *values, nc_verdict *verdict)
 {
@@ -182,11 +215,16 @@ NC_API nc_status nc_prediction_compare(nc_prediction *p, nc_model *model, double
     WW = nc__alloc_doubles(K, K);
     HH = nc__alloc_doubles(K, K);
     Z = nc__alloc_doubles(K, K);
-    if (!cnt || !flags || !mu || !res || !WW || !HH || !Z) {
-        st = nc__fail(p->msg, NC_ERR_OUT_OF_MEMORY, "compare: no memory");
+    st = (!cnt || !flags || !mu || !res || !WW || !HH || !Z) ? NC_ERR_OUT_OF_MEMORY : NC_SUCCESS;
+    if (model->shard) st = model->shard->agree(model->shard, st); /* before the sums */
+    if (st != NC_SUCCESS) {
+        st = nc__fail(p->msg, st, "compare: no memory");
         goto done;
     }
-    nc__class_means(d, K, model->N, model->H, d, model->labels, 1.0, cnt, mu, res);
+    if ((st = model_class_means(model, cnt, mu, res)) != NC_SUCCESS) {
+        st = nc__fail(p->msg, st, "compare: the class means of the shards: %s", nc_strerror(st));
+        goto done;
+    }
     for (i = 0; i < K; i++)
         for (j = 0; j < K; j++) {
             double ww = 0.0, hh = 0.0, z = 0.0;

@@ -11,6 +11,9 @@
  * walk the fields in the same order in every mode (SIZE, WRITE, CHECK,
  * READ). A load that fails leaves the model and optimizer untouched: the
  * checksum and the CHECK visit run before anything is written.
+ *
+ * A shard of an MPI model (mpi/mpi_checkpoint.c, through checkpoint.h)
+ * sets flag bit 2: the caller's shard section comes first in the payload.
  */
 #include "optim/optim.h"
 
@@ -18,13 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/checkpoint.h"
 #include "io/serial.h"
 
-#define CKPT_HAS_OPTIMIZER 1u    /* flag bit */
-#define CKPT_LBFGS_PROGRESS 2u   /* flag bit */
+#define CKPT_HAS_OPTIMIZER 1u  /* flag bit */
+#define CKPT_LBFGS_PROGRESS 2u /* flag bit */
+#define CKPT_SHARD 4u          /* flag bit: a shard's section (mpi/) precedes the model's */
 
-static const nc__ser_format ckpt_format = {"NCCKPT\r\n", 1u,
-                                           CKPT_HAS_OPTIMIZER | CKPT_LBFGS_PROGRESS, "checkpoint"};
+static const nc__ser_format ckpt_format = {
+    "NCCKPT\r\n", 1u, CKPT_HAS_OPTIMIZER | CKPT_LBFGS_PROGRESS | CKPT_SHARD, "checkpoint"};
 
 /* The loss parameters, in the order of nc_loss_parameter (the table in
  * loss/params.c), each as a double. CHECK and READ validate every stored
@@ -326,21 +331,26 @@ static void visit_optimizer(nc__ser *s, nc_optimizer *o, int progress, int *need
     }
 }
 
-/* What a checkpoint holds: a model and, optionally, its optimizer. */
+/* What a checkpoint holds: a model and, optionally, its optimizer; a
+ * shard's checkpoint starts with the shard's section. */
 typedef struct ckpt {
     nc_model *m;
     nc_optimizer *o;
     int progress; /* CKPT_LBFGS_PROGRESS */
+    nc__ser_visitor shard;
+    void *shard_ctx;
 } ckpt;
 
 static void visit_ckpt(nc__ser *s, void *object)
 {
     ckpt *c = (ckpt *)object;
+    if (c->shard) c->shard(s, c->shard_ctx);
     visit_model(s, c->m);
     if (c->o) visit_optimizer(s, c->o, c->progress, NULL);
 }
 
-NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_optimizer *opt)
+nc_status nc__checkpoint_save_shard(const char *path, nc_model *m, const nc_optimizer *opt,
+                                    nc__ser_visitor shard, void *shard_ctx)
 {
     ckpt c;
     if (!m) return NC_ERR_NULL_ARGUMENT;
@@ -350,12 +360,21 @@ NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_opti
     c.m = m;
     c.o = (nc_optimizer *)opt; /* the visitor only reads in WRITE mode */
     c.progress = opt && opt->algorithm == NC_OPT_LBFGS;
+    c.shard = shard;
+    c.shard_ctx = shard_ctx;
     return nc__ser_save(path, &ckpt_format,
-                        (opt ? CKPT_HAS_OPTIMIZER : 0u) | (c.progress ? CKPT_LBFGS_PROGRESS : 0u),
+                        (opt ? CKPT_HAS_OPTIMIZER : 0u) | (c.progress ? CKPT_LBFGS_PROGRESS : 0u) |
+                            (shard ? CKPT_SHARD : 0u),
                         visit_ckpt, &c, m->msg);
 }
 
-NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer *o)
+NC_API nc_status nc_checkpoint_save(const char *path, nc_model *m, const nc_optimizer *opt)
+{
+    return nc__checkpoint_save_shard(path, m, opt, NULL, NULL);
+}
+
+nc_status nc__checkpoint_load_shard(const char *path, nc_model *m, nc_optimizer *o,
+                                    nc__ser_visitor shard, void *shard_ctx, int check_only)
 {
     unsigned char *image;
     size_t payload;
@@ -379,9 +398,14 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
     if ((flags & CKPT_LBFGS_PROGRESS) && !(flags & CKPT_HAS_OPTIMIZER))
         LOAD_FAIL(NC_ERR_FORMAT, "checkpoint: %.150s has L-BFGS counters but no optimizer", path);
     progress = (flags & CKPT_LBFGS_PROGRESS) != 0;
+    if (!shard != !(flags & CKPT_SHARD))
+        LOAD_FAIL(NC_ERR_MISMATCH, shard ? "checkpoint: %.150s is not a shard's checkpoint"
+                                         : "checkpoint: %.150s holds one rank's shard of an MPI "
+                                           "model (nc_mpi_checkpoint_load)", path);
 
     /* CHECK everything, then READ: a failure cannot leave a half-loaded state. */
     nc__ser_begin(&s, NC_SER_CHECK, image, payload, &ckpt_format, m->msg);
+    if (shard) shard(&s, shard_ctx);
     visit_model(&s, m);
     if (o) visit_optimizer(&s, o, progress, &needs_vH);
     if (s.status != NC_SUCCESS) {
@@ -392,12 +416,17 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
      * by one; otherwise the sections must fill the payload exactly. */
     if ((o || !(flags & CKPT_HAS_OPTIMIZER)) && s.pos != payload)
         LOAD_FAIL(NC_ERR_FORMAT, "checkpoint: payload length does not match its contents");
+    if (check_only) {
+        free(image);
+        return NC_SUCCESS;
+    }
     if (needs_vH) {
         o->v_H = nc__calloc_aligned(m->d, m->N);
         if (!o->v_H) LOAD_FAIL(NC_ERR_OUT_OF_MEMORY, "checkpoint: momentum buffer of H");
     }
 #undef LOAD_FAIL
     nc__ser_begin(&s, NC_SER_READ, image, payload, &ckpt_format, m->msg);
+    if (shard) shard(&s, shard_ctx);
     visit_model(&s, m);
     if (o) visit_optimizer(&s, o, progress, NULL);
     free(image);
@@ -408,4 +437,9 @@ NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer 
         o->lbfgs_version = m->version;
     }
     return NC_SUCCESS;
+}
+
+NC_API nc_status nc_checkpoint_load(const char *path, nc_model *m, nc_optimizer *o)
+{
+    return nc__checkpoint_load_shard(path, m, o, NULL, NULL, 0);
 }

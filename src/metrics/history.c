@@ -123,8 +123,10 @@ nc_status nc__history_measure(nc_history *h, const nc_model *model)
     h->layers = layers;
     row = h->values + h->rows * per_row;
     for (l = 0; l < layers; l++) {
-        const nc_status st = l == 0 ? nc_metrics_compute(h->measure, model)
-                                    : nc_metrics_compute_layer(h->measure, model, l);
+        /* a shard measures the global problem (the same row on every shard) */
+        const nc_status st = model->shard ? model->shard->metrics(model->shard, h->measure, model, l)
+                             : l == 0     ? nc_metrics_compute(h->measure, model)
+                                          : nc_metrics_compute_layer(h->measure, model, l);
         /* a state the metrics cannot measure gives NaN; a lack of memory
          * is a failure (the row is not kept, nothing pending) */
         if (st == NC_ERR_OUT_OF_MEMORY) {

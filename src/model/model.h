@@ -40,6 +40,7 @@ enum { NC__KERNEL_AUTO = 0, NC__KERNEL_FUSED = 1, NC__KERNEL_BLAS = 2, NC__KERNE
 typedef struct nc__shard nc__shard;
 struct nc__shard {
     size_t N_total; /* samples of all shards */
+    int index;      /* this shard's place in the shard order (its rank) */
     /* gP (d x K, into m->gP, when need_gP), gb (K) and the seven sums of the
      * parts (loss, h2, gh2, nc1, h2_new, v2_new, s2_new), merged in global
      * part order exactly as the serial pass merges its threads. */
@@ -62,6 +63,10 @@ struct nc__shard {
     nc_status (*max)(nc__shard *s, double *x, size_t n);
     /* The worst status of all shards (the lowest failure, else the status). */
     nc_status (*agree)(nc__shard *s, nc_status st);
+    /* The metrics of layer `layer` of the global problem (layer 0: those of
+     * nc_metrics_compute, else nc_metrics_compute_layer's) into metrics,
+     * with its conventions: the same values and status on every shard. */
+    nc_status (*metrics)(nc__shard *s, nc_metrics *metrics, const nc_model *m, size_t layer);
     void (*destroy)(nc__shard *s);
 };
 

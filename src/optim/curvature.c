@@ -25,6 +25,13 @@
  * coordinate to first order, so a class whose features are all held at 0
  * can sit at a strict local minimum that is not the global one: this check
  * reports such dead classes; the optimizer's escape tries to revive them.
+ *
+ * A shard of an MPI model (model.h, nc__shard) checks the global problem:
+ * the gradients are collective, the sums over H (the first-order numbers,
+ * the dead classes, the Lanczos dot products and norms) are reduced across
+ * the shards, and the random start is the serial one, each shard keeping
+ * its columns; every shard gets the same values. The direction is the
+ * shard's part of it.
  */
 #include "optim/optim.h"
 #include "common/rng.h"
@@ -137,6 +144,35 @@ static void put_x(nc_model *m, const double *x)
     m->version++;
 }
 
+/* Dot products and norms of variable vectors: reduced over the shards of a
+ * shard model (the same bits on every shard), BLAS for a serial one. */
+static double vdot(const nc_model *m, const double *x, const double *y, size_t n)
+{
+    return m->shard ? nc__shard_dot(m, x, y, n) : cblas_ddot((int)n, x, 1, y, 1);
+}
+
+static double vnrm2(const nc_model *m, const double *x, size_t n)
+{
+    return m->shard ? sqrt(nc__shard_dot(m, x, x, n)) : cblas_dnrm2((int)n, x, 1);
+}
+
+/* y += a x: a plain loop on a shard, whose replicated components must get
+ * the same bits on every shard (BLAS kernels round a component by where it
+ * falls in the vector, vectorised body or tail, and the shards' vectors
+ * differ in length), BLAS for a serial model. */
+static void vaxpy(const nc_model *m, size_t n, double a, const double *x, double *y)
+{
+    if (m->shard)
+        nc__shard_axpy(n, a, x, y);
+    else
+        cblas_daxpy((int)n, a, x, 1, y, 1);
+}
+
+static nc_status agree(const nc_model *m, nc_status st)
+{
+    return m->shard ? m->shard->agree(m->shard, st) : st;
+}
+
 typedef struct hvp_ctx {
     nc_model *m;
     size_t n;
@@ -164,8 +200,7 @@ static nc_status hvp(hvp_ctx *h, const double *v, double *out)
     h->evaluations += 2;
     for (i = 0; i < h->n; i++)
         out[i] = (h->fixed && h->fixed[i]) ? 0.0 : (h->gp[i] - h->gm[i]) / (2.0 * h->e);
-    if (!nc__all_finite(out, h->n)) return NC_ERR_OVERFLOW;
-    return NC_SUCCESS;
+    return agree(h->m, nc__all_finite(out, h->n) ? NC_SUCCESS : NC_ERR_OVERFLOW);
 }
 
 /* Lowest and highest eigenpairs of the j x j tridiagonal (a, b): theta
@@ -193,6 +228,7 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     double *x0 = NULL, *g0 = NULL, *Q = NULL, *w = NULL, *xt = NULL, *gp = NULL, *gm = NULL;
     double *a = NULL, *b = NULL, *tw = NULL, *z = NULL, *dir = NULL;
     unsigned char *fixed = NULL;
+    double *alive = NULL;
     double f0, g2 = 0.0, amax = 0.0, th[2] = {NAN, NAN}, zlast = 0.0, scale;
     nc_status st = NC_SUCCESS;
     nc__rng rng;
@@ -203,10 +239,14 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     c->msg[0] = '\0';
     n = nc_model_num_variables(m);
     steps = c->max_steps;
-    if (steps > n) steps = n;
-    if (!nc__fits_int(n) || nc__mul_size(steps + 1, n, &i))
-        return nc__fail(c->msg, NC_ERR_INVALID_SIZE, "the Lanczos basis (%zu x %zu) is too large",
-                        steps + 1, n);
+    {
+        /* the global problem's variable count (a shard holds its columns) */
+        const size_t n_all = n + m->d * (nc__model_total_samples(m) - m->N);
+        if (steps > n_all) steps = n_all;
+    }
+    st = (!nc__fits_int(n) || nc__mul_size(steps + 1, n, &i)) ? NC_ERR_INVALID_SIZE : NC_SUCCESS;
+    if ((st = agree(m, st)) != NC_SUCCESS)
+        return nc__fail(c->msg, st, "the Lanczos basis (%zu x %zu) is too large", steps + 1, n);
     x0 = nc__alloc_doubles(n, 1);
     g0 = nc__alloc_doubles(n, 1);
     w = nc__alloc_doubles(n, 1);
@@ -220,7 +260,10 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     tw = nc__alloc_doubles(steps + 2, steps + 2);
     z = nc__alloc_doubles(steps + 1, 1);
     fixed = (unsigned char *)calloc(n, 1);
-    if (!x0 || !g0 || !w || !xt || !gp || !gm || !dir || !Q || !a || !b || !tw || !z || !fixed) {
+    st = (!x0 || !g0 || !w || !xt || !gp || !gm || !dir || !Q || !a || !b || !tw || !z || !fixed)
+             ? NC_ERR_OUT_OF_MEMORY
+             : NC_SUCCESS;
+    if ((st = agree(m, st)) != NC_SUCCESS) {
         st = nc__fail(c->msg, NC_ERR_OUT_OF_MEMORY,
                       "no memory for the check: it keeps %zu vectors of %zu variables", steps + 8,
                       n);
@@ -236,18 +279,50 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     hoff = m->n_hidden + (m->fixed ? 0 : m->d * m->K);
     c->active = 0;
     c->min_multiplier = NAN;
-    for (i = 0; i < n; i++) {
-        const int in_H = i >= hoff && i < hoff + m->d * m->N;
-        if (m->features == NC_FEATURES_RELU && in_H && x0[i] == 0.0) {
-            fixed[i] = 1;
-            c->active++;
-            if (!(c->min_multiplier <= g0[i])) c->min_multiplier = g0[i];
-            if (g0[i] < 0.0) g2 += g0[i] * g0[i];
-        } else {
-            g2 += g0[i] * g0[i];
-            nfree++;
+    {
+        /* a shard sums its H's share apart (red) and reduces it */
+        double red[4] = {0.0, 0.0, 0.0, 0.0}; /* g2, free, amax, -min multiplier of H */
+        red[3] = -INFINITY;
+        for (i = 0; i < n; i++) {
+            const int in_H = i >= hoff && i < hoff + m->d * m->N;
+            if (m->features == NC_FEATURES_RELU && in_H && x0[i] == 0.0) {
+                fixed[i] = 1;
+                c->active++;
+                if (!(c->min_multiplier <= g0[i])) c->min_multiplier = g0[i];
+                if (g0[i] < 0.0) {
+                    if (m->shard)
+                        red[0] += g0[i] * g0[i];
+                    else
+                        g2 += g0[i] * g0[i];
+                }
+            } else if (m->shard && in_H) {
+                red[0] += g0[i] * g0[i];
+                red[1] += 1.0;
+            } else {
+                g2 += g0[i] * g0[i];
+                nfree++;
+            }
+            if (m->shard && in_H) {
+                if (fabs(x0[i]) > red[2]) red[2] = fabs(x0[i]);
+            } else if (fabs(x0[i]) > amax)
+                amax = fabs(x0[i]);
         }
-        if (fabs(x0[i]) > amax) amax = fabs(x0[i]);
+        if (m->shard) {
+            double cnt = (double)c->active;
+            if (c->active) red[3] = -c->min_multiplier;
+            st = m->shard->sum(m->shard, red, 2);
+            if (st == NC_SUCCESS) st = m->shard->sum(m->shard, &cnt, 1);
+            if (st == NC_SUCCESS) st = m->shard->max(m->shard, red + 2, 2);
+            if (st != NC_SUCCESS) {
+                st = nc__fail(c->msg, st, "the sums of the shards failed");
+                goto done;
+            }
+            g2 += red[0];
+            nfree += (size_t)red[1];
+            if (red[2] > amax) amax = red[2];
+            c->active = (size_t)cnt;
+            c->min_multiplier = c->active ? -red[3] : NAN;
+        }
     }
     c->objective = f0;
     c->gnorm = sqrt(g2);
@@ -258,17 +333,27 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
         double hmax = 0.0;
         for (i = 0; i < m->d * m->N; i++)
             if (fabs(m->H[i]) > hmax) hmax = fabs(m->H[i]);
-        for (k = 0; k < m->K; k++) {
-            int dead = 1;
-            for (i = 0; i < m->N && dead; i++)
-                if ((size_t)m->labels[i] == k)
-                    for (j = 0; j < m->d; j++)
-                        if (fabs(m->H[i * m->d + j]) > 1e-6 * hmax) {
-                            dead = 0;
-                            break;
-                        }
-            if (dead) c->dead[c->n_dead++] = k;
+        if (m->shard && (st = m->shard->max(m->shard, &hmax, 1)) != NC_SUCCESS) {
+            st = nc__fail(c->msg, st, "the sums of the shards failed");
+            goto done;
         }
+        /* alive[k]: a feature of class k above 1e-6 hmax (on any shard) */
+        alive = (double *)calloc(m->K, sizeof(double));
+        if ((st = agree(m, alive ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY)) != NC_SUCCESS) {
+            st = nc__fail(c->msg, st, "no memory for the check");
+            goto done;
+        }
+        for (i = 0; i < m->N; i++) {
+            const size_t y = (size_t)m->labels[i];
+            for (j = 0; j < m->d && alive[y] == 0.0; j++)
+                if (fabs(m->H[i * m->d + j]) > 1e-6 * hmax) alive[y] = 1.0;
+        }
+        if (m->shard && (st = m->shard->max(m->shard, alive, m->K)) != NC_SUCCESS) {
+            st = nc__fail(c->msg, st, "the sums of the shards failed");
+            goto done;
+        }
+        for (k = 0; k < m->K; k++)
+            if (alive[k] == 0.0) c->dead[c->n_dead++] = k;
     }
     if (steps > nfree) steps = nfree;
     /* Lanczos on the Hessian of the free variables */
@@ -282,13 +367,40 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     h.gm = gm;
     h.evaluations = 1;
     nc__rng_seed(&rng, c->seed);
-    {
+    if (!m->shard) {
         double nrm = 0.0;
         for (i = 0; i < n; i++) {
             Q[i] = fixed[i] ? 0.0 : nc__rng_normal(&rng);
             nrm += Q[i] * Q[i];
         }
         nrm = sqrt(nrm);
+        if (nrm > 0.0)
+            for (i = 0; i < n; i++) Q[i] /= nrm;
+    } else {
+        /* the serial start: one draw per free variable of the global
+         * vector in order; a shard draws (and drops) the free variables of
+         * the shards before and after its columns */
+        const size_t hend = hoff + m->d * m->N;
+        size_t before = 0, after = 0, P = 0, r, fr = 0;
+        double mine, nrm;
+        const double *all;
+        for (i = hoff; i < hend; i++) fr += !fixed[i];
+        mine = (double)fr;
+        all = m->shard->gather_parts(m->shard, &mine, 1, 1, &P);
+        if ((st = agree(m, all ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY)) != NC_SUCCESS) {
+            st = nc__fail(c->msg, st, "the sums of the shards failed");
+            goto done;
+        }
+        for (r = 0; r < P; r++) {
+            if (r < (size_t)m->shard->index) before += (size_t)all[r];
+            if (r > (size_t)m->shard->index) after += (size_t)all[r];
+        }
+        for (i = 0; i < hoff; i++) Q[i] = nc__rng_normal(&rng);
+        for (r = 0; r < before; r++) (void)nc__rng_normal(&rng);
+        for (i = hoff; i < hend; i++) Q[i] = fixed[i] ? 0.0 : nc__rng_normal(&rng);
+        for (r = 0; r < after; r++) (void)nc__rng_normal(&rng);
+        for (i = hend; i < n; i++) Q[i] = nc__rng_normal(&rng);
+        nrm = vnrm2(m, Q, n);
         if (nrm > 0.0)
             for (i = 0; i < n; i++) Q[i] /= nrm;
     }
@@ -302,14 +414,14 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
             st = nc__fail(c->msg, st, "a Hessian-vector product overflowed at Lanczos step %zu", j);
             goto restore;
         }
-        a[j] = cblas_ddot((int)n, q, 1, w, 1);
+        a[j] = vdot(m, q, w, n);
         /* full reorthogonalisation, twice (Kahan's "twice is enough") */
         for (pass = 0; pass < 2; pass++)
             for (r = 0; r <= j; r++) {
-                const double p = cblas_ddot((int)n, Q + r * n, 1, w, 1);
-                cblas_daxpy((int)n, -p, Q + r * n, 1, w, 1);
+                const double p = vdot(m, Q + r * n, w, n);
+                vaxpy(m, n, -p, Q + r * n, w);
             }
-        nrm = cblas_dnrm2((int)n, w, 1);
+        nrm = vnrm2(m, w, n);
         beta = nrm;
         b[j] = beta;
         c->steps = j + 1;
@@ -327,10 +439,15 @@ NC_API nc_status nc_curvature_compute(nc_curvature *c)
     c->lambda_max = th[1];
     /* Ritz vector of theta_min */
     memset(dir, 0, n * sizeof(double));
-    for (j = 0; j < c->steps; j++) cblas_daxpy((int)n, z[j], Q + j * n, 1, dir, 1);
+    for (j = 0; j < c->steps; j++) vaxpy(m, n, z[j], Q + j * n, dir);
     {
-        const double nrm = cblas_dnrm2((int)n, dir, 1);
-        if (nrm > 0.0) cblas_dscal((int)n, 1.0 / nrm, dir, 1);
+        const double nrm = vnrm2(m, dir, n);
+        if (nrm > 0.0) {
+            if (m->shard)
+                for (i = 0; i < n; i++) dir[i] *= 1.0 / nrm;
+            else
+                cblas_dscal((int)n, 1.0 / nrm, dir, 1);
+        }
     }
     free(c->direction);
     c->direction = dir;
@@ -368,6 +485,7 @@ done:
     free(tw);
     free(z);
     free(fixed);
+    free(alive);
     return st;
 }
 

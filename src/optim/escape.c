@@ -15,6 +15,9 @@
  *    the path from j to its logit (w_k[j] += a, W_m[j][j] += a), over a grid
  *    of (a, c); the classes are tried largest first, each building on the
  *    moves kept before it.
+ * On a shard of an MPI model the same moves run on the global problem:
+ * each shard moves its own columns of the class, the replicated layers
+ * identically, and the objective of a trial point is collective.
  */
 #include "optim/optim.h"
 
@@ -22,6 +25,25 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* On a shard (model.h, nc__shard) every decision below must be the same on
+ * every shard: the sums and maxima over H are reduced (shard order, the
+ * same bits everywhere), a local failure is agreed on, and the objective is
+ * collective. A serial model takes none of these paths. */
+static nc_status agree(const nc_model *m, nc_status st)
+{
+    return m->shard ? m->shard->agree(m->shard, st) : st;
+}
+
+static nc_status reduce_sum(const nc_model *m, double *x, size_t n)
+{
+    return m->shard ? m->shard->sum(m->shard, x, n) : NC_SUCCESS;
+}
+
+static nc_status reduce_max(const nc_model *m, double *x, size_t n)
+{
+    return m->shard ? m->shard->max(m->shard, x, n) : NC_SUCCESS;
+}
 
 /* Objective at x (clamped at 0 on H for ReLU features); +Inf if refused. */
 static double objective_at(nc_model *m, double *x, size_t hoff)
@@ -31,7 +53,7 @@ static double objective_at(nc_model *m, double *x, size_t hoff)
     if (m->features == NC_FEATURES_RELU)
         for (i = hoff; i < hoff + m->d * m->N; i++)
             if (x[i] < 0.0) x[i] = 0.0;
-    if (nc_model_set_variables(m, x) != NC_SUCCESS) return INFINITY;
+    if (agree(m, nc_model_set_variables(m, x)) != NC_SUCCESS) return INFINITY;
     if (nc_model_objective(m, &f) != NC_SUCCESS || !(f - f == 0.0)) return INFINITY;
     return f;
 }
@@ -61,6 +83,7 @@ static void along_direction(search *s, const double *x0, const double *v)
     size_t i, k, rises = 0;
     for (i = 0; i < s->n; i++)
         if (fabs(x0[i]) > xmax) xmax = fabs(x0[i]);
+    if (reduce_max(s->m, &xmax, 1) != NC_SUCCESS) return;
     t = 1e-4 * (xmax > 1.0 ? xmax : 1.0);
     for (k = 0; k < 40 && rises < 3; k++, t *= 2.0) {
         const double before = s->fbest;
@@ -135,11 +158,14 @@ static nc_status candidates(const search *s, const double *x0, size_t k, size_t 
     const size_t d = m->d, K = m->K, N = m->N;
     double *use = nc__alloc_doubles(d, K + 1), *total;
     size_t i, j, c, n = 0, q;
+    nc_status st;
     *ncand = 0;
-    if (use == NULL)
-        return nc__fail(msg, NC_ERR_OUT_OF_MEMORY,
+    if ((st = agree(m, use ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY)) != NC_SUCCESS) {
+        free(use);
+        return nc__fail(msg, st,
                         "the escape's class move: no memory for the coordinates' use "
-                        "(%zu x %zu doubles)", d, K + 1);
+                        "(%zu x %zu doubles)%s", d, K + 1, use ? " on another shard" : "");
+    }
     total = use + d * K; /* use[c d + j]: class c's mass on coordinate j */
     for (i = 0; i < N; i++)
         for (j = 0; j < d; j++) {
@@ -147,6 +173,10 @@ static nc_status candidates(const search *s, const double *x0, size_t k, size_t 
             use[(size_t)m->labels[i] * d + j] += h;
             total[j] += h;
         }
+    if ((st = reduce_sum(m, use, d * (K + 1))) != NC_SUCCESS) {
+        free(use);
+        return nc__fail(msg, st, "the escape's class move: the sum over the shards failed");
+    }
     for (q = 0; q < 4 && q < d; q++) { /* the least used, in order */
         size_t best = d;
         for (j = 0; j < d; j++) {
@@ -215,10 +245,12 @@ static nc_status activate(search *s, const double *x0, size_t k, char *msg)
     double hmax = 0.0, wmax = 0.0, la0, lc0, la = 0.0, lc = 0.0, fb = INFINITY;
     size_t i, lj = 0, cand[NC__CANDIDATES], ncand, ci;
     int a, form, lform = 0, found = 0;
-    const nc_status st = candidates(s, x0, k, cand, &ncand, msg);
+    nc_status st = candidates(s, x0, k, cand, &ncand, msg);
     if (st != NC_SUCCESS || ncand == 0) return st;
     for (i = 0; i < N * d; i++)
         if (fabs(x0[s->hoff + i]) > hmax) hmax = fabs(x0[s->hoff + i]);
+    if ((st = reduce_max(m, &hmax, 1)) != NC_SUCCESS)
+        return nc__fail(msg, st, "the escape's class move: the maximum over the shards failed");
     for (i = 0; i < s->hoff; i++)
         if (fabs(x0[i]) > wmax) wmax = fabs(x0[i]);
     if (!(hmax > 1e-3)) hmax = 1.0;
@@ -296,16 +328,23 @@ static nc_status sharing_classes(const nc_model *m, const double *x, size_t hoff
     const size_t d = m->d, K = m->K;
     double *mu = nc__alloc_doubles(d, K), *mx = nc__alloc_doubles(K, 1);
     size_t i, j, k, l, n = 0;
+    nc_status st;
     *count = 0;
-    if (mu == NULL || mx == NULL) {
+    if ((st = agree(m, mu && mx ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY)) != NC_SUCCESS) {
+        const int here = !mu || !mx;
         free(mu);
         free(mx);
-        return nc__fail(msg, NC_ERR_OUT_OF_MEMORY,
+        return nc__fail(msg, st,
                         "the escape's class relocation: no memory for the class means "
-                        "(%zu x %zu doubles)", d, K + 1);
+                        "(%zu x %zu doubles)%s", d, K + 1, here ? "" : " on another shard");
     }
     for (i = 0; i < m->N; i++)
         for (j = 0; j < d; j++) mu[(size_t)m->labels[i] * d + j] += fabs(x[hoff + i * d + j]);
+    if ((st = reduce_sum(m, mu, d * K)) != NC_SUCCESS) {
+        free(mu);
+        free(mx);
+        return nc__fail(msg, st, "the escape's class relocation: the sum over the shards failed");
+    }
     for (k = 0; k < K; k++)
         for (j = 0; j < d; j++)
             if (mu[k * d + j] > mx[k]) mx[k] = mu[k * d + j];
@@ -358,10 +397,11 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     s.trial = nc__alloc_doubles(n, 1);
     s.best = nc__alloc_doubles(n, 1);
     dead = (size_t *)calloc(m->K, sizeof(size_t));
-    if (!x0 || !v || !g || !s.trial || !s.best || !dead) {
-        st = nc__fail(o->msg, NC_ERR_OUT_OF_MEMORY,
-                      "the escape: no memory for its search (5 x %zu doubles and %zu classes)", n,
-                      m->K);
+    st = (!x0 || !v || !g || !s.trial || !s.best || !dead) ? NC_ERR_OUT_OF_MEMORY : NC_SUCCESS;
+    if ((st = agree(m, st)) != NC_SUCCESS) {
+        nc__fail(o->msg, st,
+                 "the escape: no memory for its search (5 x %zu doubles and %zu classes)%s", n,
+                 m->K, (!x0 || !v || !g || !s.trial || !s.best || !dead) ? "" : " on another shard");
         goto done;
     }
     nc_model_get_variables(m, x0);
@@ -378,13 +418,20 @@ nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *
     memcpy(s.best, x0, n * sizeof(double));
     for (i = 0; i < hoff + m->d * m->N; i++)
         if (fabs(x0[i]) > xmax) xmax = fabs(x0[i]);
+    if ((st = reduce_max(m, &xmax, 1)) != NC_SUCCESS) {
+        nc__fail(o->msg, st, "the escape: the maximum over the shards failed");
+        goto done;
+    }
     ndead = nc_curvature_dead_classes(c, dead);
     if (xmax <= 1e-6) /* the zero state: every class is held at 0 */
         for (ndead = 0; ndead < m->K; ndead++) dead[ndead] = ndead;
     if (nc_curvature_point(c) == NC_POINT_STRICT_SADDLE) {
         double gv = 0.0;
         nc_curvature_get_direction(c, v);
-        for (i = 0; i < n; i++) gv += g[i] * v[i];
+        if (m->shard)
+            gv = nc__shard_dot(m, g, v, n);
+        else
+            for (i = 0; i < n; i++) gv += g[i] * v[i];
         if (gv > 0.0)
             for (i = 0; i < n; i++) v[i] = -v[i];
         along_direction(&s, x0, v);

@@ -93,12 +93,13 @@ nc_status nc__optimizer_evaluate_current(nc_optimizer *o);
  * leaves the state it started from. */
 nc_status nc__escape(nc_optimizer *o, nc_curvature *c, nc_escape *kind, double *decrease);
 
-/* L-BFGS's vector arithmetic on a shard (shard.c): the variable vector is
- * [replicated layers | the shard's H | replicated b]; the H range is summed
- * per part (the model's parts, m->threads of them) with a fixed order
- * inside each part, and the parts of every shard are added in global part
- * order between the sums of the two replicated ranges. So every shard gets
- * the same bits, for any sharding of the same parts. */
+/* L-BFGS's vector arithmetic (shard.c), for serial and shard models: the
+ * variable vector is [layers | H (the shard's, on a shard) | b]; the H
+ * range is summed per part (the model's parts, m->threads of them) with a
+ * fixed order inside each part, and the parts (of every shard, in global
+ * part order) are added between the sums of the two other ranges. So every
+ * shard gets the same bits, for any sharding of the same parts, and those
+ * of the serial model with as many parts. */
 double nc__shard_dot(const nc_model *m, const double *a, const double *b, size_t n);
 /* sum_i g_i (x1_i - x0_i) */
 double nc__shard_dot_diff(const nc_model *m, const double *g, const double *x1, const double *x0,

@@ -624,19 +624,19 @@ static nc_status first_order_step(nc_optimizer *o)
 /* ---- L-BFGS ----------------------------------------------------------------- */
 
 /* Search-direction arithmetic needs no compensated sums (the reported
- * gradient norm does, see kkt_norm): BLAS level 1 here. */
+ * gradient norm does, see kkt_norm). It is summed at the parts of the pass
+ * in a fixed order (shard.c), not by BLAS level 1 (whose order and fused
+ * multiply-adds depend on the CPU): a run on shards of the same parts then
+ * gives these bits. */
 static double dot(const nc_optimizer *o, const double *a, const double *b, size_t n)
 {
-    if (o->model->shard) return nc__shard_dot(o->model, a, b, n);
-    return cblas_ddot((int)n, a, 1, b, 1);
+    return nc__shard_dot(o->model, a, b, n);
 }
 
 static void axpy_v(const nc_optimizer *o, size_t n, double a, const double *x, double *y)
 {
-    if (o->model->shard)
-        nc__shard_axpy(n, a, x, y);
-    else
-        cblas_daxpy((int)n, a, x, 1, y, 1);
+    (void)o;
+    nc__shard_axpy(n, a, x, y);
 }
 
 /* Range of the H variables in the packed vector, for the projection. */
@@ -664,16 +664,8 @@ static double lbfgs_eval(nc_optimizer *o, const double *xt, double *gt)
 /* Norm of the (projected, for ReLU) gradient at x. */
 static double kkt_norm(const nc_optimizer *o, const double *x, const double *g, size_t n)
 {
-    size_t h0, h1, i;
-    nc__sum s = {0.0, 0.0};
     const int relu = o->model->features == NC_FEATURES_RELU;
-    if (o->model->shard) return sqrt(nc__shard_kkt2(o->model, x, g, n, relu));
-    h_range(o->model, &h0, &h1);
-    for (i = 0; i < n; i++) {
-        const double gi = (relu && i >= h0 && i < h1 && x[i] <= 0.0 && g[i] > 0.0) ? 0.0 : g[i];
-        nc__sum_add(&s, gi * gi);
-    }
-    return sqrt(nc__sum_value(&s));
+    return sqrt(nc__shard_kkt2(o->model, x, g, n, relu));
 }
 
 /* Two-loop recursion: p = -H_k q, with q = g restricted to the free set. */
@@ -805,10 +797,7 @@ static int projected_search(nc_optimizer *o, size_t n, double f0, double a, doub
             if (i >= h0 && i < h1 && v < 0.0) v = 0.0;
             o->xt[i] = v;
         }
-        if (o->model->shard)
-            decrease = nc__shard_dot_diff(o->model, o->g, o->xt, o->x, n);
-        else
-            for (i = 0; i < n; i++) decrease += o->g[i] * (o->xt[i] - o->x[i]);
+        decrease = nc__shard_dot_diff(o->model, o->g, o->xt, o->x, n);
         f = lbfgs_eval(o, o->xt, o->gt);
         if (!isfinite(f)) continue;
         if (f <= f0 + c1 * decrease || (f <= f0 + ftol && kkt_norm(o, o->xt, o->gt, n) < k0)) {

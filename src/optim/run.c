@@ -120,10 +120,6 @@ NC_API nc_status nc_optimizer_run(nc_optimizer *o)
     nc_status st, reason = NC_STOP_MAX_ITERATIONS, err;
     const int first_order = o && o->algorithm != NC_OPT_LBFGS;
     if (!o) return NC_ERR_NULL_ARGUMENT;
-    if (o->model->shard && (o->recorder || o->max_escapes || o->check_stop || o->prediction))
-        return nc__fail(o->msg, NC_ERR_UNSUPPORTED,
-                        "the model is a shard: the metrics history, the escape, the check of "
-                        "the stop and the prediction need the whole problem");
     o->escapes = 0;
     o->checked = o->compared = 0;
     o->stop_info[0] = '\0';

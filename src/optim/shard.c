@@ -1,10 +1,13 @@
 /*
- * optim/shard.c - the vector arithmetic of L-BFGS on a model that holds a
- * shard of a global problem (model.h, nc__shard). Every sum over the
- * variable vector is split at the same places whatever the sharding: the
- * replicated layers, each part of H (the parts of the pass), the replicated
- * b; within a range the order is fixed (four interleaved chains from the
- * range's start), and the ranges are added left to right.
+ * optim/shard.c - the vector arithmetic of L-BFGS, for a serial model and a
+ * model that holds a shard of a global problem (model.h, nc__shard) alike.
+ * Every sum over the variable vector is split at the same places whatever
+ * the sharding: the replicated layers, each part of H (the parts of the
+ * pass), the replicated b; within a range the order is fixed (four
+ * interleaved chains from the range's start), and the ranges are added left
+ * to right (a shard gathers every shard's parts, in global part order). So
+ * L-BFGS on R ranks with t threads each gives the bits of the serial
+ * library with R t threads, as the pass does.
  */
 #include "optim/optim.h"
 
@@ -73,8 +76,13 @@ static double sum_ranges(const nc_model *m, size_t n, range_fn f, const void *ct
         local[t] = f(ctx, a, b);
     }
     s = f(ctx, 0, h0);
-    all = m->shard->gather_parts(m->shard, local, m->threads, 1, &P);
-    if (!all) return NAN;
+    if (m->shard) {
+        all = m->shard->gather_parts(m->shard, local, m->threads, 1, &P);
+        if (!all) return NAN;
+    } else {
+        all = local;
+        P = m->threads;
+    }
     for (t = 0; t < P; t++) s += all[t];
     return s + f(ctx, h1, n);
 }
@@ -134,8 +142,13 @@ double nc__shard_kkt2(const nc_model *m, const double *x, const double *g, size_
         local[2 * t + 1] = p.c;
     }
     kkt_range(&s, x, g, 0, h0, 0);
-    all = m->shard->gather_parts(m->shard, local, m->threads, 2, &P);
-    if (!all) return NAN;
+    if (m->shard) {
+        all = m->shard->gather_parts(m->shard, local, m->threads, 2, &P);
+        if (!all) return NAN;
+    } else {
+        all = local;
+        P = m->threads;
+    }
     for (t = 0; t < P; t++) {
         nc__sum_add(&s, all[2 * t]);
         nc__sum_add(&s, all[2 * t + 1]);
