@@ -81,6 +81,41 @@ static void sum_merge(nc__sum *a, const nc__sum *b)
     nc__sum_add(a, b->c);
 }
 
+/* Add w times the sum of x[0..n) (of their squares with square) to acc:
+ * the tile's values in the four independent compensated chains of sum.h,
+ * at the rate of the additions rather than their latency, then each
+ * chain's sum and error term into acc. w is 1 or 2: scaling by 2 is exact. */
+static void add_tile_sum(nc__sum *acc, const double *x, size_t n, int square, double w)
+{
+    nc__sum ch[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    int k;
+    nc__sum4_core(ch, x, n, square);
+    for (k = 0; k < 4; k++) {
+        nc__sum_add(acc, w * ch[k].s);
+        nc__sum_add(acc, w * ch[k].c);
+    }
+}
+
+/* nc__moments_of for a tile's pair values, x overwritten by the
+ * deviations from the mean: both sums in four compensated chains. */
+static void tile_moments(double *x, size_t n, nc__moments *out)
+{
+    nc__sum ch[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    double mean;
+    size_t i;
+    out->n = (double)n;
+    out->mean = 0.0;
+    out->m2 = 0.0;
+    if (n == 0) return;
+    nc__sum4_core(ch, x, n, 0);
+    mean = nc__sum4_value(ch) / (double)n;
+    for (i = 0; i < n; i++) x[i] -= mean;
+    memset(ch, 0, sizeof ch);
+    nc__sum4_core(ch, x, n, 1);
+    out->mean = mean;
+    out->m2 = nc__sum4_value(ch);
+}
+
 /* Squared distance of the unit vectors of columns a and b (norms na, nb). */
 static double unit_dist2(const double *a, const double *b, double na, double nb, size_t d)
 {
@@ -113,16 +148,19 @@ static void tile_gram(const double *A, const double *B, size_t d, size_t i0, siz
 }
 
 /* Add sum (C/gn - T)^2 over a tile, every entry with weight w (1 or 2),
- * the diagonal of T where the global row equals the global column. */
+ * the diagonal of T where the global row equals the global column; dev is
+ * scratch for the tile's deviations. */
 static void etf_tile(const nc__pairs_in *in, const double *C, size_t i0, size_t ni, size_t j0,
-                     size_t nj, double gn, double w, nc__sum *acc)
+                     size_t nj, double gn, double w, nc__sum *acc, double *dev)
 {
     size_t a, b;
     for (b = 0; b < nj; b++)
-        for (a = 0; a < ni; a++) {
-            const double dev = C[a + b * ni] / gn - (i0 + a == j0 + b ? in->etf_diag : in->etf_off);
-            nc__sum_add(acc, w * (dev * dev));
-        }
+        for (a = 0; a < ni; a++)
+            dev[a + b * ni] = C[a + b * ni] / gn - in->etf_off;
+    for (b = 0; b < nj; b++)
+        if (j0 + b >= i0 && j0 + b < i0 + ni)
+            dev[(j0 + b - i0) + b * ni] = C[(j0 + b - i0) + b * ni] / gn - in->etf_diag;
+    add_tile_sum(acc, dev, ni * nj, 1, w);
 }
 
 static void do_strip(const pairs_job *job, size_t TJ, double *scr)
@@ -145,7 +183,7 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
             size_t np = 0;
             nc__moments mo;
             tile_gram(in->mbar, in->mbar, d, i0, ni, j0, nj, Gm);
-            if (in->want_etf_means) etf_tile(in, Gm, i0, ni, j0, nj, in->gnM, w, &acc->etfM);
+            if (in->want_etf_means) etf_tile(in, Gm, i0, ni, j0, nj, in->gnM, w, &acc->etfM, bd);
             for (b = 0; b < nj; b++) {
                 const size_t k = j0 + b;
                 for (a = 0; a < ni && i0 + a < k; a++) {
@@ -175,33 +213,35 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
                             bl[np] = -0.5 * log(r2);
                             br[np] = 1.0 / sqrt(r2);
                         }
-                        nc__sum_add(&acc->absM, fabs(c + in->shift));
                     }
                     np++;
                 }
             }
-            nc__moments_of(bd, np, &mo);
+            tile_moments(bd, np, &mo);
             nc__moments_merge(&acc->cdnv, &mo);
             if (in->cols_ok) {
-                nc__moments_of(bc, np, &mo);
+                size_t p;
+                for (p = 0; p < np; p++) bd[p] = fabs(bc[p] + in->shift);
+                add_tile_sum(&acc->absM, bd, np, 0, 1.0);
+                tile_moments(bc, np, &mo);
                 nc__moments_merge(&acc->cosM, &mo);
-                nc__moments_of(bl, np, &mo);
+                tile_moments(bl, np, &mo);
                 nc__moments_merge(&acc->logE, &mo);
-                nc__moments_of(br, np, &mo);
+                tile_moments(br, np, &mo);
                 nc__moments_merge(&acc->riesz, &mo);
             }
         }
         if (in->Wp != NULL && in->w_ok) {
             if (in->want_etf_wm && in->means_ok) {
                 tile_gram(in->Wp, in->mbar, d, i0, ni, j0, nj, Gx);
-                etf_tile(in, Gx, i0, ni, j0, nj, in->gnWM, 1.0, &acc->etfWM);
+                etf_tile(in, Gx, i0, ni, j0, nj, in->gnWM, 1.0, &acc->etfWM, bd);
                 if (TI != TJ) {
                     tile_gram(in->Wp, in->mbar, d, j0, nj, i0, ni, Gx);
-                    etf_tile(in, Gx, j0, nj, i0, ni, in->gnWM, 1.0, &acc->etfWM);
+                    etf_tile(in, Gx, j0, nj, i0, ni, in->gnWM, 1.0, &acc->etfWM, bd);
                 }
             }
             tile_gram(in->Wp, in->Wp, d, i0, ni, j0, nj, Gw);
-            if (in->want_etf_w) etf_tile(in, Gw, i0, ni, j0, nj, in->gnW, w, &acc->etfW);
+            if (in->want_etf_w) etf_tile(in, Gw, i0, ni, j0, nj, in->gnW, w, &acc->etfW, bd);
             if (in->rows_ok) {
                 size_t np = 0;
                 nc__moments mo;
@@ -211,10 +251,11 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
                         const size_t j = i0 + a;
                         const double c = Gw[a + b * ni] / (in->nrmW[j] * in->nrmW[k]);
                         bw[np++] = c;
-                        nc__sum_add(&acc->absW, fabs(c + in->shift));
                     }
                 }
-                nc__moments_of(bw, np, &mo);
+                for (a = 0; a < np; a++) bd[a] = fabs(bw[a] + in->shift);
+                add_tile_sum(&acc->absW, bd, np, 0, 1.0);
+                tile_moments(bw, np, &mo);
                 nc__moments_merge(&acc->cosW, &mo);
             }
         }

@@ -100,6 +100,12 @@ static nc_status NC_ST(check_batch)(nc_stream *s, size_t n, const NC_STREAM_TYPE
  * (scaled by sc) into s->bmu for the classes present (s->bcounts) in two
  * passes as nc__class_means (the same operations on those classes, without
  * touching the absent ones), and Chan's update of the running means.
+ *
+ * A class with one sample in the batch (most of them when K is large
+ * against the batch) skips the batch arrays: its two-pass mean is exactly
+ * 0 + sc h (a sum of one term, a division by 1, a residual of +0), so the
+ * update is applied to it straight from the sample, with the same bits and
+ * without touching K x d scratch rows per sample.
  */
 static void NC_ST(means_part)(void *ctx, size_t part)
 {
@@ -114,18 +120,31 @@ static void NC_ST(means_part)(void *ctx, size_t part)
     if (j->factor != 1.0)
         for (k = 0; k < K; k++)
             for (t = t0; t < t1; t++) s->mu[k * d + t] *= j->factor;
+    for (i = 0; i < n; i++) {
+        const size_t y = (size_t)j->labels[i];
+        const NC_STREAM_TYPE *h = j->H + i * ldh;
+        double *m = s->mu + y * d;
+        if (s->bcounts[y] != 1) continue;
+        if (s->counts[y] == 0) {
+            for (t = t0; t < t1; t++) m[t] = 0.0 + sc * (double)h[t];
+        } else {
+            const double w = 1.0 / ((double)s->counts[y] + 1.0); /* merge_means_range's */
+            for (t = t0; t < t1; t++) m[t] += ((0.0 + sc * (double)h[t]) - m[t]) * w;
+        }
+    }
     for (k = 0; k < K; k++)
-        if (s->bcounts[k] > 0) {
+        if (s->bcounts[k] > 1) {
             memset(mu + k * d + t0, 0, (t1 - t0) * sizeof(double));
             memset(resid + k * d + t0, 0, (t1 - t0) * sizeof(double));
         }
     for (i = 0; i < n; i++) {
         const NC_STREAM_TYPE *h = j->H + i * ldh;
         double *muk = mu + (size_t)j->labels[i] * d;
+        if (s->bcounts[j->labels[i]] < 2) continue;
         for (t = t0; t < t1; t++) muk[t] += sc * (double)h[t];
     }
     for (k = 0; k < K; k++)
-        if (s->bcounts[k] > 0) {
+        if (s->bcounts[k] > 1) {
             const double c = (double)s->bcounts[k];
             for (t = t0; t < t1; t++) mu[k * d + t] /= c;
         }
@@ -134,10 +153,11 @@ static void NC_ST(means_part)(void *ctx, size_t part)
         const size_t y = (size_t)j->labels[i];
         const double *muk = mu + y * d;
         double *r = resid + y * d;
+        if (s->bcounts[y] < 2) continue;
         for (t = t0; t < t1; t++) r[t] += sc * (double)h[t] - muk[t];
     }
     for (k = 0; k < K; k++)
-        if (s->bcounts[k] > 0) {
+        if (s->bcounts[k] > 1) {
             const double c = (double)s->bcounts[k];
             for (t = t0; t < t1; t++) mu[k * d + t] += resid[k * d + t] / c;
         }
