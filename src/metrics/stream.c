@@ -213,7 +213,8 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
     st = nc__stream_threads(c, stream->threads);
     if (st != NC_SUCCESS) {
         nc_stream_destroy(c);
-        return st;
+        return nc__create_fail(st, "nc_stream_copy: cannot start %zu threads (or no memory for "
+                               "their per-class counts)", stream->threads);
     }
     {
         double *mem = c->mem, *cmem = c->cmem, *pmem = c->pmem;

@@ -22,7 +22,8 @@ static double state_amax(const nc_model *m)
         if (fabs(m->small[i]) > a) a = fabs(m->small[i]);
     for (i = 0; i < nH; i++)
         if (fabs(m->H[i]) > a) a = fabs(m->H[i]);
-    if (m->shard) m->shard->max(m->shard, &a, 1);
+    /* a failed reduction gives no value (and so no warning), not a local one */
+    if (m->shard && m->shard->max(m->shard, &a, 1) != NC_SUCCESS) return NAN;
     return a;
 }
 
