@@ -22,6 +22,7 @@
 
 static char dir_[256], path_[300];
 static double rows_[4096];
+static float frows_[4096];
 static int32_t labels_[4096];
 
 static void cleanup(void)
@@ -87,6 +88,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 const size_t n = rows - row0 < chunk ? rows - row0 : chunk;
                 st = nc_npy_reader_read_rows(r, row0, n, rows_, cols);
                 if (st != NC_SUCCESS && st != NC_ERR_DTYPE) abort();
+                /* float32 files also as floats: the same values (widening is exact,
+                 * NaN compared by being NaN), every other dtype refused */
+                {
+                    const nc_status fs = nc_npy_reader_read_rows_float(r, row0, n, frows_, cols);
+                    size_t e;
+                    if (t != NC_NPY_FLOAT32 ? fs != NC_ERR_DTYPE : fs != st) abort();
+                    if (fs == NC_SUCCESS)
+                        for (e = 0; e < n * cols; e++)
+                            if ((double)frows_[e] != rows_[e] &&
+                                !(frows_[e] != frows_[e] && rows_[e] != rows_[e]))
+                                abort();
+                }
             }
         }
         if (cols == 1)
