@@ -1,9 +1,9 @@
 /*
- * test_kernels_vmath.c - the vectorised exp and log1p of the losses
- * (vmath_tmpl.h).
+ * test_kernels_vmath.c - the vectorised exp and log1p of the losses and
+ * the log of the pair metrics (vmath_tmpl.h).
  *
  * Accuracy: the error of every result against a long-double reference
- * (expl, log1pl) must be below 1 ulp of the reference (fdlibm's bound),
+ * (expl, log1pl, logl) must be below 1 ulp of the reference (fdlibm's bound),
  * over uniform and log-uniform inputs across the whole domain, the
  * range-reduction boundaries, subnormal results and the special points.
  * Where long double has no extended precision at run time (valgrind emulates
@@ -77,7 +77,7 @@ static void check_accuracy(const nc__kernels *kern, int ext)
 {
     const double bound = ext ? 1.0 : 2.0;
     double *x = malloc(NX * sizeof *x), *y = malloc(NX * sizeof *y);
-    errstat ee = {0, 0}, el = {0, 0};
+    errstat ee = {0, 0}, el = {0, 0}, eg = {0, 0};
     char msg[200];
     size_t i;
     if (!x || !y) {
@@ -127,8 +127,30 @@ static void check_accuracy(const nc__kernels *kern, int ext)
               x[i]);
     snprintf(msg, sizeof msg, "vlog1p: worst error %.3f ulp at x = %.17g", el.worst, el.at);
     nc_test_true(el.worst < bound, msg);
-    printf("test_kernels_vmath: worst error against %s: exp %.3f ulp, log1p %.3f ulp\n",
-           ext ? "long double" : "libm", ee.worst, el.worst);
+
+    /* log: log-uniform over the whole normal range, uniform on (0, 4] (the
+     * pair metrics' squared distances of unit vectors), points next to
+     * sqrt(2)/2, 1 and powers of two (the range reduction's switches). */
+    for (i = 0; i < NX; i++) {
+        const int kind = (int)(i % 4);
+        if (kind == 0)
+            x[i] = exp(log(DBL_MIN) + (log(DBL_MAX) - log(DBL_MIN)) * uniform01());
+        else if (kind == 1)
+            x[i] = 4.0 * uniform01() + DBL_MIN;
+        else if (kind == 2)
+            x[i] = ldexp(nextafter(0.5 * SQRT2, (i & 4) ? 0.0 : 1.0), (int)(40.0 * uniform01()) - 20);
+        else
+            x[i] = ldexp(1.0 + 1e-12 * (uniform01() - 0.5), (int)(2000.0 * uniform01()) - 1000);
+    }
+    memcpy(y, x, NX * sizeof *x);
+    kern->vlog(y, NX);
+    for (i = 0; i < NX; i++)
+        track(&eg, ext ? ulp_error(y[i], logl((long double)x[i])) : ulp_error(y[i], log(x[i])),
+              x[i]);
+    snprintf(msg, sizeof msg, "vlog: worst error %.3f ulp at x = %.17g", eg.worst, eg.at);
+    nc_test_true(eg.worst < bound, msg);
+    printf("test_kernels_vmath: worst error against %s: exp %.3f ulp, log1p %.3f ulp, log %.3f "
+           "ulp\n", ext ? "long double" : "libm", ee.worst, el.worst, eg.worst);
     free(x);
     free(y);
 }
@@ -151,6 +173,15 @@ static void check_special(const nc__kernels *kern)
     nc_test_rel(l[3], LN2, 1.2e-16, "log1p(1) = ln 2");
     nc_test_rel(l[4], log1p(1e300), 2.3e-16, "log1p(1e300)");
     nc_test_rel(l[5], 2.0 * LN2, 2.3e-16, "log1p(3) = 2 ln 2");
+    {
+        double g[5] = {1.0, 2.0, DBL_MIN, DBL_MAX, 0.5};
+        kern->vlog(g, 5);
+        nc_test_true(g[0] == 0.0, "log(1) = 0 exactly");
+        nc_test_rel(g[1], LN2, 1.2e-16, "log(2) = ln 2");
+        nc_test_rel(g[2], -1022.0 * LN2, 1.2e-16, "log of the smallest normal");
+        nc_test_rel(g[3], log(DBL_MAX), 1.2e-16, "log of the largest double");
+        nc_test_rel(g[4], -LN2, 1.2e-16, "log(1/2) = -ln 2");
+    }
     kern->vexp(nan_in, 1);
     kern->vlog1p(nan_in + 1, 1);
     nc_test_true(isnan(nan_in[0]) && isnan(nan_in[1]), "NaN propagates");
@@ -163,7 +194,7 @@ static void check_identity(const nc__kernels *ref, const nc__kernels *kern, cons
     enum { N = 4099 };
     static double x[N], a[N], b[N];
     size_t n, i;
-    int same_exp = 1, same_log = 1;
+    int same_exp = 1, same_log = 1, same_ln = 1, same_rs = 1;
     char msg[160];
     for (i = 0; i < N; i++) x[i] = -40.0 * uniform01();
     for (n = 0; n <= N; n = n < 19 ? n + 1 : N + (n == N)) {
@@ -176,11 +207,26 @@ static void check_identity(const nc__kernels *ref, const nc__kernels *kern, cons
         ref->vlog1p(a, n);
         kern->vlog1p(b, n);
         same_log &= memcmp(a, b, n * sizeof *a) == 0;
+        for (i = 0; i < n; i++) a[i] = b[i] = exp(x[i]) * 4.0;
+        ref->vlog(a, n);
+        kern->vlog(b, n);
+        same_ln &= memcmp(a, b, n * sizeof *a) == 0;
+        for (i = 0; i < n; i++) {
+            b[i] = exp(x[i]) * 4.0 - (i % 7 == 0 ? 1.0 : 0.0); /* some <= 0: inf, NaN */
+            a[i] = 1.0 / sqrt(b[i]);
+        }
+        kern->vrsqrt(b, n);
+        for (i = 0; i < n; i++)
+            same_rs &= memcmp(a + i, b + i, sizeof *a) == 0 || (a[i] != a[i] && b[i] != b[i]);
     }
     snprintf(msg, sizeof msg, "vexp of %s equals the portable copy bit for bit", name);
     nc_test_true(same_exp, msg);
     snprintf(msg, sizeof msg, "vlog1p of %s equals the portable copy bit for bit", name);
     nc_test_true(same_log, msg);
+    snprintf(msg, sizeof msg, "vlog of %s equals the portable copy bit for bit", name);
+    nc_test_true(same_ln, msg);
+    snprintf(msg, sizeof msg, "vrsqrt of %s equals 1 / sqrt(x) bit for bit", name);
+    nc_test_true(same_rs, msg);
 }
 
 /* Neumaier's compensated addition, with the branches: the reference. */

@@ -17,7 +17,14 @@
 typedef struct nc__sum {
     double s, c;
 } nc__sum;
-static inline void nc__sum_add(nc__sum *acc, double x)
+/* always_inline: also into functions compiled with other optimisation
+ * attributes (GCC does not inline a plain inline function there). */
+#if defined(__GNUC__)
+#define NC_SUM_INLINE static inline __attribute__((always_inline))
+#else
+#define NC_SUM_INLINE static inline
+#endif
+NC_SUM_INLINE void nc__sum_add(nc__sum *acc, double x)
 {
     /* The rounding error of s + x by Knuth's TwoSum: the exact error, as
      * the ordered Fast2Sum (Neumaier) gives it, so the same bits whenever

@@ -90,9 +90,13 @@ typedef struct nc__kernels {
     void (*columns)(const nc__col_args *args, size_t n, double *H, double *G, size_t ldg,
                     double *V, double *S, const int32_t *labels, double out[6]);
     /* In place: x <- exp(x) for x <= 350 (below -746: 0), and
-     * x <- log1p(x) for x >= 0; < 1 ulp, bit-identical in every set. */
+     * x <- log1p(x) for x >= 0, x <- log(x) for positive normal finite x;
+     * < 1 ulp, bit-identical in every set; x <- 1 / sqrt(x), correctly
+     * rounded twice (the scalar expression's bits). */
     void (*vexp)(double *x, size_t n);
     void (*vlog1p)(double *x, size_t n);
+    void (*vlog)(double *x, size_t n);
+    void (*vrsqrt)(double *x, size_t n);
     /* The small-d path on a block transposed (rows of ld ldt, n a multiple
      * of the widest vector): Out (R x n) = A In (+ bias) with A_rs =
      * coef[r rs + s ss], In S x n; and gP (d x K, ld d) += Ht Zt^T. */

@@ -744,7 +744,7 @@ static ATTR void FN(t_mse)(size_t K, size_t n, size_t nl, double *Zt, size_t ldt
 }
 
 static const nc__kernels FN(kernel_table) = {
-    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(t_gemm), FN(t_rank), FN(t_ce), FN(t_mse), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
+    FN(logits), FN(rank_update), FN(product), FN(columns), FN(vexp), FN(vlog1p), FN(vlog), FN(vrsqrt), FN(t_gemm), FN(t_rank), FN(t_ce), FN(t_mse), FN(t_product), FN(transpose), FN(t_scale), PR_N, W,
 };
 
 #undef SFX

@@ -1,5 +1,6 @@
 /*
- * vmath_tmpl.h - exp and log1p on arrays, vectorised, for the losses.
+ * vmath_tmpl.h - exp, log1p and log on arrays, vectorised, for the losses
+ * and the pair metrics.
  * Included by pass_kernel_tmpl.h once per instruction set, with its macros
  * and these integer ones (64-bit lanes):
  *   VI              integer vector type
@@ -47,15 +48,11 @@ static inline ATTR VT FN(exp_v)(VT x)
     return VMUL(VMUL(y, s), VSET(0x1p-512));
 }
 
-/* log1p(x) for x >= 0 (finite). */
-static inline ATTR VT FN(log1p_v)(VT x)
+/* log(u) + c for u positive normal finite and |c| <= ulp(u) / u: fdlibm's
+ * e_log.c with the correction c of s_log1p.c. */
+static inline ATTR VT FN(log_core)(VT u, VT c)
 {
     const VT one = VSET(1.0);
-    const VT u = VADD(one, x);
-    /* u = 1 + x rounded; c = (1 + x - u) / u to first order. u - 1 is exact
-     * for u < 2 and u - x is exact for u >= 2 (Sterbenz). */
-    const VT num = VSELGE(u, VSET(2.0), VSUB(one, VSUB(u, x)), VSUB(x, VSUB(u, one)));
-    const VT c = VDIV(num, u);
     /* u = 2^k m with m in [sqrt(2)/2, sqrt(2)): adding 0x95f64 to the top of
      * the mantissa carries into the exponent exactly when m >= sqrt(2). */
     const VI bits = VASI(u);
@@ -81,6 +78,21 @@ static inline ATTR VT FN(log1p_v)(VT x)
     return VSUB(VMUL(dk, VSET(6.93147180369123816490e-01)),
                 VSUB(VSUB(hfsq, VADD(VMUL(s, VADD(hfsq, R)), low)), f));
 }
+
+/* log1p(x) for x >= 0 (finite). */
+static inline ATTR VT FN(log1p_v)(VT x)
+{
+    const VT one = VSET(1.0);
+    const VT u = VADD(one, x);
+    /* u = 1 + x rounded; c = (1 + x - u) / u to first order. u - 1 is exact
+     * for u < 2 and u - x is exact for u >= 2 (Sterbenz). */
+    const VT num = VSELGE(u, VSET(2.0), VSUB(one, VSUB(u, x)), VSUB(x, VSUB(u, one)));
+    return FN(log_core)(u, VDIV(num, u));
+}
+
+/* log(x) for positive normal finite x (a subnormal x, 0, a negative x, inf
+ * or NaN give a wrong finite value: callers screen them). */
+static inline ATTR VT FN(log_v)(VT x) { return FN(log_core)(x, VZERO); }
 
 /* In place on x[0..n): the tail goes through one padded vector, so every
  * element sees the same operations. Two vectors per iteration, in one
@@ -118,6 +130,38 @@ static ATTR void FN(vlog1p)(double *x, size_t n)
         double buf[W];
         for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 0.0;
         VST(buf, FN(log1p_v)(VLD(buf)));
+        for (j = 0; i + j < n; j++) x[i + j] = buf[j];
+    }
+}
+
+/* x <- 1 / sqrt(x): both operations correctly rounded, so the bits of the
+ * scalar expression in every set (x <= 0 gives inf or NaN). */
+static ATTR void FN(vrsqrt)(double *x, size_t n)
+{
+    size_t i, j;
+    for (i = 0; i + W <= n; i += W) VST(x + i, VDIV(VSET(1.0), VSQRT(VLD(x + i))));
+    if (i < n) {
+        double buf[W];
+        for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 1.0;
+        VST(buf, VDIV(VSET(1.0), VSQRT(VLD(buf))));
+        for (j = 0; i + j < n; j++) x[i + j] = buf[j];
+    }
+}
+
+/* x <- log(x) for positive normal finite x. */
+static ATTR void FN(vlog)(double *x, size_t n)
+{
+    size_t i, j;
+    for (i = 0; i + 2 * W <= n; i += 2 * W) { /* two at a time, as vexp */
+        const VT a = FN(log_v)(VLD(x + i)), b = FN(log_v)(VLD(x + i + W));
+        VST(x + i, a);
+        VST(x + i + W, b);
+    }
+    for (; i + W <= n; i += W) VST(x + i, FN(log_v)(VLD(x + i)));
+    if (i < n) {
+        double buf[W];
+        for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 1.0;
+        VST(buf, FN(log_v)(VLD(buf)));
         for (j = 0; i + j < n; j++) x[i + j] = buf[j];
     }
 }

@@ -24,12 +24,35 @@
  */
 #include "metrics/metrics.h"
 #include "common/threads.h"
+#include "kernels/kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
+
+/*
+ * The per-pair loops are written to vectorise, and with GCC on x86-64 Linux
+ * they are compiled for AVX-512 and AVX2 as well as the baseline, the copy
+ * chosen when the library is loaded. Every copy performs the same IEEE
+ * operations in the same order (no fused multiply-add: -ffp-contract=off;
+ * each sum's chains are explicit), so the bits do not depend on the copy.
+ * no-trapping-math lets a select of two computed values (x > 0 ? q : 0)
+ * become a vector blend; no-math-errno, a square root an instruction. Both
+ * concern exception flags and errno only, never a value.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define NC_PAIRS_CLONES                                                                     \
+    __attribute__((target_clones("avx512f", "avx2", "default"),                             \
+                   optimize("tree-vectorize", "vect-cost-model=dynamic", "no-math-errno",     \
+                            "no-trapping-math")))
+#define NC_PAIRS_INLINE static inline __attribute__((always_inline))
+#else
+#define NC_PAIRS_CLONES
+#define NC_PAIRS_INLINE static inline
+#endif
 
 typedef struct strip_acc {
     nc__sum etfM, etfW, etfWM, absM, absW;
@@ -39,6 +62,7 @@ typedef struct strip_acc {
 
 typedef struct pairs_job {
     const nc__pairs_in *in;
+    const nc__kernels *kern; /* vlog, vrsqrt */
     size_t nstrips, parts;
     strip_acc *acc; /* nstrips */
     double *scratch; /* parts x 7 tile^2 */
@@ -81,39 +105,130 @@ static void sum_merge(nc__sum *a, const nc__sum *b)
     nc__sum_add(a, b->c);
 }
 
-/* Add w times the sum of x[0..n) (of their squares with square) to acc:
- * the tile's values in the four independent compensated chains of sum.h,
- * at the rate of the additions rather than their latency, then each
- * chain's sum and error term into acc. w is 1 or 2: scaling by 2 is exact. */
-static void add_tile_sum(nc__sum *acc, const double *x, size_t n, int square, double w)
+/* Eight compensated chains (s, c): x[i] is added to chain i % 8 with
+ * nc__sum_add's operations. Eight independent chains keep the additions at
+ * their throughput in every copy. With GCC or Clang the chains are two
+ * 4-lane vectors held in registers (each lane the scalar operations: the
+ * same bits); through arrays the compiler kept them in memory, and every
+ * addition waited for a store. */
+#if defined(__GNUC__)
+typedef double nc__v4d __attribute__((vector_size(32)));
+NC_PAIRS_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t n)
 {
-    nc__sum ch[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
-    int k;
-    nc__sum4_core(ch, x, n, square);
-    for (k = 0; k < 4; k++) {
-        nc__sum_add(acc, w * ch[k].s);
-        nc__sum_add(acc, w * ch[k].c);
+    nc__v4d s0, s1, c0, c1;
+    size_t i, l;
+    memcpy(&s0, s, sizeof s0);
+    memcpy(&s1, s + 4, sizeof s1);
+    memcpy(&c0, c, sizeof c0);
+    memcpy(&c1, c + 4, sizeof c1);
+    for (i = 0; i + 8 <= n; i += 8) {
+        nc__v4d v0, v1, t0, t1, b0, b1;
+        memcpy(&v0, x + i, sizeof v0);
+        memcpy(&v1, x + i + 4, sizeof v1);
+        t0 = s0 + v0;
+        t1 = s1 + v1;
+        b0 = t0 - s0;
+        b1 = t1 - s1;
+        c0 += (s0 - (t0 - b0)) + (v0 - b0);
+        c1 += (s1 - (t1 - b1)) + (v1 - b1);
+        s0 = t0;
+        s1 = t1;
+    }
+    memcpy(s, &s0, sizeof s0);
+    memcpy(s + 4, &s1, sizeof s1);
+    memcpy(c, &c0, sizeof c0);
+    memcpy(c + 4, &c1, sizeof c1);
+    for (l = 0; i + l < n; l++) {
+        const double v = x[i + l], t = s[l] + v, bp = t - s[l];
+        c[l] += (s[l] - (t - bp)) + (v - bp);
+        s[l] = t;
+    }
+}
+#else
+NC_PAIRS_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t n)
+{
+    size_t i, l;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (l = 0; l < 8; l++) {
+            const double v = x[i + l], t = s[l] + v, bp = t - s[l];
+            c[l] += (s[l] - (t - bp)) + (v - bp);
+            s[l] = t;
+        }
+    for (l = 0; i + l < n; l++) {
+        const double v = x[i + l], t = s[l] + v, bp = t - s[l];
+        c[l] += (s[l] - (t - bp)) + (v - bp);
+        s[l] = t;
+    }
+}
+#endif
+
+/* Add the eight chains, times w (1 or 2: exact), to acc in order. */
+NC_PAIRS_INLINE void chains_into(nc__sum *acc, const double s[8], const double c[8], double w)
+{
+    int l;
+    for (l = 0; l < 8; l++) {
+        nc__sum_add(acc, w * s[l]);
+        if (c != NULL) nc__sum_add(acc, w * c[l]);
     }
 }
 
-/* nc__moments_of for a tile's pair values, x overwritten by the
- * deviations from the mean: both sums in four compensated chains. */
-static void tile_moments(double *x, size_t n, nc__moments *out)
+/* Add w times the sum of x[0..n) to acc: compensated chains, for values of
+ * either sign (cancellation). */
+static NC_PAIRS_CLONES void add_tile_sum(nc__sum *acc, const double *x, size_t n, double w)
 {
-    nc__sum ch[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    double c[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    sum8_core(s, c, x, n);
+    chains_into(acc, s, c, w);
+}
+
+/*
+ * Sums of terms >= 0 need no compensation: a chain of m of them has a
+ * relative error below (m - 1) u (u = 2^-53), and a chain here holds at most
+ * NC_PAIRS_CHUNK / 8 terms (a 256-column tile's 32: 3.5e-15). So the
+ * squares and absolute values below are plain sums in eight chains, each
+ * chain then added to the compensated total.
+ */
+
+/* Add w times the sum of (x[i] - shift)^2 over x[0..n) to acc. */
+static NC_PAIRS_CLONES void add_square_sum(nc__sum *acc, const double *x, size_t n, double shift,
+                                           double w)
+{
+    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    size_t i, l;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (l = 0; l < 8; l++) s[l] += (x[i + l] - shift) * (x[i + l] - shift);
+    for (l = 0; i + l < n; l++) s[l] += (x[i + l] - shift) * (x[i + l] - shift);
+    chains_into(acc, s, NULL, w);
+}
+
+/* Add the sum of |x[i] + shift| over x[0..n) to acc. */
+static NC_PAIRS_CLONES void add_abs_sum(nc__sum *acc, const double *x, size_t n, double shift)
+{
+    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    size_t i, l;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (l = 0; l < 8; l++) s[l] += fabs(x[i + l] + shift);
+    for (l = 0; i + l < n; l++) s[l] += fabs(x[i + l] + shift);
+    chains_into(acc, s, NULL, 1.0);
+}
+
+/* nc__moments_of for a chunk's pair values: the mean from a compensated
+ * sum, then the sum of squared deviations from it. */
+static void chunk_moments(const double *x, size_t n, nc__moments *out)
+{
+    nc__sum t = {0.0, 0.0};
     double mean;
-    size_t i;
     out->n = (double)n;
     out->mean = 0.0;
     out->m2 = 0.0;
     if (n == 0) return;
-    nc__sum4_core(ch, x, n, 0);
-    mean = nc__sum4_value(ch) / (double)n;
-    for (i = 0; i < n; i++) x[i] -= mean;
-    memset(ch, 0, sizeof ch);
-    nc__sum4_core(ch, x, n, 1);
+    add_tile_sum(&t, x, n, 1.0);
+    mean = nc__sum_value(&t) / (double)n;
+    t.s = t.c = 0.0;
+    add_square_sum(&t, x, n, mean, 1.0);
     out->mean = mean;
-    out->m2 = nc__sum4_value(ch);
+    out->m2 = nc__sum_value(&t);
 }
 
 /* Squared distance of the unit vectors of columns a and b (norms na, nb). */
@@ -150,8 +265,9 @@ static void tile_gram(const double *A, const double *B, size_t d, size_t i0, siz
 /* Add sum (C/gn - T)^2 over a tile, every entry with weight w (1 or 2),
  * the diagonal of T where the global row equals the global column; dev is
  * scratch for the tile's deviations. */
-static void etf_tile(const nc__pairs_in *in, const double *C, size_t i0, size_t ni, size_t j0,
-                     size_t nj, double gn, double w, nc__sum *acc, double *dev)
+static NC_PAIRS_CLONES void etf_tile(const nc__pairs_in *in, const double *C, size_t i0,
+                                     size_t ni, size_t j0, size_t nj, double gn, double w,
+                                     nc__sum *acc, double *dev)
 {
     size_t a, b;
     for (b = 0; b < nj; b++)
@@ -160,7 +276,148 @@ static void etf_tile(const nc__pairs_in *in, const double *C, size_t i0, size_t 
     for (b = 0; b < nj; b++)
         if (j0 + b >= i0 && j0 + b < i0 + ni)
             dev[(j0 + b - i0) + b * ni] = C[(j0 + b - i0) + b * ni] / gn - in->etf_diag;
-    add_tile_sum(acc, dev, ni * nj, 1, w);
+    add_square_sum(acc, dev, ni * nj, 0.0, w);
+}
+
+/* The number of pairs j < k of tile (i0.., j0..): in column b, the first
+ * na(b) rows. */
+static size_t column_pairs(size_t i0, size_t ni, size_t k)
+{
+    return k <= i0 ? 0 : (k - i0 < ni ? k - i0 : ni);
+}
+
+/*
+ * The values of the pairs j < k of a tile of the centred means, from their
+ * Gram tile G, column by column: CDNV (V_j + V_k) / (2 ||m_j - m_k||^2)
+ * into bd; with cols_ok, the cosines into bc, the log kernel
+ * -log ||u_j - u_k|| into bl and the Riesz kernel 1 / ||u_j - u_k|| into br
+ * (u the unit vectors). r2 is scratch for ||u_j - u_k||^2. A coincident
+ * pair gives 0 and sets zero_mu (means) or zero_u (unit vectors). Returns
+ * the number of pairs.
+ */
+static NC_PAIRS_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kernels *kern,
+                                          const double *G,
+                                          size_t i0, size_t ni, size_t j0, size_t nj, double *bd,
+                                          double *bc, double *bl, double *br, double *r2,
+                                          strip_acc *acc)
+{
+    const size_t d = in->d;
+    const double *nrm = in->nrmM + i0, *V = in->V + i0;
+    size_t np = 0, b, a;
+    int zero_mu = 0, zero_u = 0, tiny = 0;
+    for (b = 0; b < nj; b++) {
+        const size_t k = j0 + b, na = column_pairs(i0, ni, k);
+        const double *g = G + b * ni;
+        const double nk = in->nrmM[k], nk2 = nk * nk, Vk = in->V[k];
+        double *od = bd + np, *oc = bc + np, *or2 = r2 + np;
+        int redo = 0;
+        /* The distances from the Gram; where they lose relative precision
+         * (see the top of the file), directly from the vectors. */
+        for (a = 0; a < na; a++) {
+            const double nj2 = nrm[a] * nrm[a], dist2 = nj2 + nk2 - 2.0 * g[a];
+            od[a] = dist2;
+            redo |= !(dist2 >= 0.01 * (nj2 + nk2));
+        }
+        if (in->cols_ok)
+            for (a = 0; a < na; a++) {
+                const double c = g[a] / (nrm[a] * nk), u2 = 2.0 - 2.0 * c;
+                oc[a] = c;
+                or2[a] = u2;
+                redo |= !(u2 >= 0.02);
+            }
+        if (redo)
+            for (a = 0; a < na; a++) {
+                const double *mj = in->mbar + (i0 + a) * d, *mk = in->mbar + k * d;
+                const double nj2 = nrm[a] * nrm[a];
+                if (!(od[a] >= 0.01 * (nj2 + nk2))) od[a] = dist2_direct(mj, mk, d);
+                if (in->cols_ok && !(or2[a] >= 0.02)) or2[a] = unit_dist2(mj, mk, nrm[a], nk, d);
+            }
+        /* Every value is computed, then selected: a conditional division
+         * would keep the loop from vectorising (it could trap). */
+        for (a = 0; a < na; a++) {
+            const double dist2 = od[a], q = (V[a] + Vk) / (2.0 * dist2);
+            zero_mu |= !(dist2 > 0.0);
+            od[a] = dist2 > 0.0 ? q : 0.0;
+        }
+        np += na;
+    }
+    if (in->cols_ok) {
+        /* vlog needs positive normal values: 1 stands in for the others,
+         * and a subnormal distance (rare) takes libm's log below. */
+        for (a = 0; a < np; a++) {
+            const double u2 = r2[a];
+            zero_u |= !(u2 > 0.0);
+            tiny |= (u2 > 0.0) & (u2 < DBL_MIN);
+            bl[a] = u2 >= DBL_MIN ? u2 : 1.0;
+        }
+        memcpy(br, r2, np * sizeof(double));
+        kern->vrsqrt(br, np);
+        for (a = 0; a < np; a++) {
+            const double q = br[a];
+            br[a] = r2[a] > 0.0 ? q : 0.0;
+        }
+        kern->vlog(bl, np);
+        if (tiny)
+            for (a = 0; a < np; a++)
+                if (r2[a] > 0.0 && r2[a] < DBL_MIN) bl[a] = log(r2[a]);
+        for (a = 0; a < np; a++) {
+            const double e = -0.5 * bl[a];
+            bl[a] = r2[a] > 0.0 ? e : 0.0;
+        }
+    }
+    acc->zero_mu |= zero_mu;
+    acc->zero_u |= zero_u;
+    return np;
+}
+
+/* The cosines of the rows of W of the pairs j < k of a tile, from their
+ * Gram tile G, into bw; returns their count. */
+static NC_PAIRS_CLONES size_t w_cosines(const nc__pairs_in *in, const double *G, size_t i0,
+                                         size_t ni, size_t j0, size_t nj, double *bw)
+{
+    const double *nrm = in->nrmW + i0;
+    size_t np = 0, b, a;
+    for (b = 0; b < nj; b++) {
+        const size_t k = j0 + b, na = column_pairs(i0, ni, k);
+        const double *g = G + b * ni, nk = in->nrmW[k];
+        double *o = bw + np;
+        for (a = 0; a < na; a++) o[a] = g[a] / (nrm[a] * nk);
+        np += na;
+    }
+    return np;
+}
+
+/* The columns of a tile of `rows` rows handled at once by the per-pair
+ * loops: about NC_PAIRS_CHUNK entries, so that a chunk's pair values (up to
+ * six arrays) stay in L2 between the loops that make and sum them; a whole
+ * 256 x 256 tile's would not (3 MB), and the loops would run at the speed
+ * of L3. Fixed by the tile's shape only, so the thread count changes
+ * nothing. */
+#define NC_PAIRS_CHUNK 2048
+static size_t chunk_columns(size_t rows)
+{
+    return rows >= NC_PAIRS_CHUNK ? 1 : NC_PAIRS_CHUNK / rows;
+}
+
+/* Add the ETF distance terms of tile C (ni x nj, rows from i0, columns
+ * from j0) chunk by chunk. */
+static void etf_chunks(const nc__pairs_in *in, const double *C, size_t i0, size_t ni, size_t j0,
+                       size_t nj, double gn, double w, nc__sum *acc, double *dev)
+{
+    const size_t cb = chunk_columns(ni);
+    size_t b0;
+    for (b0 = 0; b0 < nj; b0 += cb) {
+        const size_t nb = nj - b0 < cb ? nj - b0 : cb;
+        etf_tile(in, C + b0 * ni, i0, ni, j0 + b0, nb, gn, w, acc, dev);
+    }
+}
+
+/* Merge the moments of x[0..n) into m. */
+static void add_moments(nc__moments *m, const double *x, size_t n)
+{
+    nc__moments mo;
+    chunk_moments(x, n, &mo);
+    nc__moments_merge(m, &mo);
 }
 
 static void do_strip(const pairs_job *job, size_t TJ, double *scr)
@@ -177,87 +434,44 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
     memset(acc, 0, sizeof *acc);
     for (TI = 0; TI <= TJ; TI++) {
         const size_t i0 = TI * tile, ni = K - i0 < tile ? K - i0 : tile;
+        const size_t cb = chunk_columns(ni);
         const double w = TI == TJ ? 1.0 : 2.0;
-        size_t a, b;
+        size_t b0;
         if (in->means_ok) {
-            size_t np = 0;
-            nc__moments mo;
             tile_gram(in->mbar, in->mbar, d, i0, ni, j0, nj, Gm);
-            if (in->want_etf_means) etf_tile(in, Gm, i0, ni, j0, nj, in->gnM, w, &acc->etfM, bd);
-            for (b = 0; b < nj; b++) {
-                const size_t k = j0 + b;
-                for (a = 0; a < ni && i0 + a < k; a++) {
-                    const size_t j = i0 + a;
-                    const double g = Gm[a + b * ni];
-                    const double nj2 = in->nrmM[j] * in->nrmM[j], nk2 = in->nrmM[k] * in->nrmM[k];
-                    double dist2 = nj2 + nk2 - 2.0 * g;
-                    if (!(dist2 >= 0.01 * (nj2 + nk2)))
-                        dist2 = dist2_direct(in->mbar + j * d, in->mbar + k * d, d);
-                    if (!(dist2 > 0.0)) {
-                        acc->zero_mu = 1;
-                        bd[np] = 0.0;
-                    } else {
-                        bd[np] = (in->V[j] + in->V[k]) / (2.0 * dist2);
-                    }
-                    if (in->cols_ok) {
-                        const double c = g / (in->nrmM[j] * in->nrmM[k]);
-                        double r2 = 2.0 - 2.0 * c;
-                        bc[np] = c;
-                        if (!(r2 >= 0.02))
-                            r2 = unit_dist2(in->mbar + j * d, in->mbar + k * d, in->nrmM[j],
-                                            in->nrmM[k], d);
-                        if (!(r2 > 0.0)) {
-                            acc->zero_u = 1;
-                            bl[np] = br[np] = 0.0;
-                        } else {
-                            bl[np] = -0.5 * log(r2);
-                            br[np] = 1.0 / sqrt(r2);
-                        }
-                    }
-                    np++;
+            if (in->want_etf_means)
+                etf_chunks(in, Gm, i0, ni, j0, nj, in->gnM, w, &acc->etfM, bd);
+            for (b0 = 0; b0 < nj; b0 += cb) {
+                const size_t nb = nj - b0 < cb ? nj - b0 : cb;
+                const size_t np = mean_pairs(in, job->kern, Gm + b0 * ni, i0, ni, j0 + b0, nb, bd,
+                                             bc, bl, br, Gx, acc);
+                add_moments(&acc->cdnv, bd, np);
+                if (in->cols_ok) {
+                    add_abs_sum(&acc->absM, bc, np, in->shift);
+                    add_moments(&acc->cosM, bc, np);
+                    add_moments(&acc->logE, bl, np);
+                    add_moments(&acc->riesz, br, np);
                 }
-            }
-            tile_moments(bd, np, &mo);
-            nc__moments_merge(&acc->cdnv, &mo);
-            if (in->cols_ok) {
-                size_t p;
-                for (p = 0; p < np; p++) bd[p] = fabs(bc[p] + in->shift);
-                add_tile_sum(&acc->absM, bd, np, 0, 1.0);
-                tile_moments(bc, np, &mo);
-                nc__moments_merge(&acc->cosM, &mo);
-                tile_moments(bl, np, &mo);
-                nc__moments_merge(&acc->logE, &mo);
-                tile_moments(br, np, &mo);
-                nc__moments_merge(&acc->riesz, &mo);
             }
         }
         if (in->Wp != NULL && in->w_ok) {
             if (in->want_etf_wm && in->means_ok) {
                 tile_gram(in->Wp, in->mbar, d, i0, ni, j0, nj, Gx);
-                etf_tile(in, Gx, i0, ni, j0, nj, in->gnWM, 1.0, &acc->etfWM, bd);
+                etf_chunks(in, Gx, i0, ni, j0, nj, in->gnWM, 1.0, &acc->etfWM, bd);
                 if (TI != TJ) {
                     tile_gram(in->Wp, in->mbar, d, j0, nj, i0, ni, Gx);
-                    etf_tile(in, Gx, j0, nj, i0, ni, in->gnWM, 1.0, &acc->etfWM, bd);
+                    etf_chunks(in, Gx, j0, nj, i0, ni, in->gnWM, 1.0, &acc->etfWM, bd);
                 }
             }
             tile_gram(in->Wp, in->Wp, d, i0, ni, j0, nj, Gw);
-            if (in->want_etf_w) etf_tile(in, Gw, i0, ni, j0, nj, in->gnW, w, &acc->etfW, bd);
-            if (in->rows_ok) {
-                size_t np = 0;
-                nc__moments mo;
-                for (b = 0; b < nj; b++) {
-                    const size_t k = j0 + b;
-                    for (a = 0; a < ni && i0 + a < k; a++) {
-                        const size_t j = i0 + a;
-                        const double c = Gw[a + b * ni] / (in->nrmW[j] * in->nrmW[k]);
-                        bw[np++] = c;
-                    }
+            if (in->want_etf_w) etf_chunks(in, Gw, i0, ni, j0, nj, in->gnW, w, &acc->etfW, bd);
+            if (in->rows_ok)
+                for (b0 = 0; b0 < nj; b0 += cb) {
+                    const size_t nb = nj - b0 < cb ? nj - b0 : cb;
+                    const size_t np = w_cosines(in, Gw + b0 * ni, i0, ni, j0 + b0, nb, bw);
+                    add_abs_sum(&acc->absW, bw, np, in->shift);
+                    add_moments(&acc->cosW, bw, np);
                 }
-                for (a = 0; a < np; a++) bd[a] = fabs(bw[a] + in->shift);
-                add_tile_sum(&acc->absW, bd, np, 0, 1.0);
-                tile_moments(bw, np, &mo);
-                nc__moments_merge(&acc->cosW, &mo);
-            }
         }
     }
 }
@@ -280,6 +494,7 @@ nc_status nc__pairs_run(const nc__pairs_in *in, nc__pool *pool, size_t threads,
     const size_t tt = in->tile * in->tile;
     memset(out, 0, sizeof *out);
     job.in = in;
+    job.kern = nc__kernels_get(nc__isa_detect());
     job.nstrips = (in->K + in->tile - 1) / in->tile;
     job.parts = threads >= 1 ? threads : 1;
     if (job.parts > job.nstrips) job.parts = job.nstrips;
