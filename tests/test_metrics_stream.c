@@ -1083,6 +1083,45 @@ static void test_refusals(void)
     free_data(E);
 }
 
+/*
+ * The batch check at every position: a NaN, +Inf or -Inf anywhere in the d
+ * features of any sample (d = 13: whole vectors of four and a tail, split
+ * between two threads) is refused in double and in float, while the same
+ * values in the padding past d (ldh > d) are not features and pass.
+ */
+static void test_check_positions(void)
+{
+    enum { DD = 13, KK = 3, NN = 3, LD = DD + 3 };
+    const double bad_values[3] = {NAN, INFINITY, -INFINITY};
+    double Hd[NN * LD];
+    float Hf[NN * LD];
+    int32_t y[NN] = {0, 1, 2};
+    size_t threads, pos, v, i, wrong = 0;
+    for (threads = 1; threads <= 2; threads++) {
+        nc_stream *s = NULL;
+        nc_test_true(nc_stream_create(&s, DD, KK) == NC_SUCCESS, "create d = 13");
+        nc_test_true(nc_stream_set_threads(s, threads) == NC_SUCCESS, "threads");
+        for (pos = 0; pos < NN * LD; pos++)
+            for (v = 0; v < 3; v++) {
+                const int feature = pos % LD < DD;
+                const nc_status want = feature ? NC_ERR_NON_FINITE : NC_SUCCESS;
+                for (i = 0; i < NN * LD; i++) {
+                    Hd[i] = (double)(i % 7) - 3.5;
+                    Hf[i] = (float)Hd[i];
+                }
+                Hd[pos] = bad_values[v];
+                Hf[pos] = (float)bad_values[v];
+                if (nc_stream_add(s, NN, Hd, LD, y) != want) wrong++;
+                if (nc_stream_add_float(s, NN, Hf, LD, y) != want) wrong++;
+            }
+        /* the padding cases added 2 x 3 batches per padded position */
+        nc_test_int((long)nc_stream_num_samples(s), (long)(2 * 3 * NN * (NN * (LD - DD))),
+                    "only the batches with non-finite values in the padding were added");
+        nc_stream_destroy(s);
+    }
+    nc_test_int((long)wrong, 0, "a non-finite feature at every position refused, padding ignored");
+}
+
 int main(void)
 {
     test_vs_memory();
@@ -1090,6 +1129,7 @@ int main(void)
     test_magnitudes();
     test_replicated();
     test_errors();
+    test_check_positions();
     test_degenerate();
     if (nc_test_make_temp_dir(dir, sizeof dir, "nc_test_metrics_stream") != 0) return 1;
     test_file_shards();

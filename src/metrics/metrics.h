@@ -134,10 +134,13 @@ typedef struct nc__stream_part {
     size_t *cmis, *ccor; /* K each */
 } nc__stream_part;
 
-/* Width of the column strips of the pass-2 scatter (and of the column
- * chunks of its projection): fixed, so that every entry comes from the same
+/* Width of the column chunks of the pass-2 projection, and side of the
+ * blocks of its scatter: fixed, so that every entry comes from the same
  * BLAS call whatever the number of threads. */
 #define NC_STREAM_STRIP 64
+#define NC_STREAM_TILE 256
+/* The most threads a stream runs (nc_stream_set_threads). */
+#define NC_STREAM_MAX_THREADS 1024
 
 struct nc_stream {
     size_t d, K, q, block;

@@ -10,12 +10,15 @@
  * then merged in increasing J. Nothing depends on which thread computed a
  * strip, so the results are the same for every thread count.
  *
- * Each tile is one DGEMM of the scaled centred means (and of W). Sums of
- * squares (the ETF distances) are compensated (Neumaier) sums; the mean and
- * variance of a set of pair values (cosines, kernel energies, CDNV) are
- * computed per tile in two passes and merged with Chan's update, which is
- * exact for constant values (an exact frame gives a spread of 0, not the
- * rounding of a difference of sums).
+ * Each tile is one DGEMM of the scaled centred means (and of W), its pair
+ * values then handled in chunks of about NC_PAIRS_CHUNK entries (they stay
+ * in L2). Sums of squares and of absolute values (the ETF distances, the
+ * interference spread) are plain sums in eight chains per chunk, each chain
+ * added to a compensated (Neumaier) total; sums of either sign are
+ * compensated in every chain. The mean and variance of a set of pair values
+ * (cosines, kernel energies, CDNV) are computed per chunk in two passes and
+ * merged with Chan's update, which is exact for constant values (an exact
+ * frame gives a spread of 0, not the rounding of a difference of sums).
  *
  * Distances from the Gram: ||u_j - u_k||^2 = 2 - 2 cos and ||m_j - m_k||^2
  * = ||m_j||^2 + ||m_k||^2 - 2 m_j.m_k lose relative precision when the two
@@ -23,6 +26,7 @@
  * distance is computed directly from the vectors instead.
  */
 #include "metrics/metrics.h"
+#include "common/simd.h"
 #include "common/threads.h"
 #include "kernels/kernels.h"
 
@@ -33,27 +37,7 @@
 
 #include <cblas.h>
 
-/*
- * The per-pair loops are written to vectorise, and with GCC on x86-64 Linux
- * they are compiled for AVX-512 and AVX2 as well as the baseline, the copy
- * chosen when the library is loaded. Every copy performs the same IEEE
- * operations in the same order (no fused multiply-add: -ffp-contract=off;
- * each sum's chains are explicit), so the bits do not depend on the copy.
- * no-trapping-math lets a select of two computed values (x > 0 ? q : 0)
- * become a vector blend; no-math-errno, a square root an instruction. Both
- * concern exception flags and errno only, never a value.
- */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define NC_PAIRS_CLONES                                                                     \
-    __attribute__((target_clones("avx512f", "avx2", "default"),                             \
-                   optimize("tree-vectorize", "vect-cost-model=dynamic", "no-math-errno",     \
-                            "no-trapping-math")))
-#define NC_PAIRS_INLINE static inline __attribute__((always_inline))
-#else
-#define NC_PAIRS_CLONES
-#define NC_PAIRS_INLINE static inline
-#endif
-
+/* The per-pair loops are NC_CLONES functions (common/simd.h). */
 typedef struct strip_acc {
     nc__sum etfM, etfW, etfWM, absM, absW;
     nc__moments cosM, cosW, logE, riesz, cdnv;
@@ -111,9 +95,8 @@ static void sum_merge(nc__sum *a, const nc__sum *b)
  * 4-lane vectors held in registers (each lane the scalar operations: the
  * same bits); through arrays the compiler kept them in memory, and every
  * addition waited for a store. */
-#if defined(__GNUC__)
-typedef double nc__v4d __attribute__((vector_size(32)));
-NC_PAIRS_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t n)
+#if NC_VEC4
+NC_FORCE_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t n)
 {
     nc__v4d s0, s1, c0, c1;
     size_t i, l;
@@ -145,7 +128,7 @@ NC_PAIRS_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t
     }
 }
 #else
-NC_PAIRS_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t n)
+NC_FORCE_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t n)
 {
     size_t i, l;
     for (i = 0; i + 8 <= n; i += 8)
@@ -163,7 +146,7 @@ NC_PAIRS_INLINE void sum8_core(double s[8], double c[8], const double *x, size_t
 #endif
 
 /* Add the eight chains, times w (1 or 2: exact), to acc in order. */
-NC_PAIRS_INLINE void chains_into(nc__sum *acc, const double s[8], const double c[8], double w)
+NC_FORCE_INLINE void chains_into(nc__sum *acc, const double s[8], const double c[8], double w)
 {
     int l;
     for (l = 0; l < 8; l++) {
@@ -174,7 +157,7 @@ NC_PAIRS_INLINE void chains_into(nc__sum *acc, const double s[8], const double c
 
 /* Add w times the sum of x[0..n) to acc: compensated chains, for values of
  * either sign (cancellation). */
-static NC_PAIRS_CLONES void add_tile_sum(nc__sum *acc, const double *x, size_t n, double w)
+static NC_CLONES void add_tile_sum(nc__sum *acc, const double *x, size_t n, double w)
 {
     double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     double c[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
@@ -191,7 +174,7 @@ static NC_PAIRS_CLONES void add_tile_sum(nc__sum *acc, const double *x, size_t n
  */
 
 /* Add w times the sum of (x[i] - shift)^2 over x[0..n) to acc. */
-static NC_PAIRS_CLONES void add_square_sum(nc__sum *acc, const double *x, size_t n, double shift,
+static NC_CLONES void add_square_sum(nc__sum *acc, const double *x, size_t n, double shift,
                                            double w)
 {
     double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
@@ -203,7 +186,7 @@ static NC_PAIRS_CLONES void add_square_sum(nc__sum *acc, const double *x, size_t
 }
 
 /* Add the sum of |x[i] + shift| over x[0..n) to acc. */
-static NC_PAIRS_CLONES void add_abs_sum(nc__sum *acc, const double *x, size_t n, double shift)
+static NC_CLONES void add_abs_sum(nc__sum *acc, const double *x, size_t n, double shift)
 {
     double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     size_t i, l;
@@ -265,7 +248,7 @@ static void tile_gram(const double *A, const double *B, size_t d, size_t i0, siz
 /* Add sum (C/gn - T)^2 over a tile, every entry with weight w (1 or 2),
  * the diagonal of T where the global row equals the global column; dev is
  * scratch for the tile's deviations. */
-static NC_PAIRS_CLONES void etf_tile(const nc__pairs_in *in, const double *C, size_t i0,
+static NC_CLONES void etf_tile(const nc__pairs_in *in, const double *C, size_t i0,
                                      size_t ni, size_t j0, size_t nj, double gn, double w,
                                      nc__sum *acc, double *dev)
 {
@@ -295,7 +278,7 @@ static size_t column_pairs(size_t i0, size_t ni, size_t k)
  * pair gives 0 and sets zero_mu (means) or zero_u (unit vectors). Returns
  * the number of pairs.
  */
-static NC_PAIRS_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kernels *kern,
+static NC_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kernels *kern,
                                           const double *G,
                                           size_t i0, size_t ni, size_t j0, size_t nj, double *bd,
                                           double *bc, double *bl, double *br, double *r2,
@@ -372,7 +355,7 @@ static NC_PAIRS_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kerne
 
 /* The cosines of the rows of W of the pairs j < k of a tile, from their
  * Gram tile G, into bw; returns their count. */
-static NC_PAIRS_CLONES size_t w_cosines(const nc__pairs_in *in, const double *G, size_t i0,
+static NC_CLONES size_t w_cosines(const nc__pairs_in *in, const double *G, size_t i0,
                                          size_t ni, size_t j0, size_t nj, double *bw)
 {
     const double *nrm = in->nrmW + i0;

@@ -43,6 +43,7 @@
  *    by one process and loaded by another merges exactly as the original.
  */
 #include "metrics/metrics.h"
+#include "common/simd.h"
 
 #include <float.h>
 #include <limits.h>
@@ -55,6 +56,11 @@
 
 /* Same column-block target as metrics.c: about 256 KB per d x B block. */
 #define NC_STREAM_BLOCK_DOUBLES 32768
+/* Pass 2's blocks with the d x d scatter: 2048 samples (the compensated
+ * add of a block costs d^2 / 2 beside the product's d^2 x 2048 / 2
+ * multiply-adds), at most about 16 MB of residuals when d is large. */
+#define NC_STREAM_SBLOCK_COLUMNS 2048
+#define NC_STREAM_SBLOCK_DOUBLES 2097152
 
 
 /* Point the arrays of s into s->mem and s->smem. */
@@ -133,9 +139,14 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
     if (s->block < 1) s->block = 1;
     /* The d x d scatter is added to its compensated sum once per block:
-     * blocks of about 4 MB keep that cost small beside the DSYRK. */
+     * blocks of NC_STREAM_SBLOCK_COLUMNS keep that cost small beside the
+     * products, and the scratch bounded when d is large. */
     s->sblock = s->block;
-    if (s->raw_scatter && s->sblock < 524288 / d) s->sblock = 524288 / d;
+    if (s->raw_scatter) {
+        size_t sb = NC_STREAM_SBLOCK_DOUBLES / d;
+        if (sb > NC_STREAM_SBLOCK_COLUMNS) sb = NC_STREAM_SBLOCK_COLUMNS;
+        if (s->sblock < sb) s->sblock = sb;
+    }
     info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, &dummy,
                                (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
     if (info != 0 || wq > (double)INT_MAX) {
@@ -342,15 +353,6 @@ static void stream_range(size_t d, size_t parts, size_t part, size_t *t0, size_t
     *t1 = *t0 + w < d ? *t0 + w : d;
 }
 
-/* The part that computes strip J of nstrips: strips dealt in a snake
- * order (0, 1, .., P-1, P-1, .., 0, ...), which balances their growing
- * sizes. Which part computes a strip does not change its value. */
-static size_t strip_owner(size_t J, size_t parts)
-{
-    const size_t r = J / parts, pos = J % parts;
-    return r % 2 == 0 ? pos : parts - 1 - pos;
-}
-
 typedef struct scatter_job {
     nc_stream *s;
     size_t nb;
@@ -372,35 +374,65 @@ static void project_part(void *ctx, size_t part)
     }
 }
 
-/* The strips of the upper triangle of M M^T (M = the residuals, d x nb, or
- * their projections, q x nb) of part `part`, each one DGEMM into Sb and then
- * added to the compensated sum, entry by entry. */
+/*
+ * The upper triangle of M M^T (M = the residuals, d x nb, or their
+ * projections, q x nb) in square blocks of NC_STREAM_TILE: block (BI, BJ),
+ * BI <= BJ, numbered BJ (BJ + 1) / 2 + BI, is one BLAS call (DSYRK on the
+ * diagonal, DGEMM elsewhere) into Sb, then added to the compensated sum
+ * entry by entry. A block's value comes from the same call whatever the
+ * thread count; which part computes it (scatter_owner) only balances the
+ * work. Blocks rather than narrow strips: each call repacks its operands,
+ * and 64-column strips spent a third of the multiply-adds' time doing so.
+ */
+static size_t scatter_owner(size_t q, size_t parts, size_t block)
+{
+    /* Greedy by index: each block to the part with the least work so far
+     * (a diagonal block is half a full one), the lowest part on ties. */
+    size_t load[NC_STREAM_MAX_THREADS] = {0};
+    const size_t nt = (q + NC_STREAM_TILE - 1) / NC_STREAM_TILE;
+    size_t BI, BJ, b = 0, p, best = 0;
+    for (BJ = 0; BJ < nt; BJ++)
+        for (BI = 0; BI <= BJ; BI++, b++) {
+            best = 0;
+            for (p = 1; p < parts; p++)
+                if (load[p] < load[best]) best = p;
+            if (b == block) return best;
+            load[best] += BI == BJ ? 1 : 2;
+        }
+    return best;
+}
+
 static void strips_part(void *ctx, size_t part)
 {
     const scatter_job *j = (const scatter_job *)ctx;
     nc_stream *s = j->s;
-    const size_t q = s->q, nstrips = (q + NC_STREAM_STRIP - 1) / NC_STREAM_STRIP;
+    const size_t q = s->q, T = NC_STREAM_TILE, nt = (q + T - 1) / T;
     const double *M = s->raw_scatter ? s->tmpX : s->P;
-    size_t J, a, b;
-    for (J = 0; J < nstrips; J++) {
-        size_t j0, j1;
-        if (strip_owner(J, s->threads) != part) continue;
-        j0 = J * NC_STREAM_STRIP;
-        j1 = q - j0 < NC_STREAM_STRIP ? q : j0 + NC_STREAM_STRIP;
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)j1, (int)(j1 - j0), (int)j->nb,
-                    1.0, M, (int)q, M + j0, (int)q, 0.0, s->Sb + j0 * q, (int)q);
-        for (b = j0; b < j1; b++)
-            for (a = 0; a <= b; a++) {
-                const size_t i = a + b * q;
-                nc__sum acc;
-                acc.s = s->Ss[i];
-                acc.c = s->Sc[i];
-                nc__sum_add(&acc, s->Sb[i]);
-                s->Ss[i] = acc.s;
-                s->Sc[i] = acc.c;
-                s->Sv[i] = acc.s + acc.c;
-            }
-    }
+    size_t BI, BJ, b = 0, a, c;
+    for (BJ = 0; BJ < nt; BJ++)
+        for (BI = 0; BI <= BJ; BI++, b++) {
+            const size_t i0 = BI * T, j0 = BJ * T;
+            const size_t ni = q - i0 < T ? q - i0 : T, nj = q - j0 < T ? q - j0 : T;
+            double *C = s->Sb + i0 + j0 * q;
+            if (scatter_owner(q, s->threads, b) != part) continue;
+            if (BI == BJ)
+                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ni, (int)j->nb, 1.0,
+                            M + i0, (int)q, 0.0, C, (int)q);
+            else
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj,
+                            (int)j->nb, 1.0, M + i0, (int)q, M + j0, (int)q, 0.0, C, (int)q);
+            for (c = j0; c < j0 + nj; c++)
+                for (a = i0; a < i0 + ni && a <= c; a++) {
+                    const size_t e = a + c * q;
+                    nc__sum acc;
+                    acc.s = s->Ss[e];
+                    acc.c = s->Sc[e];
+                    nc__sum_add(&acc, s->Sb[e]);
+                    s->Ss[e] = acc.s;
+                    s->Sc[e] = acc.c;
+                    s->Sv[e] = acc.s + acc.c;
+                }
+        }
 }
 
 /* Add the scatter of the nb residual columns in s->tmpX: the d x d scatter
@@ -448,19 +480,27 @@ static void parts_merge(nc_stream *s)
  * (NC_STREAM_TYPE): a float column is widened as it is read, into the block
  * buffers pass 2 uses anyway; no copy of a batch is made.
  */
-static int finite_f64(double x) { return nc__is_finite(x); }
-static int finite_f32(float x) { return nc__is_finite((double)x); }
 
+/* NC_ST_LOAD4(v, p): four features at p widened to an nc__v4d. */
 #define NC_STREAM_TYPE double
 #define NC_STREAM_SUFFIX f64
+#define NC_ST_LOAD4(v, p) memcpy(&(v), (p), sizeof(v))
 #include "metrics/stream_tmpl.h"
 #undef NC_STREAM_TYPE
 #undef NC_STREAM_SUFFIX
+#undef NC_ST_LOAD4
 #define NC_STREAM_TYPE float
 #define NC_STREAM_SUFFIX f32
+#define NC_ST_LOAD4(v, p)                                                                    \
+    do {                                                                                     \
+        nc__v4f f4_;                                                                         \
+        memcpy(&f4_, (p), sizeof f4_);                                                       \
+        (v) = __builtin_convertvector(f4_, nc__v4d);                                         \
+    } while (0)
 #include "metrics/stream_tmpl.h"
 #undef NC_STREAM_TYPE
 #undef NC_STREAM_SUFFIX
+#undef NC_ST_LOAD4
 
 NC_API nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh,
                                const int32_t *labels)
@@ -662,7 +702,7 @@ NC_API nc_status nc_stream_set_threads(nc_stream *stream, size_t threads)
     nc_status st;
     if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
     stream->msg[0] = '\0';
-    if (threads < 1 || threads > 1024)
+    if (threads < 1 || threads > NC_STREAM_MAX_THREADS)
         return nc__fail(stream->msg, NC_ERR_INVALID_VALUE, "threads must be in [1, 1024] (got "
                         "%lu)", (unsigned long)threads);
     if (threads == stream->threads) return NC_SUCCESS;
