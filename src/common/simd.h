@@ -38,7 +38,6 @@
 #define NC_FORCE_INLINE static inline __attribute__((always_inline))
 #define NC_VEC4 1
 typedef double nc__v4d __attribute__((vector_size(32)));
-typedef long long nc__v4l __attribute__((vector_size(32)));
 typedef float nc__v4f __attribute__((vector_size(16)));
 #else
 #define NC_FORCE_INLINE static inline

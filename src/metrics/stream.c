@@ -374,6 +374,15 @@ static void project_part(void *ctx, size_t part)
     }
 }
 
+/* Panel P of a pass-2 block of nb residuals for the d x d scatter: its
+ * rows P T .. P T + w - 1 (w = T, or what is left of d), w x nb, column j
+ * at j w. Each block product then reads two contiguous panels rather than
+ * strided rows of a d x nb array. */
+static double *stream_panel(const nc_stream *s, size_t P, size_t nb)
+{
+    return s->tmpX + P * NC_STREAM_TILE * nb;
+}
+
 /*
  * The upper triangle of M M^T (M = the residuals, d x nb, or their
  * projections, q x nb) in square blocks of NC_STREAM_TILE: block (BI, BJ),
@@ -402,36 +411,47 @@ static size_t scatter_owner(size_t q, size_t parts, size_t block)
     return best;
 }
 
+/* Add x[0..n) to the compensated sums (s, c) entry by entry, and their
+ * values to v: nc__sum_add's operations, which vectorise across entries. */
+static NC_CLONES void add_entries(double *restrict s, double *restrict c, double *restrict v,
+                                  const double *restrict x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const double t = s[i] + x[i], bp = t - s[i];
+        c[i] += (s[i] - (t - bp)) + (x[i] - bp);
+        s[i] = t;
+        v[i] = t + c[i];
+    }
+}
+
 static void strips_part(void *ctx, size_t part)
 {
     const scatter_job *j = (const scatter_job *)ctx;
     nc_stream *s = j->s;
     const size_t q = s->q, T = NC_STREAM_TILE, nt = (q + T - 1) / T;
-    const double *M = s->raw_scatter ? s->tmpX : s->P;
-    size_t BI, BJ, b = 0, a, c;
+    size_t BI, BJ, b = 0, c;
     for (BJ = 0; BJ < nt; BJ++)
         for (BI = 0; BI <= BJ; BI++, b++) {
             const size_t i0 = BI * T, j0 = BJ * T;
             const size_t ni = q - i0 < T ? q - i0 : T, nj = q - j0 < T ? q - j0 : T;
+            /* rows i0.. and j0.. of M: panels of the residuals, or the
+             * projections (q x nb) */
+            const double *A = s->raw_scatter ? stream_panel(s, BI, j->nb) : s->P + i0;
+            const double *B = s->raw_scatter ? stream_panel(s, BJ, j->nb) : s->P + j0;
+            const size_t lda = s->raw_scatter ? ni : q, ldb = s->raw_scatter ? nj : q;
             double *C = s->Sb + i0 + j0 * q;
             if (scatter_owner(q, s->threads, b) != part) continue;
             if (BI == BJ)
                 cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ni, (int)j->nb, 1.0,
-                            M + i0, (int)q, 0.0, C, (int)q);
+                            A, (int)lda, 0.0, C, (int)q);
             else
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj,
-                            (int)j->nb, 1.0, M + i0, (int)q, M + j0, (int)q, 0.0, C, (int)q);
-            for (c = j0; c < j0 + nj; c++)
-                for (a = i0; a < i0 + ni && a <= c; a++) {
-                    const size_t e = a + c * q;
-                    nc__sum acc;
-                    acc.s = s->Ss[e];
-                    acc.c = s->Sc[e];
-                    nc__sum_add(&acc, s->Sb[e]);
-                    s->Ss[e] = acc.s;
-                    s->Sc[e] = acc.c;
-                    s->Sv[e] = acc.s + acc.c;
-                }
+                            (int)j->nb, 1.0, A, (int)lda, B, (int)ldb, 0.0, C, (int)q);
+            for (c = j0; c < j0 + nj; c++) {
+                const size_t e = i0 + c * q, a1 = i0 + ni <= c + 1 ? i0 + ni : c + 1;
+                add_entries(s->Ss + e, s->Sc + e, s->Sv + e, s->Sb + e, a1 - i0);
+            }
         }
 }
 
@@ -481,15 +501,26 @@ static void parts_merge(nc_stream *s)
  * buffers pass 2 uses anyway; no copy of a batch is made.
  */
 
-/* NC_ST_LOAD4(v, p): four features at p widened to an nc__v4d. */
+/* NC_ST_LOAD4(v, p): four features at p widened to an nc__v4d. NC_ST_BITS:
+ * a signed integer of the feature's width; NC_ST_MAGNITUDE clears its sign
+ * bit, NC_ST_INF_BITS is the pattern of +Inf. */
 #define NC_STREAM_TYPE double
 #define NC_STREAM_SUFFIX f64
 #define NC_ST_LOAD4(v, p) memcpy(&(v), (p), sizeof(v))
+#define NC_ST_BITS int64_t
+#define NC_ST_MAGNITUDE INT64_C(0x7fffffffffffffff)
+#define NC_ST_INF_BITS INT64_C(0x7ff0000000000000)
 #include "metrics/stream_tmpl.h"
 #undef NC_STREAM_TYPE
 #undef NC_STREAM_SUFFIX
 #undef NC_ST_LOAD4
+#undef NC_ST_BITS
+#undef NC_ST_MAGNITUDE
+#undef NC_ST_INF_BITS
 #define NC_STREAM_TYPE float
+#define NC_ST_BITS int32_t
+#define NC_ST_MAGNITUDE INT32_C(0x7fffffff)
+#define NC_ST_INF_BITS INT32_C(0x7f800000)
 #define NC_STREAM_SUFFIX f32
 #define NC_ST_LOAD4(v, p)                                                                    \
     do {                                                                                     \
@@ -501,6 +532,9 @@ static void parts_merge(nc_stream *s)
 #undef NC_STREAM_TYPE
 #undef NC_STREAM_SUFFIX
 #undef NC_ST_LOAD4
+#undef NC_ST_BITS
+#undef NC_ST_MAGNITUDE
+#undef NC_ST_INF_BITS
 
 NC_API nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh,
                                const int32_t *labels)

@@ -49,46 +49,24 @@ static nc_status NC_ST(check_labels)(nc_stream *s, size_t n, const NC_STREAM_TYP
 
 /* Part `part`: largest |h| and finiteness over its coordinates. */
 /*
- * Whether the n features at h are all finite, and *amax raised to their
- * largest magnitude. h * 0 is 0 for a finite h and NaN otherwise, so one
- * sum of those tells; a maximum is exact in any order, so four lanes give
- * the value one loop would. The lanes select with bit masks (GCC does not
- * vectorise a maximum of doubles that may be NaN on its own).
+ * The largest magnitude of the n features at h, as its bit pattern. For IEEE
+ * numbers of one sign the order of the bit patterns is the order of the
+ * values, and every non-finite magnitude (Inf, NaN) lies above the largest
+ * finite one: one integer maximum gives both the largest |h| and whether all
+ * are finite, and GCC vectorises it (a maximum of doubles that may be NaN it
+ * does not).
  */
-static NC_CLONES int NC_ST(check_row)(const NC_STREAM_TYPE *h, size_t n, double *amax)
+static NC_CLONES NC_ST_BITS NC_ST(row_max_bits)(const NC_STREAM_TYPE *h, size_t n)
 {
-    double a = *amax, z = 0.0;
-    size_t t = 0;
-#if NC_VEC4
-    if (n >= 4) {
-        const nc__v4l magnitude = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL,
-                                   0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
-        nc__v4d va = {a, a, a, a}, vz = {0.0, 0.0, 0.0, 0.0};
-        double l[4];
-        int q;
-        for (; t + 4 <= n; t += 4) {
-            nc__v4d v;
-            nc__v4l m;
-            NC_ST_LOAD4(v, h + t);
-            vz += v * 0.0;
-            v = (nc__v4d)((nc__v4l)v & magnitude);
-            m = v > va;
-            va = (nc__v4d)(((nc__v4l)v & m) | ((nc__v4l)va & ~m));
-        }
-        memcpy(l, &vz, sizeof l);
-        z = (l[0] + l[1]) + (l[2] + l[3]);
-        memcpy(l, &va, sizeof l);
-        for (q = 0; q < 4; q++)
-            if (l[q] > a) a = l[q];
+    NC_ST_BITS m = 0;
+    size_t t;
+    for (t = 0; t < n; t++) {
+        NC_ST_BITS b;
+        memcpy(&b, h + t, sizeof b);
+        b &= NC_ST_MAGNITUDE;
+        m = b > m ? b : m;
     }
-#endif
-    for (; t < n; t++) {
-        const double v = fabs((double)h[t]);
-        z += (double)h[t] * 0.0;
-        if (v > a) a = v;
-    }
-    *amax = a;
-    return z == 0.0;
+    return m;
 }
 
 static void NC_ST(check_part)(void *ctx, size_t part)
@@ -97,14 +75,17 @@ static void NC_ST(check_part)(void *ctx, size_t part)
     nc_stream *s = j->s;
     nc__stream_part *p = &s->part[part];
     size_t i, t0, t1;
-    double a = 0.0;
-    int bad = 0;
+    NC_ST_BITS m = 0;
+    NC_STREAM_TYPE a;
     stream_range(s->d, s->threads, part, &t0, &t1);
     if (t0 < t1)
-        for (i = 0; i < j->n && !bad; i++)
-            bad = !NC_ST(check_row)(j->H + i * j->ldh + t0, t1 - t0, &a);
-    p->amax = a;
-    p->bad = bad;
+        for (i = 0; i < j->n && m < NC_ST_INF_BITS; i++) {
+            const NC_ST_BITS r = NC_ST(row_max_bits)(j->H + i * j->ldh + t0, t1 - t0);
+            if (r > m) m = r;
+        }
+    p->bad = m >= NC_ST_INF_BITS;
+    memcpy(&a, &m, sizeof a);
+    p->amax = p->bad ? 0.0 : (double)a;
 }
 
 /* Validate a batch; on success s->bcounts holds its class counts and *amax
@@ -203,22 +184,26 @@ static void NC_ST(means_part)(void *ctx, size_t part)
 }
 
 /*
- * One sample of pass 2: xh = sc h, xx = xh - mu, and ||xx||^2 as eight plain
- * chains (element t to chain t % 8) added in a fixed tree. The terms are
- * >= 0, so no compensation is needed: a chain of m terms errs by less than
- * (m - 1) u relative (d = 768: 1.1e-14); the class's sum over its samples
- * stays compensated. The chains keep the loop at the vector units' rate
- * (a single compensated chain waited on each addition's latency).
+ * n coordinates of one sample of pass 2: xh = sc h (unless xh is NULL: only
+ * NC4 reads it), xx = xh - mu, and ||xx||^2 added to eight plain chains s
+ * (element t to chain t % 8, so a row cut into segments of multiples of 8
+ * gives the chains of the whole row), which the caller adds in a fixed
+ * tree. The terms are >= 0, so no compensation is needed: a chain of m
+ * terms errs by less than (m - 1) u relative (d = 768: 1.1e-14); the
+ * class's sum over its samples stays compensated. The chains keep the loop
+ * at the vector units' rate (a single compensated chain waited on each
+ * addition's latency).
  */
-static NC_CLONES double NC_ST(resid_row)(const NC_STREAM_TYPE *h, const double *mu, double sc,
-                                         size_t d, double *xh, double *xx)
+static NC_CLONES void NC_ST(resid_seg)(const NC_STREAM_TYPE *h, const double *mu, double sc,
+                                       size_t n, double *xh, double *xx, double s[8])
 {
-    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     size_t t = 0, l;
 #if NC_VEC4
     {
-        nc__v4d s0 = {0.0, 0.0, 0.0, 0.0}, s1 = {0.0, 0.0, 0.0, 0.0};
-        for (; t + 8 <= d; t += 8) {
+        nc__v4d s0, s1;
+        memcpy(&s0, s, sizeof s0);
+        memcpy(&s1, s + 4, sizeof s1);
+        for (; t + 8 <= n; t += 8) {
             nc__v4d a0, a1, m0, m1;
             NC_ST_LOAD4(a0, h + t);
             NC_ST_LOAD4(a1, h + t + 4);
@@ -226,8 +211,10 @@ static NC_CLONES double NC_ST(resid_row)(const NC_STREAM_TYPE *h, const double *
             memcpy(&m1, mu + t + 4, sizeof m1);
             a0 = sc * a0;
             a1 = sc * a1;
-            memcpy(xh + t, &a0, sizeof a0);
-            memcpy(xh + t + 4, &a1, sizeof a1);
+            if (xh != NULL) {
+                memcpy(xh + t, &a0, sizeof a0);
+                memcpy(xh + t + 4, &a1, sizeof a1);
+            }
             a0 = a0 - m0;
             a1 = a1 - m1;
             memcpy(xx + t, &a0, sizeof a0);
@@ -239,36 +226,43 @@ static NC_CLONES double NC_ST(resid_row)(const NC_STREAM_TYPE *h, const double *
         memcpy(s + 4, &s1, sizeof s1);
     }
 #endif
-    for (l = 0; t < d; t++, l = (l + 1) % 8) {
-        xh[t] = sc * (double)h[t];
-        xx[t] = xh[t] - mu[t];
+    for (l = t % 8; t < n; t++, l = (l + 1) % 8) {
+        const double x = sc * (double)h[t];
+        if (xh != NULL) xh[t] = x;
+        xx[t] = x - mu[t];
         s[l] += xx[t] * xx[t];
     }
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* Pass 2, part `part`: the scaled columns and their residuals of the classes
- * y with y % threads == part (each class's sum of ||x||^2 in sample order). */
+ * y with y % threads == part (each class's sum of ||x||^2 in sample order).
+ * For the d x d scatter the residuals go to the panels of stream_panel. */
 static void NC_ST(resid_part)(void *ctx, size_t part)
 {
     const NC_ST(job) *jb = (const NC_ST(job) *)ctx;
     nc_stream *s = jb->s;
-    const size_t d = s->d, P = s->threads;
-    size_t j;
+    const size_t d = s->d, P = s->threads, T = NC_STREAM_TILE;
+    const size_t seg = s->raw_scatter ? T : d;
+    size_t j, t0;
     for (j = 0; j < jb->n; j++) {
         const size_t y = (size_t)jb->labels[j];
         const NC_STREAM_TYPE *h;
         const double *mu;
-        double *xh, *xx;
+        double *xh;
+        double c[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
         nc__sum v;
         if (y % P != part) continue;
         h = jb->H + j * jb->ldh;
         mu = s->mu + y * d;
-        xh = s->tmpH + j * d;
-        xx = s->tmpX + j * d;
+        xh = s->has_W ? s->tmpH + j * d : NULL;
+        for (t0 = 0; t0 < d; t0 += seg) {
+            const size_t w = d - t0 < seg ? d - t0 : seg;
+            double *xx = s->raw_scatter ? stream_panel(s, t0 / T, jb->n) + j * w : s->tmpX + j * d;
+            NC_ST(resid_seg)(h + t0, mu + t0, s->scale, w, xh != NULL ? xh + t0 : NULL, xx, c);
+        }
         v.s = s->vs[y];
         v.c = s->vc[y];
-        nc__sum_add(&v, NC_ST(resid_row)(h, mu, s->scale, d, xh, xx));
+        nc__sum_add(&v, ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7])));
         s->vs[y] = v.s;
         s->vc[y] = v.c;
     }
