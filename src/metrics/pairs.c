@@ -196,9 +196,10 @@ static NC_CLONES void add_abs_sum(nc__sum *acc, const double *x, size_t n, doubl
     chains_into(acc, s, NULL, 1.0);
 }
 
-/* nc__moments_of for a chunk's pair values: the mean from a compensated
- * sum, then the sum of squared deviations from it. */
-static void chunk_moments(const double *x, size_t n, nc__moments *out)
+/* nc__moments_of for a chunk's pair values: the mean from a sum (plain
+ * chains when every value is >= 0, as above, else compensated), then the
+ * sum of squared deviations from it. */
+static void chunk_moments(const double *x, size_t n, int nonneg, nc__moments *out)
 {
     nc__sum t = {0.0, 0.0};
     double mean;
@@ -206,7 +207,10 @@ static void chunk_moments(const double *x, size_t n, nc__moments *out)
     out->mean = 0.0;
     out->m2 = 0.0;
     if (n == 0) return;
-    add_tile_sum(&t, x, n, 1.0);
+    if (nonneg)
+        add_abs_sum(&t, x, n, 0.0); /* |x| = x */
+    else
+        add_tile_sum(&t, x, n, 1.0);
     mean = nc__sum_value(&t) / (double)n;
     t.s = t.c = 0.0;
     add_square_sum(&t, x, n, mean, 1.0);
@@ -396,10 +400,10 @@ static void etf_chunks(const nc__pairs_in *in, const double *C, size_t i0, size_
 }
 
 /* Merge the moments of x[0..n) into m. */
-static void add_moments(nc__moments *m, const double *x, size_t n)
+static void add_moments(nc__moments *m, const double *x, size_t n, int nonneg)
 {
     nc__moments mo;
-    chunk_moments(x, n, &mo);
+    chunk_moments(x, n, nonneg, &mo);
     nc__moments_merge(m, &mo);
 }
 
@@ -428,12 +432,12 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
                 const size_t nb = nj - b0 < cb ? nj - b0 : cb;
                 const size_t np = mean_pairs(in, job->kern, Gm + b0 * ni, i0, ni, j0 + b0, nb, bd,
                                              bc, bl, br, Gx, acc);
-                add_moments(&acc->cdnv, bd, np);
+                add_moments(&acc->cdnv, bd, np, 1); /* CDNV >= 0 */
                 if (in->cols_ok) {
                     add_abs_sum(&acc->absM, bc, np, in->shift);
-                    add_moments(&acc->cosM, bc, np);
-                    add_moments(&acc->logE, bl, np);
-                    add_moments(&acc->riesz, br, np);
+                    add_moments(&acc->cosM, bc, np, 0);
+                    add_moments(&acc->logE, bl, np, 0);
+                    add_moments(&acc->riesz, br, np, 1); /* 1 / r >= 0 */
                 }
             }
         }
@@ -453,7 +457,7 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
                     const size_t nb = nj - b0 < cb ? nj - b0 : cb;
                     const size_t np = w_cosines(in, Gw + b0 * ni, i0, ni, j0 + b0, nb, bw);
                     add_abs_sum(&acc->absW, bw, np, in->shift);
-                    add_moments(&acc->cosW, bw, np);
+                    add_moments(&acc->cosW, bw, np, 0);
                 }
         }
     }
