@@ -677,15 +677,17 @@ static void stream_threads_run(const data *D, const float *Hf, size_t threads, c
 
 /* The same batches on 1, 2, 3 and 4 threads of the stream: the same bytes
  * of state (files), the same metric and per-class bits; for double and
- * float features; on the d x d scatter with several strips, the projected
- * scatter with several strips and chunks, and a larger K. */
+ * float features; on the d x d scatter in one block and in several (d =
+ * 404: blocks of 208 and 196 rows, the second not a multiple of 8), the
+ * projected scatter with several strips and chunks, and a larger K. */
 static void test_stream_threads(void)
 {
-    static const size_t shapes[3][3] = {{150, 100, 1500}, {300, 100, 1500}, {12, 600, 3000}};
+    static const size_t shapes[4][3] = {
+        {150, 100, 1500}, {404, 200, 1500}, {300, 100, 1500}, {12, 600, 3000}};
     /* NC_TEST_QUICK (sanitizer and valgrind stages): a third of the samples */
     const size_t div = getenv("NC_TEST_QUICK") != NULL ? 3 : 1;
     size_t c;
-    for (c = 0; c < 3; c++) {
+    for (c = 0; c < 4; c++) {
         const size_t d = shapes[c][0], K = shapes[c][1], N = shapes[c][2] / div;
         data D = make_data(d, K, N, 1.1);
         float *Hf = xmalloc(d * N * sizeof(float));
@@ -925,6 +927,7 @@ int main(void)
     test_exact_frames();
     test_threads_bitwise();
     stream_vs_memory(5, 9, 400, "K > d (d x d scatter)");
+    stream_vs_memory(404, 200, 1200, "d x d scatter in several blocks");
     stream_vs_memory(9, 4, 300, "K < d (projected scatter)");
     test_classes_file();
     if (nc_test_make_temp_dir(tmpdir, sizeof tmpdir, "nc_test_largek_threads") != 0) return 1;

@@ -134,17 +134,19 @@ typedef struct nc__stream_part {
     size_t *cmis, *ccor; /* K each */
 } nc__stream_part;
 
-/* Width of the column chunks of the pass-2 projection, and side of the
- * blocks of its scatter: fixed, so that every entry comes from the same
- * BLAS call whatever the number of threads. */
+/* Width of the column chunks of the pass-2 projection, and the largest
+ * side of the blocks of its scatter (nc_stream.tile): fixed by the sizes
+ * alone, so that every entry comes from the same BLAS call whatever the
+ * number of threads. */
 #define NC_STREAM_STRIP 64
-#define NC_STREAM_TILE 256
+#define NC_STREAM_TILE 384
 /* The most threads a stream runs (nc_stream_set_threads). */
 #define NC_STREAM_MAX_THREADS 1024
 
 struct nc_stream {
     size_t d, K, q, block;
     size_t sblock; /* columns per pass-2 block (block, or more for the d x d scatter) */
+    size_t tile;   /* side of the scatter's blocks: q in equal parts <= NC_STREAM_TILE */
     int pass;
 
     /* Classifier (K x d row-major, ld d) and bias; copies. */

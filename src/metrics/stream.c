@@ -135,6 +135,13 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     /* q: the side of the scatter (d for the d x d one, else K), and the
      * columns of Q (d x q; all zero, and unused, with the d x d scatter). */
     s->q = s->raw_scatter ? d : K;
+    {
+        /* q in the fewest blocks of at most NC_STREAM_TILE, equal up to a
+         * multiple of 8 (q = 1000: 336 + 336 + 328, not 384 + 384 + 232),
+         * so that the blocks share out evenly between threads. */
+        const size_t nt = (s->q + NC_STREAM_TILE - 1) / NC_STREAM_TILE;
+        s->tile = ((s->q + nt - 1) / nt + 7) / 8 * 8;
+    }
     big = d > K ? d : K;
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
     if (s->block < 1) s->block = 1;
@@ -375,17 +382,17 @@ static void project_part(void *ctx, size_t part)
 }
 
 /* Panel P of a pass-2 block of nb residuals for the d x d scatter: its
- * rows P T .. P T + w - 1 (w = T, or what is left of d), w x nb, column j
- * at j w. Each block product then reads two contiguous panels rather than
- * strided rows of a d x nb array. */
+ * rows P T .. P T + w - 1 (T = s->tile, w = T or what is left of d),
+ * w x nb, column j at j w. Each block product then reads two contiguous
+ * panels rather than strided rows of a d x nb array. */
 static double *stream_panel(const nc_stream *s, size_t P, size_t nb)
 {
-    return s->tmpX + P * NC_STREAM_TILE * nb;
+    return s->tmpX + P * s->tile * nb;
 }
 
 /*
  * The upper triangle of M M^T (M = the residuals, d x nb, or their
- * projections, q x nb) in square blocks of NC_STREAM_TILE: block (BI, BJ),
+ * projections, q x nb) in square blocks of side s->tile: block (BI, BJ),
  * BI <= BJ, numbered BJ (BJ + 1) / 2 + BI, is one BLAS call (DSYRK on the
  * diagonal, DGEMM elsewhere) into Sb, then added to the compensated sum
  * entry by entry. A block's value comes from the same call whatever the
@@ -393,12 +400,12 @@ static double *stream_panel(const nc_stream *s, size_t P, size_t nb)
  * work. Blocks rather than narrow strips: each call repacks its operands,
  * and 64-column strips spent a third of the multiply-adds' time doing so.
  */
-static size_t scatter_owner(size_t q, size_t parts, size_t block)
+static size_t scatter_owner(size_t q, size_t T, size_t parts, size_t block)
 {
     /* Greedy by index: each block to the part with the least work so far
      * (a diagonal block is half a full one), the lowest part on ties. */
     size_t load[NC_STREAM_MAX_THREADS] = {0};
-    const size_t nt = (q + NC_STREAM_TILE - 1) / NC_STREAM_TILE;
+    const size_t nt = (q + T - 1) / T;
     size_t BI, BJ, b = 0, p, best = 0;
     for (BJ = 0; BJ < nt; BJ++)
         for (BI = 0; BI <= BJ; BI++, b++) {
@@ -429,7 +436,7 @@ static void strips_part(void *ctx, size_t part)
 {
     const scatter_job *j = (const scatter_job *)ctx;
     nc_stream *s = j->s;
-    const size_t q = s->q, T = NC_STREAM_TILE, nt = (q + T - 1) / T;
+    const size_t q = s->q, T = s->tile, nt = (q + T - 1) / T;
     size_t BI, BJ, b = 0, c;
     for (BJ = 0; BJ < nt; BJ++)
         for (BI = 0; BI <= BJ; BI++, b++) {
@@ -441,7 +448,7 @@ static void strips_part(void *ctx, size_t part)
             const double *B = s->raw_scatter ? stream_panel(s, BJ, j->nb) : s->P + j0;
             const size_t lda = s->raw_scatter ? ni : q, ldb = s->raw_scatter ? nj : q;
             double *C = s->Sb + i0 + j0 * q;
-            if (scatter_owner(q, s->threads, b) != part) continue;
+            if (scatter_owner(q, T, s->threads, b) != part) continue;
             if (BI == BJ)
                 cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ni, (int)j->nb, 1.0,
                             A, (int)lda, 0.0, C, (int)q);

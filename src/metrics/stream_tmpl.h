@@ -241,7 +241,7 @@ static void NC_ST(resid_part)(void *ctx, size_t part)
 {
     const NC_ST(job) *jb = (const NC_ST(job) *)ctx;
     nc_stream *s = jb->s;
-    const size_t d = s->d, P = s->threads, T = NC_STREAM_TILE;
+    const size_t d = s->d, P = s->threads, T = s->tile;
     const size_t seg = s->raw_scatter ? T : d;
     size_t j, t0;
     for (j = 0; j < jb->n; j++) {
