@@ -56,7 +56,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 # The tests that run threads (the library's thread pool, handles used from
 # several threads at once), run again under ThreadSanitizer by make check.
-TSAN_TESTS := test_optim_threads test_model_threads test_metrics_stream
+TSAN_TESTS := test_optim_threads test_model_threads test_metrics_stream test_metrics_largek
 
 # The sources of each layer live in src/<layer>/ (docs/DESIGN.md, "Layers").
 LAYERS := common kernels loss model metrics analysis optim io

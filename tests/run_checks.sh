@@ -173,7 +173,8 @@ echo "== threading tests under ThreadSanitizer"
 # on the calling thread, and what is checked is the library's own threads:
 # the model's thread pool and handles used from several threads at once.
 for t in $TSAN_TESTS; do
-    NC_TEST_QUICK=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+    NC_TEST_QUICK=1 OPENBLAS_NUM_THREADS=1 \
+        TSAN_OPTIONS="halt_on_error=1 exitcode=66 allocator_may_return_null=1" \
         ./tests/bin-tsan/$t >"$log" 2>&1; count_harness "$t (tsan)" $?
 done
 

@@ -114,17 +114,45 @@ static nc_status NC_ST(check_batch)(nc_stream *s, size_t n, const NC_STREAM_TYPE
 }
 
 /*
- * Pass 1 of part `part`, on its coordinates t0 <= t < t1 of every class:
- * the running means brought to the new scale, the batch's class means
- * (scaled by sc) into s->bmu for the classes present (s->bcounts) in two
- * passes as nc__class_means (the same operations on those classes, without
- * touching the absent ones), and Chan's update of the running means.
- *
- * A class with one sample in the batch (most of them when K is large
- * against the batch) skips the batch arrays: its two-pass mean is exactly
- * 0 + sc h (a sum of one term, a division by 1, a residual of +0), so the
- * update is applied to it straight from the sample, with the same bits and
- * without touching K x d scratch rows per sample.
+ * Pass 1 in two runs of the threads. First, by classes (k % threads ==
+ * part): the running means brought to the new scale, and the classes with
+ * one sample in the batch (most of them when K is large against the batch)
+ * updated straight from the sample: their two-pass mean is exactly 0 + sc h
+ * (a sum of one term, a division by 1, a residual of +0), so the update
+ * has the same bits without touching K x d scratch rows per sample. Whole
+ * rows per thread: split by coordinates, both threads pulled every row's
+ * cache lines in and two threads were slower than one.
+ */
+static void NC_ST(single_part)(void *ctx, size_t part)
+{
+    const NC_ST(job) *j = (const NC_ST(job) *)ctx;
+    nc_stream *s = j->s;
+    const size_t d = s->d, K = s->K, n = j->n, ldh = j->ldh, P = s->threads;
+    const double sc = j->sc;
+    size_t i, k, t;
+    if (j->factor != 1.0)
+        for (k = part; k < K; k += P)
+            for (t = 0; t < d; t++) s->mu[k * d + t] *= j->factor;
+    for (i = 0; i < n; i++) {
+        const size_t y = (size_t)j->labels[i];
+        const NC_STREAM_TYPE *h = j->H + i * ldh;
+        double *m = s->mu + y * d;
+        if (y % P != part || s->bcounts[y] != 1) continue;
+        if (s->counts[y] == 0) {
+            for (t = 0; t < d; t++) m[t] = 0.0 + sc * (double)h[t];
+        } else {
+            const double w = 1.0 / ((double)s->counts[y] + 1.0); /* merge_means_range's */
+            for (t = 0; t < d; t++) m[t] += ((0.0 + sc * (double)h[t]) - m[t]) * w;
+        }
+    }
+}
+
+/*
+ * Then, on the part's coordinates t0 <= t < t1 (a class with many samples
+ * is shared by the threads): the batch's class means of the classes with
+ * two or more samples (scaled by sc) into s->bmu in two passes as
+ * nc__class_means (the same operations on those classes, without touching
+ * the others), and Chan's update of the running means.
  */
 static void NC_ST(means_part)(void *ctx, size_t part)
 {
@@ -136,21 +164,6 @@ static void NC_ST(means_part)(void *ctx, size_t part)
     size_t i, k, t, t0, t1;
     stream_range(d, s->threads, part, &t0, &t1);
     if (t0 >= t1) return;
-    if (j->factor != 1.0)
-        for (k = 0; k < K; k++)
-            for (t = t0; t < t1; t++) s->mu[k * d + t] *= j->factor;
-    for (i = 0; i < n; i++) {
-        const size_t y = (size_t)j->labels[i];
-        const NC_STREAM_TYPE *h = j->H + i * ldh;
-        double *m = s->mu + y * d;
-        if (s->bcounts[y] != 1) continue;
-        if (s->counts[y] == 0) {
-            for (t = t0; t < t1; t++) m[t] = 0.0 + sc * (double)h[t];
-        } else {
-            const double w = 1.0 / ((double)s->counts[y] + 1.0); /* merge_means_range's */
-            for (t = t0; t < t1; t++) m[t] += ((0.0 + sc * (double)h[t]) - m[t]) * w;
-        }
-    }
     for (k = 0; k < K; k++)
         if (s->bcounts[k] > 1) {
             memset(mu + k * d + t0, 0, (t1 - t0) * sizeof(double));
@@ -335,6 +348,7 @@ static nc_status NC_ST(add)(nc_stream *stream, size_t n, const NC_STREAM_TYPE *H
         job.sc = snew;
         /* Bring the running means to the new units (a power of two <= 1). */
         job.factor = s->n1 > 0 ? snew / s->scale : 1.0;
+        nc__pool_run(s->pool, NC_ST(single_part), &job);
         nc__pool_run(s->pool, NC_ST(means_part), &job);
         for (k = 0; k < s->K; k++) s->counts[k] += s->bcounts[k];
         s->scale = snew;
