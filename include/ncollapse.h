@@ -811,7 +811,7 @@ NC_API nc_status nc_metrics_set_nc1_path(nc_metrics *metrics, nc_nc1_path path);
 /*
  * Tiles of the pairwise metrics: 0 (default) keeps the whole K x K Gram
  * matrices of the NC2 and NC3 metrics when K <= 2048 (the results of earlier
- * versions, bit for bit) and uses tiles of 256 classes above; tile >= 1
+ * versions, bit for bit) and uses tiles of 384 classes above; tile >= 1
  * always uses tiles of that many classes (results equal to the untiled ones
  * to about 1e-15 relative; values at the level of rounding, such as the
  * spread of the cosines of an exact frame, to about 1e-15 absolute).

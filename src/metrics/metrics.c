@@ -141,7 +141,7 @@ typedef char nc__class_names_complete[sizeof class_stat_names / sizeof class_sta
 
 /* K above which the automatic choice (tile 0) uses tiles, and their size. */
 #define NC_METRICS_UNTILED_MAX_K 2048
-#define NC_METRICS_DEFAULT_TILE 256
+#define NC_METRICS_DEFAULT_TILE 384
 /* A metric added to the enum without a name here fails to compile. */
 typedef char nc__metric_names_complete[sizeof metric_names / sizeof metric_names[0] ==
                                                NC_METRIC_COUNT ? 1 : -1];

@@ -168,7 +168,8 @@ static NC_CLONES void add_tile_sum(nc__sum *acc, const double *x, size_t n, doub
 /*
  * Sums of terms >= 0 need no compensation: a chain of m of them has a
  * relative error below (m - 1) u (u = 2^-53), and a chain here holds at most
- * NC_PAIRS_CHUNK / 8 terms (a 256-column tile's 32: 3.5e-15). So the
+ * NC_PAIRS_CHUNK / 8 = 256 terms when tiles have at most 2048 rows (2.8e-14;
+ * a tile of more rows is one column per chunk, rows / 8 terms). So the
  * squares and absolute values below are plain sums in eight chains, each
  * chain then added to the compensated total.
  */
@@ -377,7 +378,7 @@ static NC_CLONES size_t w_cosines(const nc__pairs_in *in, const double *G, size_
 /* The columns of a tile of `rows` rows handled at once by the per-pair
  * loops: about NC_PAIRS_CHUNK entries, so that a chunk's pair values (up to
  * six arrays) stay in L2 between the loops that make and sum them; a whole
- * 256 x 256 tile's would not (3 MB), and the loops would run at the speed
+ * 384 x 384 tile's would not (7 MB), and the loops would run at the speed
  * of L3. Fixed by the tile's shape only, so the thread count changes
  * nothing. */
 #define NC_PAIRS_CHUNK 2048
