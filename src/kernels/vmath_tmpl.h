@@ -94,74 +94,39 @@ static inline ATTR VT FN(log1p_v)(VT x)
  * or NaN give a wrong finite value: callers screen them). */
 static inline ATTR VT FN(log_v)(VT x) { return FN(log_core)(x, VZERO); }
 
-/* In place on x[0..n): the tail goes through one padded vector, so every
- * element sees the same operations. Two vectors per iteration, in one
- * statement: the compiler interleaves the two chains, and exp runs 13%
- * faster than one vector at a time (whose long chain, with its division,
- * fills the scheduler before the next vector's work can start); four were
- * slower again. */
-static ATTR void FN(vexp)(double *x, size_t n)
-{
-    size_t i, j;
-    for (i = 0; i + 2 * W <= n; i += 2 * W) {
-        const VT a = FN(exp_v)(VLD(x + i)), b = FN(exp_v)(VLD(x + i + W));
-        VST(x + i, a);
-        VST(x + i + W, b);
-    }
-    for (; i + W <= n; i += W) VST(x + i, FN(exp_v)(VLD(x + i)));
-    if (i < n) {
-        double buf[W];
-        for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 0.0;
-        VST(buf, FN(exp_v)(VLD(buf)));
-        for (j = 0; i + j < n; j++) x[i + j] = buf[j];
-    }
-}
+/* In place on x[0..n): the tail goes through one vector padded with PAD (a
+ * value F takes without trouble), so every element sees the same
+ * operations. Two vectors per iteration, in one statement: the compiler
+ * interleaves the two chains, and exp runs 13% faster than one vector at a
+ * time (whose long chain, with its division, fills the scheduler before the
+ * next vector's work can start); four were slower again. Defined once; W,
+ * VT, VLD and VST are those of the set where it is expanded. */
+#ifndef NC_VMATH_SWEEP
+#define NC_VMATH_SWEEP(F, PAD, x, n)                                                         \
+    do {                                                                                     \
+        size_t i_, j_;                                                                       \
+        for (i_ = 0; i_ + 2 * W <= (n); i_ += 2 * W) {                                       \
+            const VT a_ = F(VLD((x) + i_)), b_ = F(VLD((x) + i_ + W));                       \
+            VST((x) + i_, a_);                                                               \
+            VST((x) + i_ + W, b_);                                                           \
+        }                                                                                    \
+        for (; i_ + W <= (n); i_ += W) VST((x) + i_, F(VLD((x) + i_)));                      \
+        if (i_ < (n)) {                                                                      \
+            double buf_[W];                                                                  \
+            for (j_ = 0; j_ < W; j_++) buf_[j_] = i_ + j_ < (n) ? (x)[i_ + j_] : (PAD);      \
+            VST(buf_, F(VLD(buf_)));                                                         \
+            for (j_ = 0; i_ + j_ < (n); j_++) (x)[i_ + j_] = buf_[j_];                       \
+        }                                                                                    \
+    } while (0)
+#endif
 
-static ATTR void FN(vlog1p)(double *x, size_t n)
-{
-    size_t i, j;
-    for (i = 0; i + 2 * W <= n; i += 2 * W) { /* two at a time, as vexp */
-        const VT a = FN(log1p_v)(VLD(x + i)), b = FN(log1p_v)(VLD(x + i + W));
-        VST(x + i, a);
-        VST(x + i + W, b);
-    }
-    for (; i + W <= n; i += W) VST(x + i, FN(log1p_v)(VLD(x + i)));
-    if (i < n) {
-        double buf[W];
-        for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 0.0;
-        VST(buf, FN(log1p_v)(VLD(buf)));
-        for (j = 0; i + j < n; j++) x[i + j] = buf[j];
-    }
-}
+/* 1 / sqrt(x): both operations correctly rounded, so the bits of the scalar
+ * expression in every set (x <= 0 gives inf or NaN). */
+static inline ATTR VT FN(rsqrt_v)(VT x) { return VDIV(VSET(1.0), VSQRT(x)); }
 
-/* x <- 1 / sqrt(x): both operations correctly rounded, so the bits of the
- * scalar expression in every set (x <= 0 gives inf or NaN). */
-static ATTR void FN(vrsqrt)(double *x, size_t n)
-{
-    size_t i, j;
-    for (i = 0; i + W <= n; i += W) VST(x + i, VDIV(VSET(1.0), VSQRT(VLD(x + i))));
-    if (i < n) {
-        double buf[W];
-        for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 1.0;
-        VST(buf, VDIV(VSET(1.0), VSQRT(VLD(buf))));
-        for (j = 0; i + j < n; j++) x[i + j] = buf[j];
-    }
-}
-
+static ATTR void FN(vexp)(double *x, size_t n) { NC_VMATH_SWEEP(FN(exp_v), 0.0, x, n); }
+static ATTR void FN(vlog1p)(double *x, size_t n) { NC_VMATH_SWEEP(FN(log1p_v), 0.0, x, n); }
+/* x <- 1 / sqrt(x) */
+static ATTR void FN(vrsqrt)(double *x, size_t n) { NC_VMATH_SWEEP(FN(rsqrt_v), 1.0, x, n); }
 /* x <- log(x) for positive normal finite x. */
-static ATTR void FN(vlog)(double *x, size_t n)
-{
-    size_t i, j;
-    for (i = 0; i + 2 * W <= n; i += 2 * W) { /* two at a time, as vexp */
-        const VT a = FN(log_v)(VLD(x + i)), b = FN(log_v)(VLD(x + i + W));
-        VST(x + i, a);
-        VST(x + i + W, b);
-    }
-    for (; i + W <= n; i += W) VST(x + i, FN(log_v)(VLD(x + i)));
-    if (i < n) {
-        double buf[W];
-        for (j = 0; j < W; j++) buf[j] = i + j < n ? x[i + j] : 1.0;
-        VST(buf, FN(log_v)(VLD(buf)));
-        for (j = 0; i + j < n; j++) x[i + j] = buf[j];
-    }
-}
+static ATTR void FN(vlog)(double *x, size_t n) { NC_VMATH_SWEEP(FN(log_v), 1.0, x, n); }
