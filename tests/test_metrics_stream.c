@@ -1003,6 +1003,15 @@ static void test_refusals(void)
         CORRUPT(n, (put64(copy + off_n1 + 8 + 8 * K, u), reseal(copy, n)), NC_ERR_FORMAT,
                 "a NaN largest |h|");
     }
+    {
+        /* the per-class sums of ||x||^2 and their compensations, then the
+         * two per-class counts, end the payload (8 bytes of checksum after) */
+        const double neg = -1.0;
+        uint64_t u;
+        memcpy(&u, &neg, 8);
+        CORRUPT(n, (put64(copy + n - 8 - 32 * K + 8, u), reseal(copy, n)), NC_ERR_FORMAT,
+                "a negative per-class sum of squares");
+    }
     CORRUPT(n + 8, (memmove(copy + n, copy + n - 8, 8), put64(copy + 16, get64(copy + 16) + 8),
                     reseal(copy, n + 8)),
             NC_ERR_FORMAT, "8 bytes more payload than the fields");

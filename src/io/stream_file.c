@@ -113,6 +113,8 @@ static const char *state_error(const nc_stream *s)
             return "the per-class NC4 counts exceed the samples";
     if (!nc__all_finite(s->vs, K) || !nc__all_finite(s->vc, K))
         return "the per-class sums are not finite";
+    for (k = 0; k < K; k++) /* sums of squares */
+        if (!(s->vs[k] + s->vc[k] >= 0.0)) return "a per-class sum of squares is negative";
     if (!nc__all_finite(s->Q, d * q) || !nc__all_finite(s->munrm, K) ||
         !nc__all_finite(s->Ss, q * q) || !nc__all_finite(s->Sc, q * q) ||
         !(s->zalpha > 0.0 && s->zalpha <= DBL_MAX) ||

@@ -266,7 +266,8 @@ static size_t qr_block(size_t d) { return d < 128 ? d : 128; }
 typedef struct layout {
     size_t p;     /* min(d, K): number of singular values */
     size_t block; /* columns per block */
-    size_t lwork; /* dgesvd workspace */
+    size_t lwork; /* LAPACK's workspace for the SVD of the centred means */
+    int wide_qr;  /* that SVD as a QR and a d x d SVD (svd_centred_means) */
     double *mu;   /* d x K class means (scaled) */
     double *mbar; /* d x K centred means */
     double *T;    /* d x K scratch: residuals, normalised vectors, then F and U */
@@ -304,10 +305,14 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     if (L->block < 1) L->block = 1;
     if (L->block > N) L->block = N;
 
-    if (K > d) {
-        /* The wide SVD (svd_centred_means): QR of F^T in blocks of nb
-         * columns, then the d x d SVD of R^T, which needs R^T and V^T (d x d
-         * each) and 8 d integers. */
+    /* The wide SVD (svd_centred_means) when LAPACK's 32-bit sizes allow
+     * dgesdd's square workspace (at least 5 d^2 + 7 d: d up to about 20700);
+     * beyond, dgesvd on F as for K <= d. */
+    L->wide_qr = K > d && 5.0 * (double)d * (double)d + 7.0 * (double)d +
+                                  (double)qr_block(d) * (double)d <= (double)INT_MAX;
+    if (L->wide_qr) {
+        /* QR of F^T in blocks of nb columns, then the d x d SVD of R^T,
+         * which needs R^T and V^T (d x d each) and 8 d integers. */
         const double nbd = (double)qr_block(d) * (double)d;
         double wsvd = 0.0;
         lapack_int idummy = 0;
@@ -317,13 +322,12 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
         if (info != 0)
             return nc__fail(m->msg, NC_ERR_LAPACK, "SVD workspace query failed (info %d)",
                             (int)info);
-        /* LAPACK's work: the SVD's, or the QR's nb x d */
+        /* LAPACK's work: the SVD's, or the QR's nb x d; only it is passed
+         * to LAPACK, so only it must fit its sizes (checked below). */
         wq = wsvd > nbd ? wsvd : nbd;
-        /* + the QR's T (nb x d) + R^T and V^T (2 d^2) + 8 d lapack_int (as
-         * 8 d doubles). */
-        wq += nbd + 8.0 * (double)d + 2.0 * (double)d * (double)d;
+        if (!(wq >= 1.0)) wq = 1.0;
     } else {
-        /* The tall SVD (jobu = 'O': U overwrites F). */
+        /* dgesvd of F (jobu = 'O': U overwrites F). */
         info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
                                    &dummy, (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
         if (info != 0)
@@ -335,6 +339,13 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "SVD workspace of %g doubles is too large",
                         wq);
     L->lwork = (size_t)wq;
+    if (L->wide_qr) { /* + the QR's T (nb x d), R^T and V^T (2 d^2), 8 d lapack_int */
+        size_t extra = 0;
+        if (nc__size_mad(&extra, qr_block(d) + 8, d) || nc__size_mad(&extra, 2 * d, d) ||
+            extra > SIZE_MAX - L->lwork)
+            return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY, "SVD workspace of d = %zu overflows", d);
+        L->lwork += extra;
+    }
 
     if (nc__size_mad(&need, 2 * d + nW + nmu, K) || nc__size_mad(&need, nG, K) ||
         nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 4, K) ||
@@ -543,7 +554,8 @@ static double between_weight_sqrt(const nc_metrics *m, size_t K, size_t N, size_
 /*
  * The left singular vectors U (d x p, into L->T, ld d) and the singular
  * values (L->s) of F = Mbar diag(sqrt(c_k)), c_k the between-class weights.
- * Tall (K <= d): dgesvd of F. Wide (K > d): F^T = Q R (dgeqrt on the
+ * Tall (K <= d), or d too large for dgesdd's 32-bit workspace
+ * (L->wide_qr = 0): dgesvd of F. Wide (K > d): F^T = Q R (dgeqrt on the
  * contiguous columns of F^T), then F = R^T Q^T has the singular values and
  * left singular vectors of the d x d R^T (dgesdd). dgesvd would reduce the
  * wide F by an LQ along its strided rows, 3x slower at K = 32768, d = 768.
@@ -557,7 +569,7 @@ static nc_status svd_centred_means(nc_metrics *m, size_t d, size_t K, size_t N,
     lapack_int info;
     double dummy = 0.0;
     size_t k, t;
-    if (K <= d) {
+    if (!L->wide_qr) {
         for (k = 0; k < K; k++) {
             const double c = between_weight_sqrt(m, K, N, counts[k]);
             for (t = 0; t < d; t++) L->T[k * d + t] = c * L->mbar[k * d + t];

@@ -2,7 +2,7 @@
  * stream.c - streaming, mergeable accumulators for the NC metrics
  * ("Data" in ncollapse.h).
  *
- * How the result equals the in-memory one (metrics.c):
+ * How the result equals the in-memory one (metrics.c), to rounding:
  *  - Scaling. nc_metrics_compute_data scales H by the power of two sH that
  *    brings max|H| into [1/2, 1). The stream keeps its class means in the
  *    units of the largest |h| seen so far; when a larger value arrives, the
@@ -20,18 +20,22 @@
  *    the left singular vectors of the class-average-centred means, and
  *    accumulates S = sum_i Q^T x_i x_i^T Q (K x K); otherwise it accumulates
  *    the d x d scatter S = sum_i x_i x_i^T itself (cheaper there; Q is then
- *    not computed and stays zero). Upper triangles only, in column strips of
- *    NC_STREAM_STRIP, each block added to a Neumaier-compensated sum.
+ *    not computed and stays zero). Upper triangles only, in square blocks of
+ *    side s->tile over blocks of samples, each block added to a
+ *    Neumaier-compensated sum. Per class, ||x_i||^2 in eight plain chains
+ *    per sample (terms >= 0) added to a compensated sum over the samples
+ *    (metrics.c compensates every term: the last bits may differ).
  *    metrics.c turns S into the within-class scatter along each u_r
  *    (nc__metrics_from_summary), so one pass 2 serves every convention and
  *    rtol of the metrics handle.
  *  - Threads (nc_stream_set_threads). The work of a batch is cut so that
- *    no value depends on the number of parts: pass 1 by ranges of
- *    coordinates (each entry of the sums still added in sample order),
+ *    no value depends on the number of parts: pass 1 by classes for the
+ *    classes with one sample in the batch and by ranges of coordinates for
+ *    the others (each entry of the sums still added in sample order),
  *    pass 2's residuals and per-class sums by classes (y mod threads, each
- *    class in sample order), the projections and the scatter in chunks and
- *    strips of fixed width (each entry from the same BLAS call whatever the
- *    thread count), NC4 in the fixed blocks of `block` columns with counts
+ *    class in sample order), the projections in chunks of fixed width and
+ *    the scatter in blocks fixed by q (each entry from the same BLAS call
+ *    whatever the thread count), NC4 in the fixed blocks of `block` columns with counts
  *    per part (integers, added after). Hence the same bits for any count.
  *  - NC4 and accuracy come from nc__nc4_block, the code metrics.c runs,
  *    with the frozen means and the same scaled classifier.
