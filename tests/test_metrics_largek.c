@@ -559,14 +559,15 @@ static void stream_vs_memory(size_t d, size_t K, size_t N, const char *tag)
     /* bad input as for doubles */
     {
         int32_t bad = (int32_t)K;
-        float nanv[64];
-        for (i = 0; i < 64; i++) nanv[i] = NAN;
+        float *nanv = xmalloc(d * sizeof(float)); /* one sample of d features */
+        for (i = 0; i < d; i++) nanv[i] = NAN;
         nc_test_int(nc_stream_add_float(sf, 1, Hf, d, &bad), NC_ERR_LABEL_OUT_OF_RANGE,
                     "float: label out of range");
         nc_test_int(nc_stream_add_float(sf, 1, nanv, d, D.y), NC_ERR_NON_FINITE, "float: NaN");
         nc_test_int(nc_stream_add_float(sf, 1, NULL, d, D.y), NC_ERR_NULL_ARGUMENT, "float: NULL");
         nc_test_int(nc_stream_add_float(sf, 1, Hf, d - 1, D.y), NC_ERR_SIZE_MISMATCH,
                     "float: ldh < d");
+        free(nanv);
     }
     nc_stream_destroy(st);
     nc_stream_destroy(sf);
