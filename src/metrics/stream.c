@@ -35,8 +35,9 @@
  *    pass 2's residuals and per-class sums by classes (y mod threads, each
  *    class in sample order), the projections in chunks of fixed width and
  *    the scatter in blocks fixed by q (each entry from the same BLAS call
- *    whatever the thread count), NC4 in the fixed blocks of `block` columns with counts
- *    per part (integers, added after). Hence the same bits for any count.
+ *    whatever the thread count), NC4 in the fixed blocks of `block`
+ *    columns with counts per part (integers, added after). Hence the same
+ *    bits for any count.
  *  - NC4 and accuracy come from nc__nc4_block, the code metrics.c runs,
  *    with the frozen means and the same scaled classifier.
  *  - Merges add counts, S (with its compensation) and the NC4 counts;
@@ -394,34 +395,6 @@ static double *stream_panel(const nc_stream *s, size_t P, size_t nb)
     return s->tmpX + P * s->tile * nb;
 }
 
-/*
- * The upper triangle of M M^T (M = the residuals, d x nb, or their
- * projections, q x nb) in square blocks of side s->tile: block (BI, BJ),
- * BI <= BJ, numbered BJ (BJ + 1) / 2 + BI, is one BLAS call (DSYRK on the
- * diagonal, DGEMM elsewhere) into Sb, then added to the compensated sum
- * entry by entry. A block's value comes from the same call whatever the
- * thread count; which part computes it (scatter_owner) only balances the
- * work. Blocks rather than narrow strips: each call repacks its operands,
- * and 64-column strips spent a third of the multiply-adds' time doing so.
- */
-static size_t scatter_owner(size_t q, size_t T, size_t parts, size_t block)
-{
-    /* Greedy by index: each block to the part with the least work so far
-     * (a diagonal block is half a full one), the lowest part on ties. */
-    size_t load[NC_STREAM_MAX_THREADS] = {0};
-    const size_t nt = (q + T - 1) / T;
-    size_t BI, BJ, b = 0, p, best = 0;
-    for (BJ = 0; BJ < nt; BJ++)
-        for (BI = 0; BI <= BJ; BI++, b++) {
-            best = 0;
-            for (p = 1; p < parts; p++)
-                if (load[p] < load[best]) best = p;
-            if (b == block) return best;
-            load[best] += BI == BJ ? 1 : 2;
-        }
-    return best;
-}
-
 /* Add x[0..n) to the compensated sums (s, c) entry by entry, and their
  * values to v: nc__sum_add's operations, which vectorise across entries. */
 static NC_CLONES void add_entries(double *restrict s, double *restrict c, double *restrict v,
@@ -436,14 +409,30 @@ static NC_CLONES void add_entries(double *restrict s, double *restrict c, double
     }
 }
 
+/*
+ * The upper triangle of M M^T (M = the residuals, d x nb, or their
+ * projections, q x nb) in square blocks of side s->tile: block (BI, BJ),
+ * BI <= BJ, in the order BJ, then BI, is one BLAS call (DSYRK on the
+ * diagonal, DGEMM elsewhere) into Sb, then added to the compensated sum
+ * entry by entry. A block's value comes from the same call whatever the
+ * thread count; which part computes it only balances the work: each block,
+ * in that order, goes to the part with the least work so far (a diagonal
+ * block is half a full one), the lowest part on ties, a choice every part
+ * makes alike. Blocks rather than narrow strips: each call repacks its
+ * operands, and 64-column strips spent a third of the multiply-adds' time
+ * doing so.
+ */
 static void strips_part(void *ctx, size_t part)
 {
     const scatter_job *j = (const scatter_job *)ctx;
     nc_stream *s = j->s;
-    const size_t q = s->q, T = s->tile, nt = (q + T - 1) / T;
-    size_t BI, BJ, b = 0, c;
+    const size_t q = s->q, T = s->tile, nt = (q + T - 1) / T, P = s->threads;
+    size_t load[NC_STREAM_MAX_THREADS];
+    size_t BI, BJ, c, p;
+    for (p = 0; p < P; p++) load[p] = 0;
     for (BJ = 0; BJ < nt; BJ++)
-        for (BI = 0; BI <= BJ; BI++, b++) {
+        for (BI = 0; BI <= BJ; BI++) {
+            size_t owner = 0;
             const size_t i0 = BI * T, j0 = BJ * T;
             const size_t ni = q - i0 < T ? q - i0 : T, nj = q - j0 < T ? q - j0 : T;
             /* rows i0.. and j0.. of M: panels of the residuals, or the
@@ -452,7 +441,10 @@ static void strips_part(void *ctx, size_t part)
             const double *B = s->raw_scatter ? stream_panel(s, BJ, j->nb) : s->P + j0;
             const size_t lda = s->raw_scatter ? ni : q, ldb = s->raw_scatter ? nj : q;
             double *C = s->Sb + i0 + j0 * q;
-            if (scatter_owner(q, T, s->threads, b) != part) continue;
+            for (p = 1; p < P; p++)
+                if (load[p] < load[owner]) owner = p;
+            load[owner] += BI == BJ ? 1 : 2;
+            if (owner != part) continue;
             if (BI == BJ)
                 cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ni, (int)j->nb, 1.0,
                             A, (int)lda, 0.0, C, (int)q);

@@ -47,7 +47,6 @@ static nc_status NC_ST(check_labels)(nc_stream *s, size_t n, const NC_STREAM_TYP
     return NC_SUCCESS;
 }
 
-/* Part `part`: largest |h| and finiteness over its coordinates. */
 /*
  * The largest magnitude of the n features at h, as its bit pattern. For IEEE
  * numbers of one sign the order of the bit patterns is the order of the
@@ -69,6 +68,8 @@ static NC_CLONES NC_ST_BITS NC_ST(row_max_bits)(const NC_STREAM_TYPE *h, size_t 
     return m;
 }
 
+/* Part `part`: largest |h| and finiteness over its coordinates (rows after
+ * a non-finite one are not read). */
 static void NC_ST(check_part)(void *ctx, size_t part)
 {
     const NC_ST(job) *j = (const NC_ST(job) *)ctx;
