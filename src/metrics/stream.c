@@ -345,7 +345,7 @@ static void merge_means_range(size_t d, size_t K, double *mu, const size_t *cnt,
 {
     size_t k, t;
     for (k = 0; k < K; k++) {
-        if (bcnt[k] < 2) continue; /* one sample: merged by means_part itself */
+        if (bcnt[k] < 2) continue; /* one sample: merged by single_part */
         if (cnt[k] == 0) {
             memcpy(mu + k * d + t0, bmu + k * d + t0, (t1 - t0) * sizeof(double));
         } else {
