@@ -21,7 +21,8 @@
  *    accumulates S = sum_i Q^T x_i x_i^T Q (K x K); otherwise it accumulates
  *    the d x d scatter S = sum_i x_i x_i^T itself (cheaper there; Q is then
  *    not computed and stays zero). Upper triangles only, in square blocks of
- *    side s->tile over blocks of samples, each block added to a
+ *    side s->tile (the diagonal ones split in two, strips_part) over blocks
+ *    of samples, each block added to a
  *    Neumaier-compensated sum. Per class, ||x_i||^2 in eight plain chains
  *    per sample (terms >= 0) added to a compensated sum over the samples
  *    (metrics.c compensates every term: the last bits may differ).
@@ -296,29 +297,55 @@ NC_API nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, si
     return NC_SUCCESS;
 }
 
+/* The element-wise loops of the running means, written to vectorise
+ * (NC_CLONES, restrict): each element sees the operations of the plain
+ * loop, so the bits do not change. */
+/* mu += (bmu - mu) w */
+static NC_CLONES void merge_row(double *restrict mu, const double *restrict bmu, double w,
+                                size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) mu[t] += (bmu[t] - mu[t]) * w;
+}
+
+/* x /= c */
+static NC_CLONES void divide_row(double *restrict x, double c, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) x[t] /= c;
+}
+
+/* mu += r / c */
+static NC_CLONES void add_divided(double *restrict mu, const double *restrict r, double c,
+                                  size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) mu[t] += r[t] / c;
+}
+
+static NC_CLONES void scale_means(double *restrict mu, size_t n, double factor)
+{
+    size_t i;
+    if (factor == 1.0) return;
+    for (i = 0; i < n; i++) mu[i] *= factor;
+}
+
 /* Chan's update of the means mu (counts cnt) with the means bmu (counts
  * bcnt), both in the same units; counts are added. */
 static void merge_means(size_t d, size_t K, double *mu, size_t *cnt, const double *bmu,
                         const size_t *bcnt)
 {
-    size_t k, t;
+    size_t k;
     for (k = 0; k < K; k++) {
         if (bcnt[k] == 0) continue;
         if (cnt[k] == 0) {
             memcpy(mu + k * d, bmu + k * d, d * sizeof(double));
         } else {
             const double w = (double)bcnt[k] / ((double)cnt[k] + (double)bcnt[k]);
-            for (t = 0; t < d; t++) mu[k * d + t] += (bmu[k * d + t] - mu[k * d + t]) * w;
+            merge_row(mu + k * d, bmu + k * d, w, d);
         }
         cnt[k] += bcnt[k];
     }
-}
-
-static void scale_means(double *mu, size_t n, double factor)
-{
-    size_t i;
-    if (factor == 1.0) return;
-    for (i = 0; i < n; i++) mu[i] *= factor;
 }
 
 /* Add a compensated q x q sum (vs, vc) into (Ss, Sc), refresh Sv. */
@@ -343,14 +370,14 @@ static void add_scatter(nc_stream *s, const double *vs, const double *vc)
 static void merge_means_range(size_t d, size_t K, double *mu, const size_t *cnt,
                               const double *bmu, const size_t *bcnt, size_t t0, size_t t1)
 {
-    size_t k, t;
+    size_t k;
     for (k = 0; k < K; k++) {
         if (bcnt[k] < 2) continue; /* one sample: merged by single_part */
         if (cnt[k] == 0) {
             memcpy(mu + k * d + t0, bmu + k * d + t0, (t1 - t0) * sizeof(double));
         } else {
             const double w = (double)bcnt[k] / ((double)cnt[k] + (double)bcnt[k]);
-            for (t = t0; t < t1; t++) mu[k * d + t] += (bmu[k * d + t] - mu[k * d + t]) * w;
+            merge_row(mu + k * d + t0, bmu + k * d + t0, w, t1 - t0);
         }
     }
 }
@@ -409,53 +436,109 @@ static NC_CLONES void add_entries(double *restrict s, double *restrict c, double
     }
 }
 
+/* Rows r0.. of M (the residuals, or their projections) and their leading
+ * dimension: a panel of the residuals (r0 - P T rows into it), or the
+ * projections, q x nb. */
+static const double *scatter_rows(const nc_stream *s, size_t r0, size_t nb, size_t *ld)
+{
+    size_t P, p0;
+    if (!s->raw_scatter) {
+        *ld = s->q;
+        return s->P + r0;
+    }
+    P = r0 / s->tile;
+    p0 = P * s->tile;
+    *ld = s->q - p0 < s->tile ? s->q - p0 : s->tile;
+    return stream_panel(s, P, nb) + (r0 - p0);
+}
+
+/* The first rows of a diagonal block of side n taken apart from the rest
+ * (a multiple of 8; 0 leaves it whole). DSYRK runs at about 75% of the
+ * rate of DGEMM (OpenBLAS 0.3.21, Zen 2, 384 x 2048: 17.3 against 22.8 G
+ * multiply-adds/s): two half-size DSYRKs and a DGEMM between them do half
+ * the diagonal's multiply-adds at the faster rate. */
+static size_t diag_split(size_t n)
+{
+    return n >= 16 ? (n / 2 + 7) / 8 * 8 : 0;
+}
+
+typedef struct scatter_turn {
+    const scatter_job *j;
+    size_t part;
+    size_t load[NC_STREAM_MAX_THREADS];
+} scatter_turn;
+
+/* The block of rows r0.. (nr) and columns c0.. (nc) of the upper triangle
+ * of M M^T, one BLAS call (DSYRK when r0 == c0, then nr == nc; DGEMM
+ * otherwise) into Sb, then added to the compensated sum entry by entry,
+ * if it falls to this part: each call goes to the part with the least
+ * work so far (its multiply-adds), the lowest part on ties, a choice every
+ * part makes alike. */
+static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_t nc)
+{
+    nc_stream *s = t->j->s;
+    const size_t q = s->q, nb = t->j->nb, P = s->threads;
+    size_t owner = 0, p, c, lda, ldb;
+    const double *A, *B;
+    double *C = s->Sb + r0 + c0 * q;
+    for (p = 1; p < P; p++)
+        if (t->load[p] < t->load[owner]) owner = p;
+    t->load[owner] += r0 == c0 ? nr * (nr + 1) / 2 : nr * nc;
+    if (owner != t->part) return;
+    A = scatter_rows(s, r0, nb, &lda);
+    if (r0 == c0) {
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)nr, (int)nb, 1.0, A, (int)lda,
+                    0.0, C, (int)q);
+    } else {
+        B = scatter_rows(s, c0, nb, &ldb);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, (int)nb, 1.0, A,
+                    (int)lda, B, (int)ldb, 0.0, C, (int)q);
+    }
+    for (c = c0; c < c0 + nc; c++) {
+        const size_t e = r0 + c * q, a1 = r0 + nr <= c + 1 ? r0 + nr : c + 1;
+        add_entries(s->Ss + e, s->Sc + e, s->Sv + e, s->Sb + e, a1 - r0);
+    }
+}
+
 /*
  * The upper triangle of M M^T (M = the residuals, d x nb, or their
- * projections, q x nb) in square blocks of side s->tile: block (BI, BJ),
- * BI <= BJ, in the order BJ, then BI, is one BLAS call (DSYRK on the
- * diagonal, DGEMM elsewhere) into Sb, then added to the compensated sum
- * entry by entry. A block's value comes from the same call whatever the
- * thread count; which part computes it only balances the work: each block,
- * in that order, goes to the part with the least work so far (a diagonal
- * block is half a full one), the lowest part on ties, a choice every part
- * makes alike. Blocks rather than narrow strips: each call repacks its
- * operands, and 64-column strips spent a third of the multiply-adds' time
- * doing so.
+ * projections, q x nb) in square blocks of side s->tile, each diagonal one
+ * split once more (diag_split). The calls are fixed by q alone, so an
+ * entry comes from the same call whatever the thread count; their owners
+ * only balance the work, chosen largest calls first (the off-diagonal
+ * blocks, the diagonal ones' DGEMMs, then their DSYRKs; in increasing
+ * columns within each kind). Blocks rather than narrow strips: each call
+ * repacks its operands, and 64-column strips spent a third of the
+ * multiply-adds' time doing so.
  */
 static void strips_part(void *ctx, size_t part)
 {
     const scatter_job *j = (const scatter_job *)ctx;
-    nc_stream *s = j->s;
-    const size_t q = s->q, T = s->tile, nt = (q + T - 1) / T, P = s->threads;
-    size_t load[NC_STREAM_MAX_THREADS];
-    size_t BI, BJ, c, p;
-    for (p = 0; p < P; p++) load[p] = 0;
+    const nc_stream *s = j->s;
+    const size_t q = s->q, T = s->tile, nt = (q + T - 1) / T;
+    scatter_turn t;
+    size_t BI, BJ, p;
+    t.j = j;
+    t.part = part;
+    for (p = 0; p < s->threads; p++) t.load[p] = 0;
     for (BJ = 0; BJ < nt; BJ++)
-        for (BI = 0; BI <= BJ; BI++) {
-            size_t owner = 0;
-            const size_t i0 = BI * T, j0 = BJ * T;
-            const size_t ni = q - i0 < T ? q - i0 : T, nj = q - j0 < T ? q - j0 : T;
-            /* rows i0.. and j0.. of M: panels of the residuals, or the
-             * projections (q x nb) */
-            const double *A = s->raw_scatter ? stream_panel(s, BI, j->nb) : s->P + i0;
-            const double *B = s->raw_scatter ? stream_panel(s, BJ, j->nb) : s->P + j0;
-            const size_t lda = s->raw_scatter ? ni : q, ldb = s->raw_scatter ? nj : q;
-            double *C = s->Sb + i0 + j0 * q;
-            for (p = 1; p < P; p++)
-                if (load[p] < load[owner]) owner = p;
-            load[owner] += BI == BJ ? 1 : 2;
-            if (owner != part) continue;
-            if (BI == BJ)
-                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ni, (int)j->nb, 1.0,
-                            A, (int)lda, 0.0, C, (int)q);
-            else
-                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj,
-                            (int)j->nb, 1.0, A, (int)lda, B, (int)ldb, 0.0, C, (int)q);
-            for (c = j0; c < j0 + nj; c++) {
-                const size_t e = i0 + c * q, a1 = i0 + ni <= c + 1 ? i0 + ni : c + 1;
-                add_entries(s->Ss + e, s->Sc + e, s->Sv + e, s->Sb + e, a1 - i0);
-            }
+        for (BI = 0; BI < BJ; BI++) {
+            const size_t j0 = BJ * T, nj = q - j0 < T ? q - j0 : T;
+            scatter_call(&t, BI * T, T, j0, nj);
         }
+    for (BI = 0; BI < nt; BI++) {
+        const size_t i0 = BI * T, ni = q - i0 < T ? q - i0 : T, h = diag_split(ni);
+        if (h > 0) scatter_call(&t, i0, h, i0 + h, ni - h);
+    }
+    for (BI = 0; BI < nt; BI++) {
+        const size_t i0 = BI * T, ni = q - i0 < T ? q - i0 : T, h = diag_split(ni);
+        if (h > 0) {
+            scatter_call(&t, i0, h, i0, h);
+            scatter_call(&t, i0 + h, ni - h, i0 + h, ni - h);
+        } else {
+            scatter_call(&t, i0, ni, i0, ni);
+        }
+    }
 }
 
 /* Add the scatter of the nb residual columns in s->tmpX: the d x d scatter

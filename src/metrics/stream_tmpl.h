@@ -114,6 +114,41 @@ static nc_status NC_ST(check_batch)(nc_stream *s, size_t n, const NC_STREAM_TYPE
     return NC_SUCCESS;
 }
 
+/* Pass 1's loops over a row, written to vectorise (NC_CLONES, restrict):
+ * every element sees the same operations as in the plain loop, so the bits
+ * do not change. */
+/* m = 0 + sc h */
+static NC_CLONES void NC_ST(set_scaled)(double *restrict m, const NC_STREAM_TYPE *restrict h,
+                                        double sc, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) m[t] = 0.0 + sc * (double)h[t];
+}
+
+/* m += ((0 + sc h) - m) w */
+static NC_CLONES void NC_ST(merge_sample)(double *restrict m, const NC_STREAM_TYPE *restrict h,
+                                          double sc, double w, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) m[t] += ((0.0 + sc * (double)h[t]) - m[t]) * w;
+}
+
+/* m += sc h */
+static NC_CLONES void NC_ST(add_scaled)(double *restrict m, const NC_STREAM_TYPE *restrict h,
+                                        double sc, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) m[t] += sc * (double)h[t];
+}
+
+/* r += sc h - mu */
+static NC_CLONES void NC_ST(add_resid)(double *restrict r, const NC_STREAM_TYPE *restrict h,
+                                       const double *restrict mu, double sc, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) r[t] += sc * (double)h[t] - mu[t];
+}
+
 /*
  * Pass 1 in two runs of the threads. First, by classes (k % threads ==
  * part): the running means brought to the new scale, and the classes with
@@ -130,20 +165,19 @@ static void NC_ST(single_part)(void *ctx, size_t part)
     nc_stream *s = j->s;
     const size_t d = s->d, K = s->K, n = j->n, ldh = j->ldh, P = s->threads;
     const double sc = j->sc;
-    size_t i, k, t;
+    size_t i, k;
     if (j->factor != 1.0)
-        for (k = part; k < K; k += P)
-            for (t = 0; t < d; t++) s->mu[k * d + t] *= j->factor;
+        for (k = part; k < K; k += P) scale_means(s->mu + k * d, d, j->factor);
     for (i = 0; i < n; i++) {
         const size_t y = (size_t)j->labels[i];
         const NC_STREAM_TYPE *h = j->H + i * ldh;
         double *m = s->mu + y * d;
         if (y % P != part || s->bcounts[y] != 1) continue;
         if (s->counts[y] == 0) {
-            for (t = 0; t < d; t++) m[t] = 0.0 + sc * (double)h[t];
+            NC_ST(set_scaled)(m, h, sc, d);
         } else {
             const double w = 1.0 / ((double)s->counts[y] + 1.0); /* merge_means_range's */
-            for (t = 0; t < d; t++) m[t] += ((0.0 + sc * (double)h[t]) - m[t]) * w;
+            NC_ST(merge_sample)(m, h, sc, w, d);
         }
     }
 }
@@ -162,7 +196,7 @@ static void NC_ST(means_part)(void *ctx, size_t part)
     const size_t d = s->d, K = s->K, n = j->n, ldh = j->ldh;
     const double sc = j->sc;
     double *mu = s->bmu, *resid = s->bres;
-    size_t i, k, t, t0, t1;
+    size_t i, k, t0, t1;
     stream_range(d, s->threads, part, &t0, &t1);
     if (t0 >= t1) return;
     for (k = 0; k < K; k++)
@@ -171,29 +205,20 @@ static void NC_ST(means_part)(void *ctx, size_t part)
             memset(resid + k * d + t0, 0, (t1 - t0) * sizeof(double));
         }
     for (i = 0; i < n; i++) {
-        const NC_STREAM_TYPE *h = j->H + i * ldh;
-        double *muk = mu + (size_t)j->labels[i] * d;
-        if (s->bcounts[j->labels[i]] < 2) continue;
-        for (t = t0; t < t1; t++) muk[t] += sc * (double)h[t];
-    }
-    for (k = 0; k < K; k++)
-        if (s->bcounts[k] > 1) {
-            const double c = (double)s->bcounts[k];
-            for (t = t0; t < t1; t++) mu[k * d + t] /= c;
-        }
-    for (i = 0; i < n; i++) {
-        const NC_STREAM_TYPE *h = j->H + i * ldh;
         const size_t y = (size_t)j->labels[i];
-        const double *muk = mu + y * d;
-        double *r = resid + y * d;
         if (s->bcounts[y] < 2) continue;
-        for (t = t0; t < t1; t++) r[t] += sc * (double)h[t] - muk[t];
+        NC_ST(add_scaled)(mu + y * d + t0, j->H + i * ldh + t0, sc, t1 - t0);
     }
     for (k = 0; k < K; k++)
-        if (s->bcounts[k] > 1) {
-            const double c = (double)s->bcounts[k];
-            for (t = t0; t < t1; t++) mu[k * d + t] += resid[k * d + t] / c;
-        }
+        if (s->bcounts[k] > 1) divide_row(mu + k * d + t0, (double)s->bcounts[k], t1 - t0);
+    for (i = 0; i < n; i++) {
+        const size_t y = (size_t)j->labels[i];
+        if (s->bcounts[y] < 2) continue;
+        NC_ST(add_resid)(resid + y * d + t0, j->H + i * ldh + t0, mu + y * d + t0, sc, t1 - t0);
+    }
+    for (k = 0; k < K; k++)
+        if (s->bcounts[k] > 1)
+            add_divided(mu + k * d + t0, resid + k * d + t0, (double)s->bcounts[k], t1 - t0);
     merge_means_range(d, K, s->mu, s->counts, s->bmu, s->bcounts, t0, t1);
 }
 
