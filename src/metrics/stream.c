@@ -21,8 +21,8 @@
  *    accumulates S = sum_i Q^T x_i x_i^T Q (K x K); otherwise it accumulates
  *    the d x d scatter S = sum_i x_i x_i^T itself (cheaper there; Q is then
  *    not computed and stays zero). Upper triangles only, in square blocks of
- *    side s->tile (the diagonal ones split in two, strips_part) over blocks
- *    of samples, each block added to a
+ *    side s->tile (each diagonal one as two triangles and the rectangle
+ *    between them, strips_part) over blocks of samples, each block added to a
  *    Neumaier-compensated sum. Per class, ||x_i||^2 in eight plain chains
  *    per sample (terms >= 0) added to a compensated sum over the samples
  *    (metrics.c compensates every term: the last bits may differ).
@@ -142,9 +142,11 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
      * columns of Q (d x q; all zero, and unused, with the d x d scatter). */
     s->q = s->raw_scatter ? d : K;
     {
-        /* q in the fewest blocks of at most NC_STREAM_TILE, equal up to a
-         * multiple of 8 (q = 1000: 336 + 336 + 328, not 384 + 384 + 232),
-         * so that the blocks share out evenly between threads. */
+        /* q in the fewest blocks of at most NC_STREAM_TILE, of the side
+         * ceil(q / blocks) rounded up to a multiple of 8 (q = 1000: 336 +
+         * 336 + 328, not 384 + 384 + 232), so that the blocks share out
+         * evenly between threads; the rounding leaves the last block
+         * smaller by up to 8 per block (q = 20000: 52 x 384 + 32). */
         const size_t nt = (s->q + NC_STREAM_TILE - 1) / NC_STREAM_TILE;
         s->tile = ((s->q + nt - 1) / nt + 7) / 8 * 8;
     }
@@ -415,8 +417,9 @@ static void project_part(void *ctx, size_t part)
 
 /* Panel P of a pass-2 block of nb residuals for the d x d scatter: its
  * rows P T .. P T + w - 1 (T = s->tile, w = T or what is left of d),
- * w x nb, column j at j w. Each block product then reads two contiguous
- * panels rather than strided rows of a d x nb array. */
+ * w x nb, column j at j w. Each block product then reads rows of one or
+ * two panels, of leading dimension w, rather than strided rows of a d x nb
+ * array. */
 static double *stream_panel(const nc_stream *s, size_t P, size_t nb)
 {
     return s->tmpX + P * s->tile * nb;
@@ -453,10 +456,11 @@ static const double *scatter_rows(const nc_stream *s, size_t r0, size_t nb, size
 }
 
 /* The first rows of a diagonal block of side n taken apart from the rest
- * (a multiple of 8; 0 leaves it whole). DSYRK runs at about 75% of the
- * rate of DGEMM (OpenBLAS 0.3.21, Zen 2, 384 x 2048: 17.3 against 22.8 G
- * multiply-adds/s): two half-size DSYRKs and a DGEMM between them do half
- * the diagonal's multiply-adds at the faster rate. */
+ * (about half, a multiple of 8; 0 leaves a block of fewer than 16 whole).
+ * DSYRK runs at about 75% of the rate of DGEMM (OpenBLAS 0.3.21, Zen 2,
+ * 384 x 2048: 17.3 against 22.8 G multiply-adds/s): two DSYRKs of about
+ * half the side and a DGEMM between them do about half the diagonal's
+ * multiply-adds at the faster rate. */
 static size_t diag_split(size_t n)
 {
     return n >= 16 ? (n / 2 + 7) / 8 * 8 : 0;
@@ -505,9 +509,10 @@ static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_
  * projections, q x nb) in square blocks of side s->tile, each diagonal one
  * split once more (diag_split). The calls are fixed by q alone, so an
  * entry comes from the same call whatever the thread count; their owners
- * only balance the work, chosen largest calls first (the off-diagonal
- * blocks, the diagonal ones' DGEMMs, then their DSYRKs; in increasing
- * columns within each kind). Blocks rather than narrow strips: each call
+ * only balance the work, dealt in an order that puts the large calls
+ * first: the off-diagonal blocks, the diagonal ones' DGEMMs, then their
+ * DSYRKs, in increasing columns within each kind (the last block can be
+ * narrower than the rest; see nc_stream_create). Blocks rather than narrow strips: each call
  * repacks its operands, and 64-column strips spent a third of the
  * multiply-adds' time doing so.
  */
