@@ -143,14 +143,16 @@ static double dgemm_rate(size_t d, int threads, double *one_call, double *tiled)
     double *A = malloc(n * d * sizeof(double)), *C = malloc(n * n * sizeof(double));
     double *tiles = malloc((size_t)threads * 384 * 384 * sizeof(double));
     double t0, best[2] = {1e30, 1e30};
-    tiled_arg arg[64];
-    pthread_t tid[64];
+    tiled_arg *arg = malloc((size_t)threads * sizeof *arg);
+    pthread_t *tid = malloc((size_t)threads * sizeof *tid);
     size_t i;
     int r, shape, k, started;
-    if (A == NULL || C == NULL || tiles == NULL || threads > 64) {
+    if (A == NULL || C == NULL || tiles == NULL || arg == NULL || tid == NULL) {
         free(A);
         free(C);
         free(tiles);
+        free(arg);
+        free(tid);
         return 0.0;
     }
     for (i = 0; i < n * d; i++) A[i] = unif();
@@ -183,6 +185,8 @@ static double dgemm_rate(size_t d, int threads, double *one_call, double *tiled)
     free(A);
     free(C);
     free(tiles);
+    free(arg);
+    free(tid);
     *one_call = (double)n * (double)n * (double)d / best[0];
     *tiled = (double)threads * (double)n * (double)n * (double)d / best[1];
     return *one_call > *tiled ? *one_call : *tiled;
@@ -209,6 +213,7 @@ static int run_case(const char *path, size_t K, size_t d, size_t N, int threads,
     size_t i, j;
     if (buf == NULL || y == NULL) return 1;
     times[T_RATE] = dgemm_rate(d, threads, &times[T_RATE1], &times[T_RATET]);
+    if (!(times[T_RATE] > 0.0)) return 1; /* no memory for the rate's matrices */
     if (nc_npy_reader_create(&r) != NC_SUCCESS || nc_npy_reader_open(r, path) != NC_SUCCESS)
         return 1;
     /* one plain read of the file, through the same reader */
