@@ -2,7 +2,7 @@
  * test_metrics_largek.c - the measures of large-K studies (NC1 trace ratio
  * and CDNV summaries, GNC2 energies, UNC3, log-norm spreads, interference)
  * and the per-class values: each against a direct computation from its
- * definition, its invariances (rotation, scaling, relabelling), its value on
+ * definition (also for two nearly coincident class means), its invariances (rotation, scaling, relabelling), its value on
  * exact frames; the tiled pass with threads; float32 streams; the d x d
  * scatter of streams with K >= d; a K too large to hold refused up front.
  */
@@ -270,6 +270,90 @@ static void test_definitions(void)
                 }
         free_data(&D);
     }
+}
+
+/*
+ * Two classes whose means nearly coincide: from the Gram, ||m_j - m_k||^2 =
+ * ||m_j||^2 + ||m_k||^2 - 2 m_j.m_k and ||u_j - u_k||^2 = 2 - 2 cos lose
+ * their digits to cancellation there, and the pairwise pass takes them from
+ * the vectors instead. The data are built so that the library and the
+ * direct reference see the same centred means: every coordinate of a class
+ * mean lies in [base, 2 base) with all 53 bits in use, each class has the
+ * samples c +- e with e a multiple of 2^-e_exp (exact sums and halvings, so
+ * the means are exactly c), and a centred mean c - g is exact (Sterbenz);
+ * class 1 is class 0 moved by multiples of 2^-delta_exp.
+ *  - base 1, 2^-26 apart (norms about 0.3): the unit vectors' distance of
+ *    that pair from the Gram is 1e-4 off; from the vectors it agrees to
+ *    about 1e-10 (each unit vector carries a rounded norm): the kernels are
+ *    checked at 1e-7.
+ *  - base 1024, 2^-30 apart (norms about 300): the means' distance from the
+ *    Gram is lost entirely; from the vectors the CDNV, whose mean that pair
+ *    dominates, agrees to 1e-11.
+ */
+static void near_pair_case(double base, int delta_exp, int e_exp, int kernels_too)
+{
+    const size_t d = 6, K = 8, per = 4;
+    data D;
+    double *c = xmalloc(K * d * sizeof(double)), e[2][6];
+    direct R;
+    nc_metrics *m;
+    size_t k, t, i, tile;
+    static const nc_metric exact[] = {NC_METRIC_NC1_CDNV_MEAN, NC_METRIC_NC1_CDNV_COV};
+    static const nc_metric kernels[] = {NC_METRIC_GNC2_LOG_MEAN, NC_METRIC_GNC2_LOG_VAR,
+                                        NC_METRIC_GNC2_RIESZ_MEAN, NC_METRIC_GNC2_RIESZ_VAR};
+    D.d = d;
+    D.K = K;
+    D.N = K * per;
+    D.H = xmalloc(d * D.N * sizeof(double));
+    D.W = xmalloc(K * d * sizeof(double));
+    D.b = xmalloc(K * sizeof(double));
+    D.y = xmalloc(D.N * sizeof(int32_t));
+    for (i = 0; i < K * d; i++) c[i] = base * (1.0 + 0.45 * (urand() + 1.0));
+    for (t = 0; t < d; t++) c[d + t] = c[t] + ldexp((double)(1 + t % 3), -delta_exp);
+    for (t = 0; t < d; t++) {
+        e[0][t] = ldexp(floor(urand() * 1024.0), -e_exp);
+        e[1][t] = ldexp(floor(urand() * 1024.0), -e_exp);
+    }
+    for (k = 0; k < K; k++)
+        for (i = 0; i < per; i++) {
+            const size_t row = k * per + i;
+            D.y[row] = (int32_t)k;
+            for (t = 0; t < d; t++)
+                D.H[row * d + t] = c[k * d + t] + (i % 2 ? -1.0 : 1.0) * e[i / 2][t];
+        }
+    for (i = 0; i < K * d; i++) D.W[i] = c[i] + 0.1 * base * urand();
+    fill(D.b, K, 0.5);
+    direct_metrics(&D, 1, 0, &R);
+    for (tile = 0; tile < 2; tile++) {
+        char desc[200];
+        double v;
+        nc_metrics_create(&m);
+        nc_metrics_set_tile(m, tile == 0 ? 0 : 3);
+        nc_test_int(nc_metrics_compute_data(m, d, K, D.N, D.H, d, D.y, D.W, d, D.b), NC_SUCCESS,
+                    "near pair: compute");
+        for (i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+            snprintf(desc, sizeof desc, "near pair (base %g), tile %zu: %s against the "
+                     "vectors' distances", base, tile, nc_metric_name(exact[i]));
+            nc_test_int(nc_metrics_get(m, exact[i], &v), NC_SUCCESS, desc);
+            nc_test_rel(v, R.v[exact[i]], 1e-11, desc);
+        }
+        for (i = 0; kernels_too && i < sizeof kernels / sizeof kernels[0]; i++) {
+            snprintf(desc, sizeof desc, "near pair (base %g), tile %zu: %s against the "
+                     "vectors' distances", base, tile, nc_metric_name(kernels[i]));
+            nc_test_int(nc_metrics_get(m, kernels[i], &v), NC_SUCCESS, desc);
+            nc_test_rel(v, R.v[kernels[i]], 1e-7, desc);
+        }
+        nc_metrics_destroy(m);
+    }
+    free(R.cls);
+    free(c);
+    free_data(&D);
+}
+
+static void test_near_pairs(void)
+{
+    near_pair_case(1.0, 26, 30, 1);
+    near_pair_case(1024.0, 30, 40, 0);
 }
 
 /* ---- invariances ------------------------------------------------------------ */
@@ -924,6 +1008,7 @@ static void test_too_large(void)
 int main(void)
 {
     test_definitions();
+    test_near_pairs();
     test_invariances();
     test_exact_frames();
     test_threads_bitwise();

@@ -302,13 +302,17 @@ static NC_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kernels *ke
         const double *g = G + b * ni;
         const double nk = in->nrmM[k], nk2 = nk * nk, Vk = in->V[k];
         double *od = bd + np, *oc = bc + np, *or2 = r2 + np;
-        int64_t redo = 0;
-        /* The distances from the Gram; where they lose relative precision
-         * (see the top of the file), directly from the vectors. */
+        int64_t redo = 0, zc = 0;
+        /* From the Gram: the distances and the CDNV (every value computed,
+         * then selected: a conditional division would keep the loop from
+         * vectorising, as it could trap), then the cosines. (One loop for
+         * both GCC does not vectorise.) */
         for (a = 0; a < na; a++) {
             const double nj2 = nrm[a] * nrm[a], dist2 = nj2 + nk2 - 2.0 * g[a];
-            od[a] = dist2;
+            const double q = (V[a] + Vk) / (2.0 * dist2);
             redo |= (int64_t)!(dist2 >= 0.01 * (nj2 + nk2));
+            zc |= (int64_t)!(dist2 > 0.0);
+            od[a] = dist2 > 0.0 ? q : 0.0;
         }
         if (in->cols_ok)
             for (a = 0; a < na; a++) {
@@ -317,20 +321,22 @@ static NC_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kernels *ke
                 or2[a] = u2;
                 redo |= (int64_t)!(u2 >= 0.02);
             }
-        if (redo)
+        /* Where a distance from the Gram loses relative precision (see the
+         * top of the file), the column again, those distances directly
+         * from the vectors (rare). */
+        if (redo) {
+            zc = 0;
             for (a = 0; a < na; a++) {
                 const double *mj = in->mbar + (i0 + a) * d, *mk = in->mbar + k * d;
-                const double nj2 = nrm[a] * nrm[a];
-                if (!(od[a] >= 0.01 * (nj2 + nk2))) od[a] = dist2_direct(mj, mk, d);
+                const double nj2 = nrm[a] * nrm[a], gd = nj2 + nk2 - 2.0 * g[a];
+                const double dist2 = gd >= 0.01 * (nj2 + nk2) ? gd : dist2_direct(mj, mk, d);
+                const double q = (V[a] + Vk) / (2.0 * dist2);
+                zc |= (int64_t)!(dist2 > 0.0);
+                od[a] = dist2 > 0.0 ? q : 0.0;
                 if (in->cols_ok && !(or2[a] >= 0.02)) or2[a] = unit_dist2(mj, mk, nrm[a], nk, d);
             }
-        /* Every value is computed, then selected: a conditional division
-         * would keep the loop from vectorising (it could trap). */
-        for (a = 0; a < na; a++) {
-            const double dist2 = od[a], q = (V[a] + Vk) / (2.0 * dist2);
-            zero_mu |= (int64_t)!(dist2 > 0.0);
-            od[a] = dist2 > 0.0 ? q : 0.0;
         }
+        zero_mu |= zc;
         np += na;
     }
     if (in->cols_ok) {
@@ -341,19 +347,16 @@ static NC_CLONES size_t mean_pairs(const nc__pairs_in *in, const nc__kernels *ke
             zero_u |= (int64_t)!(u2 > 0.0);
             tiny |= (int64_t)((u2 > 0.0) & (u2 < DBL_MIN));
             bl[a] = u2 >= DBL_MIN ? u2 : 1.0;
+            br[a] = u2;
         }
-        memcpy(br, r2, np * sizeof(double));
         kern->vrsqrt(br, np);
-        for (a = 0; a < np; a++) {
-            const double q = br[a];
-            br[a] = r2[a] > 0.0 ? q : 0.0;
-        }
         kern->vlog(bl, np);
         if (tiny)
             for (a = 0; a < np; a++)
                 if (r2[a] > 0.0 && r2[a] < DBL_MIN) bl[a] = log(r2[a]);
         for (a = 0; a < np; a++) {
-            const double e = -0.5 * bl[a];
+            const double q = br[a], e = -0.5 * bl[a];
+            br[a] = r2[a] > 0.0 ? q : 0.0;
             bl[a] = r2[a] > 0.0 ? e : 0.0;
         }
     }
