@@ -2,9 +2,10 @@
  * test_metrics_largek.c - the measures of large-K studies (NC1 trace ratio
  * and CDNV summaries, GNC2 energies, UNC3, log-norm spreads, interference)
  * and the per-class values: each against a direct computation from its
- * definition (also for two nearly coincident class means), its invariances (rotation, scaling, relabelling), its value on
- * exact frames; the tiled pass with threads; float32 streams; the d x d
- * scatter of streams with K >= d; a K too large to hold refused up front.
+ * definition (also for two nearly coincident class means), its
+ * invariances (rotation, scaling, relabelling), its value on exact frames;
+ * the tiled pass with threads; float32 streams; the d x d scatter of
+ * streams with K >= d; a K too large to hold refused up front.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"

@@ -325,6 +325,7 @@ static NC_CLONES void add_divided(double *restrict mu, const double *restrict r,
     for (t = 0; t < n; t++) mu[t] += r[t] / c;
 }
 
+/* mu *= factor (nothing for 1) */
 static NC_CLONES void scale_means(double *restrict mu, size_t n, double factor)
 {
     size_t i;
@@ -512,9 +513,9 @@ static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_
  * only balance the work, dealt in an order that puts the large calls
  * first: the off-diagonal blocks, the diagonal ones' DGEMMs, then their
  * DSYRKs, in increasing columns within each kind (the last block can be
- * narrower than the rest; see nc_stream_create). Blocks rather than narrow strips: each call
- * repacks its operands, and 64-column strips spent a third of the
- * multiply-adds' time doing so.
+ * narrower than the rest; see nc_stream_create). Blocks rather than
+ * narrow strips: each call repacks its operands, and 64-column strips
+ * spent a third of the multiply-adds' time doing so.
  */
 static void strips_part(void *ctx, size_t part)
 {
