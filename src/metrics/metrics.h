@@ -146,7 +146,7 @@ typedef struct nc__stream_part {
 struct nc_stream {
     size_t d, K, q, block;
     size_t sblock; /* columns per pass-2 block (block, or more for the d x d scatter) */
-    size_t tile;   /* side of the scatter's blocks: q in equal parts <= NC_STREAM_TILE */
+    size_t tile;   /* side of the scatter's blocks: q in about equal parts <= NC_STREAM_TILE */
     int pass;
 
     /* Classifier (K x d row-major, ld d) and bias; copies. */
