@@ -7,7 +7,8 @@
  * a core a spinning waiter would steal the cycles of the working one). The
  * calling thread always runs part 0. Which thread runs which part is fixed,
  * and nothing a part computes depends on timing, so results depend only on
- * the number of parts.
+ * the number of parts. Parts may also take work items from a shared counter
+ * (nc__pool_take), when an item's result does not depend on its taker.
  *
  * Without POSIX threads (define NC_NO_THREADS) the parts run one after the
  * other on the calling thread, with the same results.
@@ -145,6 +146,16 @@ void nc__pool_run(nc__pool *p, void (*fn)(void *, size_t), void *ctx)
     pthread_mutex_unlock(&p->lock);
 }
 
+size_t nc__pool_take(nc__pool *p, size_t *counter)
+{
+    size_t v;
+    if (!p) return (*counter)++;
+    pthread_mutex_lock(&p->lock);
+    v = (*counter)++;
+    pthread_mutex_unlock(&p->lock);
+    return v;
+}
+
 #else /* NC_NO_THREADS */
 
 struct nc__pool {
@@ -165,6 +176,12 @@ void nc__pool_run(nc__pool *p, void (*fn)(void *, size_t), void *ctx)
 {
     size_t t;
     for (t = 0; t < (p ? p->threads : 1); t++) fn(ctx, t);
+}
+
+size_t nc__pool_take(nc__pool *p, size_t *counter)
+{
+    (void)p;
+    return (*counter)++;
 }
 
 void nc__pool_destroy(nc__pool *p) { free(p); }

@@ -279,6 +279,7 @@ typedef struct layout {
     double *nrmM; /* K norms of the centred means */
     double *nrmW; /* K norms of the rows of W */
     double *munrm; /* K norms of the (uncentred) means */
+    double *V;     /* K within-class variances (scaled), for the tiled pass */
     double *tmpH; /* d x block scaled features */
     double *tmpX; /* d x block features minus their class means */
     double *P;    /* p x block projections */
@@ -348,7 +349,7 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     }
 
     if (nc__size_mad(&need, 2 * d + nW + nmu, K) || nc__size_mad(&need, nG, K) ||
-        nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 4, K) ||
+        nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 5, K) ||
         nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) || nc__size_mad(&need, 3, L->p) ||
         nc__size_mad(&need, L->p, 2 * d) || nc__size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
@@ -387,6 +388,8 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     L->nrmW = w;
     w += K;
     L->munrm = w;
+    w += K;
+    L->V = w;
     w += K;
     L->tmpH = w;
     w += d * L->block;
@@ -619,9 +622,9 @@ static nc_status svd_centred_means(nc_metrics *m, size_t d, size_t K, size_t N,
 
 /*
  * From the class counts and the scaled means in L->mu (and W, b): the global
- * mean and centred means, every NC2 and NC3 metric, the scaled classifier
- * (L->Wp, L->bp), the norms of the means (L->munrm), and the thin SVD of
- * F = Mbar diag(sqrt(c_k)) for NC1, U in L->T and s in L->s.
+ * mean and centred means, every NC2 and NC3 metric (in tiles later unless
+ * L->untiled), the scaled classifier (L->Wp, L->bp) and the norms of the
+ * means (L->munrm). NC1's SVD is nc1_basis.
  */
 static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, size_t N,
                                   const size_t *counts, const double *W, size_t ldw,
@@ -752,21 +755,32 @@ static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, 
         }
     }
 
-    /* ---- SVD of F = Mbar diag(sqrt(c_k)) for NC1 ---- */
-    if (means_ok) {
-        nc_status st = svd_centred_means(m, d, K, N, counts, L);
-        if (st != NC_SUCCESS) return st;
-        if (L->s[0] > 0.0) {
-            size_t rank;
-            for (rank = 0; rank < L->p; rank++) {
-                const double ratio = L->s[rank] / L->s[0];
-                if (!(ratio * ratio > m->pinv_rtol)) break;
-            }
-            g->rank = rank;
-            g->nc1_ok = 1;
-        } else {
-            note(m, "Sigma_B = 0: NC1 unavailable");
+    return NC_SUCCESS;
+}
+
+/*
+ * After metrics_geometry: the thin SVD of F = Mbar diag(sqrt(c_k)) for NC1,
+ * U in L->T and s in L->s, and the rank kept. Reads L->mbar; writes L->T,
+ * L->s, L->lwk and g's NC1 fields only, so that it can run alongside the
+ * tiled pass.
+ */
+static nc_status nc1_basis(nc_metrics *m, layout *L, size_t d, size_t K, size_t N,
+                           const size_t *counts, geom *g)
+{
+    nc_status st;
+    if (!g->means_ok) return NC_SUCCESS;
+    st = svd_centred_means(m, d, K, N, counts, L);
+    if (st != NC_SUCCESS) return st;
+    if (L->s[0] > 0.0) {
+        size_t rank;
+        for (rank = 0; rank < L->p; rank++) {
+            const double ratio = L->s[rank] / L->s[0];
+            if (!(ratio * ratio > m->pinv_rtol)) break;
         }
+        g->rank = rank;
+        g->nc1_ok = 1;
+    } else {
+        note(m, "Sigma_B = 0: NC1 unavailable");
     }
     return NC_SUCCESS;
 }
@@ -931,12 +945,14 @@ static double moments_std(const nc__moments *mo)
  * After the pass over the features (vsum: K sums of ||x||^2 in scaled
  * units): the pairwise metrics (every one in tiles, or only the new ones
  * when the K x K Grams were kept), the other new metrics and the per-class
- * table.
+ * table. side(side_ctx), unless side is NULL, runs alongside the tiled pass
+ * (nc__pairs_run), or not at all if this fails before it.
  */
 static nc_status metrics_pairs(nc_metrics *m, const layout *L, const geom *g, size_t d, size_t K,
                                size_t N, const size_t *counts, const double *vsum, double scale,
                                const double *W, size_t ldw, nc__pool *pool, size_t threads,
-                               int logits_ok, const size_t *cmis, const size_t *ccor)
+                               int logits_ok, const size_t *cmis, const size_t *ccor,
+                               void (*side)(void *ctx), void *side_ctx)
 {
     nc__pairs_in in;
     nc__pairs_out out;
@@ -957,7 +973,7 @@ static nc_status metrics_pairs(nc_metrics *m, const layout *L, const geom *g, si
     m->cls_K = K;
     for (c = 0; c < NC_CLASS_STAT_COUNT; c++) m->cls_available[c] = 0;
     for (k = 0; k < K * NC_CLASS_STAT_COUNT; k++) cls[k] = NAN;
-    V = L->T; /* K values of scratch (the SVD's U is no longer needed) */
+    V = L->V;
     for (k = 0; k < K; k++) {
         double *row = cls + k * NC_CLASS_STAT_COUNT;
         V[k] = vsum[k] / (double)counts[k];
@@ -1060,7 +1076,7 @@ static nc_status metrics_pairs(nc_metrics *m, const layout *L, const geom *g, si
             note(m, "W Mbar is zero: NC3 (W Mbar) unavailable");
         }
     }
-    st = nc__pairs_run(&in, pool, threads, &out);
+    st = nc__pairs_run(&in, pool, threads, side, side_ctx, &out);
     if (st != NC_SUCCESS)
         return nc__fail(m->msg, st, "no memory for the tiles of the pairwise metrics");
     {
@@ -1233,6 +1249,7 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     nc__class_means(d, K, N, H, ldh, labels, sH, counts, L.mu, L.T);
 
     st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
+    if (st == NC_SUCCESS) st = nc1_basis(m, &L, d, K, N, counts, &g);
     if (st != NC_SUCCESS) return st;
 
     /* ---- the NC1 path: projections on the kept directions, or the d x d
@@ -1308,7 +1325,7 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     metrics_finish(m, &L, &g, K, N, W != NULL, logits_ok, mismatches, correct);
     for (k = 0; k < K; k++) m->vacc[k] = m->vacc[2 * k] + m->vacc[2 * k + 1];
     return metrics_pairs(m, &L, &g, d, K, N, counts, m->vacc, sH, W, ldw, pool, threads,
-                         logits_ok, m->ccnt, m->ccnt + K);
+                         logits_ok, m->ccnt, m->ccnt + K, NULL, NULL);
 }
 
 nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message)
@@ -1317,12 +1334,52 @@ nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message)
     return nc__fail(m->msg, status, "%s", message);
 }
 
+/* NC1 of a summary: the SVD of the centred means (nc1_basis) and u_r^T S u_r
+ * of the kept directions, the side task of the tiled pass: the longest
+ * serial step of a summary's metrics (about 1.6 s at K = 32768, d = 768)
+ * runs while other threads take tiles. A failure's message is kept in msg
+ * (notes of the pass would be appended to the handle's). */
+typedef struct summary_nc1_job {
+    nc_metrics *m;
+    layout *L;
+    geom *g;
+    const nc__summary *sm;
+    nc_status st;
+    char msg[NC_MSG_SIZE];
+} summary_nc1_job;
+
+static void summary_nc1(void *ctx)
+{
+    summary_nc1_job *j = (summary_nc1_job *)ctx;
+    const nc__summary *sm = j->sm;
+    layout *L = j->L;
+    const size_t d = sm->d, q = sm->q;
+    j->st = nc1_basis(j->m, L, d, sm->K, sm->N, sm->counts, j->g);
+    if (j->st != NC_SUCCESS) {
+        memcpy(j->msg, j->m->msg, NC_MSG_SIZE);
+        return;
+    }
+    if (j->g->nc1_ok && j->g->rank > 0) {
+        /* The kept directions u_r lie in the span of the centred means, which
+         * Q spans: u_r = Q a_r with A = Q^T U, so that
+         * u_r^T (sum_i x_i x_i^T) u_r = a_r^T S a_r. */
+        const size_t rank = j->g->rank;
+        if (sm->Q != NULL)
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
+                        sm->Q, (int)d, L->T, (int)d, 0.0, L->A, (int)q);
+        else /* S is the d x d scatter: u_r^T S u_r directly. */
+            memcpy(L->A, L->T, d * rank * sizeof(double));
+        srr_from_scatter(sm->Q != NULL ? q : d, rank, sm->S, L->A, L->B, L->srr);
+    }
+}
+
 nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
 {
     layout L;
     geom g;
     nc_status st;
-    const size_t d = sm->d, K = sm->K, q = sm->q;
+    summary_nc1_job nc1;
+    const size_t d = sm->d, K = sm->K;
 
     fail_all(m);
     m->msg[0] = '\0';
@@ -1336,27 +1393,26 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
         fail_all(m);
         return st;
     }
-    if (g.nc1_ok && g.rank > 0) {
-        /* The kept directions u_r lie in the span of the centred means, which
-         * Q spans: u_r = Q a_r with A = Q^T U, so that
-         * u_r^T (sum_i x_i x_i^T) u_r = a_r^T S a_r. */
-        const size_t rank = g.rank;
-        if (sm->Q != NULL)
-            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)q, (int)rank, (int)d, 1.0,
-                        sm->Q, (int)d, L.T, (int)d, 0.0, L.A, (int)q);
-        else /* S is the d x d scatter: u_r^T S u_r directly. */
-            memcpy(L.A, L.T, d * rank * sizeof(double));
-        srr_from_scatter(sm->Q != NULL ? q : d, rank, sm->S, L.A, L.B, L.srr);
-    }
-    metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
-                   sm->correct);
+    nc1.m = m;
+    nc1.L = &L;
+    nc1.g = &g;
+    nc1.sm = sm;
+    nc1.st = NC_SUCCESS;
     st = metrics_pairs(m, &L, &g, d, K, sm->N, sm->counts, sm->vsum, sm->scale, sm->W, sm->ldw,
                        m->threads > 0 ? m->pool : sm->pool,
                        m->threads > 0 ? m->threads : sm->threads > 0 ? sm->threads : 1,
-                       sm->logits_ok,
-                       sm->cls_mismatches, sm->cls_correct);
-    if (st != NC_SUCCESS) fail_all(m);
-    return st;
+                       sm->logits_ok, sm->cls_mismatches, sm->cls_correct, summary_nc1, &nc1);
+    if (st == NC_SUCCESS && nc1.st != NC_SUCCESS) {
+        st = nc1.st;
+        memcpy(m->msg, nc1.msg, NC_MSG_SIZE);
+    }
+    if (st != NC_SUCCESS) {
+        fail_all(m);
+        return st;
+    }
+    metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
+                   sm->correct);
+    return NC_SUCCESS;
 }
 
 const double *nc__metrics_classes(const nc_metrics *m, size_t *K)

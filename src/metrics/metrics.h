@@ -108,9 +108,11 @@ typedef struct nc__pairs_out {
     int zero_u, zero_mu; /* two unit vectors, or two means, coincide */
 } nc__pairs_out;
 
-/* Run the tiled pass on `threads` parts of pool (NULL: one). */
+/* Run the tiled pass on `threads` parts of pool (NULL: one), and side(side_ctx)
+ * (unless side is NULL) once on one of them alongside: side must not touch
+ * what the pass reads. side runs even when the pass fails. */
 nc_status nc__pairs_run(const nc__pairs_in *in, nc__pool *pool, size_t threads,
-                        nc__pairs_out *out);
+                        void (*side)(void *ctx), void *side_ctx, nc__pairs_out *out);
 
 /* The per-class table of the last compute: K rows of NC_CLASS_STAT_COUNT
  * values (NaN where unavailable), or NULL before a compute. */

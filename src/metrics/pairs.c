@@ -8,7 +8,10 @@
  * W Mbar, the tiles (J, I) too). One thread computes a whole strip, tile by
  * tile in increasing I, into the strip's own accumulators; the strips are
  * then merged in increasing J. Nothing depends on which thread computed a
- * strip, so the results are the same for every thread count.
+ * strip, so the results are the same for every thread count, and the
+ * threads take strips as they come free, the longest first. A side task of
+ * the caller's (the SVD of the means) runs on the first thread to start,
+ * alongside the others' strips.
  *
  * Each tile is one DGEMM of the scaled centred means (and of W), its pair
  * values then handled in chunks of about NC_PAIRS_CHUNK entries (they stay
@@ -48,7 +51,12 @@ typedef struct strip_acc {
 typedef struct pairs_job {
     const nc__pairs_in *in;
     const nc__kernels *kern; /* vlog, vrsqrt */
+    nc__pool *pool;
     size_t nstrips, parts;
+    size_t taken;      /* strips handed out (nc__pool_take) */
+    size_t side_taken; /* whether a part has taken the side task */
+    void (*side)(void *ctx);
+    void *side_ctx;
     strip_acc *acc; /* nstrips */
     double *scratch; /* parts x 7 tile^2 */
 } pairs_job;
@@ -471,39 +479,52 @@ static void do_strip(const pairs_job *job, size_t TJ, double *scr)
     }
 }
 
+/* A part: the side task if it is the first to ask for it, then strips as
+ * long as any are left, the longest (highest J) first. */
 static void pairs_part(void *ctx, size_t part)
 {
-    const pairs_job *job = (const pairs_job *)ctx;
+    pairs_job *job = (pairs_job *)ctx;
     const size_t tt = job->in->tile * job->in->tile;
-    double *scr = job->scratch + part * 7 * tt;
-    size_t TJ;
-    for (TJ = part; TJ < job->nstrips; TJ += job->parts) do_strip(job, TJ, scr);
+    if (job->side != NULL && nc__pool_take(job->pool, &job->side_taken) == 0)
+        job->side(job->side_ctx);
+    if (part >= job->parts) return; /* more threads than strips */
+    for (;;) {
+        const size_t t = nc__pool_take(job->pool, &job->taken);
+        if (t >= job->nstrips) break;
+        do_strip(job, job->nstrips - 1 - t, job->scratch + part * 7 * tt);
+    }
 }
 
 nc_status nc__pairs_run(const nc__pairs_in *in, nc__pool *pool, size_t threads,
-                        nc__pairs_out *out)
+                        void (*side)(void *ctx), void *side_ctx, nc__pairs_out *out)
 {
     pairs_job job;
     strip_acc tot;
     size_t TJ, need;
     const size_t tt = in->tile * in->tile;
     memset(out, 0, sizeof *out);
+    memset(&job, 0, sizeof job);
     job.in = in;
+    job.side = side;
+    job.side_ctx = side_ctx;
     job.kern = nc__kernels_get(nc__isa_detect());
     job.nstrips = (in->K + in->tile - 1) / in->tile;
     job.parts = threads >= 1 ? threads : 1;
     if (job.parts > job.nstrips) job.parts = job.nstrips;
     if (pool == NULL) job.parts = 1;
+    job.pool = job.parts > 1 ? pool : NULL;
     job.acc = (strip_acc *)calloc(job.nstrips, sizeof(strip_acc));
     need = 0;
     if (nc__size_mad(&need, 7 * job.parts, tt) || need > SIZE_MAX / sizeof(double)) {
         free(job.acc);
+        if (side != NULL) side(side_ctx);
         return NC_ERR_OUT_OF_MEMORY;
     }
     job.scratch = (double *)malloc(need * sizeof(double));
     if (job.acc == NULL || job.scratch == NULL) {
         free(job.acc);
         free(job.scratch);
+        if (side != NULL) side(side_ctx); /* it runs whatever happens here */
         return NC_ERR_OUT_OF_MEMORY;
     }
     if (job.parts > 1)

@@ -477,8 +477,9 @@ typedef struct scatter_turn {
  * of M M^T, one BLAS call (DSYRK when r0 == c0, then nr == nc; DGEMM
  * otherwise) into Sb, then added to the compensated sum entry by entry,
  * if it falls to this part: each call goes to the part with the least
- * work so far (its multiply-adds), the lowest part on ties, a choice every
- * part makes alike. */
+ * work so far, the lowest part on ties, a choice every part makes alike.
+ * Work is counted in time: a DSYRK's multiply-adds weigh 4/3 of a DGEMM's
+ * (diag_split's rates). */
 static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_t nc)
 {
     nc_stream *s = t->j->s;
@@ -488,7 +489,7 @@ static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_
     double *C = s->Sb + r0 + c0 * q;
     for (p = 1; p < P; p++)
         if (t->load[p] < t->load[owner]) owner = p;
-    t->load[owner] += r0 == c0 ? nr * (nr + 1) / 2 : nr * nc;
+    t->load[owner] += r0 == c0 ? 4 * (nr * (nr + 1) / 2) : 3 * (nr * nc);
     if (owner != t->part) return;
     A = scatter_rows(s, r0, nb, &lda);
     if (r0 == c0) {
@@ -508,14 +509,17 @@ static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_
 /*
  * The upper triangle of M M^T (M = the residuals, d x nb, or their
  * projections, q x nb) in square blocks of side s->tile, each diagonal one
- * split once more (diag_split). The calls are fixed by q alone, so an
- * entry comes from the same call whatever the thread count; their owners
- * only balance the work, dealt in an order that puts the large calls
- * first: the off-diagonal blocks, the diagonal ones' DGEMMs, then their
- * DSYRKs, in increasing columns within each kind (the last block can be
- * narrower than the rest; see nc_stream_create). Blocks rather than
- * narrow strips: each call repacks its operands, and 64-column strips
- * spent a third of the multiply-adds' time doing so.
+ * split once more (diag_split), each off-diagonal one in two calls of
+ * about half its columns (at d = 768, whole 384 x 384 calls left one of
+ * two threads waiting on the other's DSYRKs: pass 2 took 12% longer). The
+ * calls are fixed by q alone, so an entry comes from the same call
+ * whatever the thread count; their owners only balance the work, dealt in
+ * an order that puts the large calls first: the off-diagonal blocks, the
+ * diagonal ones' DGEMMs, then their DSYRKs, in increasing columns within
+ * each kind (the last block can be narrower than the rest; see
+ * nc_stream_create). Blocks rather than narrow strips: each call repacks
+ * its operands, and 64-column strips spent a third of the multiply-adds'
+ * time doing so.
  */
 static void strips_part(void *ctx, size_t part)
 {
@@ -529,8 +533,13 @@ static void strips_part(void *ctx, size_t part)
     for (p = 0; p < s->threads; p++) t.load[p] = 0;
     for (BJ = 0; BJ < nt; BJ++)
         for (BI = 0; BI < BJ; BI++) {
-            const size_t j0 = BJ * T, nj = q - j0 < T ? q - j0 : T;
-            scatter_call(&t, BI * T, T, j0, nj);
+            const size_t j0 = BJ * T, nj = q - j0 < T ? q - j0 : T, h = diag_split(nj);
+            if (h > 0) {
+                scatter_call(&t, BI * T, T, j0, h);
+                scatter_call(&t, BI * T, T, j0 + h, nj - h);
+            } else {
+                scatter_call(&t, BI * T, T, j0, nj);
+            }
         }
     for (BI = 0; BI < nt; BI++) {
         const size_t i0 = BI * T, ni = q - i0 < T ? q - i0 : T, h = diag_split(ni);
