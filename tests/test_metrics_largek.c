@@ -583,6 +583,94 @@ static void test_threads_bitwise(void)
     free_data(&D);
 }
 
+/* The Gram norms the ETF distances divide by, from the d x d Grams M M^T
+ * and W W^T in blocks of 192 rows when d <= K (d = 400: three blocks, the
+ * last of 16 rows): against the untiled metrics, which take them from the
+ * whole K x K Grams, and the same bits on 1 and 3 threads. */
+static void test_gram_blocks(void)
+{
+    static const nc_metric etf[] = {NC_METRIC_NC2_ETF_MEANS, NC_METRIC_NC2_ETF_W,
+                                    NC_METRIC_NC3_WM_ETF};
+    data D = make_data(400, 500, 1500, 1.1);
+    double u[NC_METRIC_COUNT], v1[NC_METRIC_COUNT], v3[NC_METRIC_COUNT];
+    nc_metrics *m;
+    size_t i;
+    char desc[200];
+    nc_metrics_create(&m);
+    nc_metrics_set_tile(m, 0); /* K <= 2048: whole K x K Grams */
+    nc_test_int(nc_metrics_compute_data(m, D.d, D.K, D.N, D.H, D.d, D.y, D.W, D.d, D.b),
+                NC_SUCCESS, "gram blocks: untiled compute");
+    get_all(m, u);
+    nc_metrics_set_tile(m, 64);
+    nc_metrics_set_threads(m, 1);
+    nc_test_int(nc_metrics_compute_data(m, D.d, D.K, D.N, D.H, D.d, D.y, D.W, D.d, D.b),
+                NC_SUCCESS, "gram blocks: tiled compute, 1 thread");
+    get_all(m, v1);
+    nc_metrics_set_threads(m, 3);
+    nc_test_int(nc_metrics_compute_data(m, D.d, D.K, D.N, D.H, D.d, D.y, D.W, D.d, D.b),
+                NC_SUCCESS, "gram blocks: tiled compute, 3 threads");
+    get_all(m, v3);
+    for (i = 0; i < sizeof etf / sizeof etf[0]; i++) {
+        double x;
+        snprintf(desc, sizeof desc, "gram blocks (d = 400, K = 500): %s available",
+                 nc_metric_name(etf[i]));
+        nc_test_int(nc_metrics_get(m, etf[i], &x), NC_SUCCESS, desc);
+        snprintf(desc, sizeof desc, "gram blocks (d = 400, K = 500): %s tiled against untiled",
+                 nc_metric_name(etf[i]));
+        nc_test_rel(v1[etf[i]], u[etf[i]], 1e-12, desc);
+    }
+    nc_test_true(memcmp(v1, v3, sizeof v1) == 0,
+                 "gram blocks (d = 400, K = 500): 1 and 3 threads give the same bits");
+    nc_metrics_destroy(m);
+    free_data(&D);
+}
+
+/* The notes of a compute (nc_metrics_last_error) are the same, in the same
+ * order, from memory and from a stream, whose NC1 runs beside the tiled
+ * pass: a zero row of W (a note of the geometry) and two coincident class
+ * means (notes of the pairwise pass), untiled and tiled. */
+static void test_notes_agree(void)
+{
+    const size_t d = 5, K = 6, N = 60;
+    double H[5 * 60], W[6 * 5], b[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int32_t y[60];
+    size_t i, t;
+    int tile;
+    for (i = 0; i < N; i++) {
+        y[i] = (int32_t)(i % K);
+        for (t = 0; t < d; t++) /* class 1 has the mean of class 0 */
+            H[i * d + t] = (double)((size_t)(y[i] == 1 ? 0 : y[i]) * (t + 1) % 7) +
+                           0.01 * (double)((i * 7 + t * 3) % 5);
+    }
+    for (i = 0; i < K * d; i++) W[i] = (double)(i % 7) - 3.0;
+    for (t = 0; t < d; t++) W[2 * d + t] = 0.0;
+    for (tile = 0; tile < 2; tile++) {
+        nc_metrics *m;
+        nc_stream *s;
+        char mem[1024], desc[200];
+        nc_metrics_create(&m);
+        nc_metrics_set_tile(m, tile ? 2 : 0);
+        nc_test_int(nc_metrics_compute_data(m, d, K, N, H, d, y, W, d, b), NC_SUCCESS,
+                    "notes: compute from memory");
+        snprintf(mem, sizeof mem, "%s", nc_metrics_last_error(m));
+        snprintf(desc, sizeof desc, "notes (tile %d): three from memory", tile ? 2 : 0);
+        nc_test_true(strstr(mem, "a row of W is zero") == mem &&
+                         strstr(mem, "; two centred class means have the same direction") != NULL &&
+                         strstr(mem, "; two class means coincide") != NULL,
+                     desc);
+        nc_stream_create(&s, d, K);
+        nc_stream_set_classifier(s, W, d, b);
+        nc_stream_add(s, N, H, d, y);
+        nc_stream_next_pass(s);
+        nc_stream_add(s, N, H, d, y);
+        nc_test_int(nc_metrics_compute_stream(m, s), NC_SUCCESS, "notes: compute from a stream");
+        snprintf(desc, sizeof desc, "notes (tile %d): the stream's are the same", tile ? 2 : 0);
+        nc_test_true(strcmp(nc_metrics_last_error(m), mem) == 0, desc);
+        nc_stream_destroy(s);
+        nc_metrics_destroy(m);
+    }
+}
+
 /* Stream a data set (as double or as float) in batches of 37 and compare
  * with the in-memory metrics on the same values. */
 static void stream_vs_memory(size_t d, size_t K, size_t N, const char *tag)
@@ -765,15 +853,17 @@ static void stream_threads_run(const data *D, const float *Hf, size_t threads, c
  * of state (files), the same metric and per-class bits; for double and
  * float features; on the d x d scatter in one block and in several (d =
  * 404: blocks of 208 and 196 rows, the second not a multiple of 8), the
- * projected scatter with several strips and chunks, and a larger K. */
+ * projected scatter with several strips and chunks, a larger K, and d <= K
+ * with d > 192 (the Gram norms of the ETF distances in blocks, the SVD
+ * beside the tiled pass). */
 static void test_stream_threads(void)
 {
-    static const size_t shapes[4][3] = {
-        {150, 100, 1500}, {404, 200, 1500}, {300, 100, 1500}, {12, 600, 3000}};
+    static const size_t shapes[5][3] = {
+        {150, 100, 1500}, {404, 200, 1500}, {300, 100, 1500}, {12, 600, 3000}, {400, 500, 2000}};
     /* NC_TEST_QUICK (sanitizer and valgrind stages): a third of the samples */
     const size_t div = getenv("NC_TEST_QUICK") != NULL ? 3 : 1;
     size_t c;
-    for (c = 0; c < 4; c++) {
+    for (c = 0; c < 5; c++) {
         const size_t d = shapes[c][0], K = shapes[c][1], N = shapes[c][2] / div;
         data D = make_data(d, K, N, 1.1);
         float *Hf = xmalloc(d * N * sizeof(float));
@@ -1013,6 +1103,8 @@ int main(void)
     test_invariances();
     test_exact_frames();
     test_threads_bitwise();
+    test_gram_blocks();
+    test_notes_agree();
     stream_vs_memory(5, 9, 400, "K > d (d x d scatter)");
     stream_vs_memory(404, 200, 1200, "d x d scatter in several blocks");
     stream_vs_memory(9, 4, 300, "K < d (projected scatter)");

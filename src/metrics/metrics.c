@@ -153,18 +153,22 @@ typedef char nc__metric_names_complete[sizeof metric_names / sizeof metric_names
 
 
 
-/* Append a note to the handle's message, "; "-separated, truncated to fit. */
-static void note(nc_metrics *m, const char *text)
+/* Append a note to a message buffer (NC_MSG_SIZE), "; "-separated,
+ * truncated to fit. */
+static void note_to(char *msg, const char *text)
 {
-    size_t len = strlen(m->msg);
+    size_t len = strlen(msg);
     size_t i;
     if (len > 0 && len + 2 < NC_MSG_SIZE) {
-        m->msg[len++] = ';';
-        m->msg[len++] = ' ';
+        msg[len++] = ';';
+        msg[len++] = ' ';
     }
-    for (i = 0; text[i] != '\0' && len + 1 < NC_MSG_SIZE; i++) m->msg[len++] = text[i];
-    m->msg[len] = '\0';
+    for (i = 0; text[i] != '\0' && len + 1 < NC_MSG_SIZE; i++) msg[len++] = text[i];
+    msg[len] = '\0';
 }
+
+/* Append a note to the handle's message. */
+static void note(nc_metrics *m, const char *text) { note_to(m->msg, text); }
 
 static void set_value(nc_metrics *m, nc_metric which, double v)
 {
@@ -566,8 +570,8 @@ static double between_weight_sqrt(const nc_metrics *m, size_t K, size_t N, size_
  * longer in their column-by-column panels (1.68 s against 1.30 s at
  * 32768 x 768).
  */
-static nc_status svd_centred_means(nc_metrics *m, size_t d, size_t K, size_t N,
-                                   const size_t *counts, layout *L)
+static nc_status svd_centred_means(const nc_metrics *m, size_t d, size_t K, size_t N,
+                                   const size_t *counts, layout *L, char *msg)
 {
     lapack_int info;
     double dummy = 0.0;
@@ -581,7 +585,7 @@ static nc_status svd_centred_means(nc_metrics *m, size_t d, size_t K, size_t N,
                                    L->T, (lapack_int)d, L->s, &dummy, 1, &dummy, 1, L->lwk,
                                    (lapack_int)L->lwork);
         if (info != 0)
-            return nc__fail(m->msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
+            return nc__fail(msg, NC_ERR_LAPACK, "dgesvd of the centred means failed (info %d)",
                             (int)info);
         return NC_SUCCESS;
     } else {
@@ -605,7 +609,7 @@ static nc_status svd_centred_means(nc_metrics *m, size_t d, size_t K, size_t N,
         info = LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, (lapack_int)K, (lapack_int)d,
                                    (lapack_int)nb, L->T, (lapack_int)K, Tq, (lapack_int)nb, work);
         if (info != 0)
-            return nc__fail(m->msg, NC_ERR_LAPACK, "QR of the centred means failed (info %d)",
+            return nc__fail(msg, NC_ERR_LAPACK, "QR of the centred means failed (info %d)",
                             (int)info);
         for (t = 0; t < d; t++) /* Rt = R^T, lower triangular */
             for (k = 0; k < d; k++) Rt[k + t * d] = k >= t ? L->T[t + k * K] : 0.0;
@@ -613,7 +617,7 @@ static nc_status svd_centred_means(nc_metrics *m, size_t d, size_t K, size_t N,
                                    (lapack_int)d, L->s, &dummy, (lapack_int)d, Vt, (lapack_int)d,
                                    work, lw, iw);
         if (info != 0)
-            return nc__fail(m->msg, NC_ERR_LAPACK, "SVD of the centred means failed (info %d)",
+            return nc__fail(msg, NC_ERR_LAPACK, "SVD of the centred means failed (info %d)",
                             (int)info);
         memcpy(L->T, Rt, d * d * sizeof(double)); /* U, d x d */
         return NC_SUCCESS;
@@ -761,15 +765,15 @@ static nc_status metrics_geometry(nc_metrics *m, layout *L, size_t d, size_t K, 
 /*
  * After metrics_geometry: the thin SVD of F = Mbar diag(sqrt(c_k)) for NC1,
  * U in L->T and s in L->s, and the rank kept. Reads L->mbar; writes L->T,
- * L->s, L->lwk and g's NC1 fields only, so that it can run alongside the
- * tiled pass.
+ * L->s, L->lwk, g's NC1 fields and msg (its note, or its failure) only, so
+ * that it can run alongside the tiled pass.
  */
-static nc_status nc1_basis(nc_metrics *m, layout *L, size_t d, size_t K, size_t N,
-                           const size_t *counts, geom *g)
+static nc_status nc1_basis(const nc_metrics *m, layout *L, size_t d, size_t K, size_t N,
+                           const size_t *counts, geom *g, char *msg)
 {
     nc_status st;
     if (!g->means_ok) return NC_SUCCESS;
-    st = svd_centred_means(m, d, K, N, counts, L);
+    st = svd_centred_means(m, d, K, N, counts, L, msg);
     if (st != NC_SUCCESS) return st;
     if (L->s[0] > 0.0) {
         size_t rank;
@@ -780,7 +784,7 @@ static nc_status nc1_basis(nc_metrics *m, layout *L, size_t d, size_t K, size_t 
         g->rank = rank;
         g->nc1_ok = 1;
     } else {
-        note(m, "Sigma_B = 0: NC1 unavailable");
+        note_to(msg, "Sigma_B = 0: NC1 unavailable");
     }
     return NC_SUCCESS;
 }
@@ -993,10 +997,10 @@ static int gram_norms(const double *M, const double *W, size_t d, size_t K, int 
     gram_job j;
     double *S, *SM = NULL, *SW = NULL;
     if (d > K) {
-        if (wantM) *gnM = gram_fro_small(M, NULL, d, K);
-        if (wantW) *gnW = gram_fro_small(W, NULL, d, K);
-        if (wantWM) *gnWM = gram_fro_small(W, M, d, K);
-        return *gnM < 0.0 || *gnW < 0.0 || *gnWM < 0.0 ? -1 : 0;
+        if (wantM && (*gnM = gram_fro_small(M, NULL, d, K)) < 0.0) return -1;
+        if (wantW && (*gnW = gram_fro_small(W, NULL, d, K)) < 0.0) return -1;
+        if (wantWM && (*gnWM = gram_fro_small(W, M, d, K)) < 0.0) return -1;
+        return 0;
     }
     memset(&j, 0, sizeof j);
     if (wantM || wantWM) j.A[j.n++] = M;
@@ -1046,7 +1050,7 @@ static nc_status metrics_pairs(nc_metrics *m, const layout *L, const geom *g, si
     size_t k, c;
     nc_status st;
 
-    /* Per-class table first: V lives in its variance column. */
+    /* Per-class table first (its variance column is V in the features' units). */
     if (K > m->cls_cap) {
         double *nc = (double *)realloc(m->cls, K * NC_CLASS_STAT_COUNT * sizeof(double));
         if (nc == NULL)
@@ -1332,7 +1336,7 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     nc__class_means(d, K, N, H, ldh, labels, sH, counts, L.mu, L.T);
 
     st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
-    if (st == NC_SUCCESS) st = nc1_basis(m, &L, d, K, N, counts, &g);
+    if (st == NC_SUCCESS) st = nc1_basis(m, &L, d, K, N, counts, &g, m->msg);
     if (st != NC_SUCCESS) return st;
 
     /* ---- the NC1 path: projections on the kept directions, or the d x d
@@ -1420,10 +1424,10 @@ nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message)
 /* NC1 of a summary: the SVD of the centred means (nc1_basis) and u_r^T S u_r
  * of the kept directions, the side task of the tiled pass: the longest
  * serial step of a summary's metrics (about 1.6 s at K = 32768, d = 768)
- * runs while other threads take tiles. A failure's message is kept in msg
- * (notes of the pass would be appended to the handle's). */
+ * runs while other threads take tiles. Its note or failure goes to msg, put
+ * in its place among the notes afterwards. */
 typedef struct summary_nc1_job {
-    nc_metrics *m;
+    const nc_metrics *m;
     layout *L;
     geom *g;
     const nc__summary *sm;
@@ -1437,11 +1441,8 @@ static void summary_nc1(void *ctx)
     const nc__summary *sm = j->sm;
     layout *L = j->L;
     const size_t d = sm->d, q = sm->q;
-    j->st = nc1_basis(j->m, L, d, sm->K, sm->N, sm->counts, j->g);
-    if (j->st != NC_SUCCESS) {
-        memcpy(j->msg, j->m->msg, NC_MSG_SIZE);
-        return;
-    }
+    j->st = nc1_basis(j->m, L, d, sm->K, sm->N, sm->counts, j->g, j->msg);
+    if (j->st != NC_SUCCESS) return;
     if (j->g->nc1_ok && j->g->rank > 0) {
         /* The kept directions u_r lie in the span of the centred means, which
          * Q spans: u_r = Q a_r with A = Q^T U, so that
@@ -1462,6 +1463,7 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     geom g;
     nc_status st;
     summary_nc1_job nc1;
+    size_t pre;
     const size_t d = sm->d, K = sm->K;
 
     fail_all(m);
@@ -1481,6 +1483,8 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     nc1.g = &g;
     nc1.sm = sm;
     nc1.st = NC_SUCCESS;
+    nc1.msg[0] = '\0';
+    pre = strlen(m->msg);
     st = metrics_pairs(m, &L, &g, d, K, sm->N, sm->counts, sm->vsum, sm->scale, sm->W, sm->ldw,
                        m->threads > 0 ? m->pool : sm->pool,
                        m->threads > 0 ? m->threads : sm->threads > 0 ? sm->threads : 1,
@@ -1493,8 +1497,20 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
         fail_all(m);
         return st;
     }
-    metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
-                   sm->correct);
+    {
+        /* The notes in the order of the in-memory path: geometry's, NC1's
+         * and metrics_finish's, then the pairwise pass's (appended after
+         * the first, "; "-separated: one note re-adds them alike). */
+        char pairs_notes[NC_MSG_SIZE];
+        const char *p = m->msg + pre;
+        if (pre > 0 && p[0] == ';' && p[1] == ' ') p += 2;
+        memcpy(pairs_notes, p, strlen(p) + 1);
+        m->msg[pre] = '\0';
+        if (nc1.msg[0] != '\0') note(m, nc1.msg);
+        metrics_finish(m, &L, &g, K, sm->N, sm->W != NULL, sm->logits_ok, sm->mismatches,
+                       sm->correct);
+        if (pairs_notes[0] != '\0') note(m, pairs_notes);
+    }
     return NC_SUCCESS;
 }
 
