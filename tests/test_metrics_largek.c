@@ -585,13 +585,15 @@ static void test_threads_bitwise(void)
 
 /* The Gram norms the ETF distances divide by, from the d x d Grams M M^T
  * and W W^T in blocks of 192 rows when d <= K (d = 400: three blocks, the
- * last of 16 rows): against the untiled metrics, which take them from the
+ * last of 16 rows; d = 200 with NC_TEST_QUICK, for valgrind: two, the
+ * second of 8): against the untiled metrics, which take them from the
  * whole K x K Grams, and the same bits on 1 and 3 threads. */
 static void test_gram_blocks(void)
 {
     static const nc_metric etf[] = {NC_METRIC_NC2_ETF_MEANS, NC_METRIC_NC2_ETF_W,
                                     NC_METRIC_NC3_WM_ETF};
-    data D = make_data(400, 500, 600, 1.1);
+    const int quick = getenv("NC_TEST_QUICK") != NULL;
+    data D = make_data(quick ? 200 : 400, quick ? 250 : 500, quick ? 300 : 600, 1.1);
     double u[NC_METRIC_COUNT], v1[NC_METRIC_COUNT], v3[NC_METRIC_COUNT];
     nc_metrics *m;
     size_t i;
@@ -612,15 +614,14 @@ static void test_gram_blocks(void)
     get_all(m, v3);
     for (i = 0; i < sizeof etf / sizeof etf[0]; i++) {
         double x;
-        snprintf(desc, sizeof desc, "gram blocks (d = 400, K = 500): %s available",
-                 nc_metric_name(etf[i]));
+        snprintf(desc, sizeof desc, "gram blocks (d = %zu, K = %zu): %s available",
+                 D.d, D.K, nc_metric_name(etf[i]));
         nc_test_int(nc_metrics_get(m, etf[i], &x), NC_SUCCESS, desc);
-        snprintf(desc, sizeof desc, "gram blocks (d = 400, K = 500): %s tiled against untiled",
-                 nc_metric_name(etf[i]));
+        snprintf(desc, sizeof desc, "gram blocks (d = %zu, K = %zu): %s tiled against untiled",
+                 D.d, D.K, nc_metric_name(etf[i]));
         nc_test_rel(v1[etf[i]], u[etf[i]], 1e-12, desc);
     }
-    nc_test_true(memcmp(v1, v3, sizeof v1) == 0,
-                 "gram blocks (d = 400, K = 500): 1 and 3 threads give the same bits");
+    nc_test_true(memcmp(v1, v3, sizeof v1) == 0, "gram blocks: 1 and 3 threads give the same bits");
     nc_metrics_destroy(m);
     free_data(&D);
 }

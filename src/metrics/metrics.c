@@ -925,9 +925,9 @@ static double gram_fro_small(const double *A, const double *B, size_t d, size_t 
  * The side of the blocks of the d x d Grams of gram_norms. Each block is one
  * BLAS call (DSYRK on the diagonal, DGEMM off it), fixed by d alone, so an
  * entry comes from the same call whatever the thread count. At d = 768,
- * K = 32768 six 192 x 192 DGEMMs and four DSYRKs of 192 take 12% less time
- * than one DSYRK of 768 on one thread (DSYRK runs at about 75% of DGEMM's
- * rate), and they share out between threads.
+ * K = 32768 six 192 x 192 DGEMMs and four DSYRKs of 192 take 3-5% less time
+ * than one DSYRK of 768 on one thread (more of the work at DGEMM's rate,
+ * against more packing), and they share out between threads.
  */
 #define NC_GRAM_BLOCK 192
 
