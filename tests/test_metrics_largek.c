@@ -13,6 +13,7 @@
 #define NC_TEST_LCG_SEED 0x2468ace013579bdfULL
 #include "testutil.h"
 #include "ncollapse.h"
+#include "metrics/metrics.h" /* white box: the BLAS calls of A A^T */
 
 #include <math.h>
 #include <stdint.h>
@@ -351,6 +352,122 @@ static void near_pair_case(double base, int delta_exp, int e_exp, int kernels_to
     free_data(&D);
 }
 
+/*
+ * The BLAS calls of an upper triangle (nc__syrk_call_at, white box): on
+ * 18 sides n from 1 to 1200 and blocks of nc__syrk_side(n, 384) (the
+ * stream's) and of other sides (and the order alone for n = 20000 in blocks of 64: 98k calls),
+ * the list equals a direct enumeration written here (square blocks of side
+ * T, the off-diagonal ones column by column in two halves of their columns,
+ * then each diagonal block's DGEMM between its halves, then its two
+ * DSYRKs; a block under 16 whole), and its calls cover every entry of the
+ * upper triangle once and nothing below it.
+ */
+static size_t direct_calls(size_t n, size_t T, nc__syrk_call *out)
+{
+    const size_t nt = (n + T - 1) / T;
+    size_t m = 0, BI, BJ;
+#define HALF(x) ((x) >= 16 ? ((x) / 2 + 7) / 8 * 8 : 0)
+#define PUT(a, b, c, e) (out[m].r0 = (a), out[m].nr = (b), out[m].c0 = (c), out[m].nc = (e), m++)
+    for (BJ = 1; BJ < nt; BJ++)
+        for (BI = 0; BI < BJ; BI++) {
+            const size_t j0 = BJ * T, nj = n - j0 < T ? n - j0 : T, h = HALF(nj);
+            if (h > 0) {
+                PUT(BI * T, T, j0, h);
+                PUT(BI * T, T, j0 + h, nj - h);
+            } else {
+                PUT(BI * T, T, j0, nj);
+            }
+        }
+    for (BI = 0; BI < nt; BI++) {
+        const size_t i0 = BI * T, ni = n - i0 < T ? n - i0 : T, h = HALF(ni);
+        if (h > 0) PUT(i0, h, i0 + h, ni - h);
+    }
+    for (BI = 0; BI < nt; BI++) {
+        const size_t i0 = BI * T, ni = n - i0 < T ? n - i0 : T, h = HALF(ni);
+        if (h > 0) {
+            PUT(i0, h, i0, h);
+            PUT(i0 + h, ni - h, i0 + h, ni - h);
+        } else {
+            PUT(i0, ni, i0, ni);
+        }
+    }
+#undef PUT
+#undef HALF
+    return m;
+}
+
+static void test_syrk_plan(void)
+{
+    static const size_t sides[] = {1, 2, 7, 8, 15, 16, 17, 31, 100, 200, 383, 384, 385,
+                                   400, 404, 768, 1000, 1200};
+    static const size_t blocks[] = {0, 8, 16, 24, 64, 200, 768}; /* 0: nc__syrk_side */
+    const size_t ns = sizeof sides / sizeof sides[0], nb = sizeof blocks / sizeof blocks[0];
+    nc__syrk_call *want = NULL;
+    unsigned char *cover = xmalloc(1200 * 1200);
+    size_t a, b, i, r, c;
+    int list_ok = 1, cover_ok = 1, side_ok = 1;
+    for (a = 0; a < ns; a++) {
+        const size_t n = sides[a], T = nc__syrk_side(n, 384);
+        size_t cap;
+        /* the fewest blocks of at most the cap, a multiple of 8, the last
+         * one smaller by less than 8 per block */
+        for (cap = 8; cap <= 1024; cap += 8) {
+            const size_t Tc = nc__syrk_side(n, cap), ntc = (n + Tc - 1) / Tc;
+            if (Tc % 8 != 0 || Tc > cap || ntc != (n + cap - 1) / cap || ntc * Tc < n ||
+                ntc * Tc >= n + 8 * ntc)
+                side_ok = 0;
+        }
+        for (b = 0; b < nb; b++) {
+            const size_t Tb = blocks[b] != 0 ? blocks[b] : T, nbk = (n + Tb - 1) / Tb;
+            size_t m, got;
+            free(want);
+            want = xmalloc((2 * nbk * nbk + 3 * nbk) * sizeof *want);
+            m = direct_calls(n, Tb, want);
+            got = nc__syrk_calls(n, Tb);
+            if (got != m) {
+                list_ok = 0;
+                continue;
+            }
+            memset(cover, 0, n * n);
+            for (i = 0; i < m; i++) {
+                const nc__syrk_call x = nc__syrk_call_at(n, Tb, i);
+                if (x.r0 != want[i].r0 || x.nr != want[i].nr || x.c0 != want[i].c0 ||
+                    x.nc != want[i].nc)
+                    list_ok = 0;
+                if (x.r0 == x.c0 && x.nr != x.nc) cover_ok = 0;
+                for (c = x.c0; c < x.c0 + x.nc && c < n; c++)
+                    for (r = x.r0; r < x.r0 + x.nr && r < n; r++)
+                        if (x.r0 != x.c0 || r <= c) cover[r + c * n]++;
+                if (x.r0 + x.nr > n || x.c0 + x.nc > n || (x.r0 != x.c0 && x.r0 + x.nr > x.c0))
+                    cover_ok = 0;
+            }
+            for (c = 0; c < n; c++)
+                for (r = 0; r < n; r++)
+                    if (cover[r + c * n] != (r <= c ? 1 : 0)) cover_ok = 0;
+        }
+    }
+    {
+        /* a long list: the triangular root of the off-diagonal index far out */
+        const size_t n = 20000, Tb = 64, nbk = (n + Tb - 1) / Tb;
+        size_t m0;
+        free(want);
+        want = xmalloc((2 * nbk * nbk + 3 * nbk) * sizeof *want);
+        m0 = direct_calls(n, Tb, want);
+        if (nc__syrk_calls(n, Tb) != m0) list_ok = 0;
+        for (i = 0; i < m0 && list_ok; i++) {
+            const nc__syrk_call x = nc__syrk_call_at(n, Tb, i);
+            if (x.r0 != want[i].r0 || x.nr != want[i].nr || x.c0 != want[i].c0 ||
+                x.nc != want[i].nc)
+                list_ok = 0;
+        }
+    }
+    nc_test_true(side_ok, "syrk plan: block sides (fewest blocks of <= cap, multiples of 8)");
+    nc_test_true(list_ok, "syrk plan: the calls equal the direct enumeration, in order");
+    nc_test_true(cover_ok, "syrk plan: each upper-triangle entry covered once, none below");
+    free(want);
+    free(cover);
+}
+
 static void test_near_pairs(void)
 {
     near_pair_case(1.0, 26, 30, 1);
@@ -584,9 +701,8 @@ static void test_threads_bitwise(void)
 }
 
 /* The Gram norms the ETF distances divide by, from the d x d Grams M M^T
- * and W W^T in blocks of 192 rows when d <= K (d = 400: three blocks, the
- * last of 16 rows; d = 200 with NC_TEST_QUICK, for valgrind: two, the
- * second of 8): against the untiled metrics, which take them from the
+ * and W W^T in syrk_plan.c's calls when d <= K (d = 400, and d = 200 with
+ * NC_TEST_QUICK for valgrind: one block, three calls): against the untiled metrics, which take them from the
  * whole K x K Grams, and the same bits on 1 and 3 threads. */
 static void test_gram_blocks(void)
 {
@@ -855,8 +971,8 @@ static void stream_threads_run(const data *D, const float *Hf, size_t threads, c
  * float features; on the d x d scatter in one block and in several (d =
  * 404: blocks of 208 and 196 rows, the second not a multiple of 8), the
  * projected scatter with several strips and chunks, a larger K, and d <= K
- * with d > 192 (the Gram norms of the ETF distances in two blocks, of 192
- * and 8 rows; the SVD beside the tiled pass). */
+ * (the Gram norms of the ETF distances from d x d Grams; the SVD beside
+ * the tiled pass). */
 static void test_stream_threads(void)
 {
     static const size_t shapes[5][3] = {
@@ -1102,6 +1218,7 @@ static void test_too_large(void)
 int main(void)
 {
     test_definitions();
+    test_syrk_plan();
     test_near_pairs();
     test_invariances();
     test_exact_frames();

@@ -922,53 +922,46 @@ static double gram_fro_small(const double *A, const double *B, size_t d, size_t 
 }
 
 /*
- * The side of the blocks of the d x d Grams of gram_norms. Each block is one
- * BLAS call (DSYRK on the diagonal, DGEMM off it), fixed by d alone, so an
- * entry comes from the same call whatever the thread count. At d = 768,
- * K = 32768 six 192 x 192 DGEMMs and four DSYRKs of 192 take 3-5% less time
- * than one DSYRK of 768 on one thread (more of the work at DGEMM's rate,
- * against more packing), and they share out between threads.
+ * The d x d Grams of gram_norms: the upper triangle of A A^T of each frame
+ * in nc__syrk_call_at's calls, numbered frame by frame; a part takes them
+ * until none is left. Each call reads its rows of A over all K columns, so
+ * fewer, larger calls do better here than in pass 2's scatter (which sees
+ * blocks of about 2048 samples at a time): at d = 768, K = 32768 (OpenBLAS
+ * 0.3.21, Zen 2), blocks of at most 768 (one 384 x 384 DGEMM and two
+ * 384-row DSYRKs) take 0.43-0.45 s on one thread and 0.24 s on two,
+ * blocks of 384 (eight calls) 0.47 and 0.24-0.25 s, unsplit blocks of 192
+ * (ten calls) 0.50 and 0.245 s; one DSYRK of 768, 0.40 s, cannot be
+ * shared.
  */
-#define NC_GRAM_BLOCK 192
+#define NC_GRAM_SIDE 768
 
 typedef struct gram_job {
     const double *A[2]; /* d x K frames (ld d) */
     double *S[2];       /* the upper triangles of A A^T (d x d) */
-    size_t n, d, K, nb; /* frames; blocks per side */
+    size_t n, d, K, T;  /* frames; side of the blocks */
     size_t taken;       /* calls handed out (nc__pool_take) */
     nc__pool *pool;
 } gram_job;
 
-/* Calls are numbered frame by frame, the off-diagonal blocks (column by
- * column) before the diagonal ones; a part takes them until none is left. */
 static void gram_part(void *ctx, size_t part)
 {
     gram_job *j = (gram_job *)ctx;
-    const size_t nb = j->nb, noff = nb * (nb - 1) / 2, per = noff + nb, B = NC_GRAM_BLOCK;
-    const size_t d = j->d;
+    const size_t d = j->d, per = nc__syrk_calls(d, j->T);
     (void)part;
     for (;;) {
-        size_t c = nc__pool_take(j->pool, &j->taken), f, BI, BJ, i0, j0, ni, nj;
-        if (c >= j->n * per) break;
-        f = c / per;
-        c %= per;
-        if (c < noff) {
-            for (BJ = 1; c >= BJ; BJ++) c -= BJ;
-            BI = c;
-        } else {
-            BI = BJ = c - noff;
-        }
-        i0 = BI * B;
-        j0 = BJ * B;
-        ni = d - i0 < B ? d - i0 : B;
-        nj = d - j0 < B ? d - j0 : B;
-        if (BI == BJ)
-            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)ni, (int)j->K, 1.0,
-                        j->A[f] + i0, (int)d, 0.0, j->S[f] + i0 + i0 * d, (int)d);
+        const size_t i = nc__pool_take(j->pool, &j->taken);
+        nc__syrk_call c;
+        size_t f;
+        if (i >= j->n * per) break;
+        f = i / per;
+        c = nc__syrk_call_at(d, j->T, i % per);
+        if (c.r0 == c.c0)
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)c.nr, (int)j->K, 1.0,
+                        j->A[f] + c.r0, (int)d, 0.0, j->S[f] + c.r0 + c.r0 * d, (int)d);
         else
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj, (int)j->K, 1.0,
-                        j->A[f] + i0, (int)d, j->A[f] + j0, (int)d, 0.0, j->S[f] + i0 + j0 * d,
-                        (int)d);
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)c.nr, (int)c.nc, (int)j->K,
+                        1.0, j->A[f] + c.r0, (int)d, j->A[f] + c.c0, (int)d, 0.0,
+                        j->S[f] + c.r0 + c.c0 * d, (int)d);
     }
 }
 
@@ -1014,7 +1007,7 @@ static int gram_norms(const double *M, const double *W, size_t d, size_t K, int 
     SW = wantW || wantWM ? j.S[j.n - 1] : NULL;
     j.d = d;
     j.K = K;
-    j.nb = (d + NC_GRAM_BLOCK - 1) / NC_GRAM_BLOCK;
+    j.T = nc__syrk_side(d, NC_GRAM_SIDE);
     j.pool = pool;
     nc__pool_run(pool, gram_part, &j);
     if (wantM) *gnM = sqrt(upper_inner(SM, SM, d));

@@ -78,6 +78,22 @@ typedef struct nc__summary {
  * sum_i x_i x_i^T itself (q = d), as the stream accumulates it when that is
  * the cheaper (nc__stream_uses_dxd). */
 
+/* ---- the upper triangle of A A^T in BLAS calls (syrk_plan.c) ------------------- */
+
+/* One call: rows r0 .. r0+nr-1 and columns c0 .. c0+nc-1 of the upper
+ * triangle, a DSYRK when r0 == c0 (then nr == nc), a DGEMM otherwise. */
+typedef struct nc__syrk_call {
+    size_t r0, nr, c0, nc;
+} nc__syrk_call;
+/* The side T of the blocks for an n x n triangle: n in the fewest blocks of
+ * at most cap (a multiple of 8), T a multiple of 8. */
+size_t nc__syrk_side(size_t n, size_t cap);
+/* The number of calls for side n and blocks of side T, and call i of them
+ * (i < that number), about largest first. The list depends on n and T
+ * alone; its calls cover every entry of the upper triangle once. */
+size_t nc__syrk_calls(size_t n, size_t T);
+nc__syrk_call nc__syrk_call_at(size_t n, size_t T, size_t i);
+
 /* ---- the tiled pairwise metrics (pairs.c) --------------------------------------- */
 
 /* Count, mean and sum of squared deviations of a set of values. */
@@ -139,7 +155,7 @@ typedef struct nc__stream_part {
 /* Width of the column chunks of the pass-2 projection, and the largest
  * side of the blocks of its scatter (nc_stream.tile): fixed by the sizes
  * alone, so that every entry comes from the same BLAS call whatever the
- * number of threads. */
+ * number of threads (the scatter's calls are nc__syrk_call_at's). */
 #define NC_STREAM_STRIP 64
 #define NC_STREAM_TILE 384
 /* The most threads a stream runs (nc_stream_set_threads). */
@@ -148,7 +164,7 @@ typedef struct nc__stream_part {
 struct nc_stream {
     size_t d, K, q, block;
     size_t sblock; /* columns per pass-2 block (block, or more for the d x d scatter) */
-    size_t tile;   /* side of the scatter's blocks: q in about equal parts <= NC_STREAM_TILE */
+    size_t tile;   /* side of the scatter's blocks: nc__syrk_side(q, NC_STREAM_TILE) */
     int pass;
 
     /* Classifier (K x d row-major, ld d) and bias; copies. */

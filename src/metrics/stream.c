@@ -20,11 +20,11 @@
  *    the left singular vectors of the class-average-centred means, and
  *    accumulates S = sum_i Q^T x_i x_i^T Q (K x K); otherwise it accumulates
  *    the d x d scatter S = sum_i x_i x_i^T itself (cheaper there; Q is then
- *    not computed and stays zero). Upper triangles only, in square blocks of
- *    side s->tile (each diagonal one as two triangles and the rectangle
- *    between them, strips_part) over blocks of samples, each block added to a
- *    Neumaier-compensated sum. Per class, ||x_i||^2 in eight plain chains
- *    per sample (terms >= 0) added to a compensated sum over the samples
+ *    not computed and stays zero). Upper triangles only, in the BLAS calls of
+ *    syrk_plan.c (blocks of side s->tile, strips_part) over blocks of
+ *    samples, each block added to a Neumaier-compensated sum. Per class,
+ *    ||x_i||^2 in eight plain chains per sample (terms >= 0) added to a
+ *    compensated sum over the samples
  *    (metrics.c compensates every term: the last bits may differ).
  *    metrics.c turns S into the within-class scatter along each u_r
  *    (nc__metrics_from_summary), so one pass 2 serves every convention and
@@ -141,15 +141,7 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     /* q: the side of the scatter (d for the d x d one, else K), and the
      * columns of Q (d x q; all zero, and unused, with the d x d scatter). */
     s->q = s->raw_scatter ? d : K;
-    {
-        /* q in the fewest blocks of at most NC_STREAM_TILE, of the side
-         * ceil(q / blocks) rounded up to a multiple of 8 (q = 1000: 336 +
-         * 336 + 328, not 384 + 384 + 232), so that the blocks share out
-         * evenly between threads; the rounding leaves the last block
-         * smaller by up to 8 per block (q = 20000: 52 x 384 + 32). */
-        const size_t nt = (s->q + NC_STREAM_TILE - 1) / NC_STREAM_TILE;
-        s->tile = ((s->q + nt - 1) / nt + 7) / 8 * 8;
-    }
+    s->tile = nc__syrk_side(s->q, NC_STREAM_TILE);
     big = d > K ? d : K;
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
     if (s->block < 1) s->block = 1;
@@ -398,6 +390,7 @@ static void stream_range(size_t d, size_t parts, size_t part, size_t *t0, size_t
 typedef struct scatter_job {
     nc_stream *s;
     size_t nb;
+    size_t taken; /* scatter calls handed out (nc__pool_take) */
 } scatter_job;
 
 /* The projections P = Q^T X of the column chunks of part `part`. */
@@ -456,103 +449,48 @@ static const double *scatter_rows(const nc_stream *s, size_t r0, size_t nb, size
     return stream_panel(s, P, nb) + (r0 - p0);
 }
 
-/* The first rows of a diagonal block of side n taken apart from the rest
- * (about half, a multiple of 8; 0 leaves a block of fewer than 16 whole).
- * DSYRK runs at about 75% of the rate of DGEMM (OpenBLAS 0.3.21, Zen 2,
- * 384 x 2048: 17.3 against 22.8 G multiply-adds/s): two DSYRKs of about
- * half the side and a DGEMM between them do about half the diagonal's
- * multiply-adds at the faster rate. */
-static size_t diag_split(size_t n)
+/* Call c of the scatter's upper triangle of M M^T (nc__syrk_call_at) into
+ * Sb, then added to the compensated sum entry by entry. */
+static void scatter_call(nc_stream *s, size_t nb, nc__syrk_call c)
 {
-    return n >= 16 ? (n / 2 + 7) / 8 * 8 : 0;
-}
-
-typedef struct scatter_turn {
-    const scatter_job *j;
-    size_t part;
-    size_t load[NC_STREAM_MAX_THREADS];
-} scatter_turn;
-
-/* The block of rows r0.. (nr) and columns c0.. (nc) of the upper triangle
- * of M M^T, one BLAS call (DSYRK when r0 == c0, then nr == nc; DGEMM
- * otherwise) into Sb, then added to the compensated sum entry by entry,
- * if it falls to this part: each call goes to the part with the least
- * work so far, the lowest part on ties, a choice every part makes alike.
- * Work is counted in time: a DSYRK's multiply-adds weigh 4/3 of a DGEMM's
- * (diag_split's rates). */
-static void scatter_call(scatter_turn *t, size_t r0, size_t nr, size_t c0, size_t nc)
-{
-    nc_stream *s = t->j->s;
-    const size_t q = s->q, nb = t->j->nb, P = s->threads;
-    size_t owner = 0, p, c, lda, ldb;
-    const double *A, *B;
-    double *C = s->Sb + r0 + c0 * q;
-    for (p = 1; p < P; p++)
-        if (t->load[p] < t->load[owner]) owner = p;
-    t->load[owner] += r0 == c0 ? 4 * (nr * (nr + 1) / 2) : 3 * (nr * nc);
-    if (owner != t->part) return;
-    A = scatter_rows(s, r0, nb, &lda);
-    if (r0 == c0) {
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)nr, (int)nb, 1.0, A, (int)lda,
+    const size_t q = s->q;
+    size_t col, lda, ldb;
+    const double *A = scatter_rows(s, c.r0, nb, &lda), *B;
+    double *C = s->Sb + c.r0 + c.c0 * q;
+    if (c.r0 == c.c0) {
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)c.nr, (int)nb, 1.0, A, (int)lda,
                     0.0, C, (int)q);
     } else {
-        B = scatter_rows(s, c0, nb, &ldb);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, (int)nb, 1.0, A,
-                    (int)lda, B, (int)ldb, 0.0, C, (int)q);
+        B = scatter_rows(s, c.c0, nb, &ldb);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)c.nr, (int)c.nc, (int)nb, 1.0,
+                    A, (int)lda, B, (int)ldb, 0.0, C, (int)q);
     }
-    for (c = c0; c < c0 + nc; c++) {
-        const size_t e = r0 + c * q, a1 = r0 + nr <= c + 1 ? r0 + nr : c + 1;
-        add_entries(s->Ss + e, s->Sc + e, s->Sv + e, s->Sb + e, a1 - r0);
+    for (col = c.c0; col < c.c0 + c.nc; col++) {
+        const size_t e = c.r0 + col * q, a1 = c.r0 + c.nr <= col + 1 ? c.r0 + c.nr : col + 1;
+        add_entries(s->Ss + e, s->Sc + e, s->Sv + e, s->Sb + e, a1 - c.r0);
     }
 }
 
 /*
  * The upper triangle of M M^T (M = the residuals, d x nb, or their
- * projections, q x nb) in square blocks of side s->tile, each diagonal one
- * split once more (diag_split), each off-diagonal one in two calls of
- * about half its columns (at d = 768, whole 384 x 384 calls left one of
- * two threads waiting on the other's DSYRKs: pass 2 took 12% longer). The
- * calls are fixed by q alone, so an entry comes from the same call
- * whatever the thread count; their owners only balance the work, dealt in
- * an order that puts the large calls first: the off-diagonal blocks, the
- * diagonal ones' DGEMMs, then their DSYRKs, in increasing columns within
- * each kind (the last block can be narrower than the rest; see
- * nc_stream_create). Blocks rather than narrow strips: each call repacks
- * its operands, and 64-column strips spent a third of the multiply-adds'
- * time doing so.
+ * projections, q x nb) in nc__syrk_call_at's calls, which the parts take
+ * in turn, about largest first. The calls are fixed by q alone and write
+ * disjoint entries, so every entry is the same whatever the thread count.
+ * Taken so, the calls balance by their real time: at d = 768 on two
+ * threads pass 2 took as long as when they were dealt by an estimate of
+ * it (1.73-1.93 s against 1.77-1.94 s over four runs each, K = 8192,
+ * N = 2 x 10^5; runs vary by 10%).
  */
 static void strips_part(void *ctx, size_t part)
 {
-    const scatter_job *j = (const scatter_job *)ctx;
-    const nc_stream *s = j->s;
-    const size_t q = s->q, T = s->tile, nt = (q + T - 1) / T;
-    scatter_turn t;
-    size_t BI, BJ, p;
-    t.j = j;
-    t.part = part;
-    for (p = 0; p < s->threads; p++) t.load[p] = 0;
-    for (BJ = 0; BJ < nt; BJ++)
-        for (BI = 0; BI < BJ; BI++) {
-            const size_t j0 = BJ * T, nj = q - j0 < T ? q - j0 : T, h = diag_split(nj);
-            if (h > 0) {
-                scatter_call(&t, BI * T, T, j0, h);
-                scatter_call(&t, BI * T, T, j0 + h, nj - h);
-            } else {
-                scatter_call(&t, BI * T, T, j0, nj);
-            }
-        }
-    for (BI = 0; BI < nt; BI++) {
-        const size_t i0 = BI * T, ni = q - i0 < T ? q - i0 : T, h = diag_split(ni);
-        if (h > 0) scatter_call(&t, i0, h, i0 + h, ni - h);
-    }
-    for (BI = 0; BI < nt; BI++) {
-        const size_t i0 = BI * T, ni = q - i0 < T ? q - i0 : T, h = diag_split(ni);
-        if (h > 0) {
-            scatter_call(&t, i0, h, i0, h);
-            scatter_call(&t, i0 + h, ni - h, i0 + h, ni - h);
-        } else {
-            scatter_call(&t, i0, ni, i0, ni);
-        }
+    scatter_job *j = (scatter_job *)ctx;
+    nc_stream *s = j->s;
+    const size_t ncalls = nc__syrk_calls(s->q, s->tile);
+    (void)part;
+    for (;;) {
+        const size_t i = nc__pool_take(s->pool, &j->taken);
+        if (i >= ncalls) break;
+        scatter_call(s, j->nb, nc__syrk_call_at(s->q, s->tile, i));
     }
 }
 
@@ -563,6 +501,7 @@ static void scatter_block(nc_stream *s, size_t nb)
     scatter_job j;
     j.s = s;
     j.nb = nb;
+    j.taken = 0;
     if (!s->raw_scatter) nc__pool_run(s->pool, project_part, &j);
     nc__pool_run(s->pool, strips_part, &j);
 }

@@ -101,12 +101,22 @@ def test_gil_released_during_calls():
     o = nc.Optimizer(m, "gd", max_iterations=10 ** 6)
     spans = {}
 
-    def work():
-        o.set_max_iterations(1)
+    # The length of a step, measured here before the other thread starts:
+    # timed inside it, a short run also counts the wait for the GIL the main
+    # loop holds (up to the 5 ms switch interval), and a step measured alone
+    # counts the first run's setup; either made the run below far shorter.
+    n = 1
+    while True:
+        o.set_max_iterations(n)
         t0 = time.perf_counter()
         o.run()
-        per_step = time.perf_counter() - t0
-        o.set_max_iterations(max(2, int(0.3 / max(per_step, 1e-6))))
+        took = time.perf_counter() - t0
+        if took >= 0.05:
+            break
+        n *= 2
+    o.set_max_iterations(max(2, int(n * 0.3 / took)))
+
+    def work():
         spans["start"] = time.perf_counter()
         o.run()                                      # one C call of about 0.3 s
         spans["end"] = time.perf_counter()
