@@ -927,7 +927,7 @@ static double gram_fro_small(const double *A, const double *B, size_t d, size_t 
  * until none is left. Each call reads its rows of A over all K columns, so
  * fewer, larger calls do better here than in pass 2's scatter (which sees
  * blocks of about 2048 samples at a time): at d = 768, K = 32768 (OpenBLAS
- * 0.3.21, Zen 2), blocks of at most 768 (one 384 x 384 DGEMM and two
+ * 0.3.21, Zen 4), blocks of at most 768 (one 384 x 384 DGEMM and two
  * 384-row DSYRKs) take 0.43-0.45 s on one thread and 0.24 s on two,
  * blocks of 384 (eight calls) 0.47 and 0.24-0.25 s, unsplit blocks of 192
  * (ten calls) 0.50 and 0.245 s; one DSYRK of 768, 0.40 s, cannot be

@@ -478,7 +478,7 @@ static void scatter_call(nc_stream *s, size_t nb, nc__syrk_call c)
  * disjoint entries, so every entry is the same whatever the thread count.
  * Taken so, the calls balance by their real time: at d = 768 on two
  * threads pass 2 took as long as when they were dealt by an estimate of
- * it (1.73-1.93 s against 1.77-1.94 s over four runs each, K = 8192,
+ * it (1.73-1.93 s against 1.77-1.94 s over four runs each, Zen 4, K = 8192,
  * N = 2 x 10^5; runs vary by 10%).
  */
 static void strips_part(void *ctx, size_t part)
