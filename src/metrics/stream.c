@@ -24,8 +24,8 @@
  *    syrk_plan.c (blocks of side s->tile, strips_part) over blocks of
  *    samples, each block added to a Neumaier-compensated sum. Per class,
  *    ||x_i||^2 in eight plain chains per sample (terms >= 0) added to a
- *    compensated sum over the samples
- *    (metrics.c compensates every term: the last bits may differ).
+ *    compensated sum over the samples (metrics.c compensates every term:
+ *    the last bits may differ).
  *    metrics.c turns S into the within-class scatter along each u_r
  *    (nc__metrics_from_summary), so one pass 2 serves every convention and
  *    rtol of the metrics handle.
