@@ -955,13 +955,8 @@ static void gram_part(void *ctx, size_t part)
         if (i >= j->n * per) break;
         f = i / per;
         c = nc__syrk_call_at(d, j->T, i % per);
-        if (c.r0 == c.c0)
-            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)c.nr, (int)j->K, 1.0,
-                        j->A[f] + c.r0, (int)d, 0.0, j->S[f] + c.r0 + c.r0 * d, (int)d);
-        else
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)c.nr, (int)c.nc, (int)j->K,
-                        1.0, j->A[f] + c.r0, (int)d, j->A[f] + c.c0, (int)d, 0.0,
-                        j->S[f] + c.r0 + c.c0 * d, (int)d);
+        nc__syrk_call_run(c, j->K, j->A[f] + c.r0, d, j->A[f] + c.c0, d,
+                          j->S[f] + c.r0 + c.c0 * d, d);
     }
 }
 

@@ -93,6 +93,12 @@ size_t nc__syrk_side(size_t n, size_t cap);
  * alone; its calls cover every entry of the upper triangle once. */
 size_t nc__syrk_calls(size_t n, size_t T);
 nc__syrk_call nc__syrk_call_at(size_t n, size_t T, size_t i);
+/* Run call c over k columns: C = A A^T (upper triangle) when c is a DSYRK,
+ * else C = A B^T, where A holds the call's rows (c.nr x k, ld lda), B its
+ * columns' rows (c.nc x k, ld ldb; unused by a DSYRK) and C its entry
+ * (r0, c0) of the output (ld ldc). */
+void nc__syrk_call_run(nc__syrk_call c, size_t k, const double *A, size_t lda, const double *B,
+                       size_t ldb, double *C, size_t ldc);
 
 /* ---- the tiled pairwise metrics (pairs.c) --------------------------------------- */
 

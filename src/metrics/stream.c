@@ -455,16 +455,8 @@ static void scatter_call(nc_stream *s, size_t nb, nc__syrk_call c)
 {
     const size_t q = s->q;
     size_t col, lda, ldb;
-    const double *A = scatter_rows(s, c.r0, nb, &lda), *B;
-    double *C = s->Sb + c.r0 + c.c0 * q;
-    if (c.r0 == c.c0) {
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)c.nr, (int)nb, 1.0, A, (int)lda,
-                    0.0, C, (int)q);
-    } else {
-        B = scatter_rows(s, c.c0, nb, &ldb);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)c.nr, (int)c.nc, (int)nb, 1.0,
-                    A, (int)lda, B, (int)ldb, 0.0, C, (int)q);
-    }
+    const double *A = scatter_rows(s, c.r0, nb, &lda), *B = scatter_rows(s, c.c0, nb, &ldb);
+    nc__syrk_call_run(c, nb, A, lda, B, ldb, s->Sb + c.r0 + c.c0 * q, q);
     for (col = c.c0; col < c.c0 + c.nc; col++) {
         const size_t e = c.r0 + col * q, a1 = c.r0 + c.nr <= col + 1 ? c.r0 + c.nr : col + 1;
         add_entries(s->Ss + e, s->Sc + e, s->Sv + e, s->Sb + e, a1 - c.r0);

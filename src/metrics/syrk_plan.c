@@ -28,6 +28,8 @@
 
 #include <math.h>
 
+#include <cblas.h>
+
 size_t nc__syrk_side(size_t n, size_t cap)
 {
     /* n in the fewest blocks of at most cap, of the side
@@ -132,4 +134,15 @@ nc__syrk_call nc__syrk_call_at(size_t n, size_t T, size_t i)
     if (i < p.c1) return diag(&p, i / p.s, p.T, p.hT, i % p.s);
     i -= p.c1;
     return diag(&p, p.nt - 1, p.L, p.hL, i);
+}
+
+void nc__syrk_call_run(nc__syrk_call c, size_t k, const double *A, size_t lda, const double *B,
+                       size_t ldb, double *C, size_t ldc)
+{
+    if (c.r0 == c.c0)
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)c.nr, (int)k, 1.0, A, (int)lda,
+                    0.0, C, (int)ldc);
+    else
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)c.nr, (int)c.nc, (int)k, 1.0, A,
+                    (int)lda, B, (int)ldb, 0.0, C, (int)ldc);
 }
