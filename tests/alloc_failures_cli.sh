@@ -153,6 +153,7 @@ case_ predict predict --counts 6,3,3 --dim 4 --json
 case_ "predict --compare" predict --compare run
 case_ sweep sweep --quiet --out s -j 1 --grid lambda=0.001,0.002 --counts 6,3,3 --dim 4 --steps 20
 case_ analyze analyze --csv --out a.csv --per-class pc.csv run
+case_ "analyze --threads 2" analyze --csv --threads 2 --out a.csv --per-class pc.csv run
 
 echo "alloc_failures_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -123,6 +123,13 @@ close "$(csvget an.csv 1 nc1)" "$(jget a/summary.json nc1)" 1e-10 "analyze vs tr
 for m in nc1 nc2_etf_means nc3 nc4 accuracy cdnv h_cos_minor w_spread; do
     close "$(csvget an.csv 1 $m)" "$(csvget an7.csv 1 $m)" 1e-12 "analyze --chunk-rows 7 vs one chunk: $m"
 done
+# on 3 threads: the same bytes (the stream's values do not depend on the count)
+"$NC" analyze --csv --threads 3 --per-class pc3.csv a >an3.csv 2>err || bad "analyze --threads 3: $(cat err)"
+"$NC" analyze --csv --per-class pc1.csv a >/dev/null 2>err || bad "analyze --per-class: $(cat err)"
+same an.csv an3.csv "analyze --threads 3 against 1 thread"
+same pc1.csv pc3.csv "analyze --threads 3 against 1 thread: the per-class values"
+expect 2 "--threads: expected an integer in \[1, 1024\], got '0'" "$NC" analyze --threads 0 a
+expect 2 "--threads: expected an integer in \[1, 1024\], got '1025'" "$NC" analyze --threads 1025 a
 # feature files with --labels, --weights and --bias give the same row as the directory
 "$NC" analyze --csv --labels a/labels.npy --weights a/P.npy --bias a/b.npy a/H.npy >an2.csv 2>err || bad "analyze files: $(cat err)"
 [ "$(cut -d, -f3- an.csv)" = "$(cut -d, -f3- an2.csv)" ] && ok || bad "analyze: files and directory differ"
@@ -149,6 +156,22 @@ if $PY -c 'import numpy' >/dev/null 2>&1; then
         $PY "$REF" check . out.json 1e-12 >log 2>&1 && ok || bad "analyze $run against the references: $(cat log)"
         sed 's/^/    /' log
     done
+    # threads: the same bytes on 1 and 3 threads, from shards; and at K = 2100, where the
+    # pairwise metrics run in tiles (K > 2048) on the stream's threads, on 1 and 2
+    "$NC" analyze --json --chunk-rows 97 --threads 3 $CL $SH >t3.json 2>err || bad "analyze --threads 3 shards: $(cat err)"
+    "$NC" analyze --json --chunk-rows 97 $CL $SH >t1.json 2>err || bad "analyze shards: $(cat err)"
+    same t1.json t3.json "analyze --threads 3 against 1 thread, three shards"
+    $PY -c '
+import numpy as np
+r = np.random.default_rng(7)
+K, N, d = 2100, 4200, 8
+y = np.arange(N) % K
+np.save("FK.npy", (r.standard_normal((K, d))[y] + 0.3 * r.standard_normal((N, d))).astype(np.float32))
+np.save("LK.npy", y.astype(np.int64))' || bad "the K = 2100 data"
+    "$NC" analyze --json --labels LK.npy FK.npy >k1.json 2>err || bad "analyze K = 2100: $(cat err)"
+    "$NC" analyze --json --threads 2 --labels LK.npy FK.npy >k2.json 2>err || bad "analyze K = 2100 --threads 2: $(cat err)"
+    same k1.json k2.json "analyze K = 2100 (tiled pairwise metrics): 2 threads against 1"
+    grep -q '"nc1_cdnv_mean": [0-9]' k2.json && ok || bad "analyze K = 2100: no CDNV in $(head -c 300 k2.json)"
     # K inferred: a note on success; a failure says so
     "$NC" analyze --labels L.npy F.npy >/dev/null 2>err && grep -q "note: K = 6 was inferred from the largest label (5) of L.npy" err && ok ||
         bad "analyze without K: no note: $(cat err)"
@@ -189,6 +212,11 @@ if $PY -c 'import numpy' >/dev/null 2>&1; then
             $PY "$REF" same whole.json m$np.json $tol >log 2>&1 && ok || bad "ncollapse-mpi -np $np against the whole file: $(cat log)"
             echo "    ncollapse-mpi -np $np vs the whole file: $(cat log)"
         done
+        # two threads on each of two ranks: the same bytes
+        OPENBLAS_NUM_THREADS=1 mpirun $mf -np 2 "$NCMPI" analyze --json --chunk-rows 97 --threads 2 $CL \
+            --shard Fp2_0.npy Lp2_0.npy --shard Fp2_1.npy Lp2_1.npy >mt2.json 2>err ||
+            bad "mpirun -np 2 ncollapse-mpi analyze --threads 2: $(head -c 400 err)"
+        same s2.json mt2.json "mpirun -np 2 ncollapse-mpi analyze --threads 2 against ncollapse analyze"
         OPENBLAS_NUM_THREADS=1 mpirun $mf -np 2 "$NCMPI" analyze --shard F0.npy L0.npy --shard Fd5.npy Ld5.npy >out 2>err
         st=$?
         [ $st -eq 1 ] && [ "$(grep -c 'shard 1 has d = 5, but shard 0 (F0.npy) has d = 12' err)" -eq 2 ] && ok ||

@@ -39,7 +39,7 @@
 
 typedef struct analyze_opts {
     char labels[CLI_PATH], weights[CLI_PATH], bias[CLI_PATH], out[CLI_PATH], per_class[CLI_PATH];
-    size_t classes, chunk_rows;
+    size_t classes, chunk_rows, threads;
     int global_mean, between, csv, json;
     double rtol;
 } analyze_opts;
@@ -59,6 +59,8 @@ static const flag analyze_flags[] = {
     {"rtol", FLAG_DOUBLE, AOFF(rtol), 0, 1, 0, 1, NULL, "pseudo-inverse threshold of Sigma_B (default 1e-13)", 0},
     {"chunk-rows", FLAG_SIZE, AOFF(chunk_rows), 1, 1e15, 0, 0, NULL,
      "rows read at a time (default: 64 MiB of doubles, 8388608 / d rows)", 0},
+    {"threads", FLAG_SIZE, AOFF(threads), 1, 1024, 0, 0, NULL,
+     "threads of the streamed passes and the pairwise metrics (default 1; same values for any count)", 0},
     {"csv", FLAG_SWITCH, AOFF(csv), 0, 0, 0, 0, NULL, "one CSV row per snapshot", 0},
     {"json", FLAG_SWITCH, AOFF(json), 0, 0, 0, 0, NULL, "JSON, with the per-class values", 0},
     {"out", FLAG_STRING, AOFF(out), 0, 0, 0, 0, NULL, "write the output to this file (atomically)", 0},
@@ -352,15 +354,23 @@ static int stream_shard(const char *cmd, const source *src, size_t i, size_t off
     return 0;
 }
 
-/* A stream for d, K with the classifier (W may be NULL). */
-static int new_stream(const char *cmd, size_t d, size_t K, const double *W, const double *b, nc_stream **s,
-                      const kinfo *ki)
+/* A stream for d, K on `threads` threads with the classifier (W may be
+ * NULL). Its copies keep the count, and nc_metrics_compute_stream runs the
+ * pairwise pass on the threads of the merged stream. */
+static int new_stream(const char *cmd, size_t d, size_t K, size_t threads, const double *W, const double *b,
+                      nc_stream **s, const kinfo *ki)
 {
     nc_status st;
     char msg[200];
     if ((st = nc_stream_create(s, d, K)) != NC_SUCCESS) {
         snprintf(msg, sizeof msg, "d = %zu, K = %zu (K >= 2 classes are needed)", d, K);
         return fail_k(cmd, "stream", st, msg, ki);
+    }
+    if ((st = nc_stream_set_threads(*s, threads)) != NC_SUCCESS) {
+        fail_k(cmd, "--threads", st, nc_stream_last_error(*s), ki);
+        nc_stream_destroy(*s);
+        *s = NULL;
+        return 1;
     }
     if (W && (st = nc_stream_set_classifier(*s, W, d, b)) != NC_SUCCESS) {
         fail_k(cmd, "classifier", st, nc_stream_last_error(*s), ki);
@@ -520,7 +530,7 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
             local = fail_k(cmd, src->f[i], NC_ERR_SIZE_MISMATCH, "the file changed during the analysis", &ki);
             break;
         }
-        if ((local = new_stream(cmd, d, K, W, b, &t, &ki)) != 0) break;
+        if ((local = new_stream(cmd, d, K, o->threads, W, b, &t, &ki)) != 0) break;
         local = stream_shard(cmd, src, i, off[i], fr, lr, n, d, K, chunk, buf, lab, t, sums, cnt + K, &ki);
         if (!local && acc && (st = nc_stream_merge(acc, t)) != NC_SUCCESS)
             local = fail_k(cmd, src->f[i], st, nc_stream_last_error(acc), &ki);
@@ -807,6 +817,7 @@ static int analyze_run(const par *p, char **argv, int argc, const char **shard_f
     const analyze_opts *o = &oo;
     memset(&oo, 0, sizeof oo);
     oo.rtol = 1e-13;
+    oo.threads = 1;
     if (flags_parse(cmd, argc, argv, 2, analyze_flags, &oo, NULL, NULL, pos, &npos, &help)) return 2;
     if (help) {
         if (p->rank == 0) print_help();
