@@ -470,12 +470,86 @@ static void check_errors(void)
     }
 }
 
+/*
+ * The minority indicators against the pairs themselves, summed here in long
+ * double: K = 700 vectors in d = 30 with 450 minority ones (two tiles of
+ * the spread's Gram), a third of the minority vectors within 1e-9 of one
+ * another (their distances come from the vectors, not the Gram), and a
+ * frame whose minority vectors nearly coincide, where the spread is all
+ * cancellation. Cosines to 1e-14 absolute (they lie in [-1, 1]), the
+ * spread to 1e-12 relative.
+ */
+static void minority_direct(size_t d, size_t K, const double *A, const int *minor, double *st)
+{
+    long double sum[3] = {0.0L, 0.0L, 0.0L}, best = 0.0L, maxn = 0.0L;
+    double npair[3] = {0.0, 0.0, 0.0};
+    size_t i, j, t;
+    for (i = 0; i < K; i++) {
+        long double n = 0.0L;
+        for (t = 0; t < d; t++) n += (long double)A[i * d + t] * A[i * d + t];
+        if (sqrtl(n) > maxn) maxn = sqrtl(n);
+    }
+    for (i = 0; i < K; i++)
+        for (j = i + 1; j < K; j++) {
+            long double dot = 0.0L, ni = 0.0L, nj = 0.0L, e2 = 0.0L;
+            const int g = minor[i] && minor[j] ? 1 : (!minor[i] && !minor[j] ? 0 : 2);
+            for (t = 0; t < d; t++) {
+                const long double a = A[i * d + t], b = A[j * d + t];
+                dot += a * b;
+                ni += a * a;
+                nj += b * b;
+                e2 += (a - b) * (a - b);
+            }
+            sum[g] += dot / sqrtl(ni) / sqrtl(nj);
+            npair[g] += 1.0;
+            if (g == 1 && e2 > best) best = e2;
+        }
+    for (i = 0; i < 3; i++) st[i] = (double)(sum[i] / npair[i]);
+    st[NC_MINORITY_SPREAD] = (double)(sqrtl(best) / maxn);
+}
+
+static void check_minority_large(void)
+{
+    const size_t K = 700, d = 30;
+    double *A = malloc(K * d * sizeof(double)), st[NC_MINORITY_STAT_COUNT], want[NC_MINORITY_STAT_COUNT];
+    int *minor = malloc(K * sizeof(int));
+    unsigned long long r = 99;
+    size_t i, t, c;
+    char desc[160];
+    for (c = 0; c < 2; c++) {
+        for (i = 0; i < K; i++) {
+            minor[i] = i % 14 < 9; /* 450 minority vectors */
+            for (t = 0; t < d; t++) {
+                r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+                A[i * d + t] = (double)(r >> 11) / 9007199254740992.0 - 0.5 + (t == 0 ? 0.2 : 0.0);
+            }
+        }
+        for (i = 0; i < K; i++)
+            if (minor[i] && (c == 1 || i % 3 == 0))
+                for (t = 0; t < d; t++) /* near the first minority vector */
+                    A[i * d + t] = A[t] * (1.0 + 1e-9 * (double)((int)((i * 7 + t * 13) % 17) - 8));
+        nc_test_int(nc_structure_minority(d, K, A, d, minor, NULL, st), NC_SUCCESS, "minority, K = 700");
+        minority_direct(d, K, A, minor, want);
+        for (i = 0; i < 3; i++) {
+            snprintf(desc, sizeof desc, "minority, K = 700%s: cosine %zu against the pairs",
+                     c ? " (minority collapsed to 1e-9)" : "", i);
+            nc_test_abs(st[i], want[i], 1e-14, desc);
+        }
+        snprintf(desc, sizeof desc, "minority, K = 700%s: spread against the pairs",
+                 c ? " (minority collapsed to 1e-9)" : "");
+        nc_test_rel(st[NC_MINORITY_SPREAD], want[NC_MINORITY_SPREAD], 1e-12, desc);
+    }
+    free(A);
+    free(minor);
+}
+
 int main(void)
 {
     check_generators();
     check_align();
     check_distances();
     check_structure();
+    check_minority_large();
     check_errors();
     return nc_test_summary("test_analysis_frames");
 }
