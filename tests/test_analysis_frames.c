@@ -473,9 +473,11 @@ static void check_errors(void)
 /*
  * The minority indicators against the pairs themselves, summed here in long
  * double: K = 700 vectors in d = 30 with 450 minority ones (two tiles of
- * the spread's Gram), a third of the minority vectors within 1e-9 of one
- * another (their distances come from the vectors, not the Gram), and a
- * frame whose minority vectors nearly coincide, where the spread is all
+ * the spread's Gram). Three frames: random vectors with a third of the
+ * minority ones within 1e-9 of one another and the farthest minority pair
+ * planted across the two tiles (minority positions 1 and 440); every
+ * minority vector within 1e-9 of the first; and minority vectors 5% apart
+ * around a common one (cosines about 0.998), where the spread is mostly
  * cancellation. Cosines to 1e-14 absolute (they lie in [-1, 1]), the
  * spread to 1e-12 relative.
  */
@@ -516,7 +518,9 @@ static void check_minority_large(void)
     unsigned long long r = 99;
     size_t i, t, c;
     char desc[160];
-    for (c = 0; c < 2; c++) {
+    static const char *const what[3] = {"", " (minority collapsed to 1e-9)",
+                                        " (minority 5% apart)"};
+    for (c = 0; c < 3; c++) {
         for (i = 0; i < K; i++) {
             minor[i] = i % 14 < 9; /* 450 minority vectors */
             for (t = 0; t < d; t++) {
@@ -524,19 +528,24 @@ static void check_minority_large(void)
                 A[i * d + t] = (double)(r >> 11) / 9007199254740992.0 - 0.5 + (t == 0 ? 0.2 : 0.0);
             }
         }
-        for (i = 0; i < K; i++)
-            if (minor[i] && (c == 1 || i % 3 == 0))
+        for (i = 1; i < K; i++)
+            if (minor[i] && (c == 1 || (c == 0 && i % 3 == 0)))
                 for (t = 0; t < d; t++) /* near the first minority vector */
                     A[i * d + t] = A[t] * (1.0 + 1e-9 * (double)((int)((i * 7 + t * 13) % 17) - 8));
+            else if (minor[i] && c == 2)
+                for (t = 0; t < d; t++) A[i * d + t] = A[t] + 0.05 * A[i * d + t];
+        if (c == 0)
+            for (t = 0; t < d; t++) { /* classes 1 and 680: minority positions 1 and 440 */
+                A[1 * d + t] = t == 3 ? 3.0 : 0.0;
+                A[680 * d + t] = t == 3 ? -3.0 : 0.0;
+            }
         nc_test_int(nc_structure_minority(d, K, A, d, minor, NULL, st), NC_SUCCESS, "minority, K = 700");
         minority_direct(d, K, A, minor, want);
         for (i = 0; i < 3; i++) {
-            snprintf(desc, sizeof desc, "minority, K = 700%s: cosine %zu against the pairs",
-                     c ? " (minority collapsed to 1e-9)" : "", i);
+            snprintf(desc, sizeof desc, "minority, K = 700%s: cosine %zu against the pairs", what[c], i);
             nc_test_abs(st[i], want[i], 1e-14, desc);
         }
-        snprintf(desc, sizeof desc, "minority, K = 700%s: spread against the pairs",
-                 c ? " (minority collapsed to 1e-9)" : "");
+        snprintf(desc, sizeof desc, "minority, K = 700%s: spread against the pairs", what[c]);
         nc_test_rel(st[NC_MINORITY_SPREAD], want[NC_MINORITY_SPREAD], 1e-12, desc);
     }
     free(A);
