@@ -325,20 +325,30 @@ static int read_labels_k(const char *cmd, const source *src, size_t i, size_t of
 }
 
 /* Stream shard i (n rows, its first sample `offset` in the data set) into
- * s; in pass 1 also add its class sums and counts to sums and counts. */
+ * s; in pass 1 also add its class sums and counts to sums and counts.
+ * float32 features are read as floats into the first half of buf and
+ * passed to nc_stream_add_float (the values nc_stream_add would get after
+ * widening, the same results) with no double copy of the chunk: at
+ * K = 8192, d = 768, N = 2 x 10^5 widening them took an eighth of the run. */
 static int stream_shard(const char *cmd, const source *src, size_t i, size_t offset, nc_npy_reader *fr,
                         nc_npy_reader *lr, size_t n, size_t d, size_t K, size_t chunk, double *buf,
                         int32_t *lab, nc_stream *s, double *sums, size_t *counts, const kinfo *ki)
 {
     size_t row0, j, t;
     nc_status st;
+    nc_npy_dtype dtype = NC_NPY_FLOAT64;
+    float *fbuf = (float *)(void *)buf;
+    int f32;
     char msg[CLI_PATH + 600];
+    nc_npy_reader_info(fr, &dtype, NULL, NULL, NULL);
+    f32 = dtype == NC_NPY_FLOAT32;
     for (row0 = 0; row0 < n; row0 += chunk) {
         const size_t m = n - row0 < chunk ? n - row0 : chunk;
-        if ((st = nc_npy_reader_read_rows(fr, row0, m, buf, d)) != NC_SUCCESS)
-            return fail_k(cmd, src->f[i], st, nc_npy_reader_last_error(fr), ki);
+        st = f32 ? nc_npy_reader_read_rows_float(fr, row0, m, fbuf, d) : nc_npy_reader_read_rows(fr, row0, m, buf, d);
+        if (st != NC_SUCCESS) return fail_k(cmd, src->f[i], st, nc_npy_reader_last_error(fr), ki);
         if (read_labels_k(cmd, src, i, offset, lr, row0, m, K, lab, ki)) return 1;
-        if ((st = nc_stream_add(s, m, buf, d, lab)) != NC_SUCCESS) {
+        st = f32 ? nc_stream_add_float(s, m, fbuf, d, lab) : nc_stream_add(s, m, buf, d, lab);
+        if (st != NC_SUCCESS) {
             snprintf(msg, sizeof msg, "rows %zu..%zu (samples %zu..%zu): %s", row0, row0 + m - 1, offset + row0,
                      offset + row0 + m - 1, nc_stream_last_error(s));
             return fail_k(cmd, src->f[i], st, msg, ki);
@@ -347,7 +357,10 @@ static int stream_shard(const char *cmd, const source *src, size_t i, size_t off
             for (j = 0; j < m; j++) {
                 const size_t y = (size_t)lab[j];
                 double *sy = sums + y * d, *cy = sums + d * K + y * d;
-                for (t = 0; t < d; t++) ksum(sy + t, cy + t, buf[j * d + t]);
+                if (f32)
+                    for (t = 0; t < d; t++) ksum(sy + t, cy + t, (double)fbuf[j * d + t]);
+                else
+                    for (t = 0; t < d; t++) ksum(sy + t, cy + t, buf[j * d + t]);
                 counts[y]++;
             }
     }
