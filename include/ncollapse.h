@@ -786,12 +786,18 @@ typedef enum nc_between_weight {
  * NC1 = tr(Sigma_W Sigma_B^+) / K: by projecting every h_i - mu_{y_i} on the
  * r directions (d r multiply-adds per sample), or from the d x d scatter
  * sum_i x_i x_i^T (one DSYRK per block, d^2 / 2 per sample, and d^2
- * doubles more memory). Both agree to rounding.
+ * doubles more memory). Both agree to rounding. Or not at all
+ * (NC_NC1_PATH_NONE): NC1 is then NC_ERR_UNAVAILABLE and costs nothing, and
+ * every other metric (the NC1 trace ratio and CDNV included, which need only
+ * the per-class sums of ||h_i - mu_{y_i}||^2) has the same bits as with the
+ * other paths. At language-model sizes this scatter is most of the work:
+ * N d^2 / 2 multiply-adds against the K^2 d / 2 of the pairwise metrics.
  */
 typedef enum nc_nc1_path {
     NC_NC1_PATH_AUTO = 0,      /* the d x d scatter when 8 r >= 5 d, else the projections (default) */
     NC_NC1_PATH_PROJECTED = 1, /* always the projections on the r kept directions */
-    NC_NC1_PATH_SCATTER = 2    /* always the d x d scatter */
+    NC_NC1_PATH_SCATTER = 2,   /* always the d x d scatter */
+    NC_NC1_PATH_NONE = 3       /* no NC1 (tr(Sigma_W Sigma_B^+)): no scatter, no SVD for it */
 } nc_nc1_path;
 
 /* Create with default conventions: NC_GLOBAL_MEAN_SAMPLE, NC_BETWEEN_UNIFORM,
@@ -805,7 +811,9 @@ NC_API nc_status nc_metrics_set_between_weight(nc_metrics *metrics, nc_between_w
 /* Relative eigenvalue threshold of the pseudo-inverse of Sigma_B: finite, in [0, 1). */
 NC_API nc_status nc_metrics_set_pinv_rtol(nc_metrics *metrics, double rtol);
 /* The NC1 path of the in-memory computes (default NC_NC1_PATH_AUTO; see
- * nc_nc1_path). Streams choose theirs at creation (see nc_stream).
+ * nc_nc1_path). NC_NC1_PATH_NONE also leaves NC1 out of
+ * nc_metrics_compute_stream. Streams choose between their two scatters by
+ * cost, and leave it out with nc_stream_set_nc1_path.
  * NC_ERR_INVALID_VALUE for a value outside the enum. */
 NC_API nc_status nc_metrics_set_nc1_path(nc_metrics *metrics, nc_nc1_path path);
 /*
@@ -1465,8 +1473,10 @@ NC_API const char *nc_npy_writer_last_error(const nc_npy_writer *writer);
  *           means) and the largest |h|;
  *   pass 2  (after nc_stream_next_pass) the within-class scatter projected
  *           on an orthonormal basis of the span of the centred class means
- *           (a K x K matrix, valid for every convention of nc_metrics), and
- *           the NC4 and accuracy counts when a classifier was set.
+ *           (a K x K matrix, valid for every convention of nc_metrics;
+ *           none with nc_stream_set_nc1_path(NC_NC1_PATH_NONE)), the
+ *           per-class sums of ||h_i - mu_{y_i}||^2, and the NC4 and accuracy
+ *           counts when a classifier was set.
  * Pass 2 accumulates the d x d scatter itself instead of its projection
  * when that is cheaper: when d^2 <= 2 d K + K^2 (K >= about 0.41 d; the
  * projection costs d K + K^2 / 2 multiply-adds per sample, the d x d
@@ -1513,6 +1523,18 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
 NC_API nc_status nc_stream_set_threads(nc_stream *stream, size_t threads);
 /* The stream's thread count (0 for NULL). */
 NC_API size_t nc_stream_get_threads(const nc_stream *stream);
+/* Whether pass 2 accumulates the within-class scatter of NC1 =
+ * tr(Sigma_W Sigma_B^+)/K: NC_NC1_PATH_AUTO (default: the d x d scatter or
+ * its projection, the cheaper, as above) or NC_NC1_PATH_NONE (none: pass 2
+ * costs O(d) per sample beside NC4, the scatter's O(min(d, K)^2) doubles
+ * are freed, NC1 of nc_metrics_compute_stream is NC_ERR_UNAVAILABLE, and
+ * every other metric has the same bits as with AUTO). Pass 1 only, at any
+ * time in it (the state is kept). Copies and files keep the path; streams
+ * merge only with the same path. NC_ERR_INVALID_VALUE for another value
+ * or in pass 2, NC_ERR_OUT_OF_MEMORY (the stream is unchanged). */
+NC_API nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path);
+/* The stream's path: NC_NC1_PATH_AUTO or NC_NC1_PATH_NONE (AUTO for NULL). */
+NC_API nc_nc1_path nc_stream_get_nc1_path(const nc_stream *stream);
 /* Free; accepts NULL. */
 NC_API void nc_stream_destroy(nc_stream *stream);
 /* Classifier W (K x d row-major, stride ldw >= d) and optional bias b (K

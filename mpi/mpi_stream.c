@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NC__HDR 5 /* d, K, pass, has_W, has_b */
+#define NC__HDR 6 /* d, K, pass, has_W, has_b, no_nc1 (the sizes of the state depend on them) */
 
 /* counts, and in pass 2 the per-class NC4 counts */
 static size_t n_sizes(const nc_stream *s) { return 6 + 2 * s->K + (s->pass == 2 ? 2 * s->K : 0); }
@@ -119,7 +119,7 @@ static void set_state(nc_stream *s, const unsigned long long *u, const double *x
 NC_API nc_status nc_mpi_stream_reduce(nc_stream *stream, MPI_Comm comm)
 {
     static const char *const field[NC__HDR] = {"d", "K", "the pass", "the classifier flag",
-                                               "the bias flag"};
+                                               "the bias flag", "the no-NC1 flag"};
     int rank, size, r, j;
     unsigned long long hdr[NC__HDR], *hdrs = NULL, *us = NULL;
     double *xs = NULL;
@@ -135,6 +135,7 @@ NC_API nc_status nc_mpi_stream_reduce(nc_stream *stream, MPI_Comm comm)
     stream->msg[0] = '\0';
     hdr[0] = stream->d, hdr[1] = stream->K, hdr[2] = (unsigned long long)stream->pass;
     hdr[3] = (unsigned long long)stream->has_W, hdr[4] = (unsigned long long)stream->has_b;
+    hdr[5] = (unsigned long long)stream->no_nc1;
     hdrs = (unsigned long long *)calloc((size_t)size * NC__HDR, sizeof *hdrs);
     if ((st = nc__mpi_agree(comm, hdrs ? NC_SUCCESS : NC_ERR_OUT_OF_MEMORY)) != NC_SUCCESS)
         goto done;

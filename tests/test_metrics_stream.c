@@ -1131,6 +1131,337 @@ static void test_check_positions(void)
     nc_test_int((long)wrong, 0, "a non-finite feature at every position refused, padding ignored");
 }
 
+/* ---- NC_NC1_PATH_NONE: no within-class scatter ------------------------------- */
+
+/* Every metric but NC1 and every per-class value of two computes: the
+ * same availability and the same bits; NC1 of `none` unavailable. */
+static void same_but_nc1(const nc_metrics *none, const mset *got, const mset *want,
+                         const double *cls_got, const double *cls_want, size_t K, const char *tag)
+{
+    char desc[300];
+    int j;
+    for (j = 0; j < NM; j++) {
+        if (j == NC_METRIC_NC1) continue;
+        snprintf(desc, sizeof desc, "%s: %s has the same availability and bits", tag,
+                 nc_metric_name((nc_metric)j));
+        nc_test_true(got->st[j] == want->st[j] &&
+                         (got->st[j] != NC_SUCCESS ||
+                          memcmp(&got->v[j], &want->v[j], sizeof(double)) == 0),
+                     desc);
+    }
+    snprintf(desc, sizeof desc, "%s: NC1 is unavailable", tag);
+    nc_test_int(got->st[NC_METRIC_NC1], NC_ERR_UNAVAILABLE, desc);
+    snprintf(desc, sizeof desc, "%s: the other path has NC1", tag);
+    nc_test_int(want->st[NC_METRIC_NC1], NC_SUCCESS, desc);
+    snprintf(desc, sizeof desc, "%s: the per-class values have the same bits", tag);
+    nc_test_true(memcmp(cls_got, cls_want, K * NC_CLASS_STAT_COUNT * sizeof(double)) == 0, desc);
+    (void)none;
+}
+
+/* Every per-class statistic of the last compute, NaN where unavailable. */
+static void read_classes(const nc_metrics *m, size_t K, double *out)
+{
+    int c;
+    size_t k;
+    for (c = 0; c < NC_CLASS_STAT_COUNT; c++)
+        if (nc_metrics_get_class(m, (nc_class_stat)c, K, out + c * K) != NC_SUCCESS)
+            for (k = 0; k < K; k++) out[c * K + k] = NAN;
+}
+
+/* Both passes of D into s in the same batches for every stream (seeded
+ * alike), as floats when fl; mid(s) runs between two halves of pass 1. */
+static void two_passes(nc_stream *s, const data *D, int fl, uint64_t seed,
+                       nc_status (*mid)(nc_stream *))
+{
+    trng r;
+    size_t pass, i0, half = D->N / 2;
+    float *F = NULL;
+    if (fl) {
+        size_t i;
+        F = (float *)xmalloc(D->d * D->N * sizeof(float));
+        for (i = 0; i < D->d * D->N; i++) F[i] = (float)D->H[i];
+    }
+    for (pass = 1; pass <= 2; pass++) {
+        r.s = seed + pass;
+        for (i0 = 0; i0 < D->N;) {
+            size_t n = 1 + trng_below(&r, 37);
+            if (n > D->N - i0) n = D->N - i0;
+            if (pass == 1 && mid != NULL && i0 < half && i0 + n >= half)
+                nc_test_int(mid(s), NC_SUCCESS, "the NC1 path set halfway through pass 1");
+            nc_test_int(fl ? nc_stream_add_float(s, n, F + i0 * D->d, D->d, D->y + i0)
+                           : nc_stream_add(s, n, D->H + i0 * D->d, D->d, D->y + i0),
+                        NC_SUCCESS, "add a batch");
+            i0 += n;
+        }
+        if (pass == 1) nc_test_int(nc_stream_next_pass(s), NC_SUCCESS, "next pass");
+    }
+    free(F);
+}
+
+static nc_status path_none(nc_stream *s) { return nc_stream_set_nc1_path(s, NC_NC1_PATH_NONE); }
+
+/* Bytes of a file (0 if it cannot be read). */
+static size_t file_size(const char *path)
+{
+    size_t n = 0;
+    unsigned char *b = nc_test_read_bytes(path, &n);
+    free(b);
+    return b != NULL ? n : 0;
+}
+
+static void test_no_nc1(void)
+{
+    /* the projected scatter (K < 0.414 d), the d x d one below and above K = d */
+    static const size_t shapes[][3] = {{24, 4, 300}, {10, 6, 200}, {6, 15, 260}};
+    trng r = {8086};
+    nc_metrics *m = NULL;
+    size_t sh;
+    nc_test_int(nc_metrics_create(&m), NC_SUCCESS, "metrics create");
+    if (m == NULL) return;
+    for (sh = 0; sh < 3; sh++) {
+        const size_t d = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+        data *D = make_data(&r, d, K, N, 1.0, 0.7);
+        double *ca = (double *)xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
+        double *cb = (double *)xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
+        int withW, fl, threads;
+        for (withW = 0; withW < 2; withW++)
+            for (fl = 0; fl < 2; fl++)
+                for (threads = 1; threads <= 3; threads += 2) {
+                    nc_stream *a = new_stream(D, withW), *b = new_stream(D, withW);
+                    mset got, want;
+                    char tag[200];
+                    int gm, bw;
+                    if (!a || !b) {
+                        nc_stream_destroy(a);
+                        nc_stream_destroy(b);
+                        continue;
+                    }
+                    nc_test_int(nc_stream_set_threads(a, (size_t)threads), NC_SUCCESS, "threads");
+                    nc_test_int(nc_stream_set_threads(b, (size_t)threads), NC_SUCCESS, "threads");
+                    two_passes(a, D, fl, 77 + sh, NULL);
+                    two_passes(b, D, fl, 77 + sh, path_none);
+                    nc_test_int(nc_stream_get_nc1_path(b), NC_NC1_PATH_NONE, "the path is NONE");
+                    nc_test_int(nc_stream_get_nc1_path(a), NC_NC1_PATH_AUTO, "the default is AUTO");
+                    for (gm = 0; gm < 2; gm++)
+                        for (bw = 0; bw < 2; bw++) {
+                            set_conv(m, gm, bw);
+                            nc_test_int(nc_metrics_compute_stream(m, a), NC_SUCCESS, "compute (AUTO)");
+                            read_set(m, &want);
+                            read_classes(m, K, ca);
+                            nc_test_int(nc_metrics_compute_stream(m, b), NC_SUCCESS, "compute (NONE)");
+                            read_set(m, &got);
+                            read_classes(m, K, cb);
+                            snprintf(tag, sizeof tag, "no NC1: d=%zu K=%zu W=%d float=%d threads=%d "
+                                     "gm=%d bw=%d", d, K, withW, fl, threads, gm, bw);
+                            same_but_nc1(m, &got, &want, cb, ca, K, tag);
+                        }
+                    nc_stream_destroy(a);
+                    nc_stream_destroy(b);
+                }
+        /* In memory, and a handle at NONE on a stream that has a scatter. */
+        {
+            nc_stream *a = new_stream(D, 1);
+            mset got, want, sgot;
+            char tag[200];
+            if (a != NULL) {
+                two_passes(a, D, 0, 5, NULL);
+                set_conv(m, 0, 0);
+                nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_AUTO), NC_SUCCESS, "path AUTO");
+                in_memory(m, D, 1, &want);
+                read_classes(m, K, ca);
+                nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_NONE), NC_SUCCESS, "path NONE");
+                in_memory(m, D, 1, &got);
+                read_classes(m, K, cb);
+                snprintf(tag, sizeof tag, "no NC1 in memory: d=%zu K=%zu", d, K);
+                same_but_nc1(m, &got, &want, cb, ca, K, tag);
+                nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_AUTO), NC_SUCCESS, "path AUTO");
+                nc_test_int(nc_metrics_compute_stream(m, a), NC_SUCCESS, "stream compute (AUTO)");
+                read_set(m, &want);
+                read_classes(m, K, ca);
+                nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_NONE), NC_SUCCESS, "path NONE");
+                nc_test_int(nc_metrics_compute_stream(m, a), NC_SUCCESS, "stream compute (NONE)");
+                read_set(m, &sgot);
+                read_classes(m, K, cb);
+                snprintf(tag, sizeof tag, "a NONE handle on a stream with a scatter: d=%zu K=%zu",
+                         d, K);
+                same_but_nc1(m, &sgot, &want, cb, ca, K, tag);
+                nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_AUTO), NC_SUCCESS, "path AUTO");
+            }
+            nc_stream_destroy(a);
+        }
+        free(ca);
+        free(cb);
+        free_data(D);
+    }
+    nc_metrics_destroy(m);
+}
+
+/* The path through copies, merges, files and back: shards merged, a stream
+ * set to NONE and back to AUTO, the refusals. */
+static void test_no_nc1_state(void)
+{
+    trng r = {1999};
+    const size_t d = 10, K = 6;
+    data *D = make_data(&r, d, K, 240, 1.0, 0.7);
+    nc_metrics *m = NULL;
+    nc_stream *a = new_stream(D, 1), *b = new_stream(D, 1), *c = NULL, *e = NULL, *x = NULL;
+    nc_stream *s1 = new_stream(D, 1), *s2 = new_stream(D, 1);
+    char f1[300], f2[300], fa[300];
+    mset ma, mb, mc;
+    double *ca = (double *)xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
+    double *cb = (double *)xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
+    size_t i;
+    nc_test_int(nc_metrics_create(&m), NC_SUCCESS, "metrics create");
+    if (!m || !a || !b || !s1 || !s2) goto out;
+    path_in(f1, sizeof f1, "none1.nst");
+    path_in(f2, sizeof f2, "none2.nst");
+    path_in(fa, sizeof fa, "auto2.nst");
+
+    /* Refusals; the stream stays usable. */
+    expect(nc_stream_set_nc1_path(NULL, NC_NC1_PATH_NONE), NC_ERR_NULL_ARGUMENT, "NULL stream");
+    expect(nc_stream_set_nc1_path(b, NC_NC1_PATH_PROJECTED), NC_ERR_INVALID_VALUE,
+           "PROJECTED on a stream");
+    nc_test_true(strstr(nc_stream_last_error(b), "NC_NC1_PATH_NONE") != NULL,
+                 "the message names the paths a stream takes");
+    expect(nc_stream_set_nc1_path(b, NC_NC1_PATH_SCATTER), NC_ERR_INVALID_VALUE,
+           "SCATTER on a stream");
+    expect(nc_stream_set_nc1_path(b, (nc_nc1_path)9), NC_ERR_INVALID_VALUE, "path 9");
+    expect(nc_metrics_set_nc1_path(m, (nc_nc1_path)4), NC_ERR_INVALID_VALUE, "metrics path 4");
+    nc_test_int(nc_stream_get_nc1_path(NULL), NC_NC1_PATH_AUTO, "the path of NULL");
+    /* NONE, then back to AUTO halfway through pass 1: the AUTO stream's bits. */
+    nc_test_int(nc_stream_set_nc1_path(b, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE");
+    nc_test_int(nc_stream_set_nc1_path(b, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE again");
+    nc_test_int(nc_stream_add(b, 100, D->H, d, D->y), NC_SUCCESS, "pass 1, first part");
+    nc_test_int(nc_stream_set_nc1_path(b, NC_NC1_PATH_AUTO), NC_SUCCESS, "back to AUTO");
+    nc_test_int(nc_stream_add(b, D->N - 100, D->H + 100 * d, d, D->y + 100), NC_SUCCESS,
+                "pass 1, the rest");
+    nc_test_int(nc_stream_add(a, 100, D->H, d, D->y), NC_SUCCESS, "pass 1, first part");
+    nc_test_int(nc_stream_add(a, D->N - 100, D->H + 100 * d, d, D->y + 100), NC_SUCCESS,
+                "pass 1, the rest");
+    nc_stream_next_pass(a);
+    nc_stream_next_pass(b);
+    expect(nc_stream_set_nc1_path(b, NC_NC1_PATH_NONE), NC_ERR_INVALID_VALUE, "NONE in pass 2");
+    nc_test_int(nc_stream_get_nc1_path(b), NC_NC1_PATH_AUTO, "pass 2 keeps the path");
+    nc_stream_add(a, D->N, D->H, d, D->y);
+    nc_stream_add(b, D->N, D->H, d, D->y);
+    nc_test_int(nc_metrics_compute_stream(m, a), NC_SUCCESS, "compute a");
+    read_set(m, &ma);
+    nc_test_int(nc_metrics_compute_stream(m, b), NC_SUCCESS, "compute b");
+    read_set(m, &mb);
+    nc_test_true(memcmp(ma.v, mb.v, sizeof ma.v) == 0 && memcmp(ma.st, mb.st, sizeof ma.st) == 0,
+                 "NONE and back to AUTO in pass 1: every metric, NC1 included, with the bits of "
+                 "a stream that stayed AUTO");
+    nc_test_int(nc_stream_save(fa, a), NC_SUCCESS, "save the AUTO stream");
+    read_classes(m, K, ca);
+
+    /* Shards at NONE: pass 1 merged, saved, loaded into streams at AUTO
+     * (they take the file's path), copied, pass 2 merged. */
+    nc_stream_set_nc1_path(s1, NC_NC1_PATH_NONE);
+    nc_stream_set_nc1_path(s2, NC_NC1_PATH_NONE);
+    nc_stream_add(s1, 130, D->H, d, D->y);
+    nc_stream_add(s2, D->N - 130, D->H + 130 * d, d, D->y + 130);
+    expect(nc_stream_merge(s1, a), NC_ERR_INVALID_VALUE, "a pass-2 AUTO stream into a NONE one");
+    nc_test_int(nc_stream_merge(s1, s2), NC_SUCCESS, "pass-1 merge of NONE shards");
+    nc_test_int(nc_stream_save(f1, s1), NC_SUCCESS, "save a NONE pass 1");
+    c = fresh(D);
+    if (c) {
+        nc_test_int(nc_stream_load(f1, c), NC_SUCCESS, "load a NONE pass-1 file into an AUTO stream");
+        nc_test_int(nc_stream_get_nc1_path(c), NC_NC1_PATH_NONE, "the loaded stream is NONE");
+        nc_test_int(nc_stream_next_pass(c), NC_SUCCESS, "next pass");
+        nc_test_int(nc_stream_copy(&e, c), NC_SUCCESS, "copy");
+    }
+    if (c && e) {
+        nc_test_int(nc_stream_get_nc1_path(e), NC_NC1_PATH_NONE, "the copy is NONE");
+        nc_stream_add(c, 130, D->H, d, D->y);
+        nc_stream_add(e, D->N - 130, D->H + 130 * d, d, D->y + 130);
+        nc_test_int(nc_stream_merge(c, e), NC_SUCCESS, "pass-2 merge of NONE shards");
+        nc_test_int(nc_stream_save(f2, c), NC_SUCCESS, "save a NONE pass 2");
+        /* its file holds no scatter: the AUTO file less d x d (Q) and 2 d x d */
+        nc_test_int((long long)file_size(fa) - (long long)file_size(f2),
+                    (long long)(8 * (d * d + 2 * d * d)), "the NONE file has no scatter");
+        /* the same shards and merges at AUTO, in memory */
+        {
+            nc_stream *t1 = new_stream(D, 1), *t2 = new_stream(D, 1), *t3 = NULL;
+            if (t1 && t2) {
+                nc_stream_add(t1, 130, D->H, d, D->y);
+                nc_stream_add(t2, D->N - 130, D->H + 130 * d, d, D->y + 130);
+                nc_stream_merge(t1, t2);
+                nc_stream_next_pass(t1);
+                nc_test_int(nc_stream_copy(&t3, t1), NC_SUCCESS, "copy (AUTO)");
+            }
+            if (t3) {
+                nc_stream_add(t1, 130, D->H, d, D->y);
+                nc_stream_add(t3, D->N - 130, D->H + 130 * d, d, D->y + 130);
+                nc_test_int(nc_stream_merge(t1, t3), NC_SUCCESS, "pass-2 merge of AUTO shards");
+                nc_test_int(nc_metrics_compute_stream(m, t1), NC_SUCCESS, "compute (AUTO shards)");
+                read_set(m, &ma);
+                read_classes(m, K, ca);
+            }
+            nc_stream_destroy(t1);
+            nc_stream_destroy(t2);
+            nc_stream_destroy(t3);
+        }
+        x = fresh(D);
+        if (x) {
+            nc_test_int(nc_stream_load(f2, x), NC_SUCCESS, "load a NONE pass-2 file");
+            nc_test_int(nc_metrics_compute_stream(m, x), NC_SUCCESS, "compute from the file");
+            read_set(m, &mc);
+            read_classes(m, K, cb);
+            same_but_nc1(m, &mc, &ma, cb, ca, K, "NONE shards through a file");
+            expect(nc_stream_merge(x, a), NC_ERR_INVALID_VALUE, "a NONE and an AUTO pass 2");
+            nc_test_true(strstr(nc_stream_last_error(x), "NC1 path") != NULL,
+                         "the message names the NC1 path");
+        }
+    }
+    /* A NONE flag on a file that holds a scatter, and an AUTO file without
+     * one, are refused (the sizes do not match). */
+    {
+        size_t n;
+        unsigned char *bytes = nc_test_read_bytes(fa, &n);
+        if (bytes != NULL && n > 24 && x != NULL) {
+            char bad[300], snap[300];
+            path_in(bad, sizeof bad, "flag.nst");
+            path_in(snap, sizeof snap, "flag_snap.nst");
+            nc_stream_save(snap, x);
+            bytes[12] |= 1;
+            reseal(bytes, n);
+            nc_test_true(nc_test_write_bytes(bad, bytes, n) == 0, "write the flagged file");
+            refuse(x, bad, NC_ERR_FORMAT, snap, "the NONE flag on a file with a scatter");
+            unlink(bad);
+            unlink(snap);
+        }
+        free(bytes);
+        bytes = nc_test_read_bytes(f2, &n);
+        if (bytes != NULL && n > 24 && x != NULL) {
+            char bad[300], snap[300];
+            path_in(bad, sizeof bad, "flag.nst");
+            path_in(snap, sizeof snap, "flag_snap.nst");
+            nc_stream_save(snap, x);
+            bytes[12] &= (unsigned char)~1u;
+            reseal(bytes, n);
+            nc_test_true(nc_test_write_bytes(bad, bytes, n) == 0, "write the unflagged file");
+            refuse(x, bad, NC_ERR_TRUNCATED, snap,
+                   "a file without a scatter and without the flag (it ends before the scatter)");
+            unlink(bad);
+            unlink(snap);
+        }
+        free(bytes);
+    }
+    for (i = 0; i < 3; i++) unlink(i == 0 ? f1 : i == 1 ? f2 : fa);
+out:
+    free(ca);
+    free(cb);
+    nc_stream_destroy(a);
+    nc_stream_destroy(b);
+    nc_stream_destroy(c);
+    nc_stream_destroy(e);
+    nc_stream_destroy(x);
+    nc_stream_destroy(s1);
+    nc_stream_destroy(s2);
+    nc_metrics_destroy(m);
+    free_data(D);
+}
+
 int main(void)
 {
     test_vs_memory();
@@ -1145,6 +1476,8 @@ int main(void)
     test_fork();
     test_round_trip();
     test_refusals();
+    test_no_nc1();
+    test_no_nc1_state();
     nc_test_int(nc_test_count_temps(dir), 0, "no temporary file left");
     rmdir(dir);
     printf("test_metrics_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);

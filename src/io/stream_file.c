@@ -13,7 +13,7 @@
 /* ---- files -------------------------------------------------------------------- */
 
 /*
- * A serial.h image: magic "NCSTRM\r\n", format version 3, no flags. The
+ * A serial.h image: magic "NCSTRM\r\n", format version 3, flags below. The
  * payload: d, K, pass, has_W, has_b, W (d K, if has_W), b (K, if has_b), n1,
  * counts (K), amax, scale, mu (d K); in pass 2 also Q (d q), munrm (K), Wp
  * (d K) and bp (K) if has_W, zalpha, n2, counts2 (K), Ss and Sc (q q each),
@@ -23,8 +23,12 @@
  * refused. Sv = Ss + Sc is recomputed on load; the
  * workspace is not state.
  */
-/* Version 3: the d x d scatter (q = d) from K >= 0.414 d on (version 2: K >= d). */
-static const nc__ser_format stream_format = {"NCSTRM\r\n", 3u, 0u, "stream file"};
+/* Version 3: the d x d scatter (q = d) from K >= 0.414 d on (version 2: K >= d).
+ * Flag 1: no within-class scatter (NC_NC1_PATH_NONE; q = 0, so Q, Ss and Sc
+ * are empty). Files without it are those of version 3 before the flag. */
+#define NC_STREAM_FLAG_NO_NC1 1u
+static const nc__ser_format stream_format = {"NCSTRM\r\n", 3u, NC_STREAM_FLAG_NO_NC1,
+                                             "stream file"};
 
 static void visit_stream(nc__ser *z, void *object)
 {
@@ -129,7 +133,8 @@ NC_API nc_status nc_stream_save(const char *path, nc_stream *stream)
     stream->msg[0] = '\0';
     if (path == NULL)
         return nc__fail(stream->msg, NC_ERR_NULL_ARGUMENT, "stream file: path is NULL");
-    return nc__ser_save(path, &stream_format, 0u, visit_stream, stream, stream->msg);
+    return nc__ser_save(path, &stream_format, stream->no_nc1 ? NC_STREAM_FLAG_NO_NC1 : 0u,
+                        visit_stream, stream, stream->msg);
 }
 
 NC_API nc_status nc_stream_load(const char *path, nc_stream *stream)
@@ -146,9 +151,9 @@ NC_API nc_status nc_stream_load(const char *path, nc_stream *stream)
     if (path == NULL) return nc__fail(s->msg, NC_ERR_NULL_ARGUMENT, "stream file: path is NULL");
     st = nc__ser_open(path, &stream_format, &image, &payload, &flags, s->msg);
     if (st != NC_SUCCESS) return st;
-    /* READ into a fresh stream of the same sizes; s changes only once the
-     * whole file has been read and checked. */
-    st = nc_stream_create(&t, s->d, s->K);
+    /* READ into a fresh stream of the same sizes and the file's NC1 path;
+     * s changes only once the whole file has been read and checked. */
+    st = nc__stream_new(&t, s->d, s->K, (flags & NC_STREAM_FLAG_NO_NC1) != 0);
     if (st != NC_SUCCESS) {
         free(image);
         return nc__fail(s->msg, st, "stream file: no memory to read %.150s", path);

@@ -1324,7 +1324,8 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     nc__class_means(d, K, N, H, ldh, labels, sH, counts, L.mu, L.T);
 
     st = metrics_geometry(m, &L, d, K, N, counts, W, ldw, b, &g);
-    if (st == NC_SUCCESS) st = nc1_basis(m, &L, d, K, N, counts, &g, m->msg);
+    if (st == NC_SUCCESS && m->nc1_path != NC_NC1_PATH_NONE)
+        st = nc1_basis(m, &L, d, K, N, counts, &g, m->msg);
     if (st != NC_SUCCESS) return st;
 
     /* ---- the NC1 path: projections on the kept directions, or the d x d
@@ -1452,6 +1453,7 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     nc_status st;
     summary_nc1_job nc1;
     size_t pre;
+    int with_nc1;
     const size_t d = sm->d, K = sm->K;
 
     fail_all(m);
@@ -1473,10 +1475,13 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     nc1.st = NC_SUCCESS;
     nc1.msg[0] = '\0';
     pre = strlen(m->msg);
+    /* No NC1 without a scatter, or when the handle asks for none. */
+    with_nc1 = sm->S != NULL && m->nc1_path != NC_NC1_PATH_NONE;
     st = metrics_pairs(m, &L, &g, d, K, sm->N, sm->counts, sm->vsum, sm->scale, sm->W, sm->ldw,
                        m->threads > 0 ? m->pool : sm->pool,
                        m->threads > 0 ? m->threads : sm->threads > 0 ? sm->threads : 1,
-                       sm->logits_ok, sm->cls_mismatches, sm->cls_correct, summary_nc1, &nc1);
+                       sm->logits_ok, sm->cls_mismatches, sm->cls_correct,
+                       with_nc1 ? summary_nc1 : NULL, with_nc1 ? &nc1 : NULL);
     if (st == NC_SUCCESS && nc1.st != NC_SUCCESS) {
         st = nc1.st;
         memcpy(m->msg, nc1.msg, NC_MSG_SIZE);
@@ -1578,7 +1583,7 @@ NC_API nc_status nc_metrics_set_nc1_path(nc_metrics *metrics, nc_nc1_path path)
 {
     if (metrics == NULL) return NC_ERR_NULL_ARGUMENT;
     metrics->msg[0] = '\0';
-    if ((int)path < (int)NC_NC1_PATH_AUTO || (int)path > (int)NC_NC1_PATH_SCATTER)
+    if ((int)path < (int)NC_NC1_PATH_AUTO || (int)path > (int)NC_NC1_PATH_NONE)
         return nc__fail(metrics->msg, NC_ERR_INVALID_VALUE, "unknown NC1 path %d", (int)path);
     metrics->nc1_path = path;
     return NC_SUCCESS;

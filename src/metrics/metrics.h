@@ -65,7 +65,8 @@ typedef struct nc__summary {
     const double *b;      /* K values, or NULL */
     const double *Q;      /* d x q, ld d, orthonormal columns */
     size_t q;
-    const double *S;      /* q x q, ld q: sum_i Q^T x_i x_i^T Q, x_i = scaled h_i - mu_{y_i} */
+    const double *S;      /* q x q, ld q: sum_i Q^T x_i x_i^T Q, x_i = scaled h_i - mu_{y_i};
+                           * NULL: no scatter (NC_NC1_PATH_NONE), no NC1 */
     int logits_ok;        /* 0 if a logit overflowed during the pass */
     size_t mismatches, correct;
     double scale;         /* the power of two the features were scaled by */
@@ -212,6 +213,7 @@ struct nc_stream {
     double *vs, *vc;             /* K each */
     size_t *cmis, *ccor;         /* K each */
     int raw_scatter;             /* S is the d x d scatter (K >= d): Q unused in pass 2 */
+    int no_nc1;                  /* NC_NC1_PATH_NONE: no scatter at all (q = 0) */
 
     /* Threads (nc_stream_set_threads): parts of a batch's work, and what
      * each part keeps apart from the others until the parts are merged. */
@@ -229,6 +231,9 @@ struct nc_stream {
     char msg[NC_MSG_SIZE];
 };
 
+/* A stream of d, K in pass 1 (nc_stream_create's), with no within-class
+ * scatter if no_nc1; failures as nc_stream_create's. */
+nc_status nc__stream_new(nc_stream **stream, size_t d, size_t K, int no_nc1);
 /* Give s `threads` parts (and a pool of threads - 1 workers); on failure s
  * keeps its previous threads. */
 nc_status nc__stream_threads(nc_stream *s, size_t threads);

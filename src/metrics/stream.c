@@ -94,7 +94,7 @@ static void layout_arrays(nc_stream *s)
     s->bmu = w; w += d * K;
     s->bres = w; w += d * K;
     s->tmpH = w; w += d * SB;
-    s->tmpX = w; w += d * SB;
+    s->tmpX = w; w += q > 0 ? d * SB : 0; /* residuals: only for a scatter */
     s->P = w; w += q * SB;
     s->Sb = w; w += q * q;
     s->Z = w; w += K * B;
@@ -123,6 +123,11 @@ int nc__stream_classifier_memory(nc_stream *s)
 
 NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
 {
+    return nc__stream_new(stream, d, K, 0);
+}
+
+nc_status nc__stream_new(nc_stream **stream, size_t d, size_t K, int no_nc1)
+{
     nc_stream *s;
     size_t need = 0, big;
     double wq = 0.0, dummy = 0.0;
@@ -137,19 +142,23 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
     if (s == NULL) return nc__create_fail(NC_ERR_OUT_OF_MEMORY, "nc_stream_create: no memory");
     s->d = d;
     s->K = K;
-    s->raw_scatter = nc__stream_uses_dxd(d, K);
-    /* q: the side of the scatter (d for the d x d one, else K), and the
-     * columns of Q (d x q; all zero, and unused, with the d x d scatter). */
-    s->q = s->raw_scatter ? d : K;
+    s->no_nc1 = no_nc1 != 0;
+    s->raw_scatter = !s->no_nc1 && nc__stream_uses_dxd(d, K);
+    /* q: the side of the scatter (d for the d x d one, K for the projected
+     * one, 0 for none), and the columns of Q (d x q; all zero, and unused,
+     * with the d x d scatter). */
+    s->q = s->no_nc1 ? 0 : s->raw_scatter ? d : K;
     s->tile = nc__syrk_side(s->q, NC_STREAM_TILE);
     big = d > K ? d : K;
     s->block = NC_STREAM_BLOCK_DOUBLES / big;
     if (s->block < 1) s->block = 1;
     /* The d x d scatter is added to its compensated sum once per block:
      * blocks of NC_STREAM_SBLOCK_COLUMNS keep that cost small beside the
-     * products, and the scratch bounded when d is large. */
+     * products, and the scratch bounded when d is large. Without a scatter
+     * the same blocks keep the threads' hand-offs few when K is large
+     * (s->block is 1 at K = 32768). */
     s->sblock = s->block;
-    if (s->raw_scatter) {
+    if (s->raw_scatter || s->no_nc1) {
         size_t sb = NC_STREAM_SBLOCK_DOUBLES / d;
         if (sb > NC_STREAM_SBLOCK_COLUMNS) sb = NC_STREAM_SBLOCK_COLUMNS;
         if (s->sblock < sb) s->sblock = sb;
@@ -163,10 +172,12 @@ NC_API nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K)
                                (int)info);
     }
     s->lwork = wq >= 1.0 ? (size_t)wq : 1;
-    /* 3 d x K, d x q, 2 d x B, q x B, 2 K x B, 4 q x q, 3 K, lwork (the
-     * classifier, 2 d x K + 2 K more, is allocated when one is set). */
+    /* 3 d x K, d x q, 2 d x SB (d x SB without a scatter), q x SB, 2 K x B,
+     * 4 q x q, 3 K, lwork (the classifier, 2 d x K + 2 K more, is
+     * allocated when one is set). */
     if (nc__size_mad(&need, 3 * d, K) || nc__size_mad(&need, d, s->q) ||
-        nc__size_mad(&need, 2 * d + s->q, s->sblock) || nc__size_mad(&need, 2 * K, s->block) ||
+        nc__size_mad(&need, (s->q > 0 ? 2 * d : d) + s->q, s->sblock) ||
+        nc__size_mad(&need, 2 * K, s->block) ||
         nc__size_mad(&need, 4 * s->q, s->q) || nc__size_mad(&need, 3, K) ||
         nc__size_mad(&need, 1, s->lwork) ||
         need > SIZE_MAX / sizeof(double)) {
@@ -220,7 +231,7 @@ NC_API nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream)
     if (copy == NULL) return NC_ERR_NULL_ARGUMENT;
     *copy = NULL;
     if (stream == NULL) return NC_ERR_NULL_ARGUMENT;
-    st = nc_stream_create(&c, stream->d, stream->K);
+    st = nc__stream_new(&c, stream->d, stream->K, stream->no_nc1);
     if (st != NC_SUCCESS) return st;
     if (stream->cmem != NULL && !nc__stream_classifier_memory(c)) {
         nc_stream_destroy(c);
@@ -494,6 +505,7 @@ static void scatter_block(nc_stream *s, size_t nb)
     j.s = s;
     j.nb = nb;
     j.taken = 0;
+    if (s->q == 0) return; /* NC_NC1_PATH_NONE */
     if (!s->raw_scatter) nc__pool_run(s->pool, project_part, &j);
     nc__pool_run(s->pool, strips_part, &j);
 }
@@ -594,7 +606,9 @@ NC_API nc_status nc_stream_next_pass(nc_stream *stream)
         if (s->counts[k] == 0)
             return nc__fail(s->msg, NC_ERR_EMPTY_CLASS, "class %lu has no samples",
                             (unsigned long)k);
-    if (s->raw_scatter) {
+    if (s->no_nc1) {
+        /* No scatter: neither a basis nor its SVD. */
+    } else if (s->raw_scatter) {
         /* Pass 2 accumulates the d x d scatter itself: no basis is needed
          * (Q stays zero; it is kept, in files too, for one layout). */
         memset(s->Q, 0, d * s->q * sizeof(double));
@@ -657,6 +671,10 @@ NC_API nc_status nc_stream_merge(nc_stream *stream, const nc_stream *other)
                         o->pass);
     if (!same_classifier(s, o))
         return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the streams hold different classifiers");
+    if (o->no_nc1 != s->no_nc1)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the streams have different NC1 paths "
+                        "(one accumulates the within-class scatter, the other does not: "
+                        "nc_stream_set_nc1_path)");
     if (s->pass == 1) {
         const double newmax = o->amax > s->amax ? o->amax : s->amax;
         const double snew = nc__pow2_scale(newmax);
@@ -784,6 +802,47 @@ NC_API size_t nc_stream_get_threads(const nc_stream *stream)
     return stream != NULL ? stream->threads : 0;
 }
 
+NC_API nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path)
+{
+    nc_stream *s = stream, *t;
+    const int none = path == NC_NC1_PATH_NONE;
+    size_t z;
+    double *m;
+    int i;
+    if (s == NULL) return NC_ERR_NULL_ARGUMENT;
+    s->msg[0] = '\0';
+    if (path != NC_NC1_PATH_AUTO && path != NC_NC1_PATH_NONE)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "a stream's NC1 path is NC_NC1_PATH_AUTO "
+                        "or NC_NC1_PATH_NONE (got %d; a stream takes the cheaper of its two "
+                        "scatters itself)", (int)path);
+    if (s->pass != 1)
+        return nc__fail(s->msg, NC_ERR_INVALID_VALUE, "the NC1 path can only be set in pass 1");
+    if (none == s->no_nc1) return NC_SUCCESS;
+    /* A stream of the new layout takes the pass-1 state held in s->mem (the
+     * means; the rest of it is pass-2 state or scratch), then the two swap
+     * their memory: s keeps its counts (s->smem), threads, classifier and
+     * scalars. */
+    if (nc__stream_new(&t, s->d, s->K, none) != NC_SUCCESS)
+        return nc__fail(s->msg, NC_ERR_OUT_OF_MEMORY, "no memory for the arrays of the new NC1 "
+                        "path");
+    memcpy(t->mu, s->mu, s->d * s->K * sizeof(double));
+    m = s->mem, s->mem = t->mem, t->mem = m;
+    z = s->mem_doubles, s->mem_doubles = t->mem_doubles, t->mem_doubles = z;
+    z = s->q, s->q = t->q, t->q = z;
+    z = s->tile, s->tile = t->tile, t->tile = z;
+    z = s->sblock, s->sblock = t->sblock, t->sblock = z;
+    i = s->raw_scatter, s->raw_scatter = t->raw_scatter, t->raw_scatter = i;
+    i = s->no_nc1, s->no_nc1 = t->no_nc1, t->no_nc1 = i;
+    layout_arrays(s);
+    nc_stream_destroy(t); /* frees the old memory (t's arrays are not used) */
+    return NC_SUCCESS;
+}
+
+NC_API nc_nc1_path nc_stream_get_nc1_path(const nc_stream *stream)
+{
+    return stream != NULL && stream->no_nc1 ? NC_NC1_PATH_NONE : NC_NC1_PATH_AUTO;
+}
+
 NC_API int nc_stream_pass(const nc_stream *stream) { return stream != NULL ? stream->pass : 0; }
 
 NC_API size_t nc_stream_num_samples(const nc_stream *stream)
@@ -820,9 +879,9 @@ NC_API nc_status nc_metrics_compute_stream(nc_metrics *metrics, const nc_stream 
     sm.W = s->has_W ? s->W : NULL;
     sm.ldw = s->d;
     sm.b = s->has_W && s->has_b ? s->b : NULL;
-    sm.Q = s->raw_scatter ? NULL : s->Q;
+    sm.Q = s->raw_scatter || s->no_nc1 ? NULL : s->Q;
     sm.q = s->q;
-    sm.S = s->Sv;
+    sm.S = s->no_nc1 ? NULL : s->Sv;
     sm.logits_ok = s->logits_ok;
     sm.mismatches = s->mismatches;
     sm.correct = s->correct;

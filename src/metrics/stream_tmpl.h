@@ -224,7 +224,8 @@ static void NC_ST(means_part)(void *ctx, size_t part)
 
 /*
  * n coordinates of one sample of pass 2: xh = sc h (unless xh is NULL: only
- * NC4 reads it), xx = xh - mu, and ||xx||^2 added to eight plain chains s
+ * NC4 reads it), xx = xh - mu (unless xx is NULL: only a scatter reads
+ * it), and ||xh - mu||^2 added to eight plain chains s
  * (element t to chain t % 8, so a row cut into segments of multiples of 8
  * gives the chains of the whole row), which the caller adds in a fixed
  * tree. The terms are >= 0, so no compensation is needed: a chain of m
@@ -256,8 +257,10 @@ static NC_CLONES void NC_ST(resid_seg)(const NC_STREAM_TYPE *h, const double *mu
             }
             a0 = a0 - m0;
             a1 = a1 - m1;
-            memcpy(xx + t, &a0, sizeof a0);
-            memcpy(xx + t + 4, &a1, sizeof a1);
+            if (xx != NULL) {
+                memcpy(xx + t, &a0, sizeof a0);
+                memcpy(xx + t + 4, &a1, sizeof a1);
+            }
             s0 += a0 * a0;
             s1 += a1 * a1;
         }
@@ -266,10 +269,10 @@ static NC_CLONES void NC_ST(resid_seg)(const NC_STREAM_TYPE *h, const double *mu
     }
 #endif
     for (l = t % 8; t < n; t++, l = (l + 1) % 8) {
-        const double x = sc * (double)h[t];
+        const double x = sc * (double)h[t], r = x - mu[t];
         if (xh != NULL) xh[t] = x;
-        xx[t] = x - mu[t];
-        s[l] += xx[t] * xx[t];
+        if (xx != NULL) xx[t] = r;
+        s[l] += r * r;
     }
 }
 
@@ -296,7 +299,9 @@ static void NC_ST(resid_part)(void *ctx, size_t part)
         xh = s->has_W ? s->tmpH + j * d : NULL;
         for (t0 = 0; t0 < d; t0 += seg) {
             const size_t w = d - t0 < seg ? d - t0 : seg;
-            double *xx = s->raw_scatter ? stream_panel(s, t0 / T, jb->n) + j * w : s->tmpX + j * d;
+            double *xx = s->no_nc1        ? NULL /* no scatter: only the norms */
+                         : s->raw_scatter ? stream_panel(s, t0 / T, jb->n) + j * w
+                                          : s->tmpX + j * d;
             NC_ST(resid_seg)(h + t0, mu + t0, s->scale, w, xh != NULL ? xh + t0 : NULL, xx, c);
         }
         v.s = s->vs[y];
