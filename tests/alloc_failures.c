@@ -326,6 +326,16 @@ static void scenario(void)
     CALL(nc_stream_create(&s3, D, K));
     CALL(nc_stream_load(sfile, s3));
     CALL(nc_metrics_compute_stream(met, s3));
+    /* without NC1's scatter: a new layout in pass 1 (and back), its file */
+    CALL(nc_stream_set_nc1_path(s2, NC_NC1_PATH_NONE));
+    CALL(nc_stream_set_nc1_path(s2, NC_NC1_PATH_AUTO));
+    CALL(nc_stream_set_nc1_path(s2, NC_NC1_PATH_NONE));
+    CALL(nc_stream_next_pass(s2));
+    CALL(nc_stream_add(s2, N, H, D, labels)); /* twice: s2 merged s into its pass 1 */
+    CALL(nc_stream_add(s2, N, H, D, labels));
+    CALL(nc_stream_save(sfile, s2));
+    CALL(nc_stream_load(sfile, s3));
+    CALL(nc_metrics_compute_stream(met, s3));
 
     for (i = 0; i < K; i++) b[i] = 0;
     (void)b;

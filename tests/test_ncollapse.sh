@@ -161,6 +161,15 @@ if $PY -c 'import numpy' >/dev/null 2>&1; then
     "$NC" analyze --json --chunk-rows 97 --threads 3 $CL $SH >t3.json 2>err || bad "analyze --threads 3 shards: $(cat err)"
     "$NC" analyze --json --chunk-rows 97 $CL $SH >t1.json 2>err || bad "analyze shards: $(cat err)"
     same t1.json t3.json "analyze --threads 3 against 1 thread, three shards"
+    # --nc1-path none: nc1 is null, every other value (per class too) the same bytes
+    "$NC" analyze --json --chunk-rows 97 --threads 3 --nc1-path none $CL $SH >n3.json 2>err ||
+        bad "analyze --nc1-path none: $(cat err)"
+    grep -q '"nc1": null' n3.json && ok || bad "analyze --nc1-path none: nc1 is not null: $(head -c 300 n3.json)"
+    grep -q '"nc1": [0-9]' t1.json && ok || bad "analyze: no nc1 in $(head -c 300 t1.json)"
+    sed 's/"nc1": [^,]*,//' t1.json >t1x.json
+    sed 's/"nc1": [^,]*,//' n3.json >n3x.json
+    same t1x.json n3x.json "analyze --nc1-path none against the default, nc1 left out"
+    expect 2 "--nc1-path: expected one of auto, none, got 'scatter'" "$NC" analyze --nc1-path scatter $CL $SH
     $PY -c '
 import numpy as np
 r = np.random.default_rng(7)
@@ -217,6 +226,14 @@ np.save("LK.npy", y.astype(np.int64))' || bad "the K = 2100 data"
             --shard Fp2_0.npy Lp2_0.npy --shard Fp2_1.npy Lp2_1.npy >mt2.json 2>err ||
             bad "mpirun -np 2 ncollapse-mpi analyze --threads 2: $(head -c 400 err)"
         same s2.json mt2.json "mpirun -np 2 ncollapse-mpi analyze --threads 2 against ncollapse analyze"
+        # without NC1's scatter: the serial program's bytes
+        "$NC" analyze --json --chunk-rows 97 --nc1-path none $CL \
+            --shard Fp2_0.npy Lp2_0.npy --shard Fp2_1.npy Lp2_1.npy >sn2.json 2>err || bad "analyze --nc1-path none: $(cat err)"
+        OPENBLAS_NUM_THREADS=1 mpirun $mf -np 2 "$NCMPI" analyze --json --chunk-rows 97 --nc1-path none $CL \
+            --shard Fp2_0.npy Lp2_0.npy --shard Fp2_1.npy Lp2_1.npy >mn2.json 2>err ||
+            bad "mpirun -np 2 ncollapse-mpi analyze --nc1-path none: $(head -c 400 err)"
+        same sn2.json mn2.json "mpirun -np 2 ncollapse-mpi analyze --nc1-path none against ncollapse analyze"
+        grep -q '"nc1": null' mn2.json && ok || bad "ncollapse-mpi --nc1-path none: nc1 is not null"
         OPENBLAS_NUM_THREADS=1 mpirun $mf -np 2 "$NCMPI" analyze --shard F0.npy L0.npy --shard Fd5.npy Ld5.npy >out 2>err
         st=$?
         [ $st -eq 1 ] && [ "$(grep -c 'shard 1 has d = 5, but shard 0 (F0.npy) has d = 12' err)" -eq 2 ] && ok ||

@@ -157,10 +157,12 @@ class BetweenWeight(_Enum):
 
 
 class Nc1Path(_Enum):
-    """How the in-memory computes obtain NC1 (``nc_nc1_path``)."""
+    """How NC1 is obtained (``nc_nc1_path``); NONE leaves it out (streams:
+    AUTO or NONE)."""
     AUTO = 0
     PROJECTED = 1
     SCATTER = 2
+    NONE = 3
 
 
 class PredictionKind(_Enum):

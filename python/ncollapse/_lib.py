@@ -257,6 +257,8 @@ nc_status nc_stream_create(nc_stream **stream, size_t d, size_t K);
 nc_status nc_stream_copy(nc_stream **copy, const nc_stream *stream);
 nc_status nc_stream_set_threads(nc_stream *stream, size_t threads);
 size_t nc_stream_get_threads(const nc_stream *stream);
+nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path);
+nc_nc1_path nc_stream_get_nc1_path(const nc_stream *stream);
 void nc_stream_destroy(nc_stream *stream);
 nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, size_t ldw, const double *b);
 nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh, const int32_t *labels);

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from . import _arrays, _errors, _lib
-from ._enums import ByteOrder, NpyDtype
+from ._enums import ByteOrder, Nc1Path, NpyDtype
 from ._handle import Handle
 
 _byref = ctypes.byref
@@ -24,7 +24,10 @@ class Stream(Handle):
     ``metrics()`` (or ``Metrics.compute_stream``). Accumulators of shards
     ``merge``; ``save``/``load`` carry one through a checksummed file (the
     workflow of docs/API.md, "Stream files"). ``set_classifier(W, b)`` (pass
-    1 only) enables NC4 and the accuracy. One thread at a time per stream.
+    1 only) enables NC4 and the accuracy. ``nc1_path="none"`` leaves out NC1
+    = tr(Sigma_W Sigma_B^+)/K and its within-class scatter (N d^2 / 2
+    multiply-adds, most of the work at language-model sizes); every other
+    metric keeps its bits. One thread at a time per stream.
     """
 
     _what = "stream"
@@ -32,7 +35,7 @@ class Stream(Handle):
     _destroy = "nc_stream_destroy"
     _last_error = "nc_stream_last_error"
 
-    def __init__(self, d, K, W=None, b=None):
+    def __init__(self, d, K, W=None, b=None, nc1_path="auto"):
         super().__init__()
         ptr = self._new_ptr()
         st = _lib.nc_stream_create(_byref(ptr), int(d), int(K))
@@ -41,6 +44,8 @@ class Stream(Handle):
                                        % (d, K, _lib.text(_lib.nc_strerror(st))))
         self._own(ptr)
         self.d, self.K = int(d), int(K)
+        if Nc1Path.of(nc1_path) != Nc1Path.AUTO:
+            self.nc1_path = nc1_path
         if W is not None:
             self.set_classifier(W, b)
 
@@ -121,6 +126,18 @@ class Stream(Handle):
     @threads.setter
     def threads(self, n):
         self._check(_lib.nc_stream_set_threads(self._p, int(n)))
+
+    @property
+    def nc1_path(self):
+        """Nc1Path.AUTO (default: pass 2 accumulates NC1's within-class
+        scatter) or Nc1Path.NONE (it does not; NC1 is None, the rest the same
+        bits). Settable, by member or name, in pass 1 only
+        (nc_stream_set_nc1_path); copies and files keep it."""
+        return Nc1Path(_lib.nc_stream_get_nc1_path(self._p))
+
+    @nc1_path.setter
+    def nc1_path(self, path):
+        self._check(_lib.nc_stream_set_nc1_path(self._p, Nc1Path.of(path)))
 
     def copy(self):
         new = Stream.__new__(Stream)

@@ -62,7 +62,9 @@ class Metrics(Handle):
 
     def set_nc1_path(self, path):
         """How the in-memory computes obtain NC1: "auto" (default), "projected"
-        or "scatter" (nc_metrics_set_nc1_path; the values agree to rounding)."""
+        or "scatter" (nc_metrics_set_nc1_path; the values agree to rounding),
+        or "none": no NC1 (None in to_dict), and no within-class scatter for
+        it; every other metric has the same bits."""
         self._check(_lib.nc_metrics_set_nc1_path(self._p, Nc1Path.of(path)))
         return self
 

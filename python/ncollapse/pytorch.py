@@ -35,16 +35,18 @@ def _default_batch(batch):
 
 
 def collect(network, classifier, loader, *, batch_fn=_default_batch, device=None,
-            eval_mode=True):
+            eval_mode=True, nc1_path="auto"):
     """A Stream in pass 2 holding the penultimate features of every sample of
     ``loader`` (two passes over it; each pass must see the same samples, in
     any order), with ``classifier`` (the network's final nn.Linear(d, K))
     as W and b. ``batch_fn(batch) -> (inputs, labels)`` (default: the first
     two items); inputs are moved to ``device`` when given. The network is put
-    in eval mode for the passes (unless eval_mode=False) and restored."""
+    in eval mode for the passes (unless eval_mode=False) and restored.
+    ``nc1_path="none"`` leaves out NC1 = tr(Sigma_W Sigma_B^+)/K and its
+    d x d within-class scatter (Stream), the most costly part at large d."""
     W, b = classifier_arrays(classifier)
     K, d = W.shape
-    stream = Stream(d, K, W, b)
+    stream = Stream(d, K, W, b, nc1_path=nc1_path)
     state = {"labels": None, "calls": 0}
 
     def hook(module, inputs):
@@ -90,11 +92,12 @@ def collect(network, classifier, loader, *, batch_fn=_default_batch, device=None
 
 
 def measure(network, classifier, loader, *, batch_fn=_default_batch, device=None,
-            eval_mode=True, **conventions):
+            eval_mode=True, nc1_path="auto", **conventions):
     """The metrics dict of the network's penultimate features over loader
-    (collect() then Metrics.compute_stream; conventions as ncollapse.metrics)."""
+    (collect() then Metrics.compute_stream; conventions as ncollapse.metrics,
+    nc1_path as collect())."""
     with collect(network, classifier, loader, batch_fn=batch_fn, device=device,
-                 eval_mode=eval_mode) as s:
+                 eval_mode=eval_mode, nc1_path=nc1_path) as s:
         return Metrics._cached(**conventions).compute_stream(s).to_dict()
 
 
@@ -105,9 +108,10 @@ class EpochLogger:
     one column as an array, ``save_csv(path)`` writes them."""
 
     def __init__(self, network, classifier, loader, *, every=1, batch_fn=_default_batch,
-                 device=None, **conventions):
+                 device=None, nc1_path="auto", **conventions):
         self.network, self.classifier, self.loader = network, classifier, loader
         self.every, self.batch_fn, self.device = every, batch_fn, device
+        self.nc1_path = nc1_path
         self.conventions = conventions
         self.rows = []
 
@@ -115,7 +119,7 @@ class EpochLogger:
         if epoch % self.every:
             return None
         m = measure(self.network, self.classifier, self.loader, batch_fn=self.batch_fn,
-                    device=self.device, **self.conventions)
+                    device=self.device, nc1_path=self.nc1_path, **self.conventions)
         row = {"epoch": epoch}
         row.update(extra)
         row.update(m)

@@ -3,7 +3,8 @@
  * fuzzers through the public API: DIR/checkpoint/ gets a checkpoint of each
  * configuration of tests/ckpt_configs.h, with and without its optimizer,
  * fresh and after three steps; DIR/stream/ gets stream files of d = 3,
- * K = 3 in pass 1 and pass 2, with and without a classifier and bias.
+ * K = 3 in pass 1 and pass 2, with and without a classifier and bias, and
+ * with and without NC1's scatter (nc_stream_set_nc1_path).
  *
  *   tests/fuzz/bin/make_seeds DIR      (make fuzz runs it)
  */
@@ -55,18 +56,19 @@ int main(int argc, char **argv)
                 nc_optimizer_destroy(o);
                 nc_model_destroy(m);
             }
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < 8; k++) {
         nc_stream *s = NULL;
-        const int pass2 = k & 1, classifier = k >> 1;
+        const int pass2 = k & 1, classifier = (k >> 1) & 1, none = k >> 2;
         check(nc_stream_create(&s, 3, 3), "stream");
+        if (none) check(nc_stream_set_nc1_path(s, NC_NC1_PATH_NONE), "no NC1");
         if (classifier) check(nc_stream_set_classifier(s, W, 3, b), "classifier");
         check(nc_stream_add(s, 6, H, 3, labels), "pass 1");
         if (pass2) {
             check(nc_stream_next_pass(s), "next pass");
             check(nc_stream_add(s, 6, H, 3, labels), "pass 2");
         }
-        snprintf(path, sizeof path, "%s/stream/pass%d_%s.stream", argv[1], pass2 ? 2 : 1,
-                 classifier ? "W_b" : "noW");
+        snprintf(path, sizeof path, "%s/stream/pass%d_%s%s.stream", argv[1], pass2 ? 2 : 1,
+                 classifier ? "W_b" : "noW", none ? "_nonc1" : "");
         check(nc_stream_save(path, s), path);
         nc_stream_destroy(s);
     }

@@ -107,6 +107,57 @@ static void check_mismatch(void)
     nc_test_int(nc_stream_num_samples(s), rank == nranks - 1 ? 0 : off(rank + 1) - off(rank),
                 "a refused reduce changes nothing");
     nc_stream_destroy(s);
+    /* no within-class scatter on rank 0 only: its state has other sizes */
+    stream_of(&s, off(rank), off(rank + 1));
+    if (rank == 0) nc_test_int(nc_stream_set_nc1_path(s, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE");
+    nc_test_int(nc_mpi_stream_reduce(s, MPI_COMM_WORLD), NC_ERR_INVALID_VALUE,
+                "streams of other NC1 paths");
+    nc_test_true(strstr(nc_stream_last_error(s), "the no-NC1 flag is 1 on rank 0 but 0 on rank 1") !=
+                     NULL, nc_stream_last_error(s));
+    nc_stream_destroy(s);
+}
+
+/* Streams without NC1's scatter on every rank: the reduce equals the serial
+ * merge of the ranks' shards, and every metric but NC1 the bits of the
+ * AUTO streams reduced alike. */
+static void check_reduce_no_nc1(void)
+{
+    nc_stream *a = NULL, *n = NULL;
+    nc_metrics *m1 = NULL, *m2 = NULL;
+    int k, pass;
+    stream_of(&a, off(rank), off(rank + 1));
+    stream_of(&n, off(rank), off(rank + 1));
+    nc_test_int(nc_stream_set_nc1_path(n, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE after the samples");
+    for (pass = 1; pass <= 2; pass++) {
+        nc_test_int(nc_mpi_stream_reduce(a, MPI_COMM_WORLD), NC_SUCCESS, "reduce (AUTO)");
+        nc_test_int(nc_mpi_stream_reduce(n, MPI_COMM_WORLD), NC_SUCCESS, "reduce (NONE)");
+        if (pass == 2) break;
+        nc_stream_next_pass(a);
+        nc_stream_next_pass(n);
+        nc_stream_add(a, off(rank + 1) - off(rank), H + off(rank) * D, D, labels + off(rank));
+        nc_stream_add(n, off(rank + 1) - off(rank), H + off(rank) * D, D, labels + off(rank));
+    }
+    nc_test_int(nc_stream_get_nc1_path(n), NC_NC1_PATH_NONE, "the reduced stream is NONE");
+    nc_metrics_create(&m1);
+    nc_metrics_create(&m2);
+    nc_test_int(nc_metrics_compute_stream(m1, a), NC_SUCCESS, "metrics (AUTO)");
+    nc_test_int(nc_metrics_compute_stream(m2, n), NC_SUCCESS, "metrics (NONE)");
+    for (k = 0; k < NC_METRIC_COUNT; k++) {
+        double x = NAN, y = NAN;
+        nc_status s1 = nc_metrics_get(m1, (nc_metric)k, &x), s2 = nc_metrics_get(m2, (nc_metric)k, &y);
+        if (k == NC_METRIC_NC1) {
+            nc_test_int(s1, NC_SUCCESS, "NC1 of the AUTO streams");
+            nc_test_int(s2, NC_ERR_UNAVAILABLE, "no NC1 without the scatter");
+            continue;
+        }
+        nc_test_int(s2, s1, nc_metric_name((nc_metric)k));
+        if (s1 == NC_SUCCESS)
+            nc_test_true(memcmp(&x, &y, sizeof x) == 0, nc_metric_name((nc_metric)k));
+    }
+    nc_metrics_destroy(m1);
+    nc_metrics_destroy(m2);
+    nc_stream_destroy(a);
+    nc_stream_destroy(n);
 }
 
 /* nc_mpi_metrics_compute of a shard model against nc_metrics_compute. */
@@ -161,6 +212,7 @@ int main(int argc, char **argv)
     }
     check_reduce();
     check_mismatch();
+    check_reduce_no_nc1();
     check_model_metrics();
     code = nc_test_mpi_summary("test_mpi_metrics", MPI_COMM_WORLD);
     MPI_Finalize();

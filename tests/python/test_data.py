@@ -126,6 +126,48 @@ def test_stream_float32_and_threads(tmp_path):
         nc.Stream(10, 6).threads = 0
 
 
+def test_stream_without_nc1(tmp_path):
+    """nc1_path="none": NC1 is None, every other metric has the bits of the
+    default stream; the path goes through copies and files, is refused in
+    pass 2, and a stream takes only "auto" or "none"."""
+    H, y, W, b = clusters(N=500, d=10, K=6, seed=8)
+    out = []
+    for path in ("auto", "none"):
+        s = nc.Stream(10, 6, W, b, nc1_path=path)
+        assert s.nc1_path == nc.Nc1Path.of(path)
+        for p in range(2):
+            s.add(H, y)
+            if p == 0:
+                c = s.copy()
+                s.next_pass()
+                with pytest.raises(nc.InvalidValue, match="pass 1"):
+                    s.nc1_path = "auto"
+        assert c.nc1_path == s.nc1_path
+        s.save(tmp_path / ("%s.ncs" % path))
+        loaded = nc.Stream.from_file(tmp_path / ("%s.ncs" % path), 10, 6)
+        assert loaded.nc1_path == s.nc1_path
+        out.append((s.metrics(), loaded.metrics()))
+    (auto, auto_file), (none, none_file) = out
+    assert auto["nc1"] is not None and none["nc1"] is None and none_file == none
+    assert auto_file == auto
+    for k in auto:
+        if k != "nc1":
+            assert np.float64(none[k]).tobytes() == np.float64(auto[k]).tobytes(), k
+    # the in-memory handle's "none" path: the same again
+    m = nc.Metrics().set_nc1_path("none")
+    mem = m.compute_data(H, y, W, b).to_dict()
+    assert mem["nc1"] is None
+    ref = nc.metrics(H, y, W, b)
+    for k in ref:
+        if k != "nc1":
+            assert np.float64(mem[k]).tobytes() == np.float64(ref[k]).tobytes(), k
+    with pytest.raises(nc.InvalidValue, match="NC_NC1_PATH_NONE"):
+        nc.Stream(10, 6, nc1_path="scatter")
+    with pytest.raises(nc.InvalidValue, match="NC1 path"):
+        a = nc.Stream(10, 6).add(H, y)
+        a.merge(nc.Stream(10, 6, nc1_path="none").add(H, y))
+
+
 @pytest.mark.parametrize("algorithm,momentum", [("gd", 0.9), ("adam", None), ("lbfgs", None)])
 def test_checkpoint_resume_bit_identical(tmp_path, algorithm, momentum):
     def make():

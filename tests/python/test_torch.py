@@ -74,6 +74,21 @@ def test_collect_float32_streams_floats():
         assert np.float64(got[k]).tobytes() == np.float64(want[k]).tobytes(), k
 
 
+def test_measure_without_nc1():
+    # nc1_path="none": no NC1, the other metrics with the default's bits
+    net, body, head = network()
+    X, y = data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=32)
+    full = ncpt.measure(net, head, loader)
+    fast = ncpt.measure(net, head, loader, nc1_path="none")
+    assert full["nc1"] is not None and fast["nc1"] is None
+    for k in full:
+        if k != "nc1":
+            assert np.float64(fast[k]).tobytes() == np.float64(full[k]).tobytes(), k
+    row = ncpt.EpochLogger(net, head, loader, nc1_path="none")(0)
+    assert row["nc1"] is None and row["nc2_etf_means"] == full["nc2_etf_means"]
+
+
 def test_tensors_accepted_directly():
     net, body, head = network()
     X, y = data()

@@ -40,12 +40,13 @@
 typedef struct analyze_opts {
     char labels[CLI_PATH], weights[CLI_PATH], bias[CLI_PATH], out[CLI_PATH], per_class[CLI_PATH];
     size_t classes, chunk_rows, threads;
-    int global_mean, between, csv, json;
+    int global_mean, between, nc1_path, csv, json;
     double rtol;
 } analyze_opts;
 
 static const char *const gm_names[] = {"sample", "class-avg", NULL};
 static const char *const bw_names[] = {"uniform", "weighted", NULL};
+static const char *const nc1_names[] = {"auto", "none", NULL}; /* NC_NC1_PATH_AUTO, _NONE */
 #define AOFF(field) offsetof(analyze_opts, field)
 static const flag analyze_flags[] = {
     {"labels", FLAG_STRING, AOFF(labels), 0, 0, 0, 0, NULL, "labels (N,) integers in [0, K), for feature files", 0},
@@ -56,6 +57,10 @@ static const flag analyze_flags[] = {
      "K (default: rows of W, else the largest label + 1, with a note on stderr)", 0},
     {"global-mean", FLAG_CHOICE, AOFF(global_mean), 0, 0, 0, 0, gm_names, "mu_G convention (default sample)", 0},
     {"between", FLAG_CHOICE, AOFF(between), 0, 0, 0, 0, bw_names, "Sigma_B weighting (default uniform)", 0},
+    {"nc1-path", FLAG_CHOICE, AOFF(nc1_path), 0, 0, 0, 0, nc1_names,
+     "auto (default): NC1 = tr(Sigma_W Sigma_B^+)/K from the within-class scatter, d^2/2 "
+     "multiply-adds per sample when K >= 0.41 d; none: no NC1 (nan), the second pass O(d) per "
+     "sample, every other value the same", 0},
     {"rtol", FLAG_DOUBLE, AOFF(rtol), 0, 1, 0, 1, NULL, "pseudo-inverse threshold of Sigma_B (default 1e-13)", 0},
     {"chunk-rows", FLAG_SIZE, AOFF(chunk_rows), 1, 1e15, 0, 0, NULL,
      "rows read at a time (default: 64 MiB of doubles, 8388608 / d rows)", 0},
@@ -370,8 +375,8 @@ static int stream_shard(const char *cmd, const source *src, size_t i, size_t off
 /* A stream for d, K on `threads` threads with the classifier (W may be
  * NULL). Its copies keep the count, and nc_metrics_compute_stream runs the
  * pairwise pass on the threads of the merged stream. */
-static int new_stream(const char *cmd, size_t d, size_t K, size_t threads, const double *W, const double *b,
-                      nc_stream **s, const kinfo *ki)
+static int new_stream(const char *cmd, size_t d, size_t K, size_t threads, int nc1_none,
+                      const double *W, const double *b, nc_stream **s, const kinfo *ki)
 {
     nc_status st;
     char msg[200];
@@ -381,6 +386,12 @@ static int new_stream(const char *cmd, size_t d, size_t K, size_t threads, const
     }
     if ((st = nc_stream_set_threads(*s, threads)) != NC_SUCCESS) {
         fail_k(cmd, "--threads", st, nc_stream_last_error(*s), ki);
+        nc_stream_destroy(*s);
+        *s = NULL;
+        return 1;
+    }
+    if (nc1_none && (st = nc_stream_set_nc1_path(*s, NC_NC1_PATH_NONE)) != NC_SUCCESS) {
+        fail_k(cmd, "--nc1-path", st, nc_stream_last_error(*s), ki);
         nc_stream_destroy(*s);
         *s = NULL;
         return 1;
@@ -543,7 +554,7 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
             local = fail_k(cmd, src->f[i], NC_ERR_SIZE_MISMATCH, "the file changed during the analysis", &ki);
             break;
         }
-        if ((local = new_stream(cmd, d, K, o->threads, W, b, &t, &ki)) != 0) break;
+        if ((local = new_stream(cmd, d, K, o->threads, o->nc1_path == 1, W, b, &t, &ki)) != 0) break;
         local = stream_shard(cmd, src, i, off[i], fr, lr, n, d, K, chunk, buf, lab, t, sums, cnt + K, &ki);
         if (!local && acc && (st = nc_stream_merge(acc, t)) != NC_SUCCESS)
             local = fail_k(cmd, src->f[i], st, nc_stream_last_error(acc), &ki);
