@@ -18,14 +18,18 @@
  *   2 x (one read of the file) + (K^2 d / 2 multiply-adds at the DGEMM rate),
  * and to that bound plus the within-class scatter NC1 needs (N d^2 / 2
  * multiply-adds when the stream keeps the d x d scatter), which the first
- * bound leaves out.
+ * bound leaves out. Each case runs twice per T: with NC1 (the default
+ * stream) and without its scatter (nc_stream_set_nc1_path(NC_NC1_PATH_NONE):
+ * every other metric, whose work the first bound counts); the parent checks
+ * that the two runs' other metrics have the same bits.
  *
  * Cases: K = 32768, d = 768, N = 10^6 (a 3 GB file), and K = 10^5, d = 256,
  * N = 2 x 10^5 (memory: a K x K matrix of doubles alone would be 80 GB).
  * NC_BENCH_QUICK=1 runs small cases instead (K = 4096, d = 128, N = 50000;
  * K = 10000, d = 64, N = 20000) for a smoke run.
- * Usage: bench_largek [--threads LIST] [K d N]
+ * Usage: bench_largek [--threads LIST] [--nc1 LIST] [K d N]
  *   --threads 1,2   the thread counts to run (default 1,2)
+ *   --nc1 auto,none the NC1 paths to run (default both)
  *   K d N           one case of your own
  * The files go to $TMPDIR (or /tmp) and are removed.
  */
@@ -201,14 +205,14 @@ enum {
 
 /* The child: measure the DGEMM rate and one read, stream the file twice,
  * compute. Writes its times to the pipe fd. */
-static int run_case(const char *path, size_t K, size_t d, size_t N, int threads, int fd)
+static int run_case(const char *path, size_t K, size_t d, size_t N, int threads, int none, int fd)
 {
     float *buf = malloc(CHUNK_ROWS * d * sizeof(float));
     int32_t *y = malloc(CHUNK_ROWS * sizeof(int32_t));
     nc_npy_reader *r = NULL;
     nc_stream *s = NULL;
     nc_metrics *m = NULL;
-    double times[T_COUNT], v, t0, c0;
+    double times[T_COUNT], v, vals[NC_METRIC_COUNT], t0, c0;
     int pass;
     size_t i, j;
     if (buf == NULL || y == NULL) return 1;
@@ -225,6 +229,7 @@ static int run_case(const char *path, size_t K, size_t d, size_t N, int threads,
     times[T_READ] = now() - t0;
     if (nc_stream_create(&s, d, K) != NC_SUCCESS || nc_metrics_create(&m) != NC_SUCCESS) return 1;
     if (nc_stream_set_threads(s, (size_t)threads) != NC_SUCCESS) return 1;
+    if (none && nc_stream_set_nc1_path(s, NC_NC1_PATH_NONE) != NC_SUCCESS) return 1;
     for (pass = 0; pass < 2; pass++) {
         t0 = now();
         c0 = cpu_now();
@@ -253,12 +258,18 @@ static int run_case(const char *path, size_t K, size_t d, size_t N, int threads,
     times[T_COMPUTE] = now() - t0;
     times[C_COMPUTE] = cpu_now() - c0;
     printf("    values:");
-    for (i = 0; i < NC_METRIC_COUNT; i++)
-        if (nc_metrics_get(m, (nc_metric)i, &v) == NC_SUCCESS)
-            printf("%s %s %.6g", i % 4 == 0 ? "\n     " : ",", nc_metric_name((nc_metric)i), v);
+    for (i = j = 0; i < NC_METRIC_COUNT; i++) {
+        vals[i] = NAN;
+        if (nc_metrics_get(m, (nc_metric)i, &v) == NC_SUCCESS) {
+            vals[i] = v;
+            printf("%s %s %.6g", j++ % 4 == 0 ? "\n     " : ",", nc_metric_name((nc_metric)i), v);
+        }
+    }
     printf("\n");
     fflush(stdout);
-    if (write(fd, times, sizeof times) != (ssize_t)sizeof times) return 1;
+    if (write(fd, times, sizeof times) != (ssize_t)sizeof times ||
+        write(fd, vals, sizeof vals) != (ssize_t)sizeof vals)
+        return 1;
     nc_metrics_destroy(m);
     nc_stream_destroy(s);
     nc_npy_reader_destroy(r);
@@ -267,12 +278,13 @@ static int run_case(const char *path, size_t K, size_t d, size_t N, int threads,
     return 0;
 }
 
-static int bench(size_t K, size_t d, size_t N, const int *threads, int nthreads)
+static int bench(size_t K, size_t d, size_t N, const int *threads, int nthreads,
+                 const int *paths, int npaths)
 {
     char path[512];
     const char *tmp = getenv("TMPDIR");
-    double t0;
-    int k, fail = 0;
+    double t0, auto_vals[NC_METRIC_COUNT];
+    int k, fail = 0, have_auto = 0;
     snprintf(path, sizeof path, "%s/bench_largek_%ld.npy", tmp && tmp[0] ? tmp : "/tmp",
              (long)getpid());
     printf("K = %zu, d = %zu, N = %zu: %.2f GB of float32 features\n", K, d, N,
@@ -286,21 +298,25 @@ static int bench(size_t K, size_t d, size_t N, const int *threads, int nthreads)
     }
     printf("    file written in %.1f s\n", now() - t0);
     fflush(stdout);
-    for (k = 0; k < nthreads && !fail; k++) {
-        double times[T_COUNT], total, bound, bound_nc1, nc1_ma, cpu;
-        int fds[2], status;
+    for (k = 0; k < nthreads * npaths && !fail; k++) {
+        const int T = threads[k / npaths], none = paths[k % npaths];
+        double times[T_COUNT], vals[NC_METRIC_COUNT], total, bound, bound_nc1, nc1_ma, cpu;
+        int fds[2], status, i;
         struct rusage ru;
         pid_t pid;
-        printf("  %d thread%s:\n", threads[k], threads[k] > 1 ? "s" : "");
+        printf("  %d thread%s, %s:\n", T, T > 1 ? "s" : "",
+               none ? "without NC1's scatter (NC_NC1_PATH_NONE)" : "every metric (NC1 included)");
         fflush(stdout);
         if (pipe(fds) != 0) return 1;
         pid = fork();
         if (pid == 0) {
             close(fds[0]);
-            _exit(run_case(path, K, d, N, threads[k], fds[1]));
+            _exit(run_case(path, K, d, N, T, none, fds[1]));
         }
         close(fds[1]);
-        if (read(fds[0], times, sizeof times) != (ssize_t)sizeof times) times[T_READ] = -1.0;
+        if (read(fds[0], times, sizeof times) != (ssize_t)sizeof times ||
+            read(fds[0], vals, sizeof vals) != (ssize_t)sizeof vals)
+            times[T_READ] = -1.0;
         close(fds[0]);
         wait4(pid, &status, 0, &ru);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || times[T_READ] < 0.0) {
@@ -314,31 +330,48 @@ static int bench(size_t K, size_t d, size_t N, const int *threads, int nthreads)
          * span of Sigma_B: with the d x d scatter (the stream's choice when
          * d^2 <= 2 d K + K^2) N d^2/2 multiply-adds, else the projections
          * N (d K + K^2/2); no exact two-pass method does with less */
-        nc1_ma = (double)d * d <= 2.0 * d * K + (double)K * K
-                     ? 0.5 * (double)N * d * d
-                     : (double)N * ((double)d * K + 0.5 * (double)K * K);
+        nc1_ma = none                                         ? 0.0
+                 : (double)d * d <= 2.0 * d * K + (double)K * K ? 0.5 * (double)N * d * d
+                                                               : (double)N * ((double)d * K + 0.5 * (double)K * K);
         bound_nc1 = bound + nc1_ma / times[T_RATE];
         cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
               (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
         printf("    one read of the file %.2f s (%.2f GB/s); DGEMM rate on %d thread%s %.1f G "
                "multiply-adds/s (2048 x 2048 x d in one call %.1f, in 384-tiles %.1f)\n",
-               times[T_READ], (double)N * (double)d * 4.0 / 1e9 / times[T_READ], threads[k],
-               threads[k] > 1 ? "s" : "", times[T_RATE] / 1e9, times[T_RATE1] / 1e9,
+               times[T_READ], (double)N * (double)d * 4.0 / 1e9 / times[T_READ], T,
+               T > 1 ? "s" : "", times[T_RATE] / 1e9, times[T_RATE1] / 1e9,
                times[T_RATET] / 1e9);
         printf("    pass 1 %.2f s (CPU %.2f s); pass 2 %.2f s (CPU %.2f s); compute (tiled) "
                "%.2f s (CPU %.2f s)\n", times[T_PASS1], times[C_PASS1], times[T_PASS2],
                times[C_PASS2], times[T_COMPUTE], times[C_COMPUTE]);
         printf("    wall %.2f s; bound (2 reads + K^2 d/2 at the DGEMM rate) %.2f s; ratio %.2f "
                "(target <= 2)\n", total, bound, total / bound);
-        printf("    with NC1's within-class scatter (%.3g multiply-adds at the DGEMM rate): bound "
-               "%.2f s; ratio %.2f\n", nc1_ma, bound_nc1, total / bound_nc1);
+        if (!none)
+            printf("    with NC1's within-class scatter (%.3g multiply-adds at the DGEMM rate): "
+                   "bound %.2f s; ratio %.2f\n", nc1_ma, bound_nc1, total / bound_nc1);
         printf("    CPU time: the passes and compute %.2f s (ratio to the bound x threads "
                "%.2f); the whole child %.2f s (user + system, with the DGEMM rate and the plain "
                "read). A loaded machine inflates wall times, not CPU times\n",
                times[C_PASS1] + times[C_PASS2] + times[C_COMPUTE],
-               (times[C_PASS1] + times[C_PASS2] + times[C_COMPUTE]) / (bound * threads[k]), cpu);
+               (times[C_PASS1] + times[C_PASS2] + times[C_COMPUTE]) / (bound * T), cpu);
         printf("    peak RSS %.2f GB (a K x K matrix of doubles alone: %.2f GB)\n",
                (double)ru.ru_maxrss * 1024.0 / 1e9, (double)K * (double)K * 8.0 / 1e9);
+        /* the paths agree: every metric but NC1 with the same bits (NaN:
+         * unavailable in both), for any thread count */
+        if (!none) {
+            memcpy(auto_vals, vals, sizeof vals);
+            have_auto = 1;
+        } else if (have_auto) {
+            int same = 1;
+            for (i = 0; i < NC_METRIC_COUNT; i++)
+                if (i != NC_METRIC_NC1 && memcmp(&vals[i], &auto_vals[i], sizeof vals[i]) != 0 &&
+                    !(isnan(vals[i]) && isnan(auto_vals[i])))
+                    same = 0;
+            printf("    every metric but NC1 %s the run with NC1%s\n",
+                   same ? "has the same bits as" : "DIFFERS from", isnan(vals[NC_METRIC_NC1]) ?
+                   "; NC1 unavailable, as asked" : "; NC1 AVAILABLE");
+            if (!same || !isnan(vals[NC_METRIC_NC1])) fail = 1;
+        }
         fflush(stdout);
     }
     remove(path);
@@ -365,26 +398,40 @@ int main(int argc, char **argv)
     const char *q = getenv("NC_BENCH_QUICK");
     const int quick = q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
     int threads[MAX_THREADS] = {1, 2}, nthreads = 2, fail = 0, a = 1;
-    if (argc > 2 && strcmp(argv[1], "--threads") == 0) {
-        nthreads = parse_threads(argv[2], threads);
-        if (nthreads == 0) {
-            fprintf(stderr, "--threads: a comma-separated list of counts in [1, 1024]\n");
-            return 2;
+    int paths[2] = {0, 1}, npaths = 2; /* 0: NC_NC1_PATH_AUTO, 1: NONE */
+    while (argc - a >= 2 && argv[a][0] == '-') {
+        if (strcmp(argv[a], "--threads") == 0) {
+            nthreads = parse_threads(argv[a + 1], threads);
+            if (nthreads == 0) {
+                fprintf(stderr, "--threads: a comma-separated list of counts in [1, 1024]\n");
+                return 2;
+            }
+        } else if (strcmp(argv[a], "--nc1") == 0) {
+            const char *v = argv[a + 1];
+            npaths = 0;
+            if (strcmp(v, "auto") == 0 || strcmp(v, "auto,none") == 0) paths[npaths++] = 0;
+            if (strcmp(v, "none") == 0 || strcmp(v, "auto,none") == 0) paths[npaths++] = 1;
+            if (npaths == 0) {
+                fprintf(stderr, "--nc1: auto, none or auto,none\n");
+                return 2;
+            }
+        } else {
+            break;
         }
-        a = 3;
+        a += 2;
     }
     if (argc - a != 0 && argc - a != 3) {
-        fprintf(stderr, "usage: bench_largek [--threads LIST] [K d N]\n");
+        fprintf(stderr, "usage: bench_largek [--threads LIST] [--nc1 auto,none] [K d N]\n");
         return 2;
     }
     printf("bench_largek: streamed float32 features, metrics in tiles%s\n",
            quick ? " (quick mode)" : "");
     if (argc - a == 3)
         return bench(strtoul(argv[a], NULL, 10), strtoul(argv[a + 1], NULL, 10),
-                     strtoul(argv[a + 2], NULL, 10), threads, nthreads);
-    fail |= quick ? bench(4096, 128, 50000, threads, nthreads)
-                  : bench(32768, 768, 1000000, threads, nthreads);
-    fail |= quick ? bench(10000, 64, 20000, threads, nthreads)
-                  : bench(100000, 256, 200000, threads, nthreads);
+                     strtoul(argv[a + 2], NULL, 10), threads, nthreads, paths, npaths);
+    fail |= quick ? bench(4096, 128, 50000, threads, nthreads, paths, npaths)
+                  : bench(32768, 768, 1000000, threads, nthreads, paths, npaths);
+    fail |= quick ? bench(10000, 64, 20000, threads, nthreads, paths, npaths)
+                  : bench(100000, 256, 200000, threads, nthreads, paths, npaths);
     return fail;
 }
