@@ -787,7 +787,8 @@ typedef enum nc_between_weight {
  * r directions (d r multiply-adds per sample), or from the d x d scatter
  * sum_i x_i x_i^T (one DSYRK per block, d^2 / 2 per sample, and d^2
  * doubles more memory). Both agree to rounding. Or not at all
- * (NC_NC1_PATH_NONE): NC1 is then NC_ERR_UNAVAILABLE and costs nothing, and
+ * (NC_NC1_PATH_NONE): NC1 is then NC_ERR_UNAVAILABLE and neither its
+ * scatter nor the SVD of the centred means (nor their memory) is needed, and
  * every other metric (the NC1 trace ratio and CDNV included, which need only
  * the per-class sums of ||h_i - mu_{y_i}||^2) has the same bits as with the
  * other paths. At language-model sizes this scatter is most of the work:
@@ -1526,7 +1527,7 @@ NC_API size_t nc_stream_get_threads(const nc_stream *stream);
 /* Whether pass 2 accumulates the within-class scatter of NC1 =
  * tr(Sigma_W Sigma_B^+)/K: NC_NC1_PATH_AUTO (default: the d x d scatter or
  * its projection, the cheaper, as above) or NC_NC1_PATH_NONE (none: pass 2
- * costs O(d) per sample beside NC4, the scatter's O(min(d, K)^2) doubles
+ * costs O(d) per sample beside NC4, the scatter's O(q^2 + d q) doubles
  * are freed, NC1 of nc_metrics_compute_stream is NC_ERR_UNAVAILABLE, and
  * every other metric has the same bits as with AUTO). Pass 1 only, at any
  * time in it (the state is kept). Copies and files keep the path; streams

@@ -133,8 +133,8 @@ NC_API nc_status nc_mpi_model_init_gaussian(nc_model *model, double std, uint64_
  * holds. Use it after each pass: pass 1 on the shards, nc_mpi_stream_reduce,
  * nc_stream_next_pass, pass 2 on the shards, nc_mpi_stream_reduce, then
  * nc_metrics_compute_stream on any rank. The streams must agree on d, K,
- * the pass and the classifier (and in pass 2 on the pass-1 state, which
- * the reduce after pass 1 ensures). Collective; on failure every rank gets
+ * the pass, the classifier and the NC1 path (nc_stream_set_nc1_path), and
+ * in pass 2 on the pass-1 state (which the reduce after pass 1 ensures). Collective; on failure every rank gets
  * the same status, its stream is unchanged, and nc_stream_last_error names
  * the rank and what differs.
  */
@@ -145,7 +145,8 @@ NC_API nc_status nc_mpi_stream_reduce(nc_stream *stream, MPI_Comm comm);
  * two streamed passes over each rank's H with the model's classifier (the
  * product P and b), reduced across the ranks. Every rank gets the same
  * values. They equal the serial nc_metrics_compute to rounding (about
- * 1e-14 relative), as nc_metrics_compute_stream does. Collective.
+ * 1e-14 relative), as nc_metrics_compute_stream does. A handle at
+ * NC_NC1_PATH_NONE streams without NC1's scatter. Collective.
  */
 NC_API nc_status nc_mpi_metrics_compute(nc_metrics *metrics, nc_model *model);
 

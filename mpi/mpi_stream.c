@@ -214,6 +214,9 @@ nc_status nc__mpi_shard_metrics(nc__shard *base, nc_metrics *metrics, const nc_m
         W = C;
     }
     if (st == NC_SUCCESS) st = nc_stream_create(&s, model->d, model->K);
+    /* a handle without NC1: streams without its scatter (the same other bits) */
+    if (st == NC_SUCCESS && nc__metrics_nc1_path(metrics) == NC_NC1_PATH_NONE)
+        st = nc_stream_set_nc1_path(s, NC_NC1_PATH_NONE);
     if (st == NC_SUCCESS) st = nc_stream_set_classifier(s, W, model->d, model->bias ? model->b : NULL);
     if (st == NC_SUCCESS) st = nc_stream_add(s, model->N, H, model->d, model->labels);
     if ((st = nc__mpi_agree(sh->comm, st)) != NC_SUCCESS) goto done;

@@ -396,6 +396,42 @@ static size_t direct_calls(size_t n, size_t T, nc__syrk_call *out)
     return m;
 }
 
+/* White box: a stream without NC1's scatter (nc_stream_set_nc1_path) holds
+ * none of its arrays, exactly, and keeps the blocks of samples (hence NC4's
+ * columns and BLAS calls) of the stream with one; switching back restores
+ * the layout. */
+static void test_no_nc1_layout(void)
+{
+    static const size_t shapes[][2] = {{24, 4},   {768, 100}, {4096, 10}, {10, 6},
+                                       {768, 2000}, {6, 15},   {300, 200}};
+    size_t i;
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const size_t d = shapes[i][0], K = shapes[i][1];
+        nc_stream *a = NULL, *n = NULL;
+        char desc[200];
+        nc_test_int(nc_stream_create(&a, d, K), NC_SUCCESS, "create");
+        nc_test_int(nc_stream_create(&n, d, K), NC_SUCCESS, "create");
+        if (a && n) {
+            const size_t q = a->q, sb = a->sblock, before = a->mem_doubles;
+            nc_test_int(nc_stream_set_nc1_path(n, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE");
+            snprintf(desc, sizeof desc, "d = %zu, K = %zu: no scatter, the same sample blocks", d, K);
+            nc_test_true(n->q == 0 && n->no_nc1 && n->sblock == sb && n->block == a->block, desc);
+            /* less: Q (d q), the q x q sums and block (4 q^2), the residuals
+             * and projections (d + q per sample of a block), the SVD's work */
+            snprintf(desc, sizeof desc, "d = %zu, K = %zu: the scatter's doubles are freed", d, K);
+            nc_test_int(before - n->mem_doubles, d * q + 4 * q * q + (d + q) * sb + a->lwork - 1,
+                        desc);
+            nc_test_int(nc_stream_set_nc1_path(n, NC_NC1_PATH_AUTO), NC_SUCCESS, "AUTO again");
+            snprintf(desc, sizeof desc, "d = %zu, K = %zu: AUTO again, the default layout", d, K);
+            nc_test_true(n->q == q && !n->no_nc1 && n->sblock == sb && n->mem_doubles == before &&
+                             n->lwork == a->lwork && n->tile == a->tile,
+                         desc);
+        }
+        nc_stream_destroy(a);
+        nc_stream_destroy(n);
+    }
+}
+
 static void test_syrk_plan(void)
 {
     static const size_t sides[] = {1, 2, 7, 8, 15, 16, 17, 31, 100, 200, 383, 384, 385,
@@ -1164,8 +1200,8 @@ static void test_nc1_paths(void)
         nc_test_int(bytes, stream_file_bytes(d, K, stream_dxd ? d : K), desc);
         free(img);
         remove(path);
-        nc_test_int(nc_metrics_set_nc1_path(m, (nc_nc1_path)3), NC_ERR_INVALID_VALUE,
-                    "NC1 path 3 refused");
+        nc_test_int(nc_metrics_set_nc1_path(m, (nc_nc1_path)4), NC_ERR_INVALID_VALUE,
+                    "NC1 path 4 refused");
         nc_test_int(nc_metrics_set_nc1_path(m, (nc_nc1_path)-1), NC_ERR_INVALID_VALUE,
                     "NC1 path -1 refused");
         nc_stream_destroy(s);
@@ -1219,6 +1255,7 @@ int main(void)
 {
     test_definitions();
     test_syrk_plan();
+    test_no_nc1_layout();
     test_near_pairs();
     test_invariances();
     test_exact_frames();

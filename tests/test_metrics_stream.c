@@ -1168,9 +1168,10 @@ static void read_classes(const nc_metrics *m, size_t K, double *out)
             for (k = 0; k < K; k++) out[c * K + k] = NAN;
 }
 
-/* Both passes of D into s in the same batches for every stream (seeded
- * alike), as floats when fl; mid(s) runs between two halves of pass 1. */
-static void two_passes(nc_stream *s, const data *D, int fl, uint64_t seed,
+/* Both passes of D into s in the same batches of 1..maxb samples for every
+ * stream (seeded alike), as floats when fl; mid(s) runs between two halves
+ * of pass 1. */
+static void two_passes(nc_stream *s, const data *D, int fl, uint64_t seed, size_t maxb,
                        nc_status (*mid)(nc_stream *))
 {
     trng r;
@@ -1184,7 +1185,7 @@ static void two_passes(nc_stream *s, const data *D, int fl, uint64_t seed,
     for (pass = 1; pass <= 2; pass++) {
         r.s = seed + pass;
         for (i0 = 0; i0 < D->N;) {
-            size_t n = 1 + trng_below(&r, 37);
+            size_t n = 1 + trng_below(&r, maxb);
             if (n > D->N - i0) n = D->N - i0;
             if (pass == 1 && mid != NULL && i0 < half && i0 + n >= half)
                 nc_test_int(mid(s), NC_SUCCESS, "the NC1 path set halfway through pass 1");
@@ -1211,15 +1212,19 @@ static size_t file_size(const char *path)
 
 static void test_no_nc1(void)
 {
-    /* the projected scatter (K < 0.414 d), the d x d one below and above K = d */
-    static const size_t shapes[][3] = {{24, 4, 300}, {10, 6, 200}, {6, 15, 260}};
+    /* the projected scatter (K < 0.414 d), the d x d one below and above K = d;
+     * small batches, then batches of thousands of samples, beyond the NC4
+     * blocks (32768 / max(d, K) columns) and pass 2's blocks of samples */
+    static const size_t shapes[][4] = {{24, 4, 300, 37},    {10, 6, 200, 37},
+                                       {6, 15, 260, 37},    {40, 5, 6000, 3000},
+                                       {10, 6, 8000, 5000}, {12, 40, 9000, 5000}};
     trng r = {8086};
     nc_metrics *m = NULL;
     size_t sh;
     nc_test_int(nc_metrics_create(&m), NC_SUCCESS, "metrics create");
     if (m == NULL) return;
-    for (sh = 0; sh < 3; sh++) {
-        const size_t d = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+    for (sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        const size_t d = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2], maxb = shapes[sh][3];
         data *D = make_data(&r, d, K, N, 1.0, 0.7);
         double *ca = (double *)xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
         double *cb = (double *)xmalloc(K * NC_CLASS_STAT_COUNT * sizeof(double));
@@ -1238,8 +1243,8 @@ static void test_no_nc1(void)
                     }
                     nc_test_int(nc_stream_set_threads(a, (size_t)threads), NC_SUCCESS, "threads");
                     nc_test_int(nc_stream_set_threads(b, (size_t)threads), NC_SUCCESS, "threads");
-                    two_passes(a, D, fl, 77 + sh, NULL);
-                    two_passes(b, D, fl, 77 + sh, path_none);
+                    two_passes(a, D, fl, 77 + sh, maxb, NULL);
+                    two_passes(b, D, fl, 77 + sh, maxb, path_none);
                     nc_test_int(nc_stream_get_nc1_path(b), NC_NC1_PATH_NONE, "the path is NONE");
                     nc_test_int(nc_stream_get_nc1_path(a), NC_NC1_PATH_AUTO, "the default is AUTO");
                     for (gm = 0; gm < 2; gm++)
@@ -1264,7 +1269,7 @@ static void test_no_nc1(void)
             mset got, want, sgot;
             char tag[200];
             if (a != NULL) {
-                two_passes(a, D, 0, 5, NULL);
+                two_passes(a, D, 0, 5, maxb, NULL);
                 set_conv(m, 0, 0);
                 nc_test_int(nc_metrics_set_nc1_path(m, NC_NC1_PATH_AUTO), NC_SUCCESS, "path AUTO");
                 in_memory(m, D, 1, &want);

@@ -166,8 +166,9 @@ if $PY -c 'import numpy' >/dev/null 2>&1; then
         bad "analyze --nc1-path none: $(cat err)"
     grep -q '"nc1": null' n3.json && ok || bad "analyze --nc1-path none: nc1 is not null: $(head -c 300 n3.json)"
     grep -q '"nc1": [0-9]' t1.json && ok || bad "analyze: no nc1 in $(head -c 300 t1.json)"
-    sed 's/"nc1": [^,]*,//' t1.json >t1x.json
-    sed 's/"nc1": [^,]*,//' n3.json >n3x.json
+    grep -q '"nc1_path": "none"' n3.json && ok || bad "analyze --nc1-path none: the JSON header lacks it"
+    sed -e 's/"nc1": [^,]*,//' -e '/"nc1_path"/d' t1.json >t1x.json
+    sed -e 's/"nc1": [^,]*,//' -e '/"nc1_path"/d' n3.json >n3x.json
     same t1x.json n3x.json "analyze --nc1-path none against the default, nc1 left out"
     expect 2 "--nc1-path: expected one of auto, none, got 'scatter'" "$NC" analyze --nc1-path scatter $CL $SH
     $PY -c '

@@ -153,7 +153,7 @@ NC_API nc_status nc_stream_load(const char *path, nc_stream *stream)
     if (st != NC_SUCCESS) return st;
     /* READ into a fresh stream of the same sizes and the file's NC1 path;
      * s changes only once the whole file has been read and checked. */
-    st = nc__stream_new(&t, s->d, s->K, (flags & NC_STREAM_FLAG_NO_NC1) != 0);
+    st = nc__stream_new_into(&t, s->d, s->K, (flags & NC_STREAM_FLAG_NO_NC1) != 0, s->msg);
     if (st != NC_SUCCESS) {
         free(image);
         return nc__fail(s->msg, st, "stream file: no memory to read %.150s", path);

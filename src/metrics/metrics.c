@@ -297,15 +297,19 @@ typedef struct layout {
 } layout;
 
 static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, int have_W,
-                                   int own_mu, layout *L)
+                                   int own_mu, int nc1, layout *L)
 {
     size_t need = 0, big = d > K ? d : K;
     const size_t nG = L->untiled ? K : 0, nW = have_W ? d : 0, nmu = own_mu ? d : 0;
+    /* Without NC1 (nc1 = 0: NC_NC1_PATH_NONE, or a stream without its
+     * scatter) no SVD of the centred means runs: no LAPACK workspace, no R^T,
+     * V^T, A or B (about 1.1 GB at d = 4096). */
+    const size_t p = d < K ? d : K, nA = nc1 ? p : 0;
     double wq = 0.0, dummy = 0.0;
     lapack_int info;
     double *w;
 
-    L->p = d < K ? d : K;
+    L->p = p;
     L->block = NC_METRICS_BLOCK_DOUBLES / big;
     if (L->block < 1) L->block = 1;
     if (L->block > N) L->block = N;
@@ -313,9 +317,12 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     /* The wide SVD (svd_centred_means) when LAPACK's 32-bit sizes allow
      * dgesdd's square workspace (at least 5 d^2 + 7 d: d up to about 20700);
      * beyond, dgesvd on F as for K <= d. */
-    L->wide_qr = K > d && 5.0 * (double)d * (double)d + 7.0 * (double)d +
-                                  (double)qr_block(d) * (double)d <= (double)INT_MAX;
-    if (L->wide_qr) {
+    L->wide_qr = nc1 && K > d &&
+                 5.0 * (double)d * (double)d + 7.0 * (double)d +
+                         (double)qr_block(d) * (double)d <= (double)INT_MAX;
+    if (!nc1) {
+        wq = 1.0;
+    } else if (L->wide_qr) {
         /* QR of F^T in blocks of nb columns, then the d x d SVD of R^T,
          * which needs R^T and V^T (d x d each) and 8 d integers. */
         const double nbd = (double)qr_block(d) * (double)d;
@@ -355,7 +362,7 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     if (nc__size_mad(&need, 2 * d + nW + nmu, K) || nc__size_mad(&need, nG, K) ||
         nc__size_mad(&need, 1, L->p) || nc__size_mad(&need, 5, K) ||
         nc__size_mad(&need, 2 * d + L->p + 2 * K, L->block) || nc__size_mad(&need, 3, L->p) ||
-        nc__size_mad(&need, L->p, 2 * d) || nc__size_mad(&need, 1, L->lwork))
+        nc__size_mad(&need, nA, 2 * d) || nc__size_mad(&need, 1, L->lwork))
         return nc__fail(m->msg, NC_ERR_OUT_OF_MEMORY,
                         "workspace size overflows size_t (d = %lu, K = %lu)", (unsigned long)d,
                         (unsigned long)K);
@@ -410,9 +417,9 @@ static nc_status prepare_workspace(nc_metrics *m, size_t d, size_t K, size_t N, 
     L->srr = w;
     w += L->p;
     L->A = w;
-    w += d * L->p;
+    w += d * nA;
     L->B = w;
-    w += d * L->p;
+    w += d * nA;
     L->lwk = w;
     return NC_SUCCESS;
 }
@@ -1277,7 +1284,7 @@ static nc_status compute_impl(nc_metrics *m, size_t d, size_t K, size_t N, const
     /* The workspace first: a K so large that the K x d means cannot be held
      * is refused here, before anything of size K is touched. */
     L.untiled = use_untiled(m, K);
-    st = prepare_workspace(m, d, K, N, W != NULL, 1, &L);
+    st = prepare_workspace(m, d, K, N, W != NULL, 1, m->nc1_path != NC_NC1_PATH_NONE, &L);
     if (st != NC_SUCCESS) return st;
     st = class_arrays(m, K);
     if (st != NC_SUCCESS) return st;
@@ -1460,7 +1467,9 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     m->msg[0] = '\0';
     memset(&L, 0, sizeof L);
     L.untiled = use_untiled(m, K);
-    st = prepare_workspace(m, d, K, 1, sm->W != NULL, 0, &L);
+    /* No NC1 without a scatter, or when the handle asks for none. */
+    with_nc1 = sm->S != NULL && m->nc1_path != NC_NC1_PATH_NONE;
+    st = prepare_workspace(m, d, K, 1, sm->W != NULL, 0, with_nc1, &L);
     if (st != NC_SUCCESS) return st;
     L.mu = (double *)(size_t)sm->mu; /* read only */
     st = metrics_geometry(m, &L, d, K, sm->N, sm->counts, sm->W, sm->ldw, sm->b, &g);
@@ -1475,8 +1484,6 @@ nc_status nc__metrics_from_summary(nc_metrics *m, const nc__summary *sm)
     nc1.st = NC_SUCCESS;
     nc1.msg[0] = '\0';
     pre = strlen(m->msg);
-    /* No NC1 without a scatter, or when the handle asks for none. */
-    with_nc1 = sm->S != NULL && m->nc1_path != NC_NC1_PATH_NONE;
     st = metrics_pairs(m, &L, &g, d, K, sm->N, sm->counts, sm->vsum, sm->scale, sm->W, sm->ldw,
                        m->threads > 0 ? m->pool : sm->pool,
                        m->threads > 0 ? m->threads : sm->threads > 0 ? sm->threads : 1,
@@ -1514,6 +1521,8 @@ const double *nc__metrics_classes(const nc_metrics *m, size_t *K)
 }
 
 char *nc__metrics_msg(nc_metrics *m) { return m->msg; }
+
+nc_nc1_path nc__metrics_nc1_path(const nc_metrics *m) { return m->nc1_path; }
 
 /* ---- public functions ---------------------------------------------------------- */
 

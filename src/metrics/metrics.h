@@ -141,6 +141,8 @@ nc_status nc__pairs_run(const nc__pairs_in *in, nc__pool *pool, size_t threads,
  * values (NaN where unavailable), or NULL before a compute. */
 const double *nc__metrics_classes(const nc_metrics *m, size_t *K);
 char *nc__metrics_msg(nc_metrics *m);
+/* The handle's NC1 path (nc_metrics_set_nc1_path). */
+nc_nc1_path nc__metrics_nc1_path(const nc_metrics *m);
 
 /* Make every metric of the handle unavailable and record message. */
 nc_status nc__metrics_fail(nc_metrics *m, nc_status status, const char *message);
@@ -234,6 +236,9 @@ struct nc_stream {
 /* A stream of d, K in pass 1 (nc_stream_create's), with no within-class
  * scatter if no_nc1; failures as nc_stream_create's. */
 nc_status nc__stream_new(nc_stream **stream, size_t d, size_t K, int no_nc1);
+/* The same, with a failure's reason in msg (a stream's message buffer)
+ * instead of nc_create_last_error, which keeps the caller's reason. */
+nc_status nc__stream_new_into(nc_stream **stream, size_t d, size_t K, int no_nc1, char *msg);
 /* Give s `threads` parts (and a pool of threads - 1 workers); on failure s
  * keeps its previous threads. */
 nc_status nc__stream_threads(nc_stream *s, size_t threads);

@@ -130,7 +130,7 @@ nc_status nc__stream_new(nc_stream **stream, size_t d, size_t K, int no_nc1)
 {
     nc_stream *s;
     size_t need = 0, big;
-    double wq = 0.0, dummy = 0.0;
+    double wq = 1.0, dummy = 0.0;
     lapack_int info;
     nc__create_clear();
     if (stream == NULL) return nc__create_fail(NC_ERR_NULL_ARGUMENT, "nc_stream_create: stream is NULL");
@@ -154,17 +154,22 @@ nc_status nc__stream_new(nc_stream **stream, size_t d, size_t K, int no_nc1)
     if (s->block < 1) s->block = 1;
     /* The d x d scatter is added to its compensated sum once per block:
      * blocks of NC_STREAM_SBLOCK_COLUMNS keep that cost small beside the
-     * products, and the scratch bounded when d is large. Without a scatter
-     * the same blocks keep the threads' hand-offs few when K is large
-     * (s->block is 1 at K = 32768). */
+     * products, and the scratch bounded when d is large. A stream without a
+     * scatter takes the blocks of the stream with one, so that NC4 sees the
+     * same columns in the same calls (and its threads hand off as rarely:
+     * s->block is 1 at K = 32768). */
     s->sblock = s->block;
-    if (s->raw_scatter || s->no_nc1) {
+    if (nc__stream_uses_dxd(d, K)) {
         size_t sb = NC_STREAM_SBLOCK_DOUBLES / d;
         if (sb > NC_STREAM_SBLOCK_COLUMNS) sb = NC_STREAM_SBLOCK_COLUMNS;
         if (s->sblock < sb) s->sblock = sb;
     }
-    info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K, &dummy,
-                               (lapack_int)d, &dummy, &dummy, 1, &dummy, 1, &wq, -1);
+    /* The workspace of the SVD of the projected scatter's basis (queried
+     * whatever the layout, as before; none without a scatter). */
+    info = s->no_nc1 ? 0
+                     : LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'O', 'N', (lapack_int)d, (lapack_int)K,
+                                           &dummy, (lapack_int)d, &dummy, &dummy, 1, &dummy, 1,
+                                           &wq, -1);
     if (info != 0 || wq > (double)INT_MAX) {
         free(s);
         return nc__create_fail(info != 0 ? NC_ERR_LAPACK : NC_ERR_OUT_OF_MEMORY, "nc_stream_create: "
@@ -802,6 +807,17 @@ NC_API size_t nc_stream_get_threads(const nc_stream *stream)
     return stream != NULL ? stream->threads : 0;
 }
 
+nc_status nc__stream_new_into(nc_stream **stream, size_t d, size_t K, int no_nc1, char *msg)
+{
+    char saved[NC_MSG_SIZE];
+    nc_status st;
+    memcpy(saved, nc_create_last_error(), NC_MSG_SIZE);
+    st = nc__stream_new(stream, d, K, no_nc1);
+    if (st != NC_SUCCESS) nc__fail(msg, st, "%s", nc_create_last_error());
+    nc__create_fail(NC_SUCCESS, "%s", saved);
+    return st;
+}
+
 NC_API nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path)
 {
     nc_stream *s = stream, *t;
@@ -809,6 +825,7 @@ NC_API nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path)
     size_t z;
     double *m;
     int i;
+    nc_status st;
     if (s == NULL) return NC_ERR_NULL_ARGUMENT;
     s->msg[0] = '\0';
     if (path != NC_NC1_PATH_AUTO && path != NC_NC1_PATH_NONE)
@@ -822,15 +839,15 @@ NC_API nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path)
      * means; the rest of it is pass-2 state or scratch), then the two swap
      * their memory: s keeps its counts (s->smem), threads, classifier and
      * scalars. */
-    if (nc__stream_new(&t, s->d, s->K, none) != NC_SUCCESS)
-        return nc__fail(s->msg, NC_ERR_OUT_OF_MEMORY, "no memory for the arrays of the new NC1 "
-                        "path");
+    st = nc__stream_new_into(&t, s->d, s->K, none, s->msg);
+    if (st != NC_SUCCESS) return st; /* the reason, from nc_stream_create's, in s->msg */
     memcpy(t->mu, s->mu, s->d * s->K * sizeof(double));
     m = s->mem, s->mem = t->mem, t->mem = m;
     z = s->mem_doubles, s->mem_doubles = t->mem_doubles, t->mem_doubles = z;
     z = s->q, s->q = t->q, t->q = z;
     z = s->tile, s->tile = t->tile, t->tile = z;
     z = s->sblock, s->sblock = t->sblock, t->sblock = z;
+    z = s->lwork, s->lwork = t->lwork, t->lwork = z;
     i = s->raw_scatter, s->raw_scatter = t->raw_scatter, t->raw_scatter = i;
     i = s->no_nc1, s->no_nc1 = t->no_nc1, t->no_nc1 = i;
     layout_arrays(s);

@@ -114,12 +114,16 @@ static void check_mismatch(void)
                 "streams of other NC1 paths");
     nc_test_true(strstr(nc_stream_last_error(s), "the no-NC1 flag is 1 on rank 0 but 0 on rank 1") !=
                      NULL, nc_stream_last_error(s));
+    nc_test_int(nc_stream_num_samples(s), off(rank + 1) - off(rank),
+                "a reduce refused for the NC1 path changes nothing");
+    nc_test_int(nc_stream_get_nc1_path(s), rank == 0 ? NC_NC1_PATH_NONE : NC_NC1_PATH_AUTO,
+                "nor the path");
     nc_stream_destroy(s);
 }
 
-/* Streams without NC1's scatter on every rank: the reduce equals the serial
- * merge of the ranks' shards, and every metric but NC1 the bits of the
- * AUTO streams reduced alike. */
+/* Streams without NC1's scatter on every rank (set after the samples of
+ * pass 1): reduced, every metric but NC1 has the bits of the default
+ * streams reduced alike. */
 static void check_reduce_no_nc1(void)
 {
     nc_stream *a = NULL, *n = NULL;
@@ -189,6 +193,26 @@ static void check_model_metrics(void)
         if (nc_metrics_get(c, (nc_metric)k, &y) != NC_SUCCESS) continue;
         nc_test_int(nc_metrics_get(a, (nc_metric)k, &x), NC_SUCCESS, nc_metric_name((nc_metric)k));
         nc_test_abs(x, y, 1e-12 * (fabs(y) + 1.0), nc_metric_name((nc_metric)k));
+    }
+    /* a handle without NC1: the same other bits as the default handle's */
+    {
+        nc_metrics *none = NULL;
+        nc_metrics_create(&none);
+        nc_test_int(nc_metrics_set_nc1_path(none, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE handle");
+        nc_test_int(nc_mpi_metrics_compute(none, s), NC_SUCCESS, "nc_mpi_metrics_compute (NONE)");
+        for (k = 0; k < NC_METRIC_COUNT; k++) {
+            double x = NAN, y = NAN;
+            const nc_status sa = nc_metrics_get(a, (nc_metric)k, &x);
+            const nc_status sn = nc_metrics_get(none, (nc_metric)k, &y);
+            if (k == NC_METRIC_NC1) {
+                nc_test_int(sn, NC_ERR_UNAVAILABLE, "no NC1 from a NONE handle");
+                continue;
+            }
+            nc_test_int(sn, sa, nc_metric_name((nc_metric)k));
+            if (sa == NC_SUCCESS)
+                nc_test_true(memcmp(&x, &y, sizeof x) == 0, nc_metric_name((nc_metric)k));
+        }
+        nc_metrics_destroy(none);
     }
     nc_metrics_destroy(a);
     nc_metrics_destroy(c);

@@ -715,8 +715,9 @@ static int write_output(const char *cmd, const analyze_opts *o, const char *cons
     size_t i, k;
     int rc = 1;
     if (o->json) {
-        text_put(&t, "{\n  \"global_mean\": \"%s\",\n  \"between\": \"%s\",\n  \"snapshots\": [",
-                 gm_names[o->global_mean], bw_names[o->between]);
+        text_put(&t, "{\n  \"global_mean\": \"%s\",\n  \"between\": \"%s\",\n  \"nc1_path\": \"%s\",\n"
+                 "  \"snapshots\": [",
+                 gm_names[o->global_mean], bw_names[o->between], nc1_names[o->nc1_path]);
         for (i = 0; i < npos; i++) {
             text_put(&t, "%s\n    {\"source\": ", i ? "," : "");
             json_str(&t, name[i]);
@@ -782,8 +783,9 @@ static int write_output(const char *cmd, const analyze_opts *o, const char *cons
             text_put(&t, "\n");
         }
     } else {
-        text_put(&t, "global mean: %s; Sigma_B: %s; minority: n_k < sqrt(max n min n)\n",
-                 gm_names[o->global_mean], bw_names[o->between]);
+        text_put(&t, "global mean: %s; Sigma_B: %s; NC1 path: %s%s; minority: n_k < sqrt(max n min n)\n",
+                 gm_names[o->global_mean], bw_names[o->between], nc1_names[o->nc1_path],
+                 o->nc1_path == 1 ? " (nc1 left out)" : "");
         for (i = 0; i < npos; i++) {
             text_put(&t, "\n%s: N = %zu, d = %zu, K = %zu\n", name[i], s[i].N, s[i].d, s[i].K);
             for (k = 0; k < NC_METRIC_COUNT; k++)
