@@ -1562,6 +1562,17 @@ NC_API nc_status nc_stream_next_pass(nc_stream *stream);
 NC_API int nc_stream_pass(const nc_stream *stream);
 /* Samples added in the current pass (0 for NULL). */
 NC_API size_t nc_stream_num_samples(const nc_stream *stream);
+/* The class means of the samples of pass 1 into M (d x K column-major,
+ * class k in column k, ldm >= d), as the stream holds them (the means of
+ * the features scaled by a power of two, scaled back: exact unless a mean
+ * is subnormal), and the K
+ * class counts into counts unless it is NULL. In pass 1 the means so far
+ * (zero for a class without samples); in pass 2 the frozen means. For the
+ * caller's own use of the means (frames, structure metrics) without
+ * summing the data a second time. NC_ERR_NULL_ARGUMENT, NC_ERR_SIZE_MISMATCH
+ * (ldm < d). */
+NC_API nc_status nc_stream_get_class_means(const nc_stream *stream, double *M, size_t ldm,
+                                           size_t *counts);
 /* Message describing the last failure on this stream ("" if none). */
 NC_API const char *nc_stream_last_error(const nc_stream *stream);
 

@@ -1467,6 +1467,63 @@ out:
     free_data(D);
 }
 
+/* nc_stream_get_class_means against the means computed directly (long
+ * double sums of the samples, in pass 1 so far and at its end), with
+ * magnitudes that make the stream rescale its means, and refusals. */
+static void test_class_means(void)
+{
+    trng r = {31337};
+    const size_t d = 9, K = 7;
+    data *D = make_data(&r, d, K, 700, 3.0, 1.0);
+    nc_stream *s = new_stream(D, 0);
+    /* the samples added up to each cut, then the means checked */
+    static const size_t cuts[4] = {0, 5, 300, 700};
+    double M[9 * 7 + 9], worst = 0.0;
+    size_t counts[7], i, k, t, c, cut;
+    if (s == NULL) return;
+    for (i = 0; i < D->N; i++) /* later samples larger: the scale changes mid-pass */
+        for (t = 0; t < d; t++) D->H[i * d + t] *= i < 300 ? 1e-3 : 1e4;
+    for (c = 1; c < 4; c++) {
+        cut = cuts[c];
+        nc_test_int(nc_stream_add(s, cut - cuts[c - 1], D->H + cuts[c - 1] * d, d,
+                                  D->y + cuts[c - 1]),
+                    NC_SUCCESS, "add");
+        nc_test_int(nc_stream_get_class_means(s, M, d + 1, counts), NC_SUCCESS, "class means");
+        for (k = 0; k < K; k++) {
+            long double sum[9] = {0};
+            size_t n = 0;
+            for (i = 0; i < cut; i++)
+                if ((size_t)D->y[i] == k) {
+                    for (t = 0; t < d; t++) sum[t] += D->H[i * d + t];
+                    n++;
+                }
+            nc_test_int(counts[k], n, "the class counts so far");
+            for (t = 0; t < d; t++) {
+                const double want = n ? (double)(sum[t] / n) : 0.0;
+                const double err = fabs(M[k * (d + 1) + t] - want) / (fabs(want) + 1e-300);
+                if (n == 0) nc_test_true(M[k * (d + 1) + t] == 0.0, "a class without samples: 0");
+                else if (err > worst) worst = err;
+            }
+        }
+    }
+    nc_test_true(worst < 1e-13, "the means to 1e-13 relative");
+    printf("test_metrics_stream: class means against long-double sums: largest relative "
+           "difference %.3g\n", worst);
+    {
+        double P[9 * 7];
+        nc_test_int(nc_stream_next_pass(s), NC_SUCCESS, "next pass");
+        nc_test_int(nc_stream_get_class_means(s, P, d, NULL), NC_SUCCESS, "pass 2, no counts");
+        for (k = 0; k < K; k++)
+            nc_test_true(memcmp(P + k * d, M + k * (d + 1), d * sizeof(double)) == 0,
+                         "pass 2 gives the frozen means of pass 1");
+    }
+    nc_test_int(nc_stream_get_class_means(s, M, d - 1, counts), NC_ERR_SIZE_MISMATCH, "ldm < d");
+    nc_test_int(nc_stream_get_class_means(s, NULL, d, counts), NC_ERR_NULL_ARGUMENT, "M NULL");
+    nc_test_int(nc_stream_get_class_means(NULL, M, d, counts), NC_ERR_NULL_ARGUMENT, "NULL stream");
+    nc_stream_destroy(s);
+    free_data(D);
+}
+
 int main(void)
 {
     test_vs_memory();
@@ -1483,6 +1540,7 @@ int main(void)
     test_refusals();
     test_no_nc1();
     test_no_nc1_state();
+    test_class_means();
     nc_test_int(nc_test_count_temps(dir), 0, "no temporary file left");
     rmdir(dir);
     printf("test_metrics_stream: largest relative difference stream vs in-memory: %.3g\n", max_rel_seen);

@@ -259,6 +259,7 @@ nc_status nc_stream_set_threads(nc_stream *stream, size_t threads);
 size_t nc_stream_get_threads(const nc_stream *stream);
 nc_status nc_stream_set_nc1_path(nc_stream *stream, nc_nc1_path path);
 nc_nc1_path nc_stream_get_nc1_path(const nc_stream *stream);
+nc_status nc_stream_get_class_means(const nc_stream *stream, double *M, size_t ldm, size_t *counts);
 void nc_stream_destroy(nc_stream *stream);
 nc_status nc_stream_set_classifier(nc_stream *stream, const double *W, size_t ldw, const double *b);
 nc_status nc_stream_add(nc_stream *stream, size_t n, const double *H, size_t ldh, const int32_t *labels);

@@ -139,6 +139,17 @@ class Stream(Handle):
     def nc1_path(self, path):
         self._check(_lib.nc_stream_set_nc1_path(self._p, Nc1Path.of(path)))
 
+    def class_means(self):
+        """(means, counts): the class means of pass 1's samples as a (K, d)
+        array and the class counts (K,) (nc_stream_get_class_means: in pass
+        1 so far, zero rows for classes without samples; in pass 2 the
+        frozen means)."""
+        M = np.empty((self.K, self.d))
+        c = np.empty(self.K, dtype=np.uintp)
+        self._check(_lib.nc_stream_get_class_means(self._p, _arrays.addr(M), self.d,
+                                                   _arrays.addr(c)))
+        return M, c.astype(np.int64)
+
     def copy(self):
         new = Stream.__new__(Stream)
         Handle.__init__(new)

@@ -868,6 +868,21 @@ NC_API size_t nc_stream_num_samples(const nc_stream *stream)
     return stream->pass == 1 ? stream->n1 : stream->n2;
 }
 
+NC_API nc_status nc_stream_get_class_means(const nc_stream *stream, double *M, size_t ldm,
+                                           size_t *counts)
+{
+    const nc_stream *s = stream;
+    size_t k, t;
+    if (s == NULL || M == NULL) return NC_ERR_NULL_ARGUMENT;
+    if (ldm < s->d) return NC_ERR_SIZE_MISMATCH;
+    /* mu holds the means of the features times s->scale, a power of two:
+     * dividing by it is exact (the means lie within the data's range) */
+    for (k = 0; k < s->K; k++)
+        for (t = 0; t < s->d; t++) M[k * ldm + t] = s->mu[k * s->d + t] / s->scale;
+    if (counts != NULL) memcpy(counts, s->counts, s->K * sizeof(size_t));
+    return NC_SUCCESS;
+}
+
 NC_API const char *nc_stream_last_error(const nc_stream *stream)
 {
     return stream != NULL ? stream->msg : "";

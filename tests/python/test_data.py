@@ -126,6 +126,28 @@ def test_stream_float32_and_threads(tmp_path):
         nc.Stream(10, 6).threads = 0
 
 
+def test_stream_class_means():
+    """The stream's class means and counts against NumPy's, in pass 1 so
+    far (a class without samples: zeros) and frozen in pass 2."""
+    H, y, W, b = clusters(N=500, d=10, K=6, seed=9)
+    s = nc.Stream(10, 6)
+    first = y[:40] != 5
+    s.add(H[:40][first], y[:40][first])
+    M, c = s.class_means()
+    assert M.shape == (6, 10) and c.dtype == np.int64
+    assert c[5] == 0 and not M[5].any()
+    s.add(H[40:], y[40:])
+    s.add(H[:40][~first], y[:40][~first])
+    M, c = s.class_means()
+    for k in range(6):
+        assert c[k] == np.sum(y == k)
+        ref = H[y == k].mean(axis=0)
+        assert np.allclose(M[k], ref, rtol=1e-13, atol=1e-13 * np.abs(ref).max())
+    s.next_pass()
+    M2, c2 = s.class_means()
+    assert M2.tobytes() == M.tobytes() and (c2 == c).all()
+
+
 def test_stream_without_nc1(tmp_path):
     """nc1_path="none": NC1 is None, every other metric has the bits of the
     default stream; the path goes through copies and files, is refused in

@@ -11,7 +11,8 @@
  * O(d K + min(d, K)^2) whatever N is. Each shard is accumulated in a stream
  * of its own and the shards' streams are merged in shard order (pass 2
  * starts from the merged pass 1). The class means of the minority
- * indicators are compensated sums per shard, combined in shard order.
+ * indicators are the merged stream's (nc_stream_get_class_means): the data
+ * is not summed a second time, and no d x K sums are kept beside it.
  *
  * Built with -DNC_WITH_MPI (the program ncollapse-mpi), rank r of
  * MPI_COMM_WORLD streams the r-th shard, the accumulators are reduced after
@@ -133,49 +134,6 @@ static nc_status par_reduce(nc_stream *s)
     return nc_mpi_stream_reduce(s, MPI_COMM_WORLD);
 #else
     (void)s;
-    return NC_SUCCESS;
-#endif
-}
-
-/* Neumaier's compensated addition of x to (*s, *c). */
-static void ksum(double *s, double *c, double x)
-{
-    const double t = *s + x;
-    if (fabs(*s) >= fabs(x)) *c += (*s - t) + x;
-    else *c += (x - t) + *s;
-    *s = t;
-}
-
-/* Class sums (d x K, compensated) and counts of this rank's shards, in
- * shard order; under MPI rank 0 adds those of ranks 1, 2, ... in rank order
- * (collective). tot holds 2 d K doubles (sums, compensations). */
-static nc_status par_class_sums(const par *p, size_t d, size_t K, double *tot, size_t *counts, double *scratch)
-{
-#ifdef NC_WITH_MPI
-    size_t i, k;
-    int r;
-    if (p->size == 1) return NC_SUCCESS;
-    if (p->rank != 0) {
-        /* scratch: d K sums then K counts (exact in double below 2^53) */
-        for (i = 0; i < d * K; i++) scratch[i] = tot[i] + tot[d * K + i];
-        for (k = 0; k < K; k++) scratch[d * K + k] = (double)counts[k];
-        for (i = 0; i < d * K + K; i += (size_t)1 << 26) {
-            const size_t n = d * K + K - i < ((size_t)1 << 26) ? d * K + K - i : ((size_t)1 << 26);
-            MPI_Send(scratch + i, (int)n, MPI_DOUBLE, 0, 7, MPI_COMM_WORLD);
-        }
-        return NC_SUCCESS;
-    }
-    for (r = 1; r < p->size; r++) {
-        for (i = 0; i < d * K + K; i += (size_t)1 << 26) {
-            const size_t n = d * K + K - i < ((size_t)1 << 26) ? d * K + K - i : ((size_t)1 << 26);
-            MPI_Recv(scratch + i, (int)n, MPI_DOUBLE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        }
-        for (i = 0; i < d * K; i++) ksum(tot + i, tot + d * K + i, scratch[i]);
-        for (k = 0; k < K; k++) counts[k] += (size_t)scratch[d * K + k];
-    }
-    return NC_SUCCESS;
-#else
-    (void)p, (void)d, (void)K, (void)tot, (void)counts, (void)scratch;
     return NC_SUCCESS;
 #endif
 }
@@ -330,16 +288,15 @@ static int read_labels_k(const char *cmd, const source *src, size_t i, size_t of
 }
 
 /* Stream shard i (n rows, its first sample `offset` in the data set) into
- * s; in pass 1 also add its class sums and counts to sums and counts.
- * float32 features are read as floats into the first half of buf and
+ * s. float32 features are read as floats into the first half of buf and
  * passed to nc_stream_add_float (the values nc_stream_add would get after
  * widening, the same results) with no double copy of the chunk: at
  * K = 8192, d = 768, N = 2 x 10^5 widening them took an eighth of the run. */
 static int stream_shard(const char *cmd, const source *src, size_t i, size_t offset, nc_npy_reader *fr,
                         nc_npy_reader *lr, size_t n, size_t d, size_t K, size_t chunk, double *buf,
-                        int32_t *lab, nc_stream *s, double *sums, size_t *counts, const kinfo *ki)
+                        int32_t *lab, nc_stream *s, const kinfo *ki)
 {
-    size_t row0, j, t;
+    size_t row0;
     nc_status st;
     nc_npy_dtype dtype = NC_NPY_FLOAT64;
     float *fbuf = (float *)(void *)buf;
@@ -358,16 +315,6 @@ static int stream_shard(const char *cmd, const source *src, size_t i, size_t off
                      offset + row0 + m - 1, nc_stream_last_error(s));
             return fail_k(cmd, src->f[i], st, msg, ki);
         }
-        if (sums)
-            for (j = 0; j < m; j++) {
-                const size_t y = (size_t)lab[j];
-                double *sy = sums + y * d, *cy = sums + d * K + y * d;
-                if (f32)
-                    for (t = 0; t < d; t++) ksum(sy + t, cy + t, (double)fbuf[j * d + t]);
-                else
-                    for (t = 0; t < d; t++) ksum(sy + t, cy + t, buf[j * d + t]);
-                counts[y]++;
-            }
     }
     return 0;
 }
@@ -421,7 +368,7 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
     nc_npy_reader *fr = NULL, *lr = NULL;
     nc_stream *acc = NULL, *frozen = NULL, *t = NULL;
     nc_metrics *m = NULL;
-    double *W = NULL, *b = NULL, *buf = NULL, *sums = NULL, *tot = NULL, *Mn = NULL;
+    double *W = NULL, *b = NULL, *buf = NULL, *Mn = NULL;
     int32_t *lab = NULL;
     size_t *n_sh = NULL, *cnt = NULL, *off = NULL;
     size_t N = 0, d = 0, K, Kw = 0, i, k, chunk = 0, first, last, pass;
@@ -520,7 +467,7 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
     }
     if (agreed_fail(cmd, p, local)) goto done;
 
-    /* 3. buffers: one chunk, the class sums of one shard and their total */
+    /* 3. buffers: one chunk, and the per-class values */
     chunk = o->chunk_rows ? o->chunk_rows : (size_t)8388608 / d;
     if (chunk < 1) chunk = 1;
     for (k = 0, i = first; i < last; i++)
@@ -528,14 +475,11 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
     if (chunk > k) chunk = k;
     buf = (double *)malloc(chunk * d * sizeof(double));
     lab = (int32_t *)malloc(chunk * sizeof(int32_t));
-    sums = (double *)malloc(4 * d * K * sizeof(double));
-    cnt = (size_t *)calloc(2 * K, sizeof(size_t));
+    cnt = (size_t *)calloc(K, sizeof(size_t));
     s->counts = (size_t *)malloc(K * sizeof(size_t) + 4 * K * sizeof(double));
-    if (!buf || !lab || !sums || !cnt || !s->counts) {
-        local = fail_k(cmd, "setup", NC_ERR_OUT_OF_MEMORY, "chunk buffers and class sums (try a smaller --chunk-rows)", &ki);
+    if (!buf || !lab || !cnt || !s->counts) {
+        local = fail_k(cmd, "setup", NC_ERR_OUT_OF_MEMORY, "chunk buffers (try a smaller --chunk-rows)", &ki);
     } else {
-        tot = sums + 2 * d * K;
-        memset(tot, 0, 2 * d * K * sizeof(double));
         s->mean_norm = (double *)(void *)(s->counts + K);
         s->w_norm = s->mean_norm + K;
         s->var = s->w_norm + K;
@@ -543,19 +487,16 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
     }
     if (agreed_fail(cmd, p, local)) goto done;
 
-    /* 4. pass 1: a stream per shard, merged in shard order; class sums
-     * per shard, added in shard order */
+    /* 4. pass 1: a stream per shard, merged in shard order */
     for (i = first; i < last && !local; i++) {
         size_t n;
-        memset(sums, 0, 2 * d * K * sizeof(double));
-        memset(cnt + K, 0, K * sizeof(size_t));
         if ((local = open_shard(cmd, src, i, fr, lr, &n, &d)) != 0) break;
         if (n != n_sh[i]) {
             local = fail_k(cmd, src->f[i], NC_ERR_SIZE_MISMATCH, "the file changed during the analysis", &ki);
             break;
         }
         if ((local = new_stream(cmd, d, K, o->threads, o->nc1_path == 1, W, b, &t, &ki)) != 0) break;
-        local = stream_shard(cmd, src, i, off[i], fr, lr, n, d, K, chunk, buf, lab, t, sums, cnt + K, &ki);
+        local = stream_shard(cmd, src, i, off[i], fr, lr, n, d, K, chunk, buf, lab, t, &ki);
         if (!local && acc && (st = nc_stream_merge(acc, t)) != NC_SUCCESS)
             local = fail_k(cmd, src->f[i], st, nc_stream_last_error(acc), &ki);
         if (!local && !acc) {
@@ -564,15 +505,12 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         }
         nc_stream_destroy(t);
         t = NULL;
-        for (k = 0; k < d * K && !local; k++) ksum(tot + k, tot + d * K + k, sums[k] + sums[d * K + k]);
-        for (k = 0; k < K; k++) cnt[k] += cnt[K + k];
     }
     if (agreed_fail(cmd, p, local)) goto done;
     if ((st = par_reduce(acc)) != NC_SUCCESS) {
         if (p->rank == 0) fail_k(cmd, "stream (pass 1)", st, nc_stream_last_error(acc), &ki);
         goto done;
     }
-    par_class_sums(p, d, K, tot, cnt, sums);
     /* the same state on every rank: the same outcome */
     if ((st = nc_stream_next_pass(acc)) != NC_SUCCESS) {
         if (p->rank == 0)
@@ -598,7 +536,7 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
             }
             into = t;
         }
-        local = stream_shard(cmd, src, i, off[i], fr, lr, n, d, K, chunk, buf, lab, into, NULL, NULL, &ki);
+        local = stream_shard(cmd, src, i, off[i], fr, lr, n, d, K, chunk, buf, lab, into, &ki);
         if (!local && pass > 0 && (st = nc_stream_merge(acc, t)) != NC_SUCCESS)
             local = fail_k(cmd, src->f[i], st, nc_stream_last_error(acc), &ki);
         nc_stream_destroy(t);
@@ -624,6 +562,17 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         for (k = 0; k < NC_METRIC_COUNT; k++)
             if (nc_metrics_get(m, (nc_metric)k, &s->v[k]) != NC_SUCCESS) s->v[k] = NAN;
         s->cdnv = s->v[NC_METRIC_NC1_CDNV_MEAN];
+        /* the class means and counts of the merged stream (every shard) */
+        Mn = (double *)malloc(d * K * sizeof(double));
+        minority = (int *)malloc(K * sizeof(int));
+        if (!Mn || !minority) {
+            fail_k(cmd, "class means", NC_ERR_OUT_OF_MEMORY, "", &ki);
+            goto done;
+        }
+        if ((st = nc_stream_get_class_means(acc, Mn, d, cnt)) != NC_SUCCESS) {
+            fail_k(cmd, "class means", st, "", &ki);
+            goto done;
+        }
         for (k = 0; k < K; k++) {
             s->counts[k] = cnt[k];
             s->w_norm[k] = s->var[k] = s->acc[k] = NAN;
@@ -631,16 +580,9 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         nc_metrics_get_class(m, NC_CLASS_W_NORM, K, s->w_norm);
         nc_metrics_get_class(m, NC_CLASS_VARIANCE, K, s->var);
         nc_metrics_get_class(m, NC_CLASS_ACCURACY, K, s->acc);
-        /* the centred class means, from the compensated sums */
-        Mn = (double *)malloc(2 * d * K * sizeof(double));
-        minority = (int *)malloc(K * sizeof(int));
-        if (!Mn || !minority) {
-            fail_k(cmd, "class means", NC_ERR_OUT_OF_MEMORY, "", &ki);
-            goto done;
-        }
-        for (k = 0; k < d * K; k++) Mn[k] = (tot[k] + tot[d * K + k]) / (double)cnt[k / d];
-        if ((st = nc_frame_center(d, K, Mn, d, o->global_mean == 0 ? cnt : NULL, Mn + d * K, d)) != NC_SUCCESS ||
-            (st = nc_frame_norms(d, K, Mn + d * K, d, s->mean_norm)) != NC_SUCCESS) {
+        /* centred in place */
+        if ((st = nc_frame_center(d, K, Mn, d, o->global_mean == 0 ? cnt : NULL, Mn, d)) != NC_SUCCESS ||
+            (st = nc_frame_norms(d, K, Mn, d, s->mean_norm)) != NC_SUCCESS) {
             fail_k(cmd, "class means", st, "", &ki);
             goto done;
         }
@@ -650,7 +592,7 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
             for (k = 0; k < 2; k++) {
                 double *stats = k ? s->w_minor : s->h_minor;
                 if (k && !W) continue;
-                st = nc_structure_minority(d, K, k ? W : Mn + d * K, d, minority, NULL, stats);
+                st = nc_structure_minority(d, K, k ? W : Mn, d, minority, NULL, stats);
                 if (st == NC_ERR_UNAVAILABLE) {
                     size_t j;
                     for (j = 0; j < NC_MINORITY_STAT_COUNT; j++) stats[j] = NAN;
@@ -678,7 +620,6 @@ done:
     free(b);
     free(buf);
     free(lab);
-    free(sums);
     free(cnt);
     free(n_sh);
     free(Mn);
