@@ -1563,9 +1563,9 @@ NC_API int nc_stream_pass(const nc_stream *stream);
 /* Samples added in the current pass (0 for NULL). */
 NC_API size_t nc_stream_num_samples(const nc_stream *stream);
 /* The class means of the samples of pass 1 into M (d x K column-major,
- * class k in column k, ldm >= d), as the stream holds them (the means of
- * the features scaled by a power of two, scaled back: exact unless a mean
- * is subnormal), and the K
+ * class k in column k, ldm >= d), as the stream holds them (the running
+ * means of the features scaled by a power of two, scaled back by it, which
+ * adds no rounding unless a mean is subnormal), and the K
  * class counts into counts unless it is NULL. In pass 1 the means so far
  * (zero for a class without samples); in pass 2 the frozen means. For the
  * caller's own use of the means (frames, structure metrics) without

@@ -1506,6 +1506,38 @@ static void test_class_means(void)
             }
         }
     }
+    /* two shards of very different scales merged (the larger scale wins,
+     * the other means are rescaled): the means of all their samples */
+    {
+        nc_stream *a = new_stream(D, 0), *e = new_stream(D, 0);
+        double Q[9 * 7];
+        size_t qc[7];
+        if (a && e) {
+            for (i = 0; i < D->N; i++)
+                for (t = 0; t < d; t++) D->H[i * d + t] *= i < 350 ? 1e-150 : 1e150;
+            nc_stream_add(a, 350, D->H, d, D->y);
+            nc_stream_add(e, D->N - 350, D->H + 350 * d, d, D->y + 350);
+            nc_test_int(nc_stream_merge(a, e), NC_SUCCESS, "merge shards of other scales");
+            nc_test_int(nc_stream_get_class_means(a, Q, d, qc), NC_SUCCESS, "merged means");
+            for (k = 0; k < K; k++) {
+                long double sum[9] = {0};
+                size_t n = 0;
+                for (i = 0; i < D->N; i++)
+                    if ((size_t)D->y[i] == k) {
+                        for (t = 0; t < d; t++) sum[t] += D->H[i * d + t];
+                        n++;
+                    }
+                nc_test_int(qc[k], n, "merged counts");
+                for (t = 0; t < d; t++) {
+                    const double want = (double)(sum[t] / n);
+                    const double err = fabs(Q[k * d + t] - want) / fabs(want);
+                    if (err > worst) worst = err;
+                }
+            }
+        }
+        nc_stream_destroy(a);
+        nc_stream_destroy(e);
+    }
     nc_test_true(worst < 1e-13, "the means to 1e-13 relative");
     printf("test_metrics_stream: class means against long-double sums: largest relative "
            "difference %.3g\n", worst);

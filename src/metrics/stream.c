@@ -875,8 +875,9 @@ NC_API nc_status nc_stream_get_class_means(const nc_stream *stream, double *M, s
     size_t k, t;
     if (s == NULL || M == NULL) return NC_ERR_NULL_ARGUMENT;
     if (ldm < s->d) return NC_ERR_SIZE_MISMATCH;
-    /* mu holds the means of the features times s->scale, a power of two:
-     * dividing by it is exact (the means lie within the data's range) */
+    /* mu holds the running means of the features times s->scale, a power
+     * of two: dividing by it adds no rounding unless the result is
+     * subnormal */
     for (k = 0; k < s->K; k++)
         for (t = 0; t < s->d; t++) M[k * ldm + t] = s->mu[k * s->d + t] / s->scale;
     if (counts != NULL) memcpy(counts, s->counts, s->K * sizeof(size_t));

@@ -548,17 +548,18 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         goto done;
     }
 
-    /* 6. the metrics, on rank 0 */
-    if (p->rank == 0) {
+    /* 6. the metrics and the per-class values, on rank 0; a failure there
+     * is agreed before any rank goes on, so every rank stops at the same
+     * point (the other ranks' next collective call would wait forever) */
+    if (p->rank == 0) do {
         if ((st = nc_metrics_create(&m)) != NC_SUCCESS ||
             (st = nc_metrics_set_global_mean(m, (nc_global_mean)o->global_mean)) != NC_SUCCESS ||
             (st = nc_metrics_set_between_weight(m, (nc_between_weight)o->between)) != NC_SUCCESS ||
             (st = nc_metrics_set_pinv_rtol(m, o->rtol)) != NC_SUCCESS ||
-            (st = nc_metrics_compute_stream(m, acc)) != NC_SUCCESS)
+            (st = nc_metrics_compute_stream(m, acc)) != NC_SUCCESS) {
             local = fail_k(cmd, "metrics", st, m ? nc_metrics_last_error(m) : "", &ki);
-    }
-    if (agreed_fail(cmd, p, local)) goto done;
-    if (p->rank == 0) {
+            break;
+        }
         for (k = 0; k < NC_METRIC_COUNT; k++)
             if (nc_metrics_get(m, (nc_metric)k, &s->v[k]) != NC_SUCCESS) s->v[k] = NAN;
         s->cdnv = s->v[NC_METRIC_NC1_CDNV_MEAN];
@@ -566,12 +567,12 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         Mn = (double *)malloc(d * K * sizeof(double));
         minority = (int *)malloc(K * sizeof(int));
         if (!Mn || !minority) {
-            fail_k(cmd, "class means", NC_ERR_OUT_OF_MEMORY, "", &ki);
-            goto done;
+            local = fail_k(cmd, "class means", NC_ERR_OUT_OF_MEMORY, "", &ki);
+            break;
         }
         if ((st = nc_stream_get_class_means(acc, Mn, d, cnt)) != NC_SUCCESS) {
-            fail_k(cmd, "class means", st, "", &ki);
-            goto done;
+            local = fail_k(cmd, "class means", st, "", &ki);
+            break;
         }
         for (k = 0; k < K; k++) {
             s->counts[k] = cnt[k];
@@ -583,13 +584,13 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
         /* centred in place */
         if ((st = nc_frame_center(d, K, Mn, d, o->global_mean == 0 ? cnt : NULL, Mn, d)) != NC_SUCCESS ||
             (st = nc_frame_norms(d, K, Mn, d, s->mean_norm)) != NC_SUCCESS) {
-            fail_k(cmd, "class means", st, "", &ki);
-            goto done;
+            local = fail_k(cmd, "class means", st, "", &ki);
+            break;
         }
         for (k = 0; k < NC_MINORITY_STAT_COUNT; k++) s->w_minor[k] = s->h_minor[k] = NAN;
         if (cli_minority(K, cnt, minority) > 0) {
             /* undefined indicators (a zero vector) are nan; any other failure is one */
-            for (k = 0; k < 2; k++) {
+            for (k = 0; k < 2 && !local; k++) {
                 double *stats = k ? s->w_minor : s->h_minor;
                 if (k && !W) continue;
                 st = nc_structure_minority(d, K, k ? W : Mn, d, minority, NULL, stats);
@@ -597,17 +598,17 @@ static int analyze_one(const char *cmd, const analyze_opts *o, const par *p, con
                     size_t j;
                     for (j = 0; j < NC_MINORITY_STAT_COUNT; j++) stats[j] = NAN;
                 } else if (st != NC_SUCCESS) {
-                    fail_k(cmd, k ? "minority indicators of W" : "minority indicators of the means",
-                           st, "", &ki);
-                    goto done;
+                    local = fail_k(cmd, k ? "minority indicators of W" : "minority indicators of the means",
+                                   st, "", &ki);
                 }
             }
         }
-        if (ki.inferred)
-            fprintf(stderr, PROG " %s: note: K = %zu was inferred from the largest label (%lld) of %s%s; "
-                    "pass --classes K if the data has more classes\n", cmd, K, ki.top, src->l[0],
-                    src->nsh > 1 ? " and the other shards" : "");
-    }
+    } while (0);
+    if (agreed_fail(cmd, p, local)) goto done;
+    if (p->rank == 0 && ki.inferred)
+        fprintf(stderr, PROG " %s: note: K = %zu was inferred from the largest label (%lld) of %s%s; "
+                "pass --classes K if the data has more classes\n", cmd, K, ki.top, src->l[0],
+                src->nsh > 1 ? " and the other shards" : "");
     rc = 0;
 done:
     nc_metrics_destroy(m);
