@@ -134,9 +134,9 @@ NC_API nc_status nc_mpi_model_init_gaussian(nc_model *model, double std, uint64_
  * nc_stream_next_pass, pass 2 on the shards, nc_mpi_stream_reduce, then
  * nc_metrics_compute_stream on any rank. The streams must agree on d, K,
  * the pass, the classifier and the NC1 path (nc_stream_set_nc1_path), and
- * in pass 2 on the pass-1 state (which the reduce after pass 1 ensures). Collective; on failure every rank gets
- * the same status, its stream is unchanged, and nc_stream_last_error names
- * the rank and what differs.
+ * in pass 2 on the pass-1 state (which the reduce after pass 1 ensures).
+ * Collective; on failure every rank gets the same status, its stream is
+ * unchanged, and nc_stream_last_error names the rank and what differs.
  */
 NC_API nc_status nc_mpi_stream_reduce(nc_stream *stream, MPI_Comm comm);
 

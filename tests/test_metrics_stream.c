@@ -1467,9 +1467,25 @@ out:
     free_data(D);
 }
 
+/* The mean of class k over samples [0, n) of D from long-double sums into
+ * mean (d values, zeros for no sample); returns the count. */
+static size_t direct_class_mean(const data *D, size_t k, size_t n, double *mean)
+{
+    long double sum[64] = {0};
+    size_t i, t, c = 0;
+    for (i = 0; i < n; i++)
+        if ((size_t)D->y[i] == k) {
+            for (t = 0; t < D->d; t++) sum[t] += D->H[i * D->d + t];
+            c++;
+        }
+    for (t = 0; t < D->d; t++) mean[t] = c ? (double)(sum[t] / c) : 0.0;
+    return c;
+}
+
 /* nc_stream_get_class_means against the means computed directly (long
  * double sums of the samples, in pass 1 so far and at its end), with
- * magnitudes that make the stream rescale its means, and refusals. */
+ * magnitudes that make the stream rescale its means, shards of far
+ * different scales merged, and refusals. */
 static void test_class_means(void)
 {
     trng r = {31337};
@@ -1490,17 +1506,11 @@ static void test_class_means(void)
                     NC_SUCCESS, "add");
         nc_test_int(nc_stream_get_class_means(s, M, d + 1, counts), NC_SUCCESS, "class means");
         for (k = 0; k < K; k++) {
-            long double sum[9] = {0};
-            size_t n = 0;
-            for (i = 0; i < cut; i++)
-                if ((size_t)D->y[i] == k) {
-                    for (t = 0; t < d; t++) sum[t] += D->H[i * d + t];
-                    n++;
-                }
+            double want[9];
+            const size_t n = direct_class_mean(D, k, cut, want);
             nc_test_int(counts[k], n, "the class counts so far");
             for (t = 0; t < d; t++) {
-                const double want = n ? (double)(sum[t] / n) : 0.0;
-                const double err = fabs(M[k * (d + 1) + t] - want) / (fabs(want) + 1e-300);
+                const double err = fabs(M[k * (d + 1) + t] - want[t]) / (fabs(want[t]) + 1e-300);
                 if (n == 0) nc_test_true(M[k * (d + 1) + t] == 0.0, "a class without samples: 0");
                 else if (err > worst) worst = err;
             }
@@ -1520,17 +1530,10 @@ static void test_class_means(void)
             nc_test_int(nc_stream_merge(a, e), NC_SUCCESS, "merge shards of other scales");
             nc_test_int(nc_stream_get_class_means(a, Q, d, qc), NC_SUCCESS, "merged means");
             for (k = 0; k < K; k++) {
-                long double sum[9] = {0};
-                size_t n = 0;
-                for (i = 0; i < D->N; i++)
-                    if ((size_t)D->y[i] == k) {
-                        for (t = 0; t < d; t++) sum[t] += D->H[i * d + t];
-                        n++;
-                    }
-                nc_test_int(qc[k], n, "merged counts");
+                double want[9];
+                nc_test_int(qc[k], direct_class_mean(D, k, D->N, want), "merged counts");
                 for (t = 0; t < d; t++) {
-                    const double want = (double)(sum[t] / n);
-                    const double err = fabs(Q[k * d + t] - want) / fabs(want);
+                    const double err = fabs(Q[k * d + t] - want[t]) / fabs(want[t]);
                     if (err > worst) worst = err;
                 }
             }
