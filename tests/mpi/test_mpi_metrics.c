@@ -121,6 +121,26 @@ static void check_mismatch(void)
     nc_stream_destroy(s);
 }
 
+/* The last computes of a default handle and of one without NC1: NC1 from
+ * the first only, every other metric with the same availability and bits. */
+static void same_but_nc1(const nc_metrics *with, const nc_metrics *none)
+{
+    int k;
+    for (k = 0; k < NC_METRIC_COUNT; k++) {
+        double x = NAN, y = NAN;
+        const nc_status sw = nc_metrics_get(with, (nc_metric)k, &x);
+        const nc_status sn = nc_metrics_get(none, (nc_metric)k, &y);
+        if (k == NC_METRIC_NC1) {
+            nc_test_int(sw, NC_SUCCESS, "NC1 with the scatter");
+            nc_test_int(sn, NC_ERR_UNAVAILABLE, "no NC1 without it");
+            continue;
+        }
+        nc_test_int(sn, sw, nc_metric_name((nc_metric)k));
+        if (sw == NC_SUCCESS)
+            nc_test_true(memcmp(&x, &y, sizeof x) == 0, nc_metric_name((nc_metric)k));
+    }
+}
+
 /* Streams without NC1's scatter on every rank (set after the samples of
  * pass 1): reduced, every metric but NC1 has the bits of the default
  * streams reduced alike. */
@@ -128,7 +148,7 @@ static void check_reduce_no_nc1(void)
 {
     nc_stream *a = NULL, *n = NULL;
     nc_metrics *m1 = NULL, *m2 = NULL;
-    int k, pass;
+    int pass;
     stream_of(&a, off(rank), off(rank + 1));
     stream_of(&n, off(rank), off(rank + 1));
     nc_test_int(nc_stream_set_nc1_path(n, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE after the samples");
@@ -146,18 +166,7 @@ static void check_reduce_no_nc1(void)
     nc_metrics_create(&m2);
     nc_test_int(nc_metrics_compute_stream(m1, a), NC_SUCCESS, "metrics (AUTO)");
     nc_test_int(nc_metrics_compute_stream(m2, n), NC_SUCCESS, "metrics (NONE)");
-    for (k = 0; k < NC_METRIC_COUNT; k++) {
-        double x = NAN, y = NAN;
-        nc_status s1 = nc_metrics_get(m1, (nc_metric)k, &x), s2 = nc_metrics_get(m2, (nc_metric)k, &y);
-        if (k == NC_METRIC_NC1) {
-            nc_test_int(s1, NC_SUCCESS, "NC1 of the AUTO streams");
-            nc_test_int(s2, NC_ERR_UNAVAILABLE, "no NC1 without the scatter");
-            continue;
-        }
-        nc_test_int(s2, s1, nc_metric_name((nc_metric)k));
-        if (s1 == NC_SUCCESS)
-            nc_test_true(memcmp(&x, &y, sizeof x) == 0, nc_metric_name((nc_metric)k));
-    }
+    same_but_nc1(m1, m2);
     nc_metrics_destroy(m1);
     nc_metrics_destroy(m2);
     nc_stream_destroy(a);
@@ -200,18 +209,7 @@ static void check_model_metrics(void)
         nc_metrics_create(&none);
         nc_test_int(nc_metrics_set_nc1_path(none, NC_NC1_PATH_NONE), NC_SUCCESS, "NONE handle");
         nc_test_int(nc_mpi_metrics_compute(none, s), NC_SUCCESS, "nc_mpi_metrics_compute (NONE)");
-        for (k = 0; k < NC_METRIC_COUNT; k++) {
-            double x = NAN, y = NAN;
-            const nc_status sa = nc_metrics_get(a, (nc_metric)k, &x);
-            const nc_status sn = nc_metrics_get(none, (nc_metric)k, &y);
-            if (k == NC_METRIC_NC1) {
-                nc_test_int(sn, NC_ERR_UNAVAILABLE, "no NC1 from a NONE handle");
-                continue;
-            }
-            nc_test_int(sn, sa, nc_metric_name((nc_metric)k));
-            if (sa == NC_SUCCESS)
-                nc_test_true(memcmp(&x, &y, sizeof x) == 0, nc_metric_name((nc_metric)k));
-        }
+        same_but_nc1(a, none);
         nc_metrics_destroy(none);
     }
     nc_metrics_destroy(a);
